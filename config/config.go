@@ -1,0 +1,114 @@
+// Package config owns the Portcullis configuration: the YAML shape, defaults,
+// strict loading with ${VAR} expansion, and validation that reports every
+// problem at once with its field path and line. Values are parsed into typed
+// form once, here, never per request.
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Defaults, applied by Load before Validate.
+const (
+	DefaultListen            = ":8080"
+	DefaultAdminListen       = "127.0.0.1:9090"
+	DefaultMetadataRefresh   = time.Hour
+	DefaultNameIDFormat      = "emailAddress"
+	DefaultClockSkew         = 90 * time.Second
+	DefaultLoginWindow       = 10 * time.Minute
+	DefaultCookieName        = "portcullis"
+	DefaultSessionLifetime   = 8 * time.Hour
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultDrainTimeout      = 25 * time.Second
+	DefaultUpstreamTimeout   = 60 * time.Second
+	DefaultACSBodyLimit      = 1 << 20
+)
+
+// Config is the whole file. YAML keys are camelCase; fields tagged yaml:"-"
+// are filled by Load from the raw values and are what the rest of the
+// program uses.
+type Config struct {
+	Version        int               `yaml:"version"`
+	Listen         string            `yaml:"listen"`
+	AdminListen    string            `yaml:"adminListen"`
+	PublicURL      string            `yaml:"publicURL"`
+	Upstream       string            `yaml:"upstream"`
+	TrustedProxies []string          `yaml:"trustedProxies"`
+	SAML           SAML              `yaml:"saml"`
+	Session        Session           `yaml:"session"`
+	Headers        map[string]string `yaml:"headers"`
+	Routes         []Route           `yaml:"routes"`
+	Server         Server            `yaml:"server"`
+
+	// Parsed values.
+	Public      *url.URL       `yaml:"-"` // from PublicURL
+	UpstreamURL *url.URL       `yaml:"-"` // from Upstream
+	Trusted     []netip.Prefix `yaml:"-"` // from TrustedProxies (a bare address becomes a /32 or /128)
+
+	// path records where each key was found, for error messages ("saml.keyFile" → line 12).
+	lines map[string]int
+	// baseDir is the directory of the config file; relative *File paths resolve against it.
+	baseDir string
+}
+
+// SAML configures the service provider.
+type SAML struct {
+	IDPMetadataURL    string        `yaml:"idpMetadataURL"`
+	IDPMetadataFile   string        `yaml:"idpMetadataFile"`
+	MetadataRefresh   time.Duration `yaml:"metadataRefresh"`
+	EntityID          string        `yaml:"entityID"` // default <publicURL>/saml/metadata
+	CertFile          string        `yaml:"certFile"`
+	KeyFile           string        `yaml:"keyFile"`
+	NameIDFormat      string        `yaml:"nameIDFormat"` // emailAddress | persistent | unspecified | transient
+	AllowIDPInitiated bool          `yaml:"allowIDPInitiated"`
+	ClockSkew         time.Duration `yaml:"clockSkew"`
+	LoginWindow       time.Duration `yaml:"loginWindow"` // how long a started login may take (MFA), default 10m
+	Attributes        Attributes    `yaml:"attributes"`
+
+	MetadataURL *url.URL `yaml:"-"` // from IDPMetadataURL
+}
+
+// Attributes maps identity fields to SAML attribute names. An unset User
+// means the NameID.
+type Attributes struct {
+	User   string `yaml:"user"`
+	Email  string `yaml:"email"`
+	Name   string `yaml:"name"`
+	Groups string `yaml:"groups"`
+}
+
+// Session configures the session cookie.
+type Session struct {
+	CookieName string        `yaml:"cookieName"`
+	KeysFile   string        `yaml:"keysFile"`
+	Lifetime   time.Duration `yaml:"lifetime"`
+}
+
+// Route is one entry of the routes list; the first match wins.
+type Route struct {
+	Path        string   `yaml:"path"`   // a prefix ending in "/" matches the subtree; otherwise exact
+	Public      bool     `yaml:"public"` // no login needed
+	AllowGroups []string `yaml:"allowGroups"`
+}
+
+// Server holds listener hygiene settings.
+type Server struct {
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	IdleTimeout       time.Duration `yaml:"idleTimeout"`
+	MaxHeaderBytes    int           `yaml:"maxHeaderBytes"`
+	DrainTimeout      time.Duration `yaml:"drainTimeout"`    // graceful shutdown on SIGTERM
+	UpstreamTimeout   time.Duration `yaml:"upstreamTimeout"` // response headers from upstream; 504 after
+	ACSBodyLimit      int64         `yaml:"acsBodyLimit"`
+}
+
+// Resolve returns p made absolute against the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || c.baseDir == "" || isAbs(p) {
+		return p
+	}
+	return joinPath(c.baseDir, p)
+}
