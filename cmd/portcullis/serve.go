@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/config"
+)
+
+func serve(ctx context.Context, path string, log *zap.Logger) error {
+	a, err := build(path, log)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, a, log)
+}
+
+// listenAndServe opens both listeners and serves until ctx ends.
+func listenAndServe(ctx context.Context, a *app, log *zap.Logger) error {
+	cfg := a.cfg
+	pub, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	adm, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		pub.Close()
+		return fmt.Errorf("adminListen: %w", err)
+	}
+	return serveOn(ctx, a, pub, adm, log)
+}
+
+// serveOn serves the public and admin listeners, loads and refreshes the IdP
+// metadata in the background, and shuts down gracefully when ctx ends.
+func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger) error {
+	cfg := a.cfg
+	errLog := zap.NewStdLog(log.Named("http"))
+	servers := []*http.Server{
+		newServer(cfg, a.proxy, errLog),
+		newServer(cfg, a.admin, errLog),
+	}
+	listeners := []net.Listener{pub, adm}
+
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	go a.sp.Run(bg) // loads IdP metadata now, then refreshes it
+
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() {
+			if err := s.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	log.Info("listening",
+		zap.String("listen", pub.Addr().String()),
+		zap.String("admin_listen", adm.Addr().String()),
+		zap.String("public_url", cfg.Public.String()),
+		zap.String("upstream", cfg.UpstreamURL.Redacted()))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", zap.Duration("drain_timeout", cfg.Server.DrainTimeout))
+	case serveErr = <-errc:
+		log.Error("server failed", zap.Error(serveErr))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(sctx); err != nil {
+				log.Warn("drain timeout reached, closing connections", zap.Error(err))
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return serveErr
+}
+
+func newServer(cfg *config.Config, h http.Handler, errLog *stdlog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+}

@@ -1,0 +1,243 @@
+package session
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
+)
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func mustKeys(t testing.TB) []KeyPair {
+	t.Helper()
+	k, err := ParseKeys(GenerateKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newTestCodec(t testing.TB, keys []KeyPair) *Codec {
+	t.Helper()
+	c, err := NewCodec("portcullis", keys, true, 8*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetClock(func() time.Time { return t0.Add(time.Minute) })
+	return c
+}
+
+func testSession(groups int) *Session {
+	s := &Session{
+		ID:        NewID(),
+		Principal: identity.Principal{User: "alice", Email: "alice@example.com", Name: "Alice Ä", Groups: []string{"staff"}},
+		IssuedAt:  t0,
+		Expires:   t0.Add(8 * time.Hour),
+	}
+	for i := 0; i < groups; i++ {
+		s.Principal.Groups = append(s.Principal.Groups, fmt.Sprintf("group-with-a-long-name-%04d", i))
+	}
+	return s
+}
+
+// roundTrip writes s as cookies, then reads them back as a browser would send them.
+func roundTrip(t *testing.T, w, r *Codec, s *Session) (*Session, []*http.Cookie, error) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := w.Write(rec, nil, s); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	cookies := rec.Result().Cookies()
+	req := httptest.NewRequest("GET", "/", nil)
+	for _, c := range cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	got, err := r.Read(req)
+	return got, cookies, err
+}
+
+func TestCodec_RoundTrip(t *testing.T) {
+	t.Parallel()
+	c := newTestCodec(t, mustKeys(t))
+	s := testSession(0)
+	got, cookies, err := roundTrip(t, c, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("session (-want +got):\n%s", diff)
+	}
+	ck := cookies[0]
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" {
+		t.Errorf("cookie attributes: %+v", ck)
+	}
+}
+
+func TestCodec_TwoHundredGroupsSplitsUnder4KB(t *testing.T) {
+	t.Parallel()
+	c := newTestCodec(t, mustKeys(t))
+	s := testSession(200)
+	got, cookies, err := roundTrip(t, c, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Principal.Groups) != 201 {
+		t.Fatalf("groups: got %d", len(got.Principal.Groups))
+	}
+	if len(cookies) < 2 {
+		t.Fatalf("expected the session to be split, got %d cookie(s)", len(cookies))
+	}
+	for _, ck := range cookies {
+		if n := len(ck.String()); n > 4000 {
+			t.Errorf("cookie %s is %d bytes, over the browser limit", ck.Name, n)
+		}
+		if !c.IsSessionCookie(ck.Name) {
+			t.Errorf("chunk %q not recognised as ours", ck.Name)
+		}
+	}
+}
+
+func TestCodec_RotationOlderKeyStillDecodes(t *testing.T) {
+	t.Parallel()
+	old := mustKeys(t)
+	newer := mustKeys(t)
+	oldCodec := newTestCodec(t, old)
+	rotated := newTestCodec(t, append(append([]KeyPair{}, newer...), old...))
+	if _, _, err := roundTrip(t, oldCodec, rotated, testSession(0)); err != nil {
+		t.Fatalf("cookie from the older pair no longer decodes: %v", err)
+	}
+	// And a codec that dropped the old pair refuses it.
+	if _, _, err := roundTrip(t, oldCodec, newTestCodec(t, newer), testSession(0)); err == nil {
+		t.Fatal("cookie from a removed key pair still decodes")
+	}
+}
+
+func TestCodec_RejectsTamperedAndExpired(t *testing.T) {
+	t.Parallel()
+	c := newTestCodec(t, mustKeys(t))
+	v, err := c.Encode(testSession(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := []byte(v)
+	flipped[len(flipped)/2] ^= 0x01
+	if flipped[len(flipped)/2] == '=' {
+		flipped[len(flipped)/2] = 'A'
+	}
+	for name, val := range map[string]string{
+		"bit flipped": string(flipped),
+		"truncated":   v[:len(v)-4],
+		"empty":       "",
+		"garbage":     "not-a-cookie",
+	} {
+		if _, err := c.Decode(val); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+	exp := testSession(0)
+	exp.Expires = t0 // before the codec's clock
+	v, err = c.Encode(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Decode(v); err != ErrExpired {
+		t.Errorf("expired session: got %v, want ErrExpired", err)
+	}
+}
+
+func TestCodec_WriteExpiresLeftoverChunks(t *testing.T) {
+	t.Parallel()
+	c := newTestCodec(t, mustKeys(t))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(&http.Cookie{Name: "portcullis", Value: "x"})
+	req.AddCookie(&http.Cookie{Name: "portcullis_1", Value: "y"})
+	req.AddCookie(&http.Cookie{Name: "portcullis_2", Value: "z"})
+	rec := httptest.NewRecorder()
+	if err := c.Write(rec, req, testSession(0)); err != nil {
+		t.Fatal(err)
+	}
+	expired := map[string]bool{}
+	for _, ck := range rec.Result().Cookies() {
+		if ck.MaxAge < 0 {
+			expired[ck.Name] = true
+		}
+	}
+	if !expired["portcullis_1"] || !expired["portcullis_2"] {
+		t.Errorf("leftover chunks not expired: %v", expired)
+	}
+}
+
+func TestParseKeys_Errors(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"empty":           "",
+		"one field":       "abc\n",
+		"not base64":      "!!! ???\n",
+		"short hash key":  "c2hvcnQ= " + strings.Repeat("A", 44) + "\n",
+		"short block key": strings.Repeat("A", 44) + " c2hvcnQ=\n",
+		"only comments":   "# nothing\n",
+	}
+	for name, in := range tests {
+		if _, err := ParseKeys([]byte(in)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	keys := mustKeys(f)
+	c := newTestCodec(f, keys)
+	v, _ := c.Encode(testSession(3))
+	f.Add(v)
+	f.Add("")
+	f.Add(v[:10])
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := c.Decode(in)
+		if err == nil && in != v {
+			// Only a value we encoded can decode; the fuzzer cannot forge the HMAC.
+			t.Fatalf("forged cookie decoded: %+v", s)
+		}
+	})
+}
+
+func FuzzDeserialize(f *testing.F) {
+	b, _ := binarySerializer{}.Serialize(testSession(5))
+	f.Add(b)
+	f.Add([]byte{serialVersion})
+	f.Add([]byte{serialVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var s Session
+		if err := (binarySerializer{}).Deserialize(in, &s); err != nil {
+			return
+		}
+		out, err := binarySerializer{}.Serialize(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s2 Session
+		if err := (binarySerializer{}).Deserialize(out, &s2); err != nil {
+			t.Fatalf("re-encoded session does not decode: %v", err)
+		}
+		if diff := cmp.Diff(s, s2); diff != "" {
+			t.Fatalf("not stable (-first +second):\n%s", diff)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	c := newTestCodec(b, mustKeys(b))
+	v, _ := c.Encode(testSession(10))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Decode(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+// Package proxy owns the request chain of the public listener: request
+// scope and access log, the own routes (/saml/ is delegated to an
+// Authenticator), route policy, the session check, group authorisation,
+// identity-header injection and the reverse proxy to the upstream. It also
+// serves the admin listener's health endpoints. It declares the small
+// interfaces it needs and never imports the packages that satisfy them.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/session"
+	"github.com/portcullis-sso/portcullis/internal/web"
+)
+
+// Authenticator is the sign-in side (samlsp satisfies it).
+type Authenticator interface {
+	// ServeHTTP serves the sign-in endpoints under /saml/.
+	http.Handler
+	// StartLogin sends the browser to the identity provider, to come back to returnTo.
+	StartLogin(w http.ResponseWriter, r *http.Request, returnTo string)
+	// Ready is nil once sign-in can work (IdP metadata loaded). Its error
+	// is shown to operators on /readyz, so it must hold no secrets.
+	Ready() error
+}
+
+// Options wires a Proxy.
+type Options struct {
+	Config   *config.Config
+	Auth     Authenticator
+	Sessions *session.Codec
+	// OwnCookiePrefixes are further cookie-name prefixes that never reach
+	// the upstream (the SAML tracking cookies).
+	OwnCookiePrefixes []string
+	Logger            *zap.Logger // named "proxy"
+	Access            *zap.Logger // named "access"
+	Audit             *zap.Logger // named "audit"
+	// Transport overrides the upstream transport (tests).
+	Transport http.RoundTripper
+	Now       func() time.Time
+}
+
+// Proxy is the public-listener handler.
+type Proxy struct {
+	cfg      *config.Config
+	auth     Authenticator
+	sessions *session.Codec
+	log      *zap.Logger
+	access   *zap.Logger
+	audit    *zap.Logger
+	now      func() time.Time
+
+	routes  *routeTable
+	headers *headerPlan
+	cookies cookieFilter
+	rp      *httputil.ReverseProxy
+	handler http.Handler
+}
+
+// New builds the proxy from a validated config.
+func New(o Options) (*Proxy, error) {
+	if o.Config == nil || o.Auth == nil || o.Sessions == nil {
+		return nil, errors.New("proxy: Config, Auth and Sessions are required")
+	}
+	if o.Config.UpstreamURL == nil {
+		return nil, errors.New("proxy: config has no parsed upstream URL")
+	}
+	p := &Proxy{
+		cfg:      o.Config,
+		auth:     o.Auth,
+		sessions: o.Sessions,
+		log:      nopIfNil(o.Logger),
+		access:   nopIfNil(o.Access),
+		audit:    nopIfNil(o.Audit),
+		now:      o.Now,
+		routes:   newRouteTable(o.Config.Routes),
+		headers:  newHeaderPlan(o.Config.Headers),
+		cookies: cookieFilter{
+			session:  o.Sessions.IsSessionCookie,
+			prefixes: o.OwnCookiePrefixes,
+		},
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	transport := o.Transport
+	if transport == nil {
+		transport = newUpstreamTransport(o.Config)
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:       p.rewrite,
+		Transport:     transport,
+		ErrorHandler:  p.upstreamError,
+		ErrorLog:      zap.NewStdLog(p.log.Named("reverseproxy")),
+		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
+	}
+	p.handler = p.recoverer(p.scope(http.HandlerFunc(p.serve)))
+	return p, nil
+}
+
+func nopIfNil(l *zap.Logger) *zap.Logger {
+	if l == nil {
+		return zap.NewNop()
+	}
+	return l
+}
+
+func newUpstreamTransport(cfg *config.Config) *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // never send upstream traffic through an environment proxy
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     false,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// ServeHTTP serves the public listener.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+type principalKey struct{}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/saml/") {
+		p.auth.ServeHTTP(w, r)
+		return
+	}
+	pol, err := p.routes.decide(r.URL)
+	if err != nil {
+		p.log.Debug("refused ambiguous path", zap.String("request_id", web.RequestID(r.Context())))
+		web.Page(w, r, http.StatusBadRequest, "Bad request", "The request path is not acceptable.")
+		return
+	}
+	var principal *identity.Principal
+	if s, err := p.sessions.Read(r); err == nil {
+		principal = &s.Principal
+		stateOf(r.Context()).user = s.Principal.User
+	}
+	if principal == nil && !pol.Public {
+		p.loginRequired(w, r)
+		return
+	}
+	if principal != nil && len(pol.AllowGroups) > 0 && !inAnyGroup(principal.Groups, pol.AllowGroups) {
+		p.audit.Info("access denied",
+			zap.String("event", "access_denied"),
+			zap.String("reason", "group"),
+			zap.String("request_id", web.RequestID(r.Context())),
+			zap.String("user", principal.User),
+			zap.String("route", pol.Route))
+		web.Page(w, r, http.StatusForbidden, "No access",
+			"You are signed in, but you do not have access to this page.")
+		return
+	}
+	if principal != nil {
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+func inAnyGroup(have, allow []string) bool {
+	for _, g := range have {
+		if slices.Contains(allow, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// loginRequired redirects a browser navigation to the IdP and answers
+// anything else (API calls, XHR, non-GET) with 401, since a redirect to an
+// IdP is useless to them.
+func (p *Proxy) loginRequired(w http.ResponseWriter, r *http.Request) {
+	if isBrowserNavigation(r) {
+		p.auth.StartLogin(w, r, r.URL.RequestURI())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte("401 unauthorized: sign in first (request ID " + web.RequestID(r.Context()) + ")\n"))
+}
+
+func isBrowserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// rewrite prepares the upstream request. ReverseProxy has already removed
+// hop-by-hop headers (including any named in Connection) and the inbound
+// X-Forwarded-* and Forwarded headers before calling it, so nothing a client
+// sends can remove what we set here.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(p.cfg.UpstreamURL)
+	pr.Out.Host = pr.In.Host
+	peer := peerAddr(pr.In)
+	if p.trusted(peer) {
+		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = v
+		}
+	}
+	pr.SetXForwarded()
+	if p.trusted(peer) {
+		if v := pr.In.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", v)
+		}
+		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", v)
+		}
+	} else {
+		// Behind no trusted proxy the browser reached us at publicURL.
+		pr.Out.Header.Set("X-Forwarded-Proto", p.cfg.Public.Scheme)
+		pr.Out.Header.Del("X-Real-Ip")
+	}
+	principal, _ := pr.In.Context().Value(principalKey{}).(*identity.Principal)
+	applyIdentity(pr.Out.Header, p.headers, p.cookies, principal)
+}
+
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	id := web.RequestID(r.Context())
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody is left to read a page.
+		w.WriteHeader(499)
+		return
+	}
+	if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		p.log.Warn("upstream timeout", zap.String("request_id", id), zap.Error(err))
+		web.Page(w, r, http.StatusGatewayTimeout, "Gateway timeout",
+			"The application did not answer in time. Try again in a moment.")
+		return
+	}
+	p.log.Warn("upstream error", zap.String("request_id", id), zap.Error(err))
+	web.Page(w, r, http.StatusBadGateway, "Bad gateway",
+		"The application is not reachable right now. Try again in a moment.")
+}
