@@ -13,4 +13,5 @@ require (
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.28.0 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -1,0 +1,432 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
+)
+
+// Validate checks every field and returns a *ValidationError listing every
+// problem, or nil. It does no file or network I/O: whether certFile exists or
+// the IdP answers is for `portcullis check-config`.
+//
+// Validate also fills the parsed fields (Public, UpstreamURL, Trusted,
+// SAML.MetadataURL) from the raw ones, and sets an empty SAML.EntityID to
+// <publicURL>/saml/metadata once publicURL is valid. It does not apply the
+// other defaults; Load and Parse do that before calling it.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.version()
+	v.listeners()
+	v.publicURL()
+	v.upstream()
+	v.trustedProxies()
+	v.saml()
+	v.session()
+	v.headers()
+	v.routes()
+	v.server()
+	return v.ps.err()
+}
+
+type validator struct {
+	c  *Config
+	ps problems
+}
+
+// add records a problem at path, citing the line of path or of its nearest
+// enclosing key.
+func (v *validator) add(path, format string, args ...any) {
+	v.ps.add(path, v.c.Line(path), format, args...)
+}
+
+func (v *validator) version() {
+	switch v.c.Version {
+	case 1:
+	case 0:
+		v.add("version", "required; must be 1")
+	default:
+		v.add("version", "unsupported version %d; must be 1", v.c.Version)
+	}
+}
+
+func (v *validator) listeners() {
+	c := v.c
+	lh, lp, lok := v.hostPort("listen", c.Listen)
+	ah, ap, aok := v.hostPort("adminListen", c.AdminListen)
+	if lok && aok && lp == ap && lp != "0" && (lh == ah || isWildcard(lh) || isWildcard(ah)) {
+		v.add("adminListen", "conflicts with listen %q; use a different port", c.Listen)
+	}
+}
+
+func (v *validator) hostPort(path, s string) (host, port string, ok bool) {
+	if s == "" {
+		v.add(path, "required, such as \":8080\" or \"127.0.0.1:9090\"")
+		return "", "", false
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.add(path, "must be host:port, such as \":8080\" or \"127.0.0.1:9090\"; got %q", s)
+		return "", "", false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.add(path, "port %q must be a number from 0 to 65535", port)
+		return "", "", false
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		v.add(path, "host %q must not contain spaces or control characters", host)
+		return "", "", false
+	}
+	return host, port, true
+}
+
+func isWildcard(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::" || host == "[::]"
+}
+
+// httpURL parses s as an absolute http or https URL with a host and no
+// credentials or fragment, reporting problems at path.
+func (v *validator) httpURL(path, s string) *url.URL {
+	if s == "" {
+		v.add(path, "required; an absolute http or https URL")
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		v.add(path, "must be an absolute http or https URL; got %q", s)
+		return nil
+	}
+	if u.User != nil {
+		v.add(path, "must not contain credentials; secrets belong in *File settings")
+		return nil
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		v.add(path, "must not have a fragment")
+		return nil
+	}
+	return u
+}
+
+func (v *validator) publicURL() {
+	c := v.c
+	c.Public = nil
+	u := v.httpURL("publicURL", c.PublicURL)
+	if u == nil {
+		return
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		v.add("publicURL", "must not have a query")
+		return
+	}
+	if u.Path != "" && u.Path != "/" {
+		v.add("publicURL", "must not have a path (got %q): Portcullis serves from the root of its host", u.Path)
+		return
+	}
+	u.Path, u.RawPath = "", ""
+	c.Public = u
+	if c.SAML.EntityID == "" {
+		c.SAML.EntityID = u.String() + "/saml/metadata"
+	}
+}
+
+func (v *validator) upstream() {
+	v.c.UpstreamURL = v.httpURL("upstream", v.c.Upstream)
+}
+
+func (v *validator) trustedProxies() {
+	c := v.c
+	c.Trusted = nil
+	for i, s := range c.TrustedProxies {
+		path := fmt.Sprintf("trustedProxies[%d]", i)
+		p, err := parsePrefix(s)
+		if err != nil {
+			v.add(path, "%v", err)
+			continue
+		}
+		c.Trusted = append(c.Trusted, p)
+	}
+}
+
+// parsePrefix parses a CIDR or a bare address (which becomes a /32 or /128).
+// IPv4-mapped IPv6 forms become plain IPv4, as peers are compared that way.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("must be an IP address or CIDR such as 10.0.0.0/8; got %q", s)
+		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("must not have an IPv6 zone; got %q", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("must be an IP address or CIDR such as 10.0.0.0/8; got %q", s)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("%s has host bits set; did you mean %s?", s, m)
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p, nil
+}
+
+var nameIDFormats = []string{"emailAddress", "persistent", "unspecified", "transient"}
+
+func (v *validator) saml() {
+	s := &v.c.SAML
+	s.MetadataURL = nil
+	switch {
+	case s.IDPMetadataURL != "" && s.IDPMetadataFile != "":
+		v.add("saml.idpMetadataFile", "set only one of idpMetadataURL and idpMetadataFile")
+	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "":
+		v.add("saml.idpMetadataURL", "required: set idpMetadataURL or idpMetadataFile")
+	}
+	if s.IDPMetadataURL != "" {
+		s.MetadataURL = v.metadataURL("saml.idpMetadataURL", s.IDPMetadataURL)
+	}
+	if s.MetadataRefresh < time.Minute {
+		v.add("saml.metadataRefresh", "must be at least 1m; got %s", s.MetadataRefresh)
+	}
+	if s.EntityID != "" {
+		v.entityID("saml.entityID", s.EntityID)
+	}
+	if s.CertFile == "" {
+		v.add("saml.certFile", "required: the SP certificate (PEM)")
+	}
+	if s.KeyFile == "" {
+		v.add("saml.keyFile", "required: the SP private key (PEM)")
+	}
+	v.nameIDFormat(s.NameIDFormat)
+	if s.ClockSkew < 0 || s.ClockSkew > 10*time.Minute {
+		v.add("saml.clockSkew", "must be between 0s and 10m; got %s", s.ClockSkew)
+	}
+	if s.LoginWindow < time.Minute || s.LoginWindow > time.Hour {
+		v.add("saml.loginWindow", "must be between 1m and 1h; got %s", s.LoginWindow)
+	}
+	for _, a := range []struct{ name, value string }{
+		{"user", s.Attributes.User},
+		{"email", s.Attributes.Email},
+		{"name", s.Attributes.Name},
+		{"groups", s.Attributes.Groups},
+	} {
+		if a.value != strings.TrimSpace(a.value) {
+			v.add("saml.attributes."+a.name, "must not start or end with whitespace; got %q", a.value)
+		}
+	}
+}
+
+func (v *validator) metadataURL(path, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		v.add(path, "must be an absolute https URL (http only for a loopback host); got %q", s)
+		return nil
+	}
+	if u.User != nil {
+		v.add(path, "must not contain credentials; secrets belong in *File settings")
+		return nil
+	}
+	return u
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// entityID accepts an absolute URI: a URL with a host, or a URN or other
+// opaque URI, at most 1024 characters (SAML core's limit).
+func (v *validator) entityID(path, s string) {
+	if len(s) > 1024 {
+		v.add(path, "must be at most 1024 characters; got %d", len(s))
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") ||
+		strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		v.add(path, "must be an absolute URI such as https://app.example.com/saml/metadata or urn:example:app; got %q", s)
+	}
+}
+
+func (v *validator) nameIDFormat(f string) {
+	for _, ok := range nameIDFormats {
+		if f == ok {
+			return
+		}
+	}
+	if i := strings.LastIndexByte(f, ':'); strings.HasPrefix(f, "urn:") && i >= 0 {
+		for _, ok := range nameIDFormats {
+			if f[i+1:] == ok {
+				v.add("saml.nameIDFormat", "use the short name %q instead of the URN", ok)
+				return
+			}
+		}
+	}
+	v.add("saml.nameIDFormat", "must be one of %s; got %q", strings.Join(nameIDFormats, ", "), f)
+}
+
+func (v *validator) session() {
+	s := v.c.Session
+	switch {
+	case s.CookieName == "":
+		v.add("session.cookieName", "required")
+	case !isToken(s.CookieName):
+		v.add("session.cookieName", "must be a cookie name: letters, digits and !#$%%&'*+-.^_`|~, no spaces, \"=\" or \";\"; got %q", s.CookieName)
+	case v.c.Public != nil && v.c.Public.Scheme != "https" &&
+		(strings.HasPrefix(s.CookieName, "__Host-") || strings.HasPrefix(s.CookieName, "__Secure-")):
+		v.add("session.cookieName", "browsers accept %q only on a Secure cookie, which needs an https publicURL", s.CookieName)
+	}
+	if s.KeysFile == "" {
+		v.add("session.keysFile", "required: the session key file")
+	}
+	if s.Lifetime < time.Minute || s.Lifetime > 30*24*time.Hour {
+		v.add("session.lifetime", "must be between 1m and 720h (30 days); got %s", s.Lifetime)
+	}
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of both header
+// field names and cookie names.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// forbiddenHeaders may not carry identity: hop-by-hop headers, headers that
+// frame or route the request, and headers the proxy itself sets. Keys are in
+// normalHeader form. Any Proxy-* header is forbidden too.
+var forbiddenHeaders = map[string]bool{
+	"connection": true, "keep-alive": true, "te": true, "trailer": true,
+	"transfer-encoding": true, "upgrade": true, "host": true,
+	"content-length": true, "content-type": true, "content-encoding": true, "expect": true,
+	"cookie": true, "set-cookie": true, "authorization": true,
+	"forwarded": true, "x-forwarded-for": true, "x-forwarded-proto": true, "x-forwarded-host": true,
+	"x-forwarded-port": true, "x-real-ip": true, "x-request-id": true, "via": true,
+}
+
+// normalHeader folds the spellings upstreams may treat as one header: case,
+// and "_" for "-".
+func normalHeader(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+func (v *validator) headers() {
+	// Check in file order so "duplicates" names the later key.
+	names := sortedKeys(v.c.Headers)
+	sort.SliceStable(names, func(i, j int) bool {
+		return v.c.lines["headers."+names[i]] < v.c.lines["headers."+names[j]]
+	})
+	seen := map[string]string{}
+	for _, name := range names {
+		path := "headers." + name
+		norm := normalHeader(name)
+		switch {
+		case !isToken(name):
+			v.add(path, "must be an HTTP header name: letters, digits and !#$%%&'*+-.^_`|~")
+		case forbiddenHeaders[norm] || strings.HasPrefix(norm, "proxy-"):
+			v.add(path, "%s cannot carry identity: it is hop-by-hop, frames the request or is set by the proxy", name)
+		case seen[norm] != "":
+			v.add(path, "same header as %s (names ignore case, and upstreams may read \"_\" as \"-\")", seen[norm])
+		default:
+			seen[norm] = name
+		}
+		if f := v.c.Headers[name]; !identity.ValidField(f) {
+			v.add(path, "must be one of %s; got %q", strings.Join(identity.Fields, ", "), f)
+		}
+	}
+}
+
+func (v *validator) routes() {
+	rs := v.c.Routes
+	for i, r := range rs {
+		path := fmt.Sprintf("routes[%d]", i)
+		if msg := routePathProblem(r.Path); msg != "" {
+			v.add(path+".path", "%s", msg)
+		} else if j := slices.IndexFunc(rs[:i], func(prev Route) bool { return prev.Path == r.Path }); j >= 0 {
+			v.add(path+".path", "duplicate of routes[%d]", j)
+		} else if j := slices.IndexFunc(rs[:i], func(prev Route) bool {
+			return strings.HasSuffix(prev.Path, "/") && strings.HasPrefix(r.Path, prev.Path) && routePathProblem(prev.Path) == ""
+		}); j >= 0 {
+			v.add(path+".path", "never matches: routes[%d] (%s) comes first and covers it; the first match wins, so list the more specific route first", j, rs[j].Path)
+		}
+		if r.Public && len(r.AllowGroups) > 0 {
+			v.add(path+".allowGroups", "a public route cannot restrict groups; remove public or allowGroups")
+		}
+		for j, g := range r.AllowGroups {
+			gp := fmt.Sprintf("%s.allowGroups[%d]", path, j)
+			switch {
+			case g == "":
+				v.add(gp, "must not be empty")
+			case g != strings.TrimSpace(g):
+				v.add(gp, "must not start or end with whitespace; got %q", g)
+			}
+		}
+	}
+}
+
+// routePathProblem says what is wrong with a route path, or "".
+func routePathProblem(p string) string {
+	switch {
+	case p == "":
+		return "required, such as /admin/"
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Sprintf("must start with \"/\"; got %q", p)
+	case strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return fmt.Sprintf("must not contain whitespace or control characters; got %q", p)
+	}
+	for _, bad := range []string{"..", "//", `\`, "%", "?", "#"} {
+		if strings.Contains(p, bad) {
+			return fmt.Sprintf("must not contain %q: routes match the cleaned, decoded path; got %q", bad, p)
+		}
+	}
+	return ""
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+	for _, d := range []struct {
+		name string
+		val  time.Duration
+	}{
+		{"readHeaderTimeout", s.ReadHeaderTimeout},
+		{"idleTimeout", s.IdleTimeout},
+		{"drainTimeout", s.DrainTimeout},
+		{"upstreamTimeout", s.UpstreamTimeout},
+	} {
+		if d.val <= 0 {
+			v.add("server."+d.name, "must be a positive duration; got %s", d.val)
+		}
+	}
+	if s.MaxHeaderBytes <= 0 {
+		v.add("server.maxHeaderBytes", "must be a positive number of bytes; got %d", s.MaxHeaderBytes)
+	}
+	if s.ACSBodyLimit <= 0 {
+		v.add("server.acsBodyLimit", "must be a positive number of bytes; got %d", s.ACSBodyLimit)
+	}
+}
