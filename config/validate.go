@@ -400,9 +400,24 @@ func routePathProblem(p string) string {
 	case strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 		return fmt.Sprintf("must not contain whitespace or control characters; got %q", p)
 	}
-	for _, bad := range []string{"..", "//", `\`, "%", "?", "#"} {
+	for _, bad := range []string{"..", "//", `\`, "%", "?", "#", ";", ":$"} {
 		if strings.Contains(p, bad) {
 			return fmt.Sprintf("must not contain %q: routes match the cleaned, decoded path; got %q", bad, p)
+		}
+	}
+	// The proxy refuses request paths with these Windows-style tricks, so a
+	// route spelled with them could never match.
+	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
+		if strings.HasSuffix(seg, ".") {
+			return fmt.Sprintf("must not have a segment ending in \".\" (requests with one are refused); got %q", p)
+		}
+		if i := strings.IndexByte(seg, '~'); i >= 0 && i+1 < len(seg) && seg[i+1] >= '0' && seg[i+1] <= '9' {
+			return fmt.Sprintf("must not contain \"~\" followed by a digit (requests with one are refused); got %q", p)
+		}
+	}
+	for _, r := range p {
+		if r > 0x7e {
+			return fmt.Sprintf("must be plain ASCII; got %q", p)
 		}
 	}
 	return ""
