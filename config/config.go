@@ -26,6 +26,16 @@ const (
 	DefaultDrainTimeout      = 25 * time.Second
 	DefaultUpstreamTimeout   = 60 * time.Second
 	DefaultACSBodyLimit      = 1 << 20
+
+	DefaultSCIMBasePath      = "/scim/v2"
+	DefaultSCIMMaxBodyBytes  = 4 << 20 // a 10,000-member group PUT is about 600 KB
+	DefaultSCIMMaxPageSize   = 500
+	DefaultMatchIdentity     = "email"
+	DefaultMatchSCIM         = "userName"
+	DefaultGroupsSource      = "scim"
+	DefaultStoreDriver       = "sqlite"
+	DefaultSQLitePath        = "/var/lib/portcullis/portcullis.db"
+	DefaultStoreMaxStaleness = 5 * time.Minute
 )
 
 // Config is the whole file. YAML keys are camelCase; fields tagged yaml:"-"
@@ -43,6 +53,8 @@ type Config struct {
 	Headers        map[string]string `yaml:"headers"`
 	Routes         []Route           `yaml:"routes"`
 	Server         Server            `yaml:"server"`
+	SCIM           SCIM              `yaml:"scim"`
+	Store          Store             `yaml:"store"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL
@@ -103,6 +115,34 @@ type Server struct {
 	DrainTimeout      time.Duration `yaml:"drainTimeout"`    // graceful shutdown on SIGTERM
 	UpstreamTimeout   time.Duration `yaml:"upstreamTimeout"` // response headers from upstream; 504 after
 	ACSBodyLimit      int64         `yaml:"acsBodyLimit"`
+}
+
+// SCIM configures the SCIM 2.0 receiver and the directory gate.
+type SCIM struct {
+	Enabled    bool   `yaml:"enabled"`
+	BasePath   string `yaml:"basePath"`   // on the public listener, default /scim/v2
+	TokensFile string `yaml:"tokensFile"` // one bearer token a line ("label token" or just "token"); two lines = rotation
+	Match      Match  `yaml:"match"`
+	// RequireProvisioned denies a SAML login with no directory user.
+	// Default true when SCIM is enabled.
+	RequireProvisioned bool   `yaml:"requireProvisioned"`
+	GroupsSource       string `yaml:"groupsSource"` // scim | saml | both: feeds allowGroups and the groups header
+	MaxBodyBytes       int64  `yaml:"maxBodyBytes"`
+	MaxPageSize        int    `yaml:"maxPageSize"`
+}
+
+// Match says how a signed-in identity finds its directory user.
+type Match struct {
+	IdentityField string `yaml:"identityField"` // user | email (from the SAML session)
+	SCIMAttribute string `yaml:"scimAttribute"` // userName | email | externalId; compared case-insensitively
+}
+
+// Store configures where the directory lives.
+type Store struct {
+	Driver       string        `yaml:"driver"`  // sqlite (default) | postgres
+	DSN          string        `yaml:"dsn"`     // sqlite: file path; postgres: a DSN without a password
+	DSNFile      string        `yaml:"dsnFile"` // postgres: a file holding the DSN (secrets)
+	MaxStaleness time.Duration `yaml:"maxStaleness"`
 }
 
 // Resolve returns p made absolute against the config file's directory.

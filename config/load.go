@@ -422,4 +422,36 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["server.acsBodyLimit"] {
 		s.ACSBodyLimit = DefaultACSBodyLimit
 	}
+	sc := &c.SCIM
+	if sc.BasePath == "" {
+		sc.BasePath = DefaultSCIMBasePath
+	}
+	if sc.Match.IdentityField == "" {
+		sc.Match.IdentityField = DefaultMatchIdentity
+	}
+	if sc.Match.SCIMAttribute == "" {
+		sc.Match.SCIMAttribute = DefaultMatchSCIM
+	}
+	if !explicit["scim.requireProvisioned"] {
+		sc.RequireProvisioned = true
+	}
+	if sc.GroupsSource == "" {
+		sc.GroupsSource = DefaultGroupsSource
+	}
+	if !explicit["scim.maxBodyBytes"] {
+		sc.MaxBodyBytes = DefaultSCIMMaxBodyBytes
+	}
+	if !explicit["scim.maxPageSize"] {
+		sc.MaxPageSize = DefaultSCIMMaxPageSize
+	}
+	st := &c.Store
+	if st.Driver == "" {
+		st.Driver = DefaultStoreDriver
+	}
+	if st.Driver == "sqlite" && st.DSN == "" {
+		st.DSN = DefaultSQLitePath
+	}
+	if !explicit["store.maxStaleness"] {
+		st.MaxStaleness = DefaultStoreMaxStaleness
+	}
 }

@@ -73,6 +73,8 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 			UpstreamTimeout:   DefaultUpstreamTimeout,
 			ACSBodyLimit:      DefaultACSBodyLimit,
 		},
+		SCIM:        defaultSCIM,
+		Store:       defaultStore,
 		Public:      mustURL("https://app.example.com"),
 		UpstreamURL: mustURL("http://127.0.0.1:3000"),
 		Trusted:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
@@ -448,6 +450,8 @@ func TestParse_AppliesDefaults(t *testing.T) {
 			UpstreamTimeout:   DefaultUpstreamTimeout,
 			ACSBodyLimit:      DefaultACSBodyLimit,
 		},
+		SCIM:        defaultSCIM,
+		Store:       defaultStore,
 		Public:      mustURL("https://app.example.com"),
 		UpstreamURL: mustURL("http://127.0.0.1:3000"),
 	}
@@ -516,3 +520,14 @@ func TestParse_HeadersDefaultOnlyWhenAbsent(t *testing.T) {
 		})
 	}
 }
+
+var defaultSCIM = SCIM{
+	BasePath:           DefaultSCIMBasePath,
+	Match:              Match{IdentityField: DefaultMatchIdentity, SCIMAttribute: DefaultMatchSCIM},
+	RequireProvisioned: true,
+	GroupsSource:       DefaultGroupsSource,
+	MaxBodyBytes:       DefaultSCIMMaxBodyBytes,
+	MaxPageSize:        DefaultSCIMMaxPageSize,
+}
+
+var defaultStore = Store{Driver: DefaultStoreDriver, DSN: DefaultSQLitePath, MaxStaleness: DefaultStoreMaxStaleness}

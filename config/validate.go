@@ -35,6 +35,8 @@ func (c *Config) Validate() error {
 	v.headers()
 	v.routes()
 	v.server()
+	v.scim()
+	v.store()
 	return v.ps.err()
 }
 
@@ -444,4 +446,75 @@ func (v *validator) server() {
 	if s.ACSBodyLimit <= 0 {
 		v.add("server.acsBodyLimit", "must be a positive number of bytes; got %d", s.ACSBodyLimit)
 	}
+}
+
+func (v *validator) scim() {
+	sc := v.c.SCIM
+	if !sc.Enabled {
+		return
+	}
+	if sc.TokensFile == "" {
+		v.add("scim.tokensFile", "required when scim.enabled: the file of bearer tokens the IdP uses")
+	}
+	switch bp := sc.BasePath; {
+	case !strings.HasPrefix(bp, "/") || strings.HasSuffix(bp, "/") || strings.Contains(bp, "//"):
+		v.add("scim.basePath", "must start with \"/\" and not end with one, such as /scim/v2; got %q", bp)
+	case routePathProblem(bp+"/") != "":
+		v.add("scim.basePath", "%s", routePathProblem(bp+"/"))
+	case bp == "/saml" || strings.HasPrefix(bp, "/saml/"):
+		v.add("scim.basePath", "must not be under /saml/, which the SAML endpoints own")
+	}
+	if f := sc.Match.IdentityField; f != "user" && f != "email" {
+		v.add("scim.match.identityField", "must be user or email; got %q", f)
+	}
+	if a := sc.Match.SCIMAttribute; a != "userName" && a != "email" && a != "externalId" {
+		v.add("scim.match.scimAttribute", "must be userName, email or externalId; got %q", a)
+	}
+	if g := sc.GroupsSource; g != "scim" && g != "saml" && g != "both" {
+		v.add("scim.groupsSource", "must be scim, saml or both; got %q", g)
+	}
+	if sc.MaxBodyBytes < 1024 {
+		v.add("scim.maxBodyBytes", "must be at least 1024; got %d", sc.MaxBodyBytes)
+	}
+	if sc.MaxPageSize < 1 || sc.MaxPageSize > 10000 {
+		v.add("scim.maxPageSize", "must be between 1 and 10000; got %d", sc.MaxPageSize)
+	}
+}
+
+func (v *validator) store() {
+	st := v.c.Store
+	if !v.c.SCIM.Enabled {
+		return
+	}
+	switch st.Driver {
+	case "sqlite":
+		if st.DSN == "" {
+			v.add("store.dsn", "required for the sqlite driver: the database file path")
+		}
+		if st.DSNFile != "" {
+			v.add("store.dsnFile", "only for the postgres driver; sqlite takes a file path in store.dsn")
+		}
+	case "postgres":
+		if (st.DSN == "") == (st.DSNFile == "") {
+			v.add("store.dsn", "set exactly one of store.dsn and store.dsnFile for the postgres driver")
+		}
+		if dsnHasPassword(st.DSN) {
+			v.add("store.dsn", "must not contain a password; put the whole DSN in a file and name it in store.dsnFile")
+		}
+	default:
+		v.add("store.driver", "must be sqlite or postgres; got %q", st.Driver)
+	}
+	if st.MaxStaleness < time.Second {
+		v.add("store.maxStaleness", "must be at least 1s; got %s", st.MaxStaleness)
+	}
+}
+
+// dsnHasPassword spots a password in a URL-form or keyword-form PostgreSQL DSN.
+func dsnHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(dsn), "password=")
 }

@@ -80,6 +80,32 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 		{"route with space", func(c *Config) { c.Routes[1].Path = "/ad min/" }, []string{`line 33: routes[1].path: must not contain whitespace or control characters; got "/ad min/"`}},
 		{"route with control character", func(c *Config) { c.Routes[1].Path = "/admin\x00" }, []string{`line 33: routes[1].path: must not contain whitespace or control characters; got "/admin\x00"`}},
 		{"route without path", func(c *Config) { c.Routes[1].Path = "" }, []string{"line 33: routes[1].path: required, such as /admin/"}},
+		{"scim without tokens", func(c *Config) { c.SCIM.Enabled = true }, []string{"scim.tokensFile: required when scim.enabled: the file of bearer tokens the IdP uses"}},
+		{
+			name: "scim and store values",
+			mutate: func(c *Config) {
+				c.SCIM = SCIM{Enabled: true, TokensFile: "t", BasePath: "/saml/scim", MaxBodyBytes: 10, MaxPageSize: 0,
+					Match: Match{IdentityField: "uid", SCIMAttribute: "mail"}, GroupsSource: "ldap"}
+				c.Store = Store{Driver: "postgres", DSN: "postgres://u:secret@db/x", MaxStaleness: time.Second}
+			},
+			want: []string{
+				"scim.basePath: must not be under /saml/, which the SAML endpoints own",
+				`scim.match.identityField: must be user or email; got "uid"`,
+				`scim.match.scimAttribute: must be userName, email or externalId; got "mail"`,
+				`scim.groupsSource: must be scim, saml or both; got "ldap"`,
+				"scim.maxBodyBytes: must be at least 1024; got 10",
+				"scim.maxPageSize: must be between 1 and 10000; got 0",
+				"store.dsn: must not contain a password; put the whole DSN in a file and name it in store.dsnFile",
+			},
+		},
+		{"store driver unknown", func(c *Config) {
+			c.SCIM = defaultSCIMFor("t")
+			c.Store = Store{Driver: "mysql", MaxStaleness: time.Minute}
+		}, []string{`store.driver: must be sqlite or postgres; got "mysql"`}},
+		{"postgres needs one dsn", func(c *Config) {
+			c.SCIM = defaultSCIMFor("t")
+			c.Store = Store{Driver: "postgres", MaxStaleness: time.Minute}
+		}, []string{"store.dsn: set exactly one of store.dsn and store.dsnFile for the postgres driver"}},
 		{"route with matrix parameter", func(c *Config) { c.Routes[1].Path = "/admin;x/" }, []string{`line 33: routes[1].path: must not contain ";": routes match the cleaned, decoded path; got "/admin;x/"`}},
 		{"route with trailing dot segment", func(c *Config) { c.Routes[1].Path = "/admin./" }, []string{`line 33: routes[1].path: must not have a segment ending in "." (requests with one are refused); got "/admin./"`}},
 		{"route with short name", func(c *Config) { c.Routes[1].Path = "/ADMINI~1/" }, []string{`line 33: routes[1].path: must not contain "~" followed by a digit (requests with one are refused); got "/ADMINI~1/"`}},
@@ -264,4 +290,11 @@ func TestWarnings_FlagRiskySettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+func defaultSCIMFor(tokens string) SCIM {
+	s := defaultSCIM
+	s.Enabled = true
+	s.TokensFile = tokens
+	return s
 }

@@ -227,7 +227,7 @@ func NewID() string {
 // would be larger (cookie size) and slower (hot path).
 type binarySerializer struct{}
 
-const serialVersion = 1
+const serialVersion = 2 // 2: times in milliseconds, so a session issued right after a revocation is told apart from one issued before it
 
 func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 	s, ok := src.(*Session)
@@ -248,8 +248,8 @@ func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(x)))
 		b = append(b, x...)
 	}
-	b = binary.AppendVarint(b, s.IssuedAt.Unix())
-	b = binary.AppendVarint(b, s.Expires.Unix())
+	b = binary.AppendVarint(b, s.IssuedAt.UnixMilli())
+	b = binary.AppendVarint(b, s.Expires.UnixMilli())
 	b = binary.AppendUvarint(b, uint64(len(s.Principal.Groups)))
 	for _, g := range s.Principal.Groups {
 		b = binary.AppendUvarint(b, uint64(len(g)))
@@ -273,8 +273,8 @@ func (binarySerializer) Deserialize(src []byte, dst interface{}) error {
 	s.Principal.User = d.str()
 	s.Principal.Email = d.str()
 	s.Principal.Name = d.str()
-	s.IssuedAt = time.Unix(d.varint(), 0)
-	s.Expires = time.Unix(d.varint(), 0)
+	s.IssuedAt = time.UnixMilli(d.varint())
+	s.Expires = time.UnixMilli(d.varint())
 	n := d.uvarint()
 	if n > uint64(len(d.b)) { // each group takes at least one byte
 		return errShort
