@@ -46,6 +46,12 @@ type Options struct {
 	Logger            *zap.Logger // named "proxy"
 	Access            *zap.Logger // named "access"
 	Audit             *zap.Logger // named "audit"
+	// Gate, when set, is consulted on every authenticated request
+	// (config scim.* says how).
+	Gate Gate
+	// SCIM, when set, serves Config.SCIM.BasePath without a login (it does
+	// its own bearer-token authentication).
+	SCIM http.Handler
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
 	Now       func() time.Time
@@ -61,6 +67,11 @@ type Proxy struct {
 	audit    *zap.Logger
 	now      func() time.Time
 
+	gate     *gatePolicy
+	scim     http.Handler
+	scimBase string
+	streams  *streamSet
+
 	routes  *routeTable
 	headers *headerPlan
 	cookies cookieFilter
@@ -73,6 +84,9 @@ func New(o Options) (*Proxy, error) {
 	if o.Config == nil || o.Auth == nil || o.Sessions == nil {
 		return nil, errors.New("proxy: Config, Auth and Sessions are required")
 	}
+	if o.Gate != nil && !o.Config.SCIM.Enabled {
+		return nil, errors.New("proxy: a Gate needs scim.enabled in the config")
+	}
 	if o.Config.UpstreamURL == nil {
 		return nil, errors.New("proxy: config has no parsed upstream URL")
 	}
@@ -84,6 +98,10 @@ func New(o Options) (*Proxy, error) {
 		access:   nopIfNil(o.Access),
 		audit:    nopIfNil(o.Audit),
 		now:      o.Now,
+		gate:     newGatePolicy(o.Gate, o.Config.SCIM),
+		scim:     o.SCIM,
+		scimBase: o.Config.SCIM.BasePath,
+		streams:  newStreamSet(),
 		routes:   newRouteTable(o.Config.Routes),
 		headers:  newHeaderPlan(o.Config.Headers),
 		cookies: cookieFilter{
@@ -138,8 +156,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.Se
 type principalKey struct{}
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/saml/") {
+	path := r.URL.Path
+	if strings.HasPrefix(path, "/saml/") {
 		p.auth.ServeHTTP(w, r)
+		return
+	}
+	if p.scim != nil && (path == p.scimBase || strings.HasPrefix(path, p.scimBase) && path[len(p.scimBase)] == '/') {
+		p.scim.ServeHTTP(w, r)
 		return
 	}
 	pol, err := p.routes.decide(r.URL)
@@ -152,6 +175,27 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if s, err := p.sessions.Read(r); err == nil {
 		principal = &s.Principal
 		stateOf(r.Context()).user = s.Principal.User
+		if p.gate != nil {
+			v, state, allowed := p.gate.check(principal, s.IssuedAt)
+			switch {
+			case v == verdictAllow:
+				principal = allowed
+			case pol.Public:
+				principal = nil // public route: serve it, but as nobody
+			case v == verdictSessionVoided:
+				p.audit.Info("session rejected",
+					zap.String("event", "session_rejected"),
+					zap.String("reason", "revoked"),
+					zap.String("request_id", web.RequestID(r.Context())),
+					zap.String("user", s.Principal.User))
+				p.sessions.Clear(w, r)
+				p.loginRequired(w, r)
+				return
+			default:
+				p.deny(w, r, v, state, s.Principal.User, pol.Route)
+				return
+			}
+		}
 	}
 	if principal == nil && !pol.Public {
 		p.loginRequired(w, r)
@@ -169,9 +213,24 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if principal != nil {
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
+		ctx := context.WithValue(r.Context(), principalKey{}, principal)
+		if p.gate != nil && isStream(r) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			defer p.streams.add(p.gate.key(principal), cancel)()
+		}
+		r = r.WithContext(ctx)
 	}
 	p.rp.ServeHTTP(w, r)
+}
+
+// CloseStreams ends every open WebSocket and SSE stream of the user whose
+// match key is key. The directory calls it when it removes a user.
+func (p *Proxy) CloseStreams(key string) {
+	if n := p.streams.closeAll(key); n > 0 {
+		p.audit.Info("streams closed", zap.String("event", "streams_closed"), zap.String("match_key", key), zap.Int("count", n))
+	}
 }
 
 func inAnyGroup(have, allow []string) bool {

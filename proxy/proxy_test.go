@@ -67,6 +67,11 @@ type harness struct {
 
 func newHarness(t *testing.T, upstream string, mutate func(*config.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, upstream, mutate, nil)
+}
+
+func newHarnessWith(t *testing.T, upstream string, mutate func(*config.Config), opts func(*Options)) *harness {
+	t.Helper()
 	up, _ := url.Parse(upstream)
 	pub, _ := url.Parse("https://app.example.com")
 	cfg := &config.Config{
@@ -93,7 +98,7 @@ func newHarness(t *testing.T, upstream string, mutate func(*config.Config)) *har
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
-	p, err := New(Options{
+	o := Options{
 		Config:            cfg,
 		Auth:              fakeAuth{},
 		Sessions:          codec,
@@ -101,7 +106,11 @@ func newHarness(t *testing.T, upstream string, mutate func(*config.Config)) *har
 		Logger:            log.Named("proxy"),
 		Access:            log.Named("access"),
 		Audit:             log.Named("audit"),
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

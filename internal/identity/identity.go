@@ -2,6 +2,8 @@
 // the signed-in person as Portcullis knows them.
 package identity
 
+import "time"
+
 // Principal is a signed-in person. The SAML layer fills it from an assertion;
 // the directory may later override Groups; the proxy turns it into headers.
 type Principal struct {
@@ -29,4 +31,41 @@ func ValidField(f string) bool {
 		return true
 	}
 	return false
+}
+
+// State is what the directory says about a person.
+type State uint8
+
+const (
+	// StateUnknown: the directory has no such user (never provisioned).
+	StateUnknown State = iota
+	// StateActive: provisioned and active.
+	StateActive
+	// StateInactive: provisioned but deactivated.
+	StateInactive
+	// StateDeleted: the directory deleted this user.
+	StateDeleted
+)
+
+func (s State) String() string {
+	switch s {
+	case StateActive:
+		return "active"
+	case StateInactive:
+		return "inactive"
+	case StateDeleted:
+		return "deleted"
+	}
+	return "unknown"
+}
+
+// Standing is the directory's answer for one signed-in person, looked up on
+// every request.
+type Standing struct {
+	State State
+	// ValidAfter voids every session issued before it (creation,
+	// deactivation, reactivation, deletion).
+	ValidAfter time.Time
+	// Groups are the directory's group names for the user. Shared, read-only.
+	Groups []string
 }

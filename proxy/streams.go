@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"context"
+	"strings"
+	"sync"
+)
+
+// streamSet tracks the open WebSocket and SSE streams of each user so they
+// can be closed the moment the directory removes the user.
+type streamSet struct {
+	mu    sync.Mutex
+	byKey map[string]map[*context.CancelFunc]struct{}
+}
+
+func newStreamSet() *streamSet {
+	return &streamSet{byKey: map[string]map[*context.CancelFunc]struct{}{}}
+}
+
+// add registers a stream's cancel func under the user's match key and
+// returns the function that removes it again.
+func (s *streamSet) add(key string, cancel context.CancelFunc) (remove func()) {
+	k := strings.ToLower(key)
+	h := &cancel
+	s.mu.Lock()
+	m := s.byKey[k]
+	if m == nil {
+		m = map[*context.CancelFunc]struct{}{}
+		s.byKey[k] = m
+	}
+	m[h] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(m, h)
+		if cur := s.byKey[k]; cur != nil && len(cur) == 0 {
+			delete(s.byKey, k)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// closeAll cancels every stream of key and reports how many it closed.
+func (s *streamSet) closeAll(key string) int {
+	k := strings.ToLower(key)
+	s.mu.Lock()
+	m := s.byKey[k]
+	delete(s.byKey, k)
+	s.mu.Unlock()
+	for h := range m {
+		(*h)()
+	}
+	return len(m)
+}
