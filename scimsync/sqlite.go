@@ -1,0 +1,959 @@
+package scimsync
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrUnknownMember is returned (wrapped, with the ID) when a group names a
+// member that is not a stored user; handlers answer 400 invalidValue.
+//
+// TODO(lead): it belongs in store.go beside the other Store errors.
+var ErrUnknownMember = errors.New("unknown member")
+
+// SQLiteStore is the Store on one local SQLite file, for a single replica.
+//
+// Writes run one at a time on a single connection, each in a BEGIN
+// IMMEDIATE transaction that is synced to disk (WAL, synchronous=FULL)
+// before the method returns: concurrent updates queue instead of failing
+// with SQLITE_BUSY, and an acknowledged write survives a crash. Reads
+// (Snapshot, EventsAfter) use a separate pool and, thanks to WAL, never wait
+// for a writer.
+//
+// Update and delete functions run inside the write transaction and must not
+// call the store's write methods (they would wait for themselves).
+type SQLiteStore struct {
+	w   *sql.DB // exactly one connection: the write path
+	r   *sql.DB // read-only pool
+	now func() time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*SQLiteStore)(nil)
+
+// sqliteBusyTimeout bounds how long a statement waits for a lock held by
+// another process (within this one, writes queue on the write connection).
+const sqliteBusyTimeout = 5 * time.Second
+
+//go:embed migrations_sqlite/*.sql
+var sqliteMigrationFiles embed.FS
+
+type sqliteMigration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// sqliteMigrations returns the embedded migrations, which must be numbered
+// 1..N without gaps (0001_init.sql, 0002_….sql).
+var sqliteMigrations = sync.OnceValues(func() ([]sqliteMigration, error) {
+	names, err := fs.Glob(sqliteMigrationFiles, "migrations_sqlite/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var migs []sqliteMigration
+	for _, name := range names { // fs.Glob sorts
+		base := filepath.Base(name)
+		num, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v != len(migs)+1 {
+			return nil, fmt.Errorf("migration %s: want number %04d", base, len(migs)+1)
+		}
+		b, err := sqliteMigrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		migs = append(migs, sqliteMigration{version: v, name: base, sql: string(b)})
+	}
+	return migs, nil
+})
+
+// OpenSQLite opens (creating it if needed, owner-only) the database at path
+// and brings its schema up to date. It refuses a database whose schema is
+// newer than this binary knows.
+func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
+		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	// SQLite would create the file 0644; create it 0600 first. The -wal and
+	// -shm files take the database file's mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	f.Close()
+
+	// The pragmas are per connection, so they go in the DSN: database/sql
+	// applies them to every connection it opens, including after a reconnect.
+	common := "?_pragma=busy_timeout(" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + ")" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	w, err := sql.Open("sqlite", abs+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &SQLiteStore{w: w, now: time.Now}
+
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		w.Close()
+		return nil, sqliteErr("open sqlite store "+path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: journal mode is %q, want wal (is the file on a network file system?)", path, mode)
+	}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+
+	r, err := sql.Open("sqlite", abs+common+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(2)
+	s.r = r
+	return s, nil
+}
+
+// migrate applies the pending migrations in order, each in its own
+// transaction together with its schema_migrations row.
+func (s *SQLiteStore) migrate(ctx context.Context) error {
+	migs, err := sqliteMigrations()
+	if err != nil {
+		return err
+	}
+	latest := len(migs)
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return sqliteErr("create schema_migrations", err)
+	}
+	for _, m := range migs {
+		if err := s.applyMigration(ctx, m, latest); err != nil {
+			return err
+		}
+	}
+	// Also when nothing was pending: a newer schema must stop us.
+	_, err = s.schemaVersion(ctx, s.w, latest)
+	return err
+}
+
+func (s *SQLiteStore) applyMigration(ctx context.Context, m sqliteMigration, latest int) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return sqliteErr("migrate", err)
+	}
+	defer tx.Rollback()
+	cur, err := s.schemaVersion(ctx, tx, latest)
+	if err != nil || cur >= m.version {
+		return err // applied already (perhaps by another process)
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return sqliteErr("migration "+m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		m.version, s.now().UnixMilli()); err != nil {
+		return sqliteErr("migration "+m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return sqliteErr("migration "+m.name, err)
+	}
+	return nil
+}
+
+type sqliteRowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// schemaVersion returns the database's schema version, or an error if it is
+// newer than latest.
+func (s *SQLiteStore) schemaVersion(ctx context.Context, q sqliteRowQuerier, latest int) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, sqliteErr("read schema version", err)
+	}
+	if v > latest {
+		return v, fmt.Errorf("database schema version %d is newer than this portcullis knows (%d); upgrade portcullis", v, latest)
+	}
+	return v, nil
+}
+
+// SQLiteSettings are the settings in effect on the write connection, for
+// the start-up log and for tests.
+type SQLiteSettings struct {
+	JournalMode   string // "wal"
+	Synchronous   int    // 2 = FULL
+	ForeignKeys   bool
+	BusyTimeout   time.Duration
+	SchemaVersion int
+}
+
+// Settings reads the settings in effect on the write connection.
+func (s *SQLiteStore) Settings(ctx context.Context) (SQLiteSettings, error) {
+	var st SQLiteSettings
+	var fk int
+	var busyMS int64
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return st, sqliteErr("read settings", err)
+	}
+	defer conn.Close()
+	for _, p := range []struct {
+		pragma string
+		dst    any
+	}{
+		{"journal_mode", &st.JournalMode},
+		{"synchronous", &st.Synchronous},
+		{"foreign_keys", &fk},
+		{"busy_timeout", &busyMS},
+	} {
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(p.dst); err != nil {
+			return st, sqliteErr("read pragma "+p.pragma, err)
+		}
+	}
+	st.ForeignKeys = fk == 1
+	st.BusyTimeout = time.Duration(busyMS) * time.Millisecond
+	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&st.SchemaVersion); err != nil {
+		return st, sqliteErr("read schema version", err)
+	}
+	return st, nil
+}
+
+// Close closes the database. It is safe to call more than once.
+func (s *SQLiteStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
+}
+
+// --- writes ---
+
+// txEvents collects the events a write transaction appends.
+type txEvents struct {
+	tx     *sql.Tx
+	now    time.Time
+	events []Event
+}
+
+// write runs fn in one write transaction and commits it. fn returns its
+// errors as they should reach the caller (an update function's error
+// unchanged, database errors through sqliteErr); any error rolls back.
+func (s *SQLiteStore) write(ctx context.Context, op string, fn func(tx *sql.Tx, ev *txEvents) error) ([]Event, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, sqliteErr(op, err)
+	}
+	defer tx.Rollback() // also when fn panics: the write connection must come back clean
+	ev := &txEvents{tx: tx, now: s.now().UTC().Truncate(time.Millisecond)}
+	if err := fn(tx, ev); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, sqliteErr(op, err)
+	}
+	return ev.events, nil
+}
+
+// add appends e to the event log, filling Seq and Time.
+func (t *txEvents) add(ctx context.Context, e Event) error {
+	e.Time = t.now
+	data, err := encodeEventData(&e)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", e.Kind, err)
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO events (time, kind, resource_type, resource_id, actor, data)
+		VALUES (?, ?, ?, ?, ?, ?)`, e.Time.UnixMilli(), e.Kind, e.ResourceType, e.ResourceID, e.Actor, data)
+	if err != nil {
+		return sqliteErr("append event", err)
+	}
+	if e.Seq, err = res.LastInsertId(); err != nil {
+		return sqliteErr("append event", err)
+	}
+	t.events = append(t.events, e)
+	return nil
+}
+
+const sqliteUserColumns = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
+
+// CreateUser implements Store.
+func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]Event, error) {
+	if u == nil || u.ID == "" || u.UserName == "" {
+		return nil, errors.New("create user: id and userName are required")
+	}
+	nu := storedUserCopy(u)
+	return s.write(ctx, "create user", func(tx *sql.Tx, ev *txEvents) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users
+			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nu.ID, nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
+			nu.Version, sqliteMS(nu.Created), sqliteMS(nu.LastModified), sqliteMS(nu.ValidAfter))
+		if sqliteUnique(err) {
+			return fmt.Errorf("create user %q: %w", nu.UserName, ErrConflict)
+		}
+		if err != nil {
+			return sqliteErr("create user", err)
+		}
+		return ev.add(ctx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+	})
+}
+
+// UpdateUser implements Store. fn gets a copy of the current user. What it
+// returns is stored with the ID and Created of the current user and Version
+// set to the current Version+1 (the ETag always advances), unless it equals
+// the current user in UserName, ExternalID, Email, Active, ValidAfter and
+// Doc: then nothing is written, the version stays, and no events are
+// returned — a replayed PATCH or PUT is a no-op.
+//
+// The event is user.deactivated when Active goes from true to false,
+// user.reactivated from false to true, and user.updated otherwise.
+func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error) {
+	return s.write(ctx, "update user", func(tx *sql.Tx, ev *txEvents) error {
+		pk, cur, err := sqliteGetUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(storedUserCopy(cur))
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			return fmt.Errorf("update user %s: update function returned no user", id)
+		}
+		nu := storedUserCopy(next)
+		nu.ID, nu.Created = cur.ID, cur.Created
+		if sqliteSameUser(cur, nu) {
+			return nil
+		}
+		nu.Version = cur.Version + 1
+		_, err = tx.ExecContext(ctx, `UPDATE users SET user_name = ?, user_name_lower = ?, external_id = ?, email = ?,
+			email_lower = ?, active = ?, doc = ?, version = ?, last_modified = ?, valid_after = ? WHERE pk = ?`,
+			nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
+			nu.Version, sqliteMS(nu.LastModified), sqliteMS(nu.ValidAfter), pk)
+		if sqliteUnique(err) {
+			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, ErrConflict)
+		}
+		if err != nil {
+			return sqliteErr("update user", err)
+		}
+		kind := EventUserUpdated
+		switch {
+		case cur.Active && !nu.Active:
+			kind = EventUserDeactivated
+		case !cur.Active && nu.Active:
+			kind = EventUserReactivated
+		}
+		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu})
+	})
+}
+
+// DeleteUser implements Store. The user's memberships go with it, and the
+// only event is user.deleted: no group.member_removed events are appended
+// for the groups the user was in. Whoever applies user.deleted removes the
+// user from every group itself (as Directory does), which keeps deleting a
+// user in 500 groups one event instead of 501.
+func (s *SQLiteStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error) {
+	return s.write(ctx, "delete user", func(tx *sql.Tx, ev *txEvents) error {
+		pk, cur, err := sqliteGetUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(cur); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE pk = ?`, pk); err != nil {
+			return sqliteErr("delete user", err)
+		}
+		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor})
+	})
+}
+
+func sqliteGetUser(ctx context.Context, tx *sql.Tx, id string) (int64, *User, error) {
+	u, pk, err := sqliteScanUser(tx.QueryRowContext(ctx, `SELECT `+sqliteUserColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, sqliteErr("read user", err)
+	}
+	return pk, u, nil
+}
+
+// CreateGroup implements Store. Every member must be a stored user, else
+// the error wraps ErrUnknownMember and nothing is written. Events:
+// group.created with the attributes, then group.member_added with every
+// member (sorted) if there are any.
+func (s *SQLiteStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Event, error) {
+	if g == nil || g.ID == "" || g.DisplayName == "" {
+		return nil, errors.New("create group: id and displayName are required")
+	}
+	ng := storedGroupCopy(g)
+	members := sortedUnique(ng.Members)
+	ng.Members = nil
+	return s.write(ctx, "create group", func(tx *sql.Tx, ev *txEvents) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO groups
+			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			ng.ID, ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, sqliteMS(ng.Created), sqliteMS(ng.LastModified))
+		if sqliteUnique(err) {
+			return fmt.Errorf("create group %s: %w", ng.ID, ErrConflict)
+		}
+		if err != nil {
+			return sqliteErr("create group", err)
+		}
+		gpk, err := res.LastInsertId()
+		if err != nil {
+			return sqliteErr("create group", err)
+		}
+		if err := sqliteAddMembers(ctx, tx, gpk, members); err != nil {
+			return err
+		}
+		if err := ev.add(ctx, Event{Kind: EventGroupCreated, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Group: ng}); err != nil {
+			return err
+		}
+		if len(members) == 0 {
+			return nil
+		}
+		return ev.add(ctx, Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Members: members})
+	})
+}
+
+// UpdateGroup implements Store. fn gets a copy of the current group with
+// its Members. Only the difference between the old and new member sets is
+// written (a group of 10,000 gaining one member inserts one row). The ID and
+// Created stay, and Version becomes the current Version+1 when anything
+// changed. If neither the attributes (DisplayName, ExternalID, Doc) nor the
+// member set changed, nothing is written and no events are returned.
+//
+// Events, in this order: group.updated (attributes, Members nil) if an
+// attribute changed; group.member_added with the added IDs; then
+// group.member_removed with the removed IDs.
+func (s *SQLiteStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group) (*Group, error), actor string) ([]Event, error) {
+	return s.write(ctx, "update group", func(tx *sql.Tx, ev *txEvents) error {
+		gpk, cur, memberPK, err := sqliteGetGroup(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(storedGroupCopy(cur))
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			return fmt.Errorf("update group %s: update function returned no group", id)
+		}
+		ng := storedGroupCopy(next)
+		ng.ID, ng.Created = cur.ID, cur.Created
+
+		newSet := make(map[string]struct{}, len(ng.Members))
+		var added []string
+		for _, m := range ng.Members {
+			if _, dup := newSet[m]; dup {
+				continue
+			}
+			newSet[m] = struct{}{}
+			if _, had := memberPK[m]; !had {
+				added = append(added, m)
+			}
+		}
+		var removed []string
+		for _, m := range cur.Members {
+			if _, keep := newSet[m]; !keep {
+				removed = append(removed, m)
+			}
+		}
+		attrs := ng.DisplayName != cur.DisplayName || ng.ExternalID != cur.ExternalID || !bytes.Equal(ng.Doc, cur.Doc)
+		if !attrs && len(added) == 0 && len(removed) == 0 {
+			return nil
+		}
+		slices.Sort(added)
+		slices.Sort(removed)
+
+		if err := sqliteAddMembers(ctx, tx, gpk, added); err != nil {
+			return err
+		}
+		if len(removed) > 0 {
+			del, err := tx.PrepareContext(ctx, `DELETE FROM group_members WHERE group_pk = ? AND user_pk = ?`)
+			if err != nil {
+				return sqliteErr("remove members", err)
+			}
+			defer del.Close()
+			for _, m := range removed {
+				if _, err := del.ExecContext(ctx, gpk, memberPK[m]); err != nil {
+					return sqliteErr("remove member", err)
+				}
+			}
+		}
+		ng.Version = cur.Version + 1
+		if _, err := tx.ExecContext(ctx, `UPDATE groups SET display_name = ?, display_name_lower = ?, external_id = ?,
+			doc = ?, version = ?, last_modified = ? WHERE pk = ?`,
+			ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, sqliteMS(ng.LastModified), gpk); err != nil {
+			return sqliteErr("update group", err)
+		}
+
+		ng.Members = nil
+		if attrs {
+			if err := ev.add(ctx, Event{Kind: EventGroupUpdated, ResourceType: "Group", ResourceID: id, Actor: actor, Group: ng}); err != nil {
+				return err
+			}
+		}
+		if len(added) > 0 {
+			if err := ev.add(ctx, Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: id, Actor: actor, Members: added}); err != nil {
+				return err
+			}
+		}
+		if len(removed) > 0 {
+			return ev.add(ctx, Event{Kind: EventGroupMemberRemoved, ResourceType: "Group", ResourceID: id, Actor: actor, Members: removed})
+		}
+		return nil
+	})
+}
+
+// DeleteGroup implements Store. fn gets the current group with its Members.
+func (s *SQLiteStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group) error, actor string) ([]Event, error) {
+	return s.write(ctx, "delete group", func(tx *sql.Tx, ev *txEvents) error {
+		gpk, cur, _, err := sqliteGetGroup(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(cur); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE pk = ?`, gpk); err != nil {
+			return sqliteErr("delete group", err)
+		}
+		return ev.add(ctx, Event{Kind: EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
+	})
+}
+
+const sqliteGroupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
+
+// sqliteGetGroup reads a group with its members, and the members' user keys.
+func sqliteGetGroup(ctx context.Context, tx *sql.Tx, id string) (int64, *Group, map[string]int64, error) {
+	g, gpk, err := sqliteScanGroup(tx.QueryRowContext(ctx, `SELECT `+sqliteGroupColumns+` FROM groups WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, nil, sqliteErr("read group", err)
+	}
+	memberPK := map[string]int64{}
+	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+		var upk int64
+		var uid string
+		if err := rows.Scan(&upk, &uid); err != nil {
+			return err
+		}
+		memberPK[uid] = upk
+		g.Members = append(g.Members, uid)
+		return nil
+	}, `SELECT m.user_pk, u.id FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE m.group_pk = ?`, gpk)
+	if err != nil {
+		return 0, nil, nil, sqliteErr("read members", err)
+	}
+	return gpk, g, memberPK, nil
+}
+
+// sqliteAddMembers inserts memberships of group gpk, failing with
+// ErrUnknownMember on the first ID that is not a user (groups cannot be
+// members). The IDs must be new to the group.
+func sqliteAddMembers(ctx context.Context, tx *sql.Tx, gpk int64, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO group_members (group_pk, user_pk) SELECT ?, pk FROM users WHERE id = ?`)
+	if err != nil {
+		return sqliteErr("add members", err)
+	}
+	defer ins.Close()
+	for _, id := range ids {
+		res, err := ins.ExecContext(ctx, gpk, id)
+		if err != nil {
+			return sqliteErr("add member", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+		}
+	}
+	return nil
+}
+
+// --- reads ---
+
+// Snapshot implements Store. Everything is read in one read transaction,
+// so Seq matches the users and groups exactly. Users and groups come in
+// creation order, members in the order they were added.
+func (s *SQLiteStore) Snapshot(ctx context.Context) (*Snapshot, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, sqliteErr("snapshot", err)
+	}
+	defer tx.Rollback()
+
+	snap := &Snapshot{}
+	var nUsers, nGroups int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0),
+		(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM groups)`).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
+		return nil, sqliteErr("snapshot", err)
+	}
+	userIDs := make(map[int64]string, nUsers)
+	snap.Users = make([]*User, 0, nUsers)
+	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+		u, pk, err := sqliteScanUser(rows)
+		if err != nil {
+			return err
+		}
+		userIDs[pk] = u.ID
+		snap.Users = append(snap.Users, u)
+		return nil
+	}, `SELECT `+sqliteUserColumns+` FROM users ORDER BY pk`)
+	if err != nil {
+		return nil, sqliteErr("snapshot users", err)
+	}
+	groups := make(map[int64]*Group, nGroups)
+	snap.Groups = make([]*Group, 0, nGroups)
+	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+		g, pk, err := sqliteScanGroup(rows)
+		if err != nil {
+			return err
+		}
+		groups[pk] = g
+		snap.Groups = append(snap.Groups, g)
+		return nil
+	}, `SELECT `+sqliteGroupColumns+` FROM groups ORDER BY pk`)
+	if err != nil {
+		return nil, sqliteErr("snapshot groups", err)
+	}
+	// In primary-key order each group's rows come together; member IDs share
+	// the strings of the users read above.
+	var g *Group
+	lastGPK := int64(-1)
+	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+		var gpk, upk int64
+		if err := rows.Scan(&gpk, &upk); err != nil {
+			return err
+		}
+		if gpk != lastGPK {
+			g, lastGPK = groups[gpk], gpk
+		}
+		if uid, ok := userIDs[upk]; ok && g != nil {
+			g.Members = append(g.Members, uid)
+		}
+		return nil
+	}, `SELECT group_pk, user_pk FROM group_members`)
+	if err != nil {
+		return nil, sqliteErr("snapshot members", err)
+	}
+	return snap, nil
+}
+
+// EventsAfter implements Store.
+func (s *SQLiteStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
+	}
+	var evs []Event
+	err := sqliteEach(ctx, s.r, func(rows *sql.Rows) error {
+		var e Event
+		var t int64
+		var data sql.NullString
+		if err := rows.Scan(&e.Seq, &t, &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data); err != nil {
+			return err
+		}
+		e.Time = time.UnixMilli(t).UTC()
+		if data.Valid {
+			if err := decodeEventData([]byte(data.String), &e); err != nil {
+				return fmt.Errorf("event %d: %w", e.Seq, err)
+			}
+		}
+		evs = append(evs, e)
+		return nil
+	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+	if err != nil {
+		return nil, sqliteErr("read events", err)
+	}
+	return evs, nil
+}
+
+type sqliteQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// sqliteEach runs query and calls fn for each row, stopping at its first error.
+func sqliteEach(ctx context.Context, q sqliteQuerier, fn func(*sql.Rows) error, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+type sqliteRowScanner interface{ Scan(dest ...any) error }
+
+func sqliteScanUser(r sqliteRowScanner) (*User, int64, error) {
+	var u User
+	var pk int64
+	var created, modified, validAfter sql.NullInt64
+	if err := r.Scan(&pk, &u.ID, &u.UserName, &u.ExternalID, &u.Email, &u.Active, &u.Doc, &u.Version,
+		&created, &modified, &validAfter); err != nil {
+		return nil, 0, err
+	}
+	if len(u.Doc) == 0 {
+		u.Doc = nil
+	}
+	u.Created, u.LastModified, u.ValidAfter = sqliteTime(created), sqliteTime(modified), sqliteTime(validAfter)
+	return &u, pk, nil
+}
+
+func sqliteScanGroup(r sqliteRowScanner) (*Group, int64, error) {
+	var g Group
+	var pk int64
+	var created, modified sql.NullInt64
+	if err := r.Scan(&pk, &g.ID, &g.DisplayName, &g.ExternalID, &g.Doc, &g.Version, &created, &modified); err != nil {
+		return nil, 0, err
+	}
+	if len(g.Doc) == 0 {
+		g.Doc = nil
+	}
+	g.Created, g.LastModified = sqliteTime(created), sqliteTime(modified)
+	return &g, pk, nil
+}
+
+// --- values ---
+
+// sqliteMS is t in unix milliseconds, or NULL for the zero time.
+func sqliteMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func sqliteTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+// storedTime is t as the store gives it back: UTC, whole milliseconds.
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.UnixMilli(t.UnixMilli()).UTC()
+}
+
+// storedUserCopy copies u as the store keeps it: times UTC to the
+// millisecond, an empty Doc nil, no slice shared with the caller.
+func storedUserCopy(u *User) *User {
+	c := *u
+	c.Doc = storedDoc(u.Doc)
+	c.Created, c.LastModified, c.ValidAfter = storedTime(c.Created), storedTime(c.LastModified), storedTime(c.ValidAfter)
+	return &c
+}
+
+// storedGroupCopy is storedUserCopy for groups; Members are copied too.
+func storedGroupCopy(g *Group) *Group {
+	c := *g
+	c.Doc = storedDoc(g.Doc)
+	c.Members = slices.Clone(g.Members)
+	c.Created, c.LastModified = storedTime(c.Created), storedTime(c.LastModified)
+	return &c
+}
+
+func storedDoc(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+// sqliteSameUser reports whether storing b over a would change nothing a
+// client or the gate can see (Version and LastModified aside).
+func sqliteSameUser(a, b *User) bool {
+	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.Email == b.Email &&
+		a.Active == b.Active && a.ValidAfter.Equal(b.ValidAfter) && bytes.Equal(a.Doc, b.Doc)
+}
+
+// sortedUnique returns ids sorted without repeats, as a new slice.
+func sortedUnique(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// --- event data ---
+
+// storedEventData is the JSON in events.data. Times are unix milliseconds,
+// absent for the zero time. A document that is compact JSON is kept as
+// JSON, so the log reads well in the sqlite3 shell; any other bytes go
+// base64 in docB64, so every document comes back byte for byte.
+type storedEventData struct {
+	User    *storedEventResource `json:"user,omitempty"`
+	Group   *storedEventResource `json:"group,omitempty"`
+	Members []string             `json:"members,omitempty"`
+}
+
+type storedEventResource struct {
+	ID           string          `json:"id"`
+	UserName     string          `json:"userName,omitempty"`
+	DisplayName  string          `json:"displayName,omitempty"`
+	ExternalID   string          `json:"externalId,omitempty"`
+	Email        string          `json:"email,omitempty"`
+	Active       bool            `json:"active,omitempty"`
+	Doc          json.RawMessage `json:"doc,omitempty"`
+	DocB64       []byte          `json:"docB64,omitempty"`
+	Version      int64           `json:"version"`
+	Created      *int64          `json:"created,omitempty"`
+	LastModified *int64          `json:"lastModified,omitempty"`
+	ValidAfter   *int64          `json:"validAfter,omitempty"`
+}
+
+func eventMS(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.UnixMilli()
+	return &v
+}
+
+func eventTime(p *int64) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(*p).UTC()
+}
+
+func setEventDoc(r *storedEventResource, doc []byte) {
+	if len(doc) == 0 {
+		return
+	}
+	// The encoder compacts a RawMessage; keep it only if that changes nothing.
+	var c bytes.Buffer
+	if json.Compact(&c, doc) == nil && bytes.Equal(c.Bytes(), doc) {
+		r.Doc = doc
+	} else {
+		r.DocB64 = doc
+	}
+}
+
+func eventDoc(r *storedEventResource) []byte {
+	if len(r.Doc) > 0 {
+		return []byte(r.Doc)
+	}
+	if len(r.DocB64) > 0 {
+		return r.DocB64
+	}
+	return nil
+}
+
+// encodeEventData returns the JSON for e's payload, or nil if it has none.
+func encodeEventData(e *Event) (any, error) {
+	var d storedEventData
+	if u := e.User; u != nil {
+		d.User = &storedEventResource{ID: u.ID, UserName: u.UserName, ExternalID: u.ExternalID, Email: u.Email,
+			Active: u.Active, Version: u.Version,
+			Created: eventMS(u.Created), LastModified: eventMS(u.LastModified), ValidAfter: eventMS(u.ValidAfter)}
+		setEventDoc(d.User, u.Doc)
+	}
+	if g := e.Group; g != nil {
+		d.Group = &storedEventResource{ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID, Version: g.Version,
+			Created: eventMS(g.Created), LastModified: eventMS(g.LastModified)}
+		setEventDoc(d.Group, g.Doc)
+	}
+	d.Members = e.Members
+	if d.User == nil && d.Group == nil && len(d.Members) == 0 {
+		return nil, nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // else <, > and & in a document would change
+	if err := enc.Encode(&d); err != nil {
+		return nil, err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+func decodeEventData(b []byte, e *Event) error {
+	var d storedEventData
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	if r := d.User; r != nil {
+		e.User = &User{ID: r.ID, UserName: r.UserName, ExternalID: r.ExternalID, Email: r.Email, Active: r.Active,
+			Doc: eventDoc(r), Version: r.Version,
+			Created: eventTime(r.Created), LastModified: eventTime(r.LastModified), ValidAfter: eventTime(r.ValidAfter)}
+	}
+	if r := d.Group; r != nil {
+		e.Group = &Group{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Doc: eventDoc(r),
+			Version: r.Version, Created: eventTime(r.Created), LastModified: eventTime(r.LastModified)}
+	}
+	e.Members = d.Members
+	return nil
+}
+
+// --- errors ---
+
+// sqliteErr wraps a database error with op, marking the ones worth a retry
+// (locked, busy, out of disk, I/O) as ErrUnavailable.
+func sqliteErr(op string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
+			return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func sqliteUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code()
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
