@@ -1,0 +1,862 @@
+package scimsync
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// PATCH limits: no IdP sends more than a few hundred operations at once
+// (Entra batches group members by 100s), and a resource nests three deep.
+const (
+	maxPatchOps   = 1000
+	maxPatchDepth = 32
+)
+
+// PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2).
+type PatchOp struct {
+	Op    string // add, replace or remove, in any case
+	Path  string // "" when absent
+	Value any    // decoded with UseNumber; nil when absent or null
+}
+
+// PatchError is a PATCH that cannot be parsed or applied. ScimType is the
+// RFC 7644 §3.12 error type: invalidSyntax, invalidPath, invalidValue,
+// noTarget or mutability.
+type PatchError struct {
+	ScimType string
+	Msg      string
+}
+
+func (e *PatchError) Error() string { return e.ScimType + ": " + e.Msg }
+
+func patchErrorf(scimType, format string, args ...any) *PatchError {
+	return &PatchError{ScimType: scimType, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ParsePatch decodes and checks a PatchOp message: its schemas, and each
+// operation's op, path syntax and value presence. Errors are *PatchError.
+func ParsePatch(body []byte) ([]PatchOp, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, patchErrorf("invalidSyntax", "request body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, patchErrorf("invalidSyntax", "request body has data after the JSON object")
+	}
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return nil, patchErrorf("invalidSyntax", "request body must be a JSON object")
+	}
+	if depthExceeds(m, maxPatchDepth) {
+		return nil, patchErrorf("invalidValue", "request body nests deeper than %d levels", maxPatchDepth)
+	}
+	if !hasSchema(m, SchemaPatchOp) {
+		return nil, patchErrorf("invalidSyntax", "schemas must contain %q", SchemaPatchOp)
+	}
+	v, _, _ := lookupKey(m, "Operations")
+	list, ok := v.([]any)
+	switch {
+	case v == nil:
+		return nil, patchErrorf("invalidSyntax", "Operations is required")
+	case !ok:
+		return nil, patchErrorf("invalidSyntax", "Operations must be a list")
+	case len(list) == 0:
+		return nil, patchErrorf("invalidSyntax", "Operations must not be empty")
+	case len(list) > maxPatchOps:
+		return nil, patchErrorf("invalidValue", "more than %d operations", maxPatchOps)
+	}
+	ops := make([]PatchOp, 0, len(list))
+	for i, item := range list {
+		op, err := parseOp(item)
+		if err != nil {
+			err.Msg = fmt.Sprintf("operation %d: %s", i+1, err.Msg)
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+func parseOp(item any) (PatchOp, *PatchError) {
+	m, ok := item.(map[string]any)
+	if !ok {
+		return PatchOp{}, patchErrorf("invalidSyntax", "not an object")
+	}
+	v, _, _ := lookupKey(m, "op")
+	name, ok := v.(string)
+	if !ok {
+		return PatchOp{}, patchErrorf("invalidSyntax", "op must be a string")
+	}
+	kind := strings.ToLower(name)
+	if kind != "add" && kind != "replace" && kind != "remove" {
+		return PatchOp{}, patchErrorf("invalidSyntax", "unknown op %q (want add, replace or remove)", clip(name))
+	}
+	op := PatchOp{Op: name}
+	if v, _, _ := lookupKey(m, "path"); v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return PatchOp{}, patchErrorf("invalidPath", "path must be a string")
+		}
+		op.Path = strings.TrimSpace(s)
+		if _, err := parsePatchPath(op.Path); err != nil {
+			return PatchOp{}, err
+		}
+	}
+	value, _, has := lookupKey(m, "value")
+	switch {
+	case kind != "remove" && !has:
+		return PatchOp{}, patchErrorf("invalidValue", "%s needs a value", kind)
+	case kind == "remove" && op.Path == "":
+		return PatchOp{}, patchErrorf("noTarget", "remove needs a path")
+	}
+	op.Value = value
+	return op, nil
+}
+
+func hasSchema(m map[string]any, urn string) bool {
+	v, _, _ := lookupKey(m, "schemas")
+	list, _ := v.([]any)
+	for _, s := range list {
+		if str, ok := s.(string); ok && strings.EqualFold(str, urn) {
+			return true
+		}
+	}
+	return false
+}
+
+func depthExceeds(v any, limit int) bool {
+	if limit < 0 {
+		return true
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			if depthExceeds(e, limit-1) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if depthExceeds(e, limit-1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// patchPath is a PATCH target (RFC 7644 §3.5.2 PATH): an attribute path,
+// or attr[valFilter] with an optional .sub, kept in attr.sub.
+type patchPath struct {
+	attr   attrPath
+	filter node // nil unless the path has a value filter
+}
+
+func parsePatchPath(s string) (patchPath, *PatchError) {
+	fail := func(msg string) (patchPath, *PatchError) {
+		return patchPath{}, patchErrorf("invalidPath", "path %q: %s", clip(s), msg)
+	}
+	p := &filterParser{s: s}
+	w, _ := p.word()
+	if w == "" {
+		return fail("expected an attribute")
+	}
+	attr, msg := parseAttrPath(w)
+	if msg != "" {
+		return fail(msg)
+	}
+	pp := patchPath{attr: attr}
+	p.skipSpace()
+	if p.pos < len(s) && s[p.pos] == '[' {
+		if attr.sub != "" || attr.name == "" {
+			return fail("a value filter must follow an attribute")
+		}
+		p.pos++ // [
+		inner, err := p.parseGroup(']', true)
+		if err != nil {
+			var fe *FilterError
+			if errors.As(err, &fe) {
+				return fail(fe.Msg)
+			}
+			return fail(err.Error())
+		}
+		pp.filter = inner
+		if p.pos < len(s) && s[p.pos] == '.' {
+			p.pos++
+			sub, _ := p.word()
+			if !validAttrName(sub) {
+				return fail("expected a sub-attribute after \"].\"")
+			}
+			pp.attr = newAttrPath(attr.urn, attr.name, sub)
+		}
+	}
+	p.skipSpace()
+	if p.pos < len(s) {
+		return fail(p.unexpected().Msg)
+	}
+	return pp, nil
+}
+
+// multiValued are the core multi-valued attributes (RFC 7643 §4.1.2,
+// §4.2): a single value written to one is stored as a one-element list.
+var multiValued = map[string]bool{
+	"emails": true, "phonenumbers": true, "ims": true, "photos": true, "addresses": true,
+	"groups": true, "entitlements": true, "roles": true, "x509certificates": true, "members": true,
+}
+
+// ApplyPatch applies ops to a deep copy of res and returns it; res is never
+// modified, and on error nothing is returned, so a PATCH is all or nothing.
+// readOnly holds lowercased attribute names the client may not write
+// (id, meta, groups); an extension attribute is named "urn:…:attr".
+func ApplyPatch(res map[string]any, ops []PatchOp, readOnly map[string]bool) (map[string]any, error) {
+	a := &applier{res: cloneMap(res), readOnly: readOnly}
+	for i, op := range ops {
+		if err := a.apply(op); err != nil {
+			err.Msg = fmt.Sprintf("operation %d: %s", i+1, err.Msg)
+			return nil, err
+		}
+	}
+	a.flushMembers()
+	return a.res, nil
+}
+
+type applier struct {
+	res      map[string]any
+	readOnly map[string]bool
+	members  *memberSet // the group's members while member ops run; see memberOp
+}
+
+func (a *applier) apply(op PatchOp) *PatchError {
+	kind := strings.ToLower(op.Op)
+	if kind != "add" && kind != "replace" && kind != "remove" {
+		return patchErrorf("invalidSyntax", "unknown op %q (want add, replace or remove)", clip(op.Op))
+	}
+	value := cloneValue(op.Value) // the result must not share the op's maps
+	path := strings.TrimSpace(op.Path)
+	if path == "" {
+		if kind == "remove" {
+			return patchErrorf("noTarget", "remove needs a path")
+		}
+		obj, ok := value.(map[string]any)
+		if !ok {
+			return patchErrorf("invalidValue", "without a path the value must be an object of attributes")
+		}
+		return a.mergeRoot(kind, obj)
+	}
+	pp, err := parsePatchPath(path)
+	if err != nil {
+		return err
+	}
+	if a.isReadOnly(pp.attr) {
+		return patchErrorf("mutability", "%s is read-only", pp.attr.String())
+	}
+	return a.applyPath(kind, pp, value)
+}
+
+func (a *applier) isReadOnly(p attrPath) bool {
+	if len(a.readOnly) == 0 {
+		return false
+	}
+	if p.urn == "" {
+		return a.readOnly[p.lname]
+	}
+	urn := strings.ToLower(p.urn)
+	return a.readOnly[urn] || p.name != "" && a.readOnly[urn+":"+p.lname]
+}
+
+// mergeRoot applies an add or replace without a path: each key of obj is an
+// attribute, a dotted or URN-qualified path (Entra sends {"name.givenName":
+// "x"}), or an extension schema's object. Keys go in sorted order so the
+// result never depends on map order. A read-only attribute whose value is
+// unchanged is skipped: Okta sends the group's own id back.
+func (a *applier) mergeRoot(kind string, obj map[string]any) *PatchError {
+	a.flushMembers()
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		v := obj[k]
+		var pp patchPath
+		if strings.ContainsAny(k, ".:[") {
+			var err *PatchError
+			if pp, err = parsePatchPath(k); err != nil {
+				return err
+			}
+		} else {
+			if !validAttrName(k) {
+				return patchErrorf("invalidValue", "%q is not an attribute name", clip(k))
+			}
+			pp.attr = newAttrPath("", k, "")
+		}
+		if a.isReadOnly(pp.attr) {
+			if cur, ok := pp.attr.lookup(a.res); ok && pp.filter == nil && reflect.DeepEqual(cur, v) {
+				continue
+			}
+			return patchErrorf("mutability", "%s is read-only", pp.attr.String())
+		}
+		if err := a.applyPath(kind, pp, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyPath applies one operation to a parsed path.
+func (a *applier) applyPath(kind string, pp patchPath, value any) *PatchError {
+	attr := pp.attr
+	switch {
+	case value == nil && kind == "add":
+		return nil // adding nothing
+	case value == nil && kind == "replace":
+		kind = "remove" // replacing with null unassigns (RFC 7643 §2.5)
+	}
+	if attr.name == "" {
+		return a.applySchema(kind, attr.urn, value)
+	}
+	cont := a.res
+	if attr.urn != "" {
+		ext, key, ok := lookupKey(a.res, attr.urn)
+		switch {
+		case ext == nil && kind == "remove":
+			return nil
+		case ext == nil:
+			m := map[string]any{}
+			if !ok {
+				key = attr.urn
+			}
+			a.res[key] = m
+			cont = m
+		default:
+			m, isMap := ext.(map[string]any)
+			if !isMap {
+				return patchErrorf("invalidPath", "%s is not an object", attr.urn)
+			}
+			cont = m
+		}
+		if strings.EqualFold(attr.urn, SchemaEnterprise) && attr.lname == "manager" && attr.sub == "" && pp.filter == nil {
+			// The enterprise manager is complex (RFC 7643 §4.3); Entra
+			// sends the manager's id as a bare string.
+			if s, ok := value.(string); ok {
+				value = map[string]any{"value": s}
+			}
+		}
+	}
+	leaf := attr.lname
+	if attr.sub != "" {
+		leaf = attr.lsub
+	}
+	value = coerceBools(leaf, value)
+	if attr.urn == "" && attr.lname == "members" {
+		if a.memberOp(kind, pp, value) {
+			return nil
+		}
+		a.flushMembers()
+	}
+	return a.applyAttr(kind, target{
+		cont: cont, name: attr.name, lname: attr.lname, sub: attr.sub, filter: pp.filter,
+		multi: attr.urn == "" && multiValued[attr.lname],
+	}, value)
+}
+
+// applySchema applies an operation whose path is a schema URN: the core
+// schema means the resource itself, an extension its object.
+func (a *applier) applySchema(kind, urn string, value any) *PatchError {
+	obj, isObj := value.(map[string]any)
+	if hasPrefixFold(urn, corePrefix) {
+		if kind == "remove" || !isObj {
+			return patchErrorf("invalidPath", "%s names the whole resource", urn)
+		}
+		return a.mergeRoot(kind, obj)
+	}
+	if kind == "remove" || value == nil {
+		deleteKeys(a.res, urn)
+		return nil
+	}
+	if !isObj {
+		return patchErrorf("invalidValue", "%s must be an object", urn)
+	}
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		name, sub, ok := splitAttrNames(k)
+		if !ok {
+			return patchErrorf("invalidPath", "%q is not an attribute of %s", clip(k), urn)
+		}
+		pp := patchPath{attr: newAttrPath(urn, name, sub)}
+		if a.isReadOnly(pp.attr) {
+			return patchErrorf("mutability", "%s is read-only", pp.attr.String())
+		}
+		if err := a.applyPath(kind, pp, obj[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// target is where an operation lands: attribute name of cont, optionally
+// narrowed by a value filter and a sub-attribute.
+type target struct {
+	cont   map[string]any
+	name   string
+	lname  string
+	sub    string
+	filter node
+	multi  bool // a core multi-valued attribute: always stored as a list
+}
+
+func subTarget(m map[string]any, sub string) target {
+	return target{cont: m, name: sub, lname: strings.ToLower(sub)}
+}
+
+func (a *applier) applyAttr(kind string, t target, value any) *PatchError {
+	if value == nil && kind != "remove" {
+		if kind == "add" {
+			return nil // adding nothing
+		}
+		kind = "remove" // replacing with null unassigns (RFC 7643 §2.5)
+	}
+	cur, _, exists := lookupKey(t.cont, t.name)
+	exists = exists && cur != nil
+	switch {
+	case t.filter != nil:
+		return a.applyFiltered(kind, t, cur, exists, value)
+	case t.sub != "":
+		return a.applySub(kind, t, cur, exists, value)
+	}
+	switch kind {
+	case "remove":
+		if list, ok := cur.([]any); ok && value != nil {
+			// Remove only the listed values (Entra removes members so).
+			items := asList(value)
+			kept := slices.DeleteFunc(list, func(e any) bool {
+				return slices.ContainsFunc(items, func(item any) bool { return sameItem(e, item, t.lname) })
+			})
+			setOrDelete(t.cont, t.name, kept)
+			return nil
+		}
+		deleteKeys(t.cont, t.name)
+	default:
+		if list, ok := cur.([]any); ok && kind == "add" {
+			// add appends to a multi-valued attribute, skipping values
+			// already there (RFC 7644 §3.5.2.1).
+			for _, item := range asList(value) {
+				if !slices.ContainsFunc(list, func(e any) bool { return duplicate(e, item, t.lname) }) {
+					list = append(list, item)
+				}
+			}
+			setKey(t.cont, t.name, list)
+			return nil
+		}
+		if vm, ok := value.(map[string]any); ok && !t.multi {
+			// A complex value merges: sub-attributes not given are left
+			// alone (RFC 7644 §3.5.2.1, §3.5.2.3), and nulls unassign.
+			cm, isMap := cur.(map[string]any)
+			if !isMap {
+				cm = map[string]any{}
+				setKey(t.cont, t.name, cm)
+			}
+			return a.mergeInto(kind, cm, vm)
+		}
+		setKey(t.cont, t.name, t.store(value, cur))
+	}
+	return nil
+}
+
+// store is value as the attribute keeps it: a list for a multi-valued one.
+func (t *target) store(value, cur any) any {
+	if _, isList := value.([]any); isList {
+		return value
+	}
+	if _, curList := cur.([]any); curList || t.multi {
+		return []any{value}
+	}
+	return value
+}
+
+// mergeInto applies each sub-attribute of vm to the complex value cm.
+func (a *applier) mergeInto(kind string, cm, vm map[string]any) *PatchError {
+	for _, k := range slices.Sorted(maps.Keys(vm)) {
+		if err := a.applyAttr(kind, subTarget(cm, k), vm[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applySub handles attr.sub without a value filter. On a multi-valued
+// attribute it reaches every element.
+func (a *applier) applySub(kind string, t target, cur any, exists bool, value any) *PatchError {
+	if !exists {
+		if kind == "remove" {
+			return nil
+		}
+		elem := map[string]any{}
+		if err := a.applyAttr(kind, subTarget(elem, t.sub), value); err != nil {
+			return err
+		}
+		setKey(t.cont, t.name, t.store(elem, nil))
+		return nil
+	}
+	switch c := cur.(type) {
+	case map[string]any:
+		return a.applyAttr(kind, subTarget(c, t.sub), value)
+	case []any:
+		if len(c) == 0 && kind != "remove" {
+			elem := map[string]any{}
+			if err := a.applyAttr(kind, subTarget(elem, t.sub), value); err != nil {
+				return err
+			}
+			setKey(t.cont, t.name, []any{elem})
+			return nil
+		}
+		for _, e := range c {
+			if m, ok := e.(map[string]any); ok {
+				if err := a.applyAttr(kind, subTarget(m, t.sub), cloneValue(value)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if kind == "remove" {
+		return nil
+	}
+	return patchErrorf("invalidPath", "%s has no sub-attributes", t.name)
+}
+
+// applyFiltered handles attr[filter] and attr[filter].sub.
+func (a *applier) applyFiltered(kind string, t target, cur any, exists bool, value any) *PatchError {
+	var list []any
+	if exists {
+		l, ok := cur.([]any)
+		if !ok {
+			return patchErrorf("invalidPath", "%s is not multi-valued", t.name)
+		}
+		list = l
+	}
+	var hits []int
+	for i, e := range list {
+		if matchElement(t.filter, e, t.lname) {
+			hits = append(hits, i)
+		}
+	}
+	if len(hits) == 0 {
+		switch kind {
+		case "remove":
+			return nil // lenient: the IdP's view may be stale
+		case "replace":
+			return patchErrorf("noTarget", "no value of %s matches the filter", t.name)
+		}
+		// add: create the element the filter describes (Entra adds
+		// emails[type eq "work"].value to a user without a work email).
+		elem, ok := elementFromFilter(t.filter)
+		if !ok {
+			return patchErrorf("noTarget", "no value of %s matches the filter", t.name)
+		}
+		if err := a.fill(kind, elem, t.sub, value); err != nil {
+			return err
+		}
+		setKey(t.cont, t.name, append(list, elem))
+		return nil
+	}
+	if kind == "remove" && t.sub == "" {
+		kept := make([]any, 0, len(list)-len(hits))
+		for i, e := range list {
+			if _, hit := slices.BinarySearch(hits, i); !hit {
+				kept = append(kept, e)
+			}
+		}
+		setOrDelete(t.cont, t.name, kept)
+		return nil
+	}
+	for _, i := range hits {
+		m, isMap := list[i].(map[string]any)
+		switch {
+		case kind == "remove":
+			if isMap {
+				deleteKeys(m, t.sub)
+			}
+		case isMap:
+			if err := a.fill(kind, m, t.sub, cloneValue(value)); err != nil {
+				return err
+			}
+		case t.sub == "":
+			list[i] = cloneValue(value) // a simple element is replaced whole
+		}
+	}
+	return nil
+}
+
+// fill writes value into the element m: to its sub-attribute sub, or, with
+// no sub, each sub-attribute of the object value.
+func (a *applier) fill(kind string, m map[string]any, sub string, value any) *PatchError {
+	if sub != "" {
+		return a.applyAttr(kind, subTarget(m, sub), value)
+	}
+	vm, ok := value.(map[string]any)
+	if !ok {
+		return patchErrorf("invalidValue", "the value for a filtered element must be an object")
+	}
+	return a.mergeInto(kind, m, vm)
+}
+
+// elementFromFilter builds the element a filter of `a eq v [and b eq w]`
+// selects, for an add that matches nothing.
+func elementFromFilter(f node) (map[string]any, bool) {
+	switch n := f.(type) {
+	case *andNode:
+		l, ok := elementFromFilter(n.l)
+		if !ok {
+			return nil, false
+		}
+		r, ok := elementFromFilter(n.r)
+		if !ok {
+			return nil, false
+		}
+		for k, v := range r {
+			if lv, dup := l[k]; dup && !reflect.DeepEqual(lv, v) {
+				return nil, false
+			}
+			l[k] = v
+		}
+		return l, true
+	case *cmpNode:
+		if n.op != opEq || n.path.urn != "" || n.path.sub != "" {
+			return nil, false
+		}
+		var v any
+		switch n.lit.kind {
+		case litString:
+			v = n.lit.s
+		case litNumber:
+			v = json.Number(n.lit.s)
+		case litTrue:
+			v = true
+		case litFalse:
+			v = false
+		default:
+			return nil, false
+		}
+		return map[string]any{n.path.name: v}, true
+	}
+	return nil, false
+}
+
+// sameItem reports whether e, an element of the multi-valued attribute
+// lname, is what a remove's value item names: equal whole, or by value
+// ({"value": "x"} or "x"; exact for references to resources, else ignoring
+// case).
+func sameItem(e, item any, lname string) bool {
+	if reflect.DeepEqual(e, item) {
+		return true
+	}
+	iv := item
+	if im, ok := item.(map[string]any); ok {
+		v, _, has := lookupKey(im, "value")
+		if !has {
+			return false
+		}
+		iv = v
+	}
+	ev := implicitValue(e)
+	es, eok := ev.(string)
+	is, iok := iv.(string)
+	if eok && iok {
+		if caseExactAttr(lname, "value") {
+			return es == is
+		}
+		return strings.EqualFold(es, is)
+	}
+	return ev != nil && reflect.DeepEqual(ev, iv)
+}
+
+// duplicate reports whether adding item to a list holding e adds nothing:
+// e is item exactly, or both name the same member or group.
+func duplicate(e, item any, lname string) bool {
+	if lname == "members" || lname == "groups" {
+		ev, eok := memberValue(e)
+		iv, iok := memberValue(item)
+		if eok && iok {
+			return ev == iv
+		}
+	}
+	return reflect.DeepEqual(e, item)
+}
+
+func asList(v any) []any {
+	if list, ok := v.([]any); ok {
+		return list
+	}
+	return []any{v}
+}
+
+// coerceBools turns "True"/"false" strings into booleans for the boolean
+// attributes IdPs send as strings (Entra: active, primary), at any depth.
+func coerceBools(lname string, v any) any {
+	switch x := v.(type) {
+	case string:
+		if lname == "active" || lname == "primary" {
+			if b, ok := boolValue(x); ok {
+				return b
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = coerceBools(strings.ToLower(k), e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = coerceBools(lname, e)
+		}
+	}
+	return v
+}
+
+// setKey sets m's attribute name, keeping an existing key's spelling and
+// dropping any other spellings of it.
+func setKey(m map[string]any, name string, v any) {
+	_, key, ok := lookupKey(m, name)
+	if !ok {
+		m[name] = v
+		return
+	}
+	for k := range m {
+		if k != key && strings.EqualFold(k, name) {
+			delete(m, k)
+		}
+	}
+	m[key] = v
+}
+
+func deleteKeys(m map[string]any, name string) {
+	for k := range m {
+		if strings.EqualFold(k, name) {
+			delete(m, k)
+		}
+	}
+}
+
+// setOrDelete stores a list, or removes the attribute when it is empty (an
+// empty list and an absent attribute are the same, RFC 7643 §2.5).
+func setOrDelete(m map[string]any, name string, list []any) {
+	if len(list) == 0 {
+		deleteKeys(m, name)
+		return
+	}
+	setKey(m, name, list)
+}
+
+// memberSet is a group's members indexed by value, so that a PATCH of many
+// member adds and removes on a large group costs O(members + ops), not
+// O(members × ops). Removed elements become tombstones until the flush.
+type memberSet struct {
+	items   []any
+	index   map[string][]int // member value → positions in items
+	changed bool
+}
+
+var memberGone any = new(int) // tombstone: a pointer no JSON value equals
+
+// memberOp applies the common member operations through the index: add
+// members, remove listed members, remove members[value eq "id"]. It
+// reports false, changing nothing, for any other operation.
+func (a *applier) memberOp(kind string, pp patchPath, value any) bool {
+	if pp.attr.sub != "" {
+		return false
+	}
+	var values []string
+	switch {
+	case pp.filter == nil && (kind == "add" || kind == "remove" && value != nil):
+		for _, item := range asList(value) {
+			if _, isMap := item.(map[string]any); !isMap && kind == "add" {
+				return false // a member is an object; let the general path store it
+			}
+			v, ok := memberValue(item)
+			if !ok {
+				return false
+			}
+			values = append(values, v)
+		}
+	case pp.filter != nil && kind == "remove":
+		attr, v, ok := EqualityOn(&parsedFilter{pp.filter})
+		if !ok || attr != "value" {
+			return false
+		}
+		values = []string{v}
+	default:
+		return false
+	}
+	ms := a.memberList()
+	if ms == nil {
+		return false
+	}
+	if kind == "add" {
+		for i, item := range asList(value) {
+			if len(ms.index[values[i]]) > 0 {
+				continue // already a member
+			}
+			ms.index[values[i]] = []int{len(ms.items)}
+			ms.items = append(ms.items, item)
+			ms.changed = true
+		}
+		return true
+	}
+	for _, v := range values {
+		for _, i := range ms.index[v] {
+			ms.items[i] = memberGone
+			ms.changed = true
+		}
+		delete(ms.index, v)
+	}
+	return true
+}
+
+// memberList indexes the current members, or returns nil when members is
+// not a list (the general path then reports the error).
+func (a *applier) memberList() *memberSet {
+	if a.members != nil {
+		return a.members
+	}
+	cur, _, _ := lookupKey(a.res, "members")
+	list, ok := cur.([]any)
+	if cur != nil && !ok {
+		return nil
+	}
+	ms := &memberSet{items: list, index: make(map[string][]int, len(list))}
+	for i, e := range list {
+		if v, ok := memberValue(e); ok {
+			ms.index[v] = append(ms.index[v], i)
+		}
+	}
+	a.members = ms
+	return ms
+}
+
+// flushMembers writes the indexed members back into the resource.
+func (a *applier) flushMembers() {
+	ms := a.members
+	a.members = nil
+	if ms == nil || !ms.changed {
+		return
+	}
+	kept := make([]any, 0, len(ms.items))
+	for _, e := range ms.items {
+		if e != memberGone {
+			kept = append(kept, e)
+		}
+	}
+	setOrDelete(a.res, "members", kept)
+}
+
+// memberValue is a member's value: the "value" of an object, or a string.
+func memberValue(e any) (string, bool) {
+	if m, ok := e.(map[string]any); ok {
+		e, _, _ = lookupKey(m, "value")
+	}
+	s, ok := e.(string)
+	return s, ok
+}
