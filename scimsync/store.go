@@ -114,3 +114,29 @@ type Store interface {
 
 	Close() error
 }
+
+// Query selects resources for a list. Attr and Value narrow it with an
+// indexed equality; Offset and Limit page it in the store's order (created,
+// then id).
+type Query struct {
+	// Attr is "" (all) or, for users, "username", "email" (compared
+	// case-insensitively), "externalid" or "id" (exact); for groups,
+	// "displayname" (case-insensitive), "externalid", "id" or "member" (a
+	// member user ID), all exact but displayname.
+	Attr   string
+	Value  string
+	Offset int
+	Limit  int // 0: no limit
+}
+
+// Reader is the read side of the store, used by the SCIM handlers. Reads go
+// to the store, not the in-memory view, so that every replica answers SCIM
+// reads with the same, latest state.
+type Reader interface {
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetGroup(ctx context.Context, id string) (*Group, error) // with Members
+	// ListUsers returns the users matching q and how many match in all.
+	ListUsers(ctx context.Context, q Query) ([]*User, int, error)
+	// ListGroups is ListUsers for groups; Members are filled only when asked.
+	ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error)
+}
