@@ -1,0 +1,480 @@
+package samlsp
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/redirect"
+	"github.com/portcullis-sso/portcullis/internal/session"
+	"github.com/portcullis-sso/portcullis/internal/web"
+)
+
+// Reason codes of login_failed audit events. They are stable: alerts and
+// dashboards match on them.
+const (
+	reasonNotReady         = "not_ready"
+	reasonTooLarge         = "too_large"
+	reasonMalformed        = "malformed"
+	reasonBinding          = "binding"
+	reasonDoctype          = "doctype"
+	reasonAssertionCount   = "assertion_count"
+	reasonUnsigned         = "unsigned"
+	reasonNoTracking       = "no_tracking_cookie"
+	reasonTrackingInvalid  = "tracking_invalid"
+	reasonTrackingExpired  = "tracking_expired"
+	reasonInResponseTo     = "in_response_to"
+	reasonUnsolicited      = "unsolicited"
+	reasonDestination      = "destination"
+	reasonNotYetValid      = "not_yet_valid"
+	reasonExpired          = "expired"
+	reasonParserPanic      = "parser_panic"
+	reasonInvalidSignature = "invalid_signature"
+	reasonAudience         = "audience"
+	reasonIssuer           = "issuer"
+	reasonIDPStatus        = "idp_status"
+	reasonMissingElement   = "missing_element"
+	reasonNoBearer         = "no_bearer"
+	reasonDecryption       = "decryption"
+	reasonUnsupported      = "unsupported"
+	reasonInvalid          = "invalid_response"
+	reasonReplay           = "replay"
+	reasonRequestReused    = "request_reused"
+	reasonReplayCache      = "replay_cache"
+	reasonNoUser           = "no_user"
+	reasonSession          = "session_write"
+)
+
+const (
+	titleFailed   = "Sign-in failed"
+	messageFailed = "We could not sign you in. Try again, or contact your administrator and quote the request ID."
+
+	bearerMethod = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+	// requestKeyPrefix keys consumed AuthnRequest IDs in the replay cache,
+	// apart from assertion IDs (xs:ID values never hold a colon).
+	requestKeyPrefix = "AuthnRequest:"
+)
+
+// failure is a refused login: what the person sees (status) and what the
+// audit log gets (reason, err). err never holds the response or cookies.
+type failure struct {
+	status int
+	reason string
+	err    error
+}
+
+func refuse(status int, reason string, err error) *failure {
+	return &failure{status: status, reason: reason, err: err}
+}
+
+// loginResult is an accepted login.
+type loginResult struct {
+	session     *session.Session
+	returnTo    string
+	unsolicited bool
+}
+
+// serveACS is the assertion consumer service (HTTP-POST binding only).
+func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodPost) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	res, f := sp.consume(w, r)
+	if f == nil {
+		if err := sp.sessions.Write(w, r, res.session); err != nil {
+			f = refuse(http.StatusInternalServerError, reasonSession, err)
+		}
+	}
+	rid := web.RequestID(r.Context())
+	if f != nil {
+		sp.audit.Info("login failed",
+			zap.String("event", "login_failed"),
+			zap.String("reason", f.reason),
+			zap.String("request_id", rid),
+			zap.Error(f.err))
+		if f.reason == reasonNotReady {
+			web.Page(w, r, f.status, titleNotReady, messageNotReady)
+			return
+		}
+		web.Page(w, r, f.status, titleFailed, messageFailed)
+		return
+	}
+	s := res.session
+	sp.audit.Info("login succeeded",
+		zap.String("event", "login_succeeded"),
+		zap.String("user", s.Principal.User),
+		zap.String("session_id", s.ID),
+		zap.Time("expires", s.Expires),
+		zap.Bool("idp_initiated", res.unsolicited),
+		zap.String("request_id", rid))
+	w.Header().Set("Location", res.returnTo)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// consume validates the posted response and builds the session. It clears
+// the tracking cookie named by the RelayState whatever the outcome.
+func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *failure) {
+	st := sp.state.Load()
+	if st == nil {
+		return nil, refuse(http.StatusServiceUnavailable, reasonNotReady, errors.New("idp metadata not loaded"))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, sp.acsLimit)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit))
+		}
+		return nil, refuse(http.StatusBadRequest, reasonMalformed, fmt.Errorf("parse form: %w", err))
+	}
+	form := r.PostForm
+	relays := form["RelayState"]
+	for _, v := range relays {
+		if validTrackingID(v) {
+			sp.clearTracking(w, sp.trackingName(v)) // single use, whatever happens next
+		}
+	}
+	if len(relays) > 1 {
+		return nil, refuse(http.StatusBadRequest, reasonMalformed, errors.New("more than one RelayState"))
+	}
+	relay, trackID := "", ""
+	if len(relays) == 1 {
+		relay = relays[0]
+	}
+	if validTrackingID(relay) {
+		trackID = relay
+	}
+	for _, k := range []string{"SAMLart", "SigAlg", "Signature"} {
+		if _, ok := form[k]; ok {
+			return nil, refuse(http.StatusBadRequest, reasonBinding, fmt.Errorf("form field %s: only the HTTP-POST binding is accepted", k))
+		}
+	}
+	values := form["SAMLResponse"]
+	if len(values) != 1 || values[0] == "" {
+		return nil, refuse(http.StatusBadRequest, reasonMalformed, fmt.Errorf("want one SAMLResponse, got %d", len(values)))
+	}
+	doc, err := base64.StdEncoding.DecodeString(values[0])
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, reasonMalformed, errors.New("SAMLResponse is not base64"))
+	}
+	info, reason, err := inspectResponse(doc)
+	if err != nil {
+		status := http.StatusBadRequest
+		if reason == reasonAssertionCount || reason == reasonUnsigned || reason == reasonIDPStatus {
+			status = http.StatusForbidden
+		}
+		return nil, refuse(status, reason, err)
+	}
+	now := sp.now()
+
+	// Which login does this answer? A response to our request must come
+	// back to the browser that started it, inside the login window.
+	res := &loginResult{returnTo: "/"}
+	var t *tracked
+	terr := errNoTracking
+	if trackID != "" {
+		t, terr = sp.readTracking(r, trackID)
+	}
+	var requestIDs []string
+	switch {
+	case t != nil:
+		if info.InResponseTo != t.RequestID {
+			return nil, refuse(http.StatusForbidden, reasonInResponseTo,
+				fmt.Errorf("response InResponseTo %q is not the request %q this browser started", info.InResponseTo, t.RequestID))
+		}
+		requestIDs = []string{t.RequestID}
+		res.returnTo, _ = redirect.Safe(t.ReturnTo)
+	case errors.Is(terr, errTrackingExpired):
+		return nil, refuse(http.StatusForbidden, reasonTrackingExpired, terr)
+	case errors.Is(terr, errTrackingInvalid):
+		return nil, refuse(http.StatusForbidden, reasonTrackingInvalid, terr)
+	case info.InResponseTo != "":
+		return nil, refuse(http.StatusForbidden, reasonNoTracking,
+			fmt.Errorf("response to request %q: %w", info.InResponseTo, errNoTracking))
+	case !sp.allowIDPInit:
+		return nil, refuse(http.StatusForbidden, reasonUnsolicited, errors.New("unsolicited response and saml.allowIDPInitiated is off"))
+	default:
+		res.unsolicited = true
+		res.returnTo, _ = redirect.Safe(relay)
+	}
+
+	if info.Destination != "" && info.Destination != sp.acsURL.String() {
+		return nil, refuse(http.StatusForbidden, reasonDestination, fmt.Errorf("response Destination %q is not %s", info.Destination, sp.acsURL.String()))
+	}
+	if !info.IssueInstant.IsZero() && info.IssueInstant.After(now.Add(sp.skew)) {
+		return nil, refuse(http.StatusForbidden, reasonNotYetValid, fmt.Errorf("response IssueInstant %s is in the future", info.IssueInstant.UTC().Format(time.RFC3339)))
+	}
+
+	idp := *st.sp
+	idp.AllowIDPInitiated = res.unsolicited
+	assertion, err := sp.safeParse(&idp, doc, requestIDs)
+	if err != nil {
+		reason, private := classifyParseError(err)
+		return nil, refuse(http.StatusForbidden, reason, private)
+	}
+	expectIRT := ""
+	if t != nil {
+		expectIRT = t.RequestID
+	}
+	if reason, err := sp.checkAssertion(assertion, expectIRT, now); err != nil {
+		return nil, refuse(http.StatusForbidden, reason, err)
+	}
+
+	ctx := r.Context()
+	seen, err := sp.replay.Seen(ctx, assertion.ID, replayUntil(assertion, sp.skew))
+	if err != nil {
+		return nil, refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
+	}
+	if seen {
+		return nil, refuse(http.StatusForbidden, reasonReplay, fmt.Errorf("assertion %q already used", assertion.ID))
+	}
+	if t != nil {
+		seen, err := sp.replay.Seen(ctx, requestKeyPrefix+t.RequestID, time.UnixMilli(t.Expires))
+		if err != nil {
+			return nil, refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
+		}
+		if seen {
+			return nil, refuse(http.StatusForbidden, reasonRequestReused, fmt.Errorf("request %q already answered", t.RequestID))
+		}
+	}
+
+	p := principalFrom(assertion, sp.attrs)
+	if p.User == "" {
+		return nil, refuse(http.StatusForbidden, reasonNoUser, errors.New("no user attribute and no NameID"))
+	}
+	expires := now.Add(sp.lifetime)
+	for _, as := range assertion.AuthnStatements {
+		if as.SessionNotOnOrAfter != nil && as.SessionNotOnOrAfter.Before(expires) {
+			expires = *as.SessionNotOnOrAfter
+		}
+	}
+	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires}
+	return res, nil
+}
+
+// panicError is a panic inside crewjam's parser, turned into a refusal.
+type panicError struct{ value any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("saml parser panic: %.200v", e.value) }
+
+// safeParse runs the parser, containing any panic: a validly signed but
+// unusual assertion must not take the process down.
+func (sp *SP) safeParse(idp *saml.ServiceProvider, doc []byte, requestIDs []string) (a *saml.Assertion, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := &panicError{value: v}
+			sp.log.Error("saml parser panic", zap.String("panic", pe.Error()), zap.ByteString("stack", debug.Stack()))
+			a, err = nil, pe
+		}
+	}()
+	return sp.parse(idp, doc, requestIDs)
+}
+
+func parseWithCrewjam(idp *saml.ServiceProvider, doc []byte, requestIDs []string) (*saml.Assertion, error) {
+	// currentURL is our ACS URL: the Destination must name it, whatever
+	// path or query the request arrived with behind other proxies.
+	return idp.ParseXMLResponse(doc, requestIDs, idp.AcsURL)
+}
+
+// classifyParseError maps a crewjam error to a reason code and returns the
+// private cause: InvalidResponseError's PrivateErr, never the error itself,
+// whose Response field holds the whole document.
+func classifyParseError(err error) (string, error) {
+	private := err
+	var ire *saml.InvalidResponseError
+	if errors.As(err, &ire) {
+		private = ire.PrivateErr
+		if private == nil {
+			private = errors.New("invalid response")
+		}
+	}
+	var pe *panicError
+	var status saml.ErrBadStatus
+	switch {
+	case errors.As(private, &pe):
+		return reasonParserPanic, private
+	case errors.Is(private, saml.ErrInvalidSignature):
+		return reasonInvalidSignature, private
+	case errors.As(private, &status):
+		return reasonIDPStatus, private
+	case errors.Is(private, saml.ErrAudienceMismatch):
+		return reasonAudience, private
+	case errors.Is(private, saml.ErrDestinationMismatch):
+		return reasonDestination, private
+	case errors.Is(private, saml.ErrRequestIDMismatch):
+		return reasonInResponseTo, private
+	case errors.Is(private, saml.ErrExpired):
+		return reasonExpired, private
+	case errors.Is(private, saml.ErrNotYetValid):
+		return reasonNotYetValid, private
+	case errors.Is(private, saml.ErrIssuerMismatch):
+		return reasonIssuer, private
+	case errors.Is(private, saml.ErrDecryptionFailed):
+		return reasonDecryption, private
+	case errors.Is(private, saml.ErrMissingElement):
+		return reasonMissingElement, private
+	case errors.Is(private, saml.ErrMalformedMessage):
+		return reasonMalformed, private
+	case errors.Is(private, saml.ErrUnsupported):
+		return reasonUnsupported, private
+	}
+	return reasonInvalid, private
+}
+
+// checkAssertion applies our clock skew (crewjam's is the global
+// saml.MaxClockSkew, 180 s) and the rules crewjam leaves to us: a fresh
+// bearer confirmation for our ACS and this request, and an IdP session
+// that has not already ended.
+func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Time) (string, error) {
+	skew := sp.skew
+	switch {
+	case a.ID == "":
+		return reasonMissingElement, errors.New("assertion has no ID")
+	case a.Subject == nil:
+		return reasonMissingElement, errors.New("assertion has no Subject")
+	case a.Conditions == nil:
+		return reasonMissingElement, errors.New("assertion has no Conditions")
+	case a.IssueInstant.After(now.Add(skew)):
+		return reasonNotYetValid, fmt.Errorf("assertion IssueInstant %s is in the future", a.IssueInstant.UTC().Format(time.RFC3339))
+	}
+	c := a.Conditions
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(skew)) {
+		return reasonNotYetValid, fmt.Errorf("assertion NotBefore %s is in the future", c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if !c.NotOnOrAfter.IsZero() && !now.Before(c.NotOnOrAfter.Add(skew)) {
+		return reasonExpired, fmt.Errorf("assertion NotOnOrAfter %s has passed", c.NotOnOrAfter.UTC().Format(time.RFC3339))
+	}
+	bearer, fresh := false, false
+	for _, sc := range a.Subject.SubjectConfirmations {
+		d := sc.SubjectConfirmationData
+		if sc.Method != bearerMethod || d == nil {
+			continue
+		}
+		bearer = true
+		if d.Recipient == sp.acsURL.String() && d.InResponseTo == inResponseTo &&
+			now.Before(d.NotOnOrAfter.Add(skew)) && !d.NotBefore.After(now.Add(skew)) {
+			fresh = true
+		}
+	}
+	if !bearer {
+		return reasonNoBearer, errors.New("assertion has no bearer SubjectConfirmation")
+	}
+	if !fresh {
+		return reasonExpired, errors.New("no bearer SubjectConfirmation for this ACS and request is inside its time window")
+	}
+	for _, as := range a.AuthnStatements {
+		if as.SessionNotOnOrAfter != nil && !now.Before(*as.SessionNotOnOrAfter) {
+			return reasonExpired, fmt.Errorf("IdP session ended at %s", as.SessionNotOnOrAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return "", nil
+}
+
+// replayUntil is when the time checks (crewjam's and ours) refuse the
+// assertion anyway, so the replay cache may forget it: the earliest of
+// IssueInstant + saml.MaxIssueDelay, Conditions NotOnOrAfter and the latest
+// bearer NotOnOrAfter, each with the larger of the two skews.
+func replayUntil(a *saml.Assertion, skew time.Duration) time.Time {
+	s := max(skew, saml.MaxClockSkew)
+	until := a.IssueInstant.Add(saml.MaxIssueDelay)
+	if c := a.Conditions; c != nil && !c.NotOnOrAfter.IsZero() {
+		until = earliest(until, c.NotOnOrAfter.Add(s))
+	}
+	var latest time.Time
+	if a.Subject != nil {
+		for _, sc := range a.Subject.SubjectConfirmations {
+			if d := sc.SubjectConfirmationData; sc.Method == bearerMethod && d != nil && d.NotOnOrAfter.Add(s).After(latest) {
+				latest = d.NotOnOrAfter.Add(s)
+			}
+		}
+	}
+	if !latest.IsZero() {
+		until = earliest(until, latest)
+	}
+	return until
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// principalFrom maps the assertion to a Principal per saml.attributes: an
+// attribute matches by Name, or failing that by FriendlyName; User falls
+// back to the NameID; Groups takes every value, the others the first.
+func principalFrom(a *saml.Assertion, m config.Attributes) identity.Principal {
+	var p identity.Principal
+	if m.User != "" {
+		p.User = first(attrValues(a, m.User))
+	}
+	if p.User == "" && a.Subject != nil && a.Subject.NameID != nil {
+		p.User = strings.TrimSpace(a.Subject.NameID.Value)
+	}
+	if m.Email != "" {
+		p.Email = first(attrValues(a, m.Email))
+	}
+	if m.Name != "" {
+		p.Name = first(attrValues(a, m.Name))
+	}
+	if m.Groups != "" {
+		for _, g := range attrValues(a, m.Groups) {
+			if !slices.Contains(p.Groups, g) {
+				p.Groups = append(p.Groups, g)
+			}
+		}
+	}
+	return p
+}
+
+func attrValues(a *saml.Assertion, name string) []string {
+	var byName, byFriendly []string
+	for _, st := range a.AttributeStatements {
+		for _, at := range st.Attributes {
+			switch name {
+			case at.Name:
+				byName = appendValues(byName, at)
+			case at.FriendlyName:
+				byFriendly = appendValues(byFriendly, at)
+			}
+		}
+	}
+	if len(byName) > 0 {
+		return byName
+	}
+	return byFriendly
+}
+
+func appendValues(dst []string, at saml.Attribute) []string {
+	for _, v := range at.Values {
+		if v.Nil {
+			continue
+		}
+		s := v.Value
+		if s == "" && v.NameID != nil {
+			s = v.NameID.Value
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

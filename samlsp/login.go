@@ -1,0 +1,104 @@
+package samlsp
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/crewjam/saml"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/internal/redirect"
+	"github.com/portcullis-sso/portcullis/internal/web"
+)
+
+const (
+	titleNotReady   = "Sign-in is not available yet"
+	messageNotReady = "The sign-in service is still starting. Try again in a minute, or contact your administrator and quote the request ID."
+)
+
+// StartLogin sends the browser to the IdP with a signed HTTP-Redirect
+// AuthnRequest, to come back to returnTo (validated here; an unsafe target
+// becomes "/"). The proxy calls it for unauthenticated browser navigations.
+func (sp *SP) StartLogin(w http.ResponseWriter, r *http.Request, returnTo string) {
+	rid := web.RequestID(r.Context())
+	st := sp.state.Load()
+	if st == nil {
+		web.Page(w, r, http.StatusServiceUnavailable, titleNotReady, messageNotReady)
+		return
+	}
+	returnTo, _ = redirect.Safe(returnTo)
+
+	idp := *st.sp // a copy: nothing in it is changed, but the request is built per call
+	req, err := idp.MakeAuthenticationRequest(st.ssoURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		sp.loginError(w, r, "build authn request", err)
+		return
+	}
+	now := sp.now()
+	id, err := sp.setTracking(w, r, tracked{
+		RequestID: req.ID,
+		ReturnTo:  returnTo,
+		Created:   now.UnixMilli(),
+		Expires:   now.Add(sp.loginWindow).UnixMilli(),
+	})
+	if err != nil {
+		sp.loginError(w, r, "set tracking cookie", err)
+		return
+	}
+	// The RelayState is the tracking ID, never the return path: that comes
+	// back from the tracking cookie, so the IdP never sees it.
+	u, err := req.Redirect(id, &idp)
+	if err != nil {
+		sp.loginError(w, r, "sign authn request", err)
+		return
+	}
+	if ce := sp.log.Check(zap.DebugLevel, "login started"); ce != nil {
+		ce.Write(zap.String("request_id", rid), zap.String("authn_request_id", req.ID))
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", u.String())
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func (sp *SP) loginError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	sp.log.Error("start login: "+what, zap.String("request_id", web.RequestID(r.Context())), zap.Error(err))
+	web.Page(w, r, http.StatusInternalServerError, "Sign-in failed",
+		"We could not start the sign-in. Try again, or contact your administrator and quote the request ID.")
+}
+
+// serveLogin is /saml/login?rd=: start a login that returns to rd.
+func (sp *SP) serveLogin(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodGet) {
+		return
+	}
+	sp.StartLogin(w, r, r.URL.Query().Get("rd"))
+}
+
+// serveLogout is /saml/logout?rd=: clear the session and tracking cookies
+// and go to rd. There is no IdP single logout: the IdP session may remain.
+func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
+	target, _ := redirect.Safe(r.URL.Query().Get("rd"))
+	if s, err := sp.sessions.Read(r); err == nil {
+		sp.audit.Info("logout",
+			zap.String("event", "logout"),
+			zap.String("user", s.Principal.User),
+			zap.String("session_id", s.ID),
+			zap.String("request_id", web.RequestID(r.Context())))
+	}
+	sp.sessions.Clear(w, r)
+	n := 0
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, sp.trackPrefix) && n < maxTrackingScan {
+			sp.clearTracking(w, c.Name)
+			n++
+		}
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", target)
+	w.WriteHeader(http.StatusSeeOther)
+}

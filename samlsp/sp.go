@@ -1,0 +1,342 @@
+// Package samlsp owns the SAML 2.0 service provider: the SP key pair and
+// metadata, IdP metadata loading and refresh, starting a login (a signed
+// HTTP-Redirect AuthnRequest tied to a single-use tracking cookie), the
+// assertion consumer service with its checks on top of crewjam/saml's
+// (tracking, time window, replay, hostile XML), and issuing the session
+// cookie. It serves /saml/metadata, /saml/acs, /saml/login and /saml/logout.
+//
+// It builds on crewjam's root saml.ServiceProvider and never on crewjam's
+// samlsp middleware, whose sessions and request tracking are replaced here.
+package samlsp
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/gorilla/securecookie"
+	"github.com/jonboulle/clockwork"
+	dsig "github.com/russellhaering/goxmldsig"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/session"
+	"github.com/portcullis-sso/portcullis/internal/web"
+)
+
+// Defaults for settings that config loading normally fills; New applies
+// them when a Config built in code leaves them at zero.
+const (
+	// DefaultReplayCacheSize bounds the in-memory replay cache.
+	DefaultReplayCacheSize = 100_000
+	// maxMetadataBytes bounds an IdP metadata document.
+	maxMetadataBytes = 5 << 20
+	// metadataRetry is how often Run retries while no metadata is loaded.
+	metadataRetry = 30 * time.Second
+)
+
+// Paths served by the SP.
+const (
+	pathMetadata = "/saml/metadata"
+	pathACS      = "/saml/acs"
+	pathLogin    = "/saml/login"
+	pathLogout   = "/saml/logout"
+)
+
+// Options wires an SP.
+type Options struct {
+	Config *config.Config
+	// Sessions issues the session cookie after a successful ACS.
+	Sessions *session.Codec
+	// SessionKeys also protect the tracking cookie.
+	SessionKeys []session.KeyPair
+	// Replay records accepted assertion IDs; nil means an in-memory bounded cache.
+	Replay ReplayCache
+	// Logger is named "samlsp"; Audit is the audit logger.
+	Logger *zap.Logger
+	Audit  *zap.Logger
+	// HTTPClient fetches IdP metadata; nil means a client with timeouts.
+	HTTPClient *http.Client
+	// Now is the clock for everything, crewjam's checks included; nil means time.Now.
+	Now func() time.Time
+}
+
+// SP is the service provider. It is safe for concurrent use.
+type SP struct {
+	log        *zap.Logger
+	audit      *zap.Logger
+	sessions   *session.Codec
+	replay     ReplayCache
+	httpClient *http.Client
+	now        func() time.Time
+	clock      *dsig.Clock
+
+	// Settings resolved from the config with defaults applied.
+	entityID     string
+	acsURL       url.URL
+	metadataURL  url.URL
+	nameIDFormat saml.NameIDFormat
+	attrs        config.Attributes
+	allowIDPInit bool
+	skew         time.Duration
+	loginWindow  time.Duration
+	lifetime     time.Duration
+	acsLimit     int64
+	refreshEvery time.Duration
+	retryEvery   time.Duration
+	idpSource    string // IdP metadata URL or file, for logs and errors
+	idpURL       *url.URL
+	idpFile      string
+	secure       bool // publicURL is https: tracking cookies are SameSite=None; Secure
+
+	// base is the ServiceProvider with everything but the IdP metadata;
+	// each loaded metadata gets a copy of it.
+	base saml.ServiceProvider
+
+	trackPrefix string
+	trackCodecs []securecookie.Codec
+
+	state  atomic.Pointer[idpState]
+	loadMu sync.Mutex // serialises metadata loads; readers use state
+
+	// parse runs crewjam's response parsing; tests replace it to prove
+	// that a panic inside it is contained.
+	parse func(sp *saml.ServiceProvider, xml []byte, requestIDs []string) (*saml.Assertion, error)
+}
+
+// idpState is one loaded copy of the IdP metadata, swapped atomically.
+type idpState struct {
+	sp       *saml.ServiceProvider // base plus IDPMetadata; never modified once stored
+	ssoURL   string                // HTTP-Redirect SingleSignOnService
+	loadedAt time.Time
+}
+
+// New builds an SP from the config: it loads the SP key and certificate but
+// not the IdP metadata (see LoadMetadata and Run).
+func New(opts Options) (*SP, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("samlsp: no config")
+	}
+	if cfg.Public == nil {
+		return nil, errors.New("samlsp: config has no parsed publicURL")
+	}
+	if opts.Sessions == nil {
+		return nil, errors.New("samlsp: no session codec")
+	}
+	sp := &SP{
+		log:        opts.Logger,
+		audit:      opts.Audit,
+		sessions:   opts.Sessions,
+		replay:     opts.Replay,
+		httpClient: opts.HTTPClient,
+		now:        opts.Now,
+		parse:      parseWithCrewjam,
+	}
+	if sp.log == nil {
+		sp.log = zap.NewNop()
+	}
+	if sp.audit == nil {
+		sp.audit = zap.NewNop()
+	}
+	if sp.now == nil {
+		sp.now = time.Now
+	}
+	sp.clock = dsig.NewFakeClock(funcClock{Clock: clockwork.NewRealClock(), now: sp.now})
+	if sp.replay == nil {
+		sp.replay = newMemoryReplayCache(DefaultReplayCacheSize, sp.now)
+	}
+	if sp.httpClient == nil {
+		sp.httpClient = defaultHTTPClient()
+	}
+
+	s := cfg.SAML
+	public := strings.TrimSuffix(cfg.Public.String(), "/")
+	acs, err := url.Parse(public + pathACS)
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: acs url: %w", err)
+	}
+	md, err := url.Parse(public + pathMetadata)
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: metadata url: %w", err)
+	}
+	sp.acsURL, sp.metadataURL = *acs, *md
+	sp.entityID = s.EntityID
+	if sp.entityID == "" {
+		sp.entityID = md.String()
+	}
+	if sp.nameIDFormat, err = nameIDFormat(s.NameIDFormat); err != nil {
+		return nil, err
+	}
+	sp.attrs = s.Attributes
+	sp.allowIDPInit = s.AllowIDPInitiated
+	sp.skew = s.ClockSkew // zero is a valid, explicit setting
+	sp.loginWindow = orDefault(s.LoginWindow, config.DefaultLoginWindow)
+	sp.lifetime = orDefault(cfg.Session.Lifetime, config.DefaultSessionLifetime)
+	sp.refreshEvery = orDefault(s.MetadataRefresh, config.DefaultMetadataRefresh)
+	sp.retryEvery = min(metadataRetry, sp.refreshEvery)
+	sp.acsLimit = cfg.Server.ACSBodyLimit
+	if sp.acsLimit <= 0 {
+		sp.acsLimit = config.DefaultACSBodyLimit
+	}
+	sp.secure = cfg.Public.Scheme == "https"
+
+	switch {
+	case s.MetadataURL != nil:
+		sp.idpURL = s.MetadataURL
+		sp.idpSource = s.MetadataURL.String()
+	case s.IDPMetadataURL != "":
+		u, err := url.Parse(s.IDPMetadataURL)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("saml.idpMetadataURL: not an absolute URL")
+		}
+		sp.idpURL = u
+		sp.idpSource = u.String()
+	case s.IDPMetadataFile != "":
+		sp.idpFile = cfg.Resolve(s.IDPMetadataFile)
+		sp.idpSource = sp.idpFile
+	default:
+		return nil, errors.New("saml: one of idpMetadataURL and idpMetadataFile is required")
+	}
+
+	key, cert, err := loadKeyPair(cfg.Resolve(s.KeyFile), cfg.Resolve(s.CertFile))
+	if err != nil {
+		return nil, err
+	}
+
+	cookieName := cfg.Session.CookieName
+	if cookieName == "" {
+		cookieName = config.DefaultCookieName
+	}
+	sp.trackPrefix = TrackingCookiePrefix(cookieName)
+	if sp.trackCodecs, err = trackingCodecs(opts.SessionKeys); err != nil {
+		return nil, err
+	}
+
+	sp.base = saml.ServiceProvider{
+		EntityID:                         sp.entityID,
+		Key:                              key,
+		Certificate:                      cert,
+		MetadataURL:                      sp.metadataURL,
+		AcsURL:                           sp.acsURL,
+		AuthnNameIDFormat:                sp.nameIDFormat,
+		SendUnspecifiedNameIDFormat:      true,
+		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
+		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
+		Clock:                            sp.clock,
+		HTTPClient:                       sp.httpClient,
+		LimitRelayStateLength:            true,
+		// An administrator pastes this metadata into the IdP once; a
+		// validUntil (crewjam's default: two days) would expire it there.
+		MetadataOmitValidUntil: true,
+		// Our own replay cache is checked after our own checks (acs.go),
+		// so crewjam's ReplayCache stays nil.
+	}
+	return sp, nil
+}
+
+// TrackingCookiePrefix is the prefix of the tracking cookie names for the
+// session cookie name, so that the proxy can keep them from the upstream.
+func TrackingCookiePrefix(cookieName string) string { return cookieName + "_t_" }
+
+// Ready is nil once IdP metadata is loaded. The error holds no secrets.
+func (sp *SP) Ready() error {
+	if sp.state.Load() == nil {
+		return errors.New("saml: identity provider metadata not loaded yet")
+	}
+	return nil
+}
+
+// MetadataLoadedAt is when the IdP metadata in use was loaded, or the zero
+// time if none is (for a metadata-age metric).
+func (sp *SP) MetadataLoadedAt() time.Time {
+	if st := sp.state.Load(); st != nil {
+		return st.loadedAt
+	}
+	return time.Time{}
+}
+
+// ServeHTTP serves the /saml/ endpoints; any other path is a 404 page.
+func (sp *SP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case pathMetadata:
+		sp.serveMetadata(w, r)
+	case pathACS:
+		sp.serveACS(w, r)
+	case pathLogin:
+		sp.serveLogin(w, r)
+	case pathLogout:
+		sp.serveLogout(w, r)
+	default:
+		web.Page(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
+	}
+}
+
+func (sp *SP) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	body, err := sp.MetadataXML()
+	if err != nil {
+		sp.log.Error("build sp metadata", zap.String("request_id", web.RequestID(r.Context())), zap.Error(err))
+		web.Page(w, r, http.StatusInternalServerError, "Metadata unavailable", "The service provider metadata could not be built.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(body)
+}
+
+// allowMethods writes a 405 page and reports false unless r uses one of methods.
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	web.Page(w, r, http.StatusMethodNotAllowed, "Method not allowed", "This address does not accept that kind of request.")
+	return false
+}
+
+func nameIDFormat(f string) (saml.NameIDFormat, error) {
+	switch f {
+	case "", "emailAddress":
+		return saml.EmailAddressNameIDFormat, nil
+	case "persistent":
+		return saml.PersistentNameIDFormat, nil
+	case "transient":
+		return saml.TransientNameIDFormat, nil
+	case "unspecified":
+		return saml.UnspecifiedNameIDFormat, nil
+	}
+	return "", fmt.Errorf("saml.nameIDFormat: %q is not one of emailAddress, persistent, transient, unspecified", f)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// funcClock is a clockwork.Clock whose Now is an injected function, so that
+// crewjam and goxmldsig see the same time as the rest of the SP without
+// the deprecated package-level saml.TimeNow and saml.Clock.
+type funcClock struct {
+	clockwork.Clock
+	now func() time.Time
+}
+
+func (c funcClock) Now() time.Time                  { return c.now() }
+func (c funcClock) Since(t time.Time) time.Duration { return c.now().Sub(t) }
+func (c funcClock) Until(t time.Time) time.Duration { return t.Sub(c.now()) }
