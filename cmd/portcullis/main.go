@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "metadata":
-		if err := printMetadata(*configPath, log, stdout); err != nil {
+		if err := printMetadata(ctx, *configPath, log, stdout); err != nil {
 			fmt.Fprintf(stderr, "portcullis metadata: %s\n", errorText(err))
 			return 1
 		}

@@ -15,10 +15,11 @@ import (
 )
 
 func serve(ctx context.Context, path string, log *zap.Logger) error {
-	a, err := build(path, log)
+	a, err := build(ctx, path, log)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	return listenAndServe(ctx, a, log)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
+	"github.com/portcullis-sso/portcullis/scimsync"
 )
 
 // app is everything one process serves.
@@ -21,15 +22,29 @@ type app struct {
 	sp    *samlsp.SP
 	proxy *proxy.Proxy
 	admin http.Handler
+	store io.Closer // nil without SCIM
+}
+
+// Close releases what build opened.
+func (a *app) Close() error {
+	if a.store != nil {
+		return a.store.Close()
+	}
+	return nil
 }
 
 // build loads the config and every file it names and builds all handlers,
 // without listening or fetching anything over the network.
-func build(path string, log *zap.Logger) (*app, error) {
+func build(ctx context.Context, path string, log *zap.Logger) (*app, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
+	return buildFrom(ctx, cfg, log)
+}
+
+// buildFrom wires a loaded config.
+func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn("risky setting", zap.String("warning", w))
 	}
@@ -57,7 +72,7 @@ func build(path string, log *zap.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	px, err := proxy.New(proxy.Options{
+	opts := proxy.Options{
 		Config:            cfg,
 		Auth:              sp,
 		Sessions:          codec,
@@ -65,18 +80,77 @@ func build(path string, log *zap.Logger) (*app, error) {
 		Logger:            log.Named("proxy"),
 		Access:            log.Named("access"),
 		Audit:             audit,
-	})
+	}
+	a := &app{cfg: cfg, sp: sp}
+	var dir *scimsync.Directory
+	if cfg.SCIM.Enabled {
+		d, svc, st, err := buildSCIM(ctx, cfg, log, audit)
+		if err != nil {
+			return nil, err
+		}
+		dir, a.store = d, st
+		opts.Gate, opts.SCIM = d, svc
+	}
+	px, err := proxy.New(opts)
 	if err != nil {
+		_ = a.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, sp: sp, proxy: px, admin: proxy.AdminHandler(sp)}, nil
+	if dir != nil {
+		dir.OnRevoke(px.CloseStreams)
+	}
+	a.proxy, a.admin = px, proxy.AdminHandler(sp)
+	return a, nil
+}
+
+// buildSCIM opens the store, loads the directory view and builds the SCIM API.
+func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) (*scimsync.Directory, http.Handler, io.Closer, error) {
+	text, err := os.ReadFile(cfg.Resolve(cfg.SCIM.TokensFile))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("scim.tokensFile: %w", err)
+	}
+	tokens, err := scimsync.ParseTokens(text)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("scim.tokensFile %s: %w", cfg.SCIM.TokensFile, err)
+	}
+	st, err := scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store: %w", err)
+	}
+	dir, err := scimsync.NewDirectory(cfg.SCIM.Match.SCIMAttribute)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, fmt.Errorf("store: load directory: %w", err)
+	}
+	dir.Load(snap)
+	log.Info("directory loaded", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
+	svc, err := scimsync.NewService(scimsync.Options{
+		Config:    cfg,
+		Store:     st,
+		Reader:    st,
+		Directory: dir,
+		Tokens:    tokens,
+		Logger:    log.Named("scimsync"),
+		Audit:     audit,
+	})
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return dir, svc, st, nil
 }
 
 func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Writer) error {
-	a, err := build(path, log)
+	a, err := build(ctx, path, log)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	if err := a.sp.LoadMetadata(ctx); err != nil {
 		return fmt.Errorf("saml: %w", err)
 	}
@@ -84,11 +158,12 @@ func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Write
 	return nil
 }
 
-func printMetadata(path string, log *zap.Logger, out io.Writer) error {
-	a, err := build(path, log)
+func printMetadata(ctx context.Context, path string, log *zap.Logger, out io.Writer) error {
+	a, err := build(ctx, path, log)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	xml, err := a.sp.MetadataXML()
 	if err != nil {
 		return err
