@@ -24,6 +24,9 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
+// sessionCacheSize bounds the verified-session cache (about 300 bytes an entry).
+const sessionCacheSize = 10000
+
 // Authenticator is the sign-in side (samlsp satisfies it).
 type Authenticator interface {
 	// ServeHTTP serves the sign-in endpoints under /saml/.
@@ -71,6 +74,7 @@ type Proxy struct {
 	scim     http.Handler
 	scimBase string
 	streams  *streamSet
+	cache    *sessionCache
 
 	routes  *routeTable
 	headers *headerPlan
@@ -102,6 +106,7 @@ func New(o Options) (*Proxy, error) {
 		scim:     o.SCIM,
 		scimBase: o.Config.SCIM.BasePath,
 		streams:  newStreamSet(),
+		cache:    newSessionCache(sessionCacheSize),
 		routes:   newRouteTable(o.Config.Routes),
 		headers:  newHeaderPlan(o.Config.Headers),
 		cookies: cookieFilter{
@@ -120,6 +125,7 @@ func New(o Options) (*Proxy, error) {
 		Rewrite:       p.rewrite,
 		Transport:     transport,
 		ErrorHandler:  p.upstreamError,
+		BufferPool:    newBufferPool(),
 		ErrorLog:      zap.NewStdLog(p.log.Named("reverseproxy")),
 		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
 	}
@@ -172,7 +178,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var principal *identity.Principal
-	if s, err := p.sessions.Read(r); err == nil {
+	if s := p.readSession(r); s != nil {
 		principal = &s.Principal
 		stateOf(r.Context()).user = s.Principal.User
 		if p.gate != nil {

@@ -502,3 +502,22 @@ func TestAdminHandler_ReadyFollowsAuthenticator(t *testing.T) {
 		}
 	}
 }
+
+func TestProxy_CachedSessionStillExpires(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	h := newHarnessWith(t, newEcho(t).URL, nil, func(o *Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	cookies := h.sessionCookies(alice, now.Add(time.Minute))
+	api := http.Header{"Accept": {"application/json"}}
+	decodeEcho(t, h.do("GET", "/x", api, cookies)) // decoded and cached
+	decodeEcho(t, h.do("GET", "/x", api, cookies)) // served from the cache
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if resp := h.do("GET", "/x", api, cookies); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d for a cached session past its expiry", resp.StatusCode)
+	}
+}

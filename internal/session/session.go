@@ -171,28 +171,50 @@ func (c *Codec) Read(r *http.Request) (*Session, error) {
 	return c.Decode(v)
 }
 
-// Value reassembles the raw (still encoded) cookie value from r.
+// Value reassembles the raw (still encoded) cookie value from r. For the
+// common single-cookie session it does not allocate.
 func (c *Codec) Value(r *http.Request) (string, bool) {
-	first, err := r.Cookie(c.name)
-	if err != nil || first.Value == "" {
+	first, ok := cookieValue(r.Header["Cookie"], c.name)
+	if !ok || first == "" {
 		return "", false
 	}
-	if len(first.Value) < chunkSize {
-		return first.Value, true
+	if len(first) < chunkSize {
+		return first, true
 	}
 	var b strings.Builder
-	b.WriteString(first.Value)
+	b.WriteString(first)
 	for i := 1; i < MaxChunks; i++ {
-		ck, err := r.Cookie(chunkName(c.name, i))
-		if err != nil {
+		v, ok := cookieValue(r.Header["Cookie"], chunkName(c.name, i))
+		if !ok {
 			break
 		}
-		b.WriteString(ck.Value)
-		if len(ck.Value) < chunkSize {
+		b.WriteString(v)
+		if len(v) < chunkSize {
 			break
 		}
 	}
 	return b.String(), true
+}
+
+// cookieValue finds the first cookie called name in Cookie header lines
+// without parsing (and allocating) every cookie. Values may be quoted.
+func cookieValue(lines []string, name string) (string, bool) {
+	for _, line := range lines {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
 }
 
 func (c *Codec) cookie(name, value string, maxAge int) *http.Cookie {

@@ -241,3 +241,27 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestCookieValue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+		ok    bool
+	}{
+		{"only", []string{"portcullis=abc"}, "abc", true},
+		{"among others", []string{"a=1; portcullis=abc; b=2"}, "abc", true},
+		{"second line", []string{"a=1", "b=2;portcullis=xyz"}, "xyz", true},
+		{"quoted", []string{`portcullis="abc"`}, "abc", true},
+		{"prefix is not a match", []string{"portcullis_1=abc; xportcullis=d"}, "", false},
+		{"absent", []string{"a=1"}, "", false},
+		{"first wins", []string{"portcullis=one; portcullis=two"}, "one", true},
+	}
+	for _, tt := range tests {
+		got, ok := cookieValue(tt.lines, "portcullis")
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s: got %q %v, want %q %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/session"
+)
+
+// cannedTransport answers every upstream request at once without a network.
+type cannedTransport struct{}
+
+func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_ = r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode:    200,
+		Header:        http.Header{"Content-Type": {"text/plain"}},
+		Body:          io.NopCloser(strings.NewReader("ok")),
+		ContentLength: 2,
+		Request:       r,
+	}, nil
+}
+
+// benchProxy builds the proxy with the canned transport, optionally with a gate.
+func benchProxy(b *testing.B, gate Gate) (*Proxy, []*http.Cookie) {
+	b.Helper()
+	keysCodec := newBenchCodec(b)
+	cfg := benchConfig(gate != nil)
+	o := Options{Config: cfg, Auth: fakeAuth{}, Sessions: keysCodec, OwnCookiePrefixes: []string{"portcullis_t_"}, Transport: cannedTransport{}}
+	if gate != nil {
+		o.Gate = gate
+	}
+	p, err := New(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := keysCodec.Write(rec, nil, benchSession()); err != nil {
+		b.Fatal(err)
+	}
+	return p, rec.Result().Cookies()
+}
+
+// BenchmarkHotPath is one authenticated request through the whole chain
+// (request scope, access log, route match, cookie decode, gate, header
+// rewrite, ReverseProxy) with the upstream round trip replaced by a canned
+// response, so only Portcullis's own work is measured.
+func BenchmarkHotPath(b *testing.B) {
+	for _, withGate := range []bool{false, true} {
+		name := "no-gate"
+		var gate Gate
+		if withGate {
+			name = "gate"
+			gate = &mapGate{m: map[string]identity.Standing{"alice@example.com": {State: identity.StateActive, Groups: []string{"staff", "admins"}}}}
+		}
+		b.Run(name, func(b *testing.B) {
+			p, cookies := benchProxy(b, gate)
+			req := httptest.NewRequest("GET", "http://app.example.com/app/page?x=1", nil)
+			req.Header.Set("Accept", "text/html")
+			req.Header.Set("X-Forwarded-User", "spoof")
+			req.Header.Set("Cookie", "theme=dark; "+cookies[0].Name+"="+cookies[0].Value)
+			req.RemoteAddr = "192.0.2.10:5555"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				p.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAuthPath is the work Portcullis adds to an authenticated request
+// before ReverseProxy takes over: route match, session cookie decode, the
+// directory gate and the identity-header rewrite of the outgoing headers.
+func BenchmarkAuthPath(b *testing.B) {
+	gate := &mapGate{m: map[string]identity.Standing{"alice@example.com": {State: identity.StateActive, Groups: []string{"staff", "admins"}}}}
+	p, cookies := benchProxy(b, gate)
+	req := httptest.NewRequest("GET", "http://app.example.com/app/page?x=1", nil)
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("X-Forwarded-User", "spoof")
+	req.Header.Set("Cookie", "theme=dark; "+cookies[0].Name+"="+cookies[0].Value)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		pol, err := p.routes.decide(req.URL)
+		if err != nil || pol.Public {
+			b.Fatal("route")
+		}
+		s := p.readSession(req)
+		if s == nil {
+			b.Fatal("no session")
+		}
+		v, _, principal := p.gate.check(&s.Principal, s.IssuedAt)
+		if v != verdictAllow {
+			b.Fatal("gate")
+		}
+		out := req.Header.Clone()
+		applyIdentity(out, p.headers, p.cookies, principal)
+	}
+}
+
+func BenchmarkApplyIdentity(b *testing.B) {
+	plan := newHeaderPlan(testHeaders)
+	p := &identity.Principal{User: "alice", Email: "alice@example.com", Name: "Alice", Groups: []string{"staff", "admins"}}
+	in := http.Header{
+		"Accept":           {"text/html"},
+		"Cookie":           {"theme=dark; portcullis=abcdef"},
+		"User-Agent":       {"bench"},
+		"X-Forwarded-User": {"spoof"},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h := in.Clone()
+		applyIdentity(h, plan, testCookieFilter(), p)
+	}
+}
+
+func BenchmarkSessionRead(b *testing.B) {
+	c := newBenchCodec(b)
+	rec := httptest.NewRecorder()
+	_ = c.Write(rec, nil, benchSession())
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Cookie", "theme=dark; "+rec.Result().Cookies()[0].Name+"="+rec.Result().Cookies()[0].Value)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Read(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchConfig(scim bool) *config.Config {
+	cfg := &config.Config{
+		Headers: testHeaders,
+		Routes: []config.Route{
+			{Path: "/healthz", Public: true},
+			{Path: "/admin/", AllowGroups: []string{"admins"}},
+		},
+		Server:  config.Server{UpstreamTimeout: 5 * time.Second},
+		Session: config.Session{CookieName: "portcullis"},
+	}
+	cfg.Public, _ = urlParse("https://app.example.com")
+	cfg.UpstreamURL, _ = urlParse("http://127.0.0.1:3000")
+	if scim {
+		cfg.SCIM = config.SCIM{Enabled: true, Match: config.Match{IdentityField: "email", SCIMAttribute: "userName"},
+			RequireProvisioned: true, GroupsSource: "scim"}
+	}
+	return cfg
+}
+
+func benchSession() *session.Session {
+	return &session.Session{ID: session.NewID(), Principal: identity.Principal{User: "alice", Email: "alice@example.com",
+		Name: "Alice", Groups: []string{"staff", "admins"}}, IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour)}
+}
+
+func newBenchCodec(b *testing.B) *session.Codec {
+	keys, err := session.ParseKeys(session.GenerateKeys())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := session.NewCodec("portcullis", keys, true, 8*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+var urlParse = url.Parse
