@@ -46,9 +46,13 @@ func (s *streamSet) closeAll(key string) int {
 	s.mu.Lock()
 	m := s.byKey[k]
 	delete(s.byKey, k)
-	s.mu.Unlock()
+	cancels := make([]context.CancelFunc, 0, len(m))
 	for h := range m {
-		(*h)()
+		cancels = append(cancels, *h)
 	}
-	return len(m)
+	s.mu.Unlock()
+	for _, cancel := range cancels {
+		cancel()
+	}
+	return len(cancels)
 }
