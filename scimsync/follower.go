@@ -1,0 +1,172 @@
+package scimsync
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Listener wakes a follower when another replica may have written.
+// PostgresStore implements it with LISTEN/NOTIFY.
+type Listener interface {
+	// Wait returns nil when there may be new events (a notification
+	// arrived, or the listener reconnected and may have missed some), or an
+	// error when it cannot listen. It is called again and again.
+	Wait(ctx context.Context) error
+}
+
+// FollowerOptions tune a Follower. The zero value is usable.
+type FollowerOptions struct {
+	// Poll is how often the follower catches up without being woken, which
+	// bounds how stale the view can get when notifications are lost or the
+	// listener is down. Default 1 s.
+	Poll time.Duration
+	// MaxLag is how long ago the view may have last been confirmed current
+	// and still count as healthy; it also bounds one catch-up. Default 5×Poll.
+	MaxLag time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// DefaultFollowerPoll is the default FollowerOptions.Poll.
+const DefaultFollowerPoll = time.Second
+
+// followerListenRetry is the pause after a listener error, so that a
+// Listener failing without delay cannot spin (PostgresStore backs off by
+// itself as well).
+const followerListenRetry = 100 * time.Millisecond
+
+// Follower keeps a Directory in step with a Store that other replicas also
+// write: it catches up when the Listener wakes it (within milliseconds of a
+// write elsewhere) and on every poll, so the sequence number in the store
+// stays the truth and a lost notification costs at most one poll interval.
+// Catching up reads the events after the last one applied, so after a
+// disconnect nothing is missed, and Directory.Apply skips what it has, so
+// nothing is applied twice.
+type Follower struct {
+	dir    *Directory
+	st     Store
+	listen Listener // nil: poll only
+	opts   FollowerOptions
+
+	mu        sync.Mutex
+	lastSync  time.Time
+	syncErr   error
+	listenErr error
+}
+
+// NewFollower returns a follower of st for dir, which should already hold
+// a snapshot (Directory.Load); listen may be nil to poll only.
+func NewFollower(dir *Directory, st Store, listen Listener, opts FollowerOptions) *Follower {
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultFollowerPoll
+	}
+	if opts.MaxLag <= 0 {
+		opts.MaxLag = 5 * opts.Poll
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Follower{dir: dir, st: st, listen: listen, opts: opts}
+}
+
+// Run catches up at once, then whenever woken and on every poll, until ctx
+// is done. It returns after its listening goroutine has stopped.
+func (f *Follower) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	wake := make(chan struct{}, 1) // a wake during a catch-up causes one more
+	if f.listen != nil {
+		wg.Go(func() { f.listenLoop(ctx, wake) })
+	}
+	tick := time.NewTicker(f.opts.Poll)
+	defer tick.Stop()
+	for {
+		f.catchUp(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (f *Follower) listenLoop(ctx context.Context, wake chan<- struct{}) {
+	for ctx.Err() == nil {
+		err := f.listen.Wait(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		f.mu.Lock()
+		f.listenErr = err
+		f.mu.Unlock()
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(followerListenRetry):
+			}
+			continue
+		}
+		select {
+		case wake <- struct{}{}:
+		default: // a catch-up is already due
+		}
+	}
+}
+
+// catchUp brings the view up to date and records the outcome. The view is
+// confirmed current as of the moment the catch-up started.
+func (f *Follower) catchUp(ctx context.Context) {
+	start := f.opts.Now()
+	cctx, cancel := context.WithTimeout(ctx, f.opts.MaxLag)
+	err := f.dir.CatchUp(cctx, f.st)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: not a failure
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.syncErr = fmt.Errorf("catch up from seq %d: %w", f.dir.Seq(), err)
+		return
+	}
+	f.syncErr = nil
+	f.lastSync = start
+}
+
+// LastSync is when the view was last confirmed current: the start of the
+// last successful catch-up. It is zero before the first.
+func (f *Follower) LastSync() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastSync
+}
+
+// Healthy reports whether the view was confirmed current within MaxLag.
+// A listener that is down does not make the follower unhealthy: polling
+// keeps the view within Poll of the store.
+func (f *Follower) Healthy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.lastSync.IsZero() && f.opts.Now().Sub(f.lastSync) <= f.opts.MaxLag
+}
+
+// Err is the error of the last catch-up if it failed, else the listener's
+// last error if it is still failing (notifications are then not arriving
+// and changes take up to Poll to appear), else nil.
+func (f *Follower) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.syncErr != nil {
+		return f.syncErr
+	}
+	if f.listenErr != nil {
+		return fmt.Errorf("listener: %w", f.listenErr)
+	}
+	return nil
+}

@@ -1,0 +1,562 @@
+package scimsync
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresStore is the Store on PostgreSQL, shared by many replicas. Its
+// semantics are the SQLite store's, method for method; what differs is how
+// it stays correct when several processes write at once.
+//
+// Writes run in READ COMMITTED transactions. An update or delete first locks
+// its row (SELECT … FOR UPDATE), so writes to one resource serialise across
+// replicas and the update function always runs on the latest committed
+// state. userName uniqueness, ignoring case, is a unique index on
+// user_name_lower: of two replicas creating the same userName at once, the
+// second waits for the first and then fails with ErrConflict.
+//
+// Event order. A sequence hands out numbers in the order transactions ask
+// for them, but transactions commit in any order: if A takes seq 5 and B
+// takes 6 and commits first, a follower reading "seq > 4" in between sees 6,
+// moves its position past 5 and never applies it. So every append takes a
+// transaction-level advisory lock just before inserting its events and
+// holds it until commit: the next append can take a number only once the
+// previous one is committed and visible (PostgreSQL makes a commit visible
+// before it releases the transaction's locks), so seq order is commit order
+// and "seq > n" never skips. The lock is taken after every row lock the
+// write needs, so it cannot deadlock with them, and held for one round trip
+// (lock, inserts and NOTIFY go in one batch) plus the commit's WAL flush.
+// Appends from all replicas therefore commit one at a time — hundreds to
+// thousands a second, far above what SCIM clients send. Follower reads and
+// writes to resources without events (none) take no such lock. The lock key
+// is fixed per event log: the pair ('port', OID of the events table), so
+// deployments in two schemas of one database do not wait for each other.
+//
+// After its events a write sends NOTIFY portcullis_events '<last seq>' in
+// the same transaction, delivered on commit. It only wakes followers (see
+// Wait); the sequence number they then read is the truth.
+type PostgresStore struct {
+	pool         *pgxpool.Pool
+	listenConfig *pgx.ConnConfig // for the dedicated LISTEN connection
+	now          func() time.Time
+	eventLockObj int32 // the events table's OID, as int4
+
+	closing   context.Context // done once Close is called
+	stop      context.CancelFunc
+	closeOnce sync.Once
+
+	listenMu    sync.Mutex // one Wait at a time owns the listen connection
+	listenConn  *pgx.Conn
+	listenFails int // connection attempts failed in a row, for the backoff
+
+	lastPrune atomic.Int64 // unix ms of the last replay cache prune
+}
+
+var _ Store = (*PostgresStore)(nil)
+
+const (
+	// pgNotifyChannel is the channel writes NOTIFY and followers LISTEN on.
+	pgNotifyChannel = "portcullis_events"
+	// pgMigrateLockKey ("portmigr") serialises migrations across replicas.
+	pgMigrateLockKey int64 = 0x706f72746d696772
+	// pgEventLockClass ("port") is the first key of the event append lock;
+	// the second is the events table's OID. The one- and two-key advisory
+	// lock spaces are distinct, so the keys cannot collide.
+	pgEventLockClass int32 = 0x706f7274
+)
+
+//go:embed migrations_postgres/*.sql
+var pgMigrationFiles embed.FS
+
+// pgMigrations returns the embedded migrations, which must be numbered 1..N
+// without gaps (0001_init.sql, 0002_….sql).
+var pgMigrations = sync.OnceValues(func() ([]sqliteMigration, error) {
+	names, err := fs.Glob(pgMigrationFiles, "migrations_postgres/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var migs []sqliteMigration
+	for _, name := range names { // fs.Glob sorts
+		base := filepath.Base(name)
+		num, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v != len(migs)+1 {
+			return nil, fmt.Errorf("migration %s: want number %04d", base, len(migs)+1)
+		}
+		b, err := pgMigrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		migs = append(migs, sqliteMigration{version: v, name: base, sql: string(b)})
+	}
+	return migs, nil
+})
+
+// OpenPostgres connects to the database named by dsn (a postgres:// URL or
+// key=value string, as pgx reads it, including pool_* settings and runtime
+// parameters such as search_path) and brings its schema up to date. Many
+// replicas may open the same database at once: migrations run under an
+// advisory lock, one replica at a time. It refuses a database whose schema
+// is newer than this binary knows.
+func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err) // pgx redacts the password
+	}
+	where := fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, pgErr(ctx, "open postgres store "+where, err)
+	}
+	closing, stop := context.WithCancel(context.Background())
+	s := &PostgresStore{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: time.Now, closing: closing, stop: stop}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open postgres store %s: %w", where, err)
+	}
+	var oid uint32
+	if err := pool.QueryRow(ctx, `SELECT 'events'::regclass::oid`).Scan(&oid); err != nil {
+		s.Close()
+		return nil, pgErr(ctx, "open postgres store "+where, err)
+	}
+	s.eventLockObj = int32(oid) // OIDs are uint32; the lock takes int4
+	return s, nil
+}
+
+// migrate applies the pending migrations in one transaction, holding an
+// advisory lock so that replicas starting together apply each migration
+// once (the others wait, then find nothing to do). DDL is transactional in
+// PostgreSQL: a migration that fails leaves no trace.
+func (s *PostgresStore) migrate(ctx context.Context) error {
+	migs, err := pgMigrations()
+	if err != nil {
+		return err
+	}
+	latest := len(migs)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return pgErr(ctx, "migrate", err)
+	}
+	defer pgRollback(tx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgMigrateLockKey); err != nil {
+		return pgErr(ctx, "migrate: lock", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		applied_at timestamptz NOT NULL
+	)`); err != nil {
+		return pgErr(ctx, "create schema_migrations", err)
+	}
+	var cur int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return pgErr(ctx, "read schema version", err)
+	}
+	if cur > latest {
+		return fmt.Errorf("database schema version %d is newer than this portcullis knows (%d); upgrade portcullis", cur, latest)
+	}
+	for _, m := range migs[cur:] {
+		if _, err := tx.Exec(ctx, m.sql); err != nil { // no arguments: simple protocol, many statements
+			return pgErr(ctx, "migration "+m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+			m.version, s.now()); err != nil {
+			return pgErr(ctx, "migration "+m.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return pgErr(ctx, "migrate", err)
+	}
+	return nil
+}
+
+// Close closes the pool and the listen connection, waking a Wait in
+// progress. It is safe to call more than once.
+func (s *PostgresStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.listenMu.Lock()
+		if s.listenConn != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			s.listenConn.Close(ctx)
+			cancel()
+			s.listenConn = nil
+		}
+		s.listenMu.Unlock()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// --- writes ---
+
+// pgWrite is one write transaction and the events it will append.
+type pgWrite struct {
+	tx     pgx.Tx
+	now    time.Time
+	events []Event
+}
+
+// add queues e for the event log; write appends the events, which fills
+// their Seq, just before it commits.
+func (w *pgWrite) add(e Event) {
+	e.Time = w.now
+	w.events = append(w.events, e)
+}
+
+// write runs fn in one transaction, appends the events it added and
+// commits. fn returns its errors as they should reach the caller (an update
+// function's error unchanged, database errors through pgErr); any error
+// rolls back. A write that added no events wrote nothing.
+func (s *PostgresStore) write(ctx context.Context, op string, fn func(w *pgWrite) error) ([]Event, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, pgErr(ctx, op, err)
+	}
+	defer pgRollback(tx) // also when fn panics
+	w := &pgWrite{tx: tx, now: s.now().UTC().Truncate(time.Millisecond)}
+	if err := fn(w); err != nil {
+		return nil, err
+	}
+	if len(w.events) == 0 {
+		return nil, nil
+	}
+	if err := s.appendEvents(ctx, w); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, pgErr(ctx, op, err)
+	}
+	return w.events, nil
+}
+
+// appendEvents takes the event lock, inserts w's events and queues the
+// NOTIFY, all in one round trip.
+func (s *PostgresStore) appendEvents(ctx context.Context, w *pgWrite) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, pgEventLockClass, s.eventLockObj)
+	for i := range w.events {
+		e := &w.events[i]
+		data, err := pgEventData(e)
+		if err != nil {
+			return fmt.Errorf("encode %s event: %w", e.Kind, err)
+		}
+		b.Queue(`INSERT INTO events (time, kind, resource_type, resource_id, actor, data)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`, e.Time, e.Kind, e.ResourceType, e.ResourceID, e.Actor, data)
+	}
+	b.Queue(`SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'seq'))::text)`, pgNotifyChannel)
+	br := w.tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return pgErr(ctx, "lock event log", err)
+	}
+	for i := range w.events {
+		if err := br.QueryRow().Scan(&w.events[i].Seq); err != nil {
+			return pgErr(ctx, "append event", err)
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return pgErr(ctx, "notify", err)
+	}
+	return pgErr(ctx, "append events", br.Close())
+}
+
+// pgRollback ends tx if it is still open. It does not use the request's
+// context: a cancelled one would make pgx drop the connection.
+func pgRollback(tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx) // after Commit: pgx.ErrTxClosed
+}
+
+const pgUserColumns = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
+
+// CreateUser implements Store.
+func (s *PostgresStore) CreateUser(ctx context.Context, u *User, actor string) ([]Event, error) {
+	if u == nil || u.ID == "" || u.UserName == "" {
+		return nil, errors.New("create user: id and userName are required")
+	}
+	nu := storedUserCopy(u)
+	return s.write(ctx, "create user", func(w *pgWrite) error {
+		_, err := w.tx.Exec(ctx, `INSERT INTO users
+			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			nu.ID, nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
+			nu.Version, pgTS(nu.Created), pgTS(nu.LastModified), pgTS(nu.ValidAfter))
+		if pgCode(err) == pgUniqueViolation {
+			return fmt.Errorf("create user %q: %w", nu.UserName, ErrConflict)
+		}
+		if err != nil {
+			return pgErr(ctx, "create user", err)
+		}
+		w.add(Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+		return nil
+	})
+}
+
+// UpdateUser implements Store, as SQLiteStore.UpdateUser does: an update
+// that changes nothing visible writes nothing and returns no events.
+func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error) {
+	return s.write(ctx, "update user", func(w *pgWrite) error {
+		pk, cur, err := pgLockUser(ctx, w.tx, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(storedUserCopy(cur))
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			return fmt.Errorf("update user %s: update function returned no user", id)
+		}
+		nu := storedUserCopy(next)
+		nu.ID, nu.Created = cur.ID, cur.Created
+		if sqliteSameUser(cur, nu) {
+			return nil
+		}
+		nu.Version = cur.Version + 1
+		_, err = w.tx.Exec(ctx, `UPDATE users SET user_name = $1, user_name_lower = $2, external_id = $3, email = $4,
+			email_lower = $5, active = $6, doc = $7, version = $8, last_modified = $9, valid_after = $10 WHERE pk = $11`,
+			nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
+			nu.Version, pgTS(nu.LastModified), pgTS(nu.ValidAfter), pk)
+		if pgCode(err) == pgUniqueViolation {
+			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, ErrConflict)
+		}
+		if err != nil {
+			return pgErr(ctx, "update user", err)
+		}
+		kind := EventUserUpdated
+		switch {
+		case cur.Active && !nu.Active:
+			kind = EventUserDeactivated
+		case !cur.Active && nu.Active:
+			kind = EventUserReactivated
+		}
+		w.add(Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu})
+		return nil
+	})
+}
+
+// DeleteUser implements Store. As with SQLite, the memberships go with the
+// user and the only event is user.deleted.
+func (s *PostgresStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error) {
+	return s.write(ctx, "delete user", func(w *pgWrite) error {
+		pk, cur, err := pgLockUser(ctx, w.tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(cur); err != nil {
+			return err
+		}
+		if _, err := w.tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
+			return pgErr(ctx, "delete user", err)
+		}
+		w.add(Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor})
+		return nil
+	})
+}
+
+// pgLockUser reads and locks a user for the rest of the transaction.
+func pgLockUser(ctx context.Context, tx pgx.Tx, id string) (int64, *User, error) {
+	u, pk, err := pgScanUser(tx.QueryRow(ctx, `SELECT `+pgUserColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, pgErr(ctx, "read user", err)
+	}
+	return pk, u, nil
+}
+
+// CreateGroup implements Store, as SQLiteStore.CreateGroup does.
+func (s *PostgresStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Event, error) {
+	if g == nil || g.ID == "" || g.DisplayName == "" {
+		return nil, errors.New("create group: id and displayName are required")
+	}
+	ng := storedGroupCopy(g)
+	members := sortedUnique(ng.Members)
+	ng.Members = nil
+	return s.write(ctx, "create group", func(w *pgWrite) error {
+		var gpk int64
+		err := w.tx.QueryRow(ctx, `INSERT INTO groups
+			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING pk`,
+			ng.ID, ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version,
+			pgTS(ng.Created), pgTS(ng.LastModified)).Scan(&gpk)
+		if pgCode(err) == pgUniqueViolation {
+			return fmt.Errorf("create group %s: %w", ng.ID, ErrConflict)
+		}
+		if err != nil {
+			return pgErr(ctx, "create group", err)
+		}
+		if err := pgAddMembers(ctx, w.tx, gpk, members); err != nil {
+			return err
+		}
+		w.add(Event{Kind: EventGroupCreated, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Group: ng})
+		if len(members) > 0 {
+			w.add(Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Members: members})
+		}
+		return nil
+	})
+}
+
+// UpdateGroup implements Store, as SQLiteStore.UpdateGroup does: only the
+// difference between the member sets is written, and the events are
+// group.updated, group.member_added, group.member_removed, each if needed.
+func (s *PostgresStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group) (*Group, error), actor string) ([]Event, error) {
+	return s.write(ctx, "update group", func(w *pgWrite) error {
+		gpk, cur, memberPK, err := pgLockGroup(ctx, w.tx, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(storedGroupCopy(cur))
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			return fmt.Errorf("update group %s: update function returned no group", id)
+		}
+		ng := storedGroupCopy(next)
+		ng.ID, ng.Created = cur.ID, cur.Created
+
+		newSet := make(map[string]struct{}, len(ng.Members))
+		var added []string
+		for _, m := range ng.Members {
+			if _, dup := newSet[m]; dup {
+				continue
+			}
+			newSet[m] = struct{}{}
+			if _, had := memberPK[m]; !had {
+				added = append(added, m)
+			}
+		}
+		var removed []string
+		var removedPK []int64
+		for _, m := range cur.Members {
+			if _, keep := newSet[m]; !keep {
+				removed = append(removed, m)
+				removedPK = append(removedPK, memberPK[m])
+			}
+		}
+		attrs := ng.DisplayName != cur.DisplayName || ng.ExternalID != cur.ExternalID || !bytes.Equal(ng.Doc, cur.Doc)
+		if !attrs && len(added) == 0 && len(removed) == 0 {
+			return nil
+		}
+		slices.Sort(added)
+		slices.Sort(removed)
+
+		if err := pgAddMembers(ctx, w.tx, gpk, added); err != nil {
+			return err
+		}
+		if len(removedPK) > 0 {
+			if _, err := w.tx.Exec(ctx, `DELETE FROM group_members WHERE group_pk = $1 AND user_pk = ANY($2)`,
+				gpk, removedPK); err != nil {
+				return pgErr(ctx, "remove members", err)
+			}
+		}
+		ng.Version = cur.Version + 1
+		if _, err := w.tx.Exec(ctx, `UPDATE groups SET display_name = $1, display_name_lower = $2, external_id = $3,
+			doc = $4, version = $5, last_modified = $6 WHERE pk = $7`,
+			ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, pgTS(ng.LastModified), gpk); err != nil {
+			return pgErr(ctx, "update group", err)
+		}
+
+		ng.Members = nil
+		if attrs {
+			w.add(Event{Kind: EventGroupUpdated, ResourceType: "Group", ResourceID: id, Actor: actor, Group: ng})
+		}
+		if len(added) > 0 {
+			w.add(Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: id, Actor: actor, Members: added})
+		}
+		if len(removed) > 0 {
+			w.add(Event{Kind: EventGroupMemberRemoved, ResourceType: "Group", ResourceID: id, Actor: actor, Members: removed})
+		}
+		return nil
+	})
+}
+
+// DeleteGroup implements Store. fn gets the current group with its Members.
+func (s *PostgresStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group) error, actor string) ([]Event, error) {
+	return s.write(ctx, "delete group", func(w *pgWrite) error {
+		gpk, cur, _, err := pgLockGroup(ctx, w.tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(cur); err != nil {
+			return err
+		}
+		if _, err := w.tx.Exec(ctx, `DELETE FROM groups WHERE pk = $1`, gpk); err != nil {
+			return pgErr(ctx, "delete group", err)
+		}
+		w.add(Event{Kind: EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
+		return nil
+	})
+}
+
+const pgGroupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
+
+// pgLockGroup reads and locks a group, with its members and their user keys.
+func pgLockGroup(ctx context.Context, tx pgx.Tx, id string) (int64, *Group, map[string]int64, error) {
+	g, gpk, err := pgScanGroup(tx.QueryRow(ctx, `SELECT `+pgGroupColumns+` FROM groups WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, nil, pgErr(ctx, "read group", err)
+	}
+	memberPK := map[string]int64{}
+	rows, _ := tx.Query(ctx, `SELECT m.user_pk, u.id FROM group_members m JOIN users u ON u.pk = m.user_pk
+		WHERE m.group_pk = $1 ORDER BY m.user_pk`, gpk)
+	var upk int64
+	var uid string
+	_, err = pgx.ForEachRow(rows, []any{&upk, &uid}, func() error {
+		memberPK[uid] = upk
+		g.Members = append(g.Members, uid)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, nil, pgErr(ctx, "read members", err)
+	}
+	return gpk, g, memberPK, nil
+}
+
+// pgAddMembers inserts memberships of group gpk in one statement, failing
+// with ErrUnknownMember (naming the first such ID, as SQLite does) if an ID
+// is not a user. The IDs must be distinct and new to the group.
+func pgAddMembers(ctx context.Context, tx pgx.Tx, gpk int64, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO group_members (group_pk, user_pk)
+		SELECT $1, pk FROM users WHERE id = ANY($2)`, gpk, ids)
+	if pgCode(err) == pgForeignKeyViolation { // a member deleted by a concurrent transaction
+		return fmt.Errorf("%w: %w", ErrUnknownMember, err)
+	}
+	if err != nil {
+		return pgErr(ctx, "add members", err)
+	}
+	if int(tag.RowsAffected()) == len(ids) {
+		return nil
+	}
+	var missing string
+	err = tx.QueryRow(ctx, `SELECT m.id FROM unnest($1::text[]) WITH ORDINALITY AS m (id, n)
+		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.id) ORDER BY m.n LIMIT 1`, ids).Scan(&missing)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return pgErr(ctx, "add members", err)
+	}
+	return fmt.Errorf("%w: %s", ErrUnknownMember, missing)
+}
