@@ -52,6 +52,9 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 	go a.sp.Run(bg) // loads IdP metadata now, then refreshes it
+	if a.follower != nil {
+		go a.follower.Run(bg) // keeps the directory in step with other replicas
+	}
 
 	errc := make(chan error, len(servers))
 	for i, s := range servers {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,11 +20,12 @@ import (
 
 // app is everything one process serves.
 type app struct {
-	cfg   *config.Config
-	sp    *samlsp.SP
-	proxy *proxy.Proxy
-	admin http.Handler
-	store io.Closer // nil without SCIM
+	cfg      *config.Config
+	sp       *samlsp.SP
+	proxy    *proxy.Proxy
+	admin    http.Handler
+	store    io.Closer          // nil without SCIM
+	follower *scimsync.Follower // nil unless the store is shared (postgres)
 }
 
 // Close releases what build opened.
@@ -41,6 +44,15 @@ func build(ctx context.Context, path string, log *zap.Logger) (*app, error) {
 		return nil, err
 	}
 	return buildFrom(ctx, cfg, log)
+}
+
+// scimParts is what SCIM adds to the process.
+type scimParts struct {
+	dir      *scimsync.Directory
+	svc      http.Handler
+	store    io.Closer
+	follower *scimsync.Follower
+	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
 }
 
 // buildFrom wires a loaded config.
@@ -62,73 +74,115 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		return nil, fmt.Errorf("session.keysFile: %w", err)
 	}
 	audit := log.Named("audit")
-	sp, err := samlsp.New(samlsp.Options{
+	a := &app{cfg: cfg}
+	var sc scimParts
+	if cfg.SCIM.Enabled {
+		sc, err = buildSCIM(ctx, cfg, log, audit)
+		if err != nil {
+			return nil, err
+		}
+		a.store, a.follower = sc.store, sc.follower
+	}
+	a.sp, err = samlsp.New(samlsp.Options{
 		Config:      cfg,
 		Sessions:    codec,
 		SessionKeys: keys,
+		Replay:      sc.replay,
 		Logger:      log.Named("samlsp"),
 		Audit:       audit,
 	})
 	if err != nil {
+		_ = a.Close()
 		return nil, err
 	}
 	opts := proxy.Options{
 		Config:            cfg,
-		Auth:              sp,
+		Auth:              a.sp,
 		Sessions:          codec,
 		OwnCookiePrefixes: []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)},
 		Logger:            log.Named("proxy"),
 		Access:            log.Named("access"),
 		Audit:             audit,
 	}
-	a := &app{cfg: cfg, sp: sp}
-	var dir *scimsync.Directory
-	if cfg.SCIM.Enabled {
-		d, svc, st, err := buildSCIM(ctx, cfg, log, audit)
-		if err != nil {
-			return nil, err
-		}
-		dir, a.store = d, st
-		opts.Gate, opts.SCIM = d, svc
+	if sc.dir != nil {
+		opts.Gate, opts.SCIM = sc.dir, sc.svc
 	}
-	px, err := proxy.New(opts)
+	a.proxy, err = proxy.New(opts)
 	if err != nil {
 		_ = a.Close()
 		return nil, err
 	}
-	if dir != nil {
-		dir.OnRevoke(px.CloseStreams)
+	if sc.dir != nil {
+		sc.dir.OnRevoke(a.proxy.CloseStreams)
 	}
-	a.proxy, a.admin = px, proxy.AdminHandler(sp)
+	a.admin = proxy.AdminHandler(a.sp)
 	return a, nil
 }
 
+// sharedStore is what the postgres driver adds: a shared replay cache and
+// notifications for the follower.
+type sharedStore interface {
+	scimsync.Listener
+	SeenAssertion(ctx context.Context, id string, expires time.Time) (bool, error)
+}
+
+// replayFunc adapts a store method to samlsp.ReplayCache.
+type replayFunc func(ctx context.Context, id string, expires time.Time) (bool, error)
+
+func (f replayFunc) Seen(ctx context.Context, id string, expires time.Time) (bool, error) {
+	return f(ctx, id, expires)
+}
+
+// storeFor opens the configured store.
+func storeFor(ctx context.Context, cfg *config.Config) (interface {
+	scimsync.Store
+	scimsync.Reader
+}, error) {
+	switch cfg.Store.Driver {
+	case "postgres":
+		dsn := cfg.Store.DSN
+		if cfg.Store.DSNFile != "" {
+			b, err := os.ReadFile(cfg.Resolve(cfg.Store.DSNFile))
+			if err != nil {
+				return nil, fmt.Errorf("store.dsnFile: %w", err)
+			}
+			dsn = strings.TrimSpace(string(b))
+		}
+		return scimsync.OpenPostgres(ctx, dsn)
+	default:
+		return scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN))
+	}
+}
+
 // buildSCIM opens the store, loads the directory view and builds the SCIM API.
-func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) (*scimsync.Directory, http.Handler, io.Closer, error) {
+func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) (scimParts, error) {
 	text, err := os.ReadFile(cfg.Resolve(cfg.SCIM.TokensFile))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("scim.tokensFile: %w", err)
+		return scimParts{}, fmt.Errorf("scim.tokensFile: %w", err)
 	}
 	tokens, err := scimsync.ParseTokens(text)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("scim.tokensFile %s: %w", cfg.SCIM.TokensFile, err)
+		return scimParts{}, fmt.Errorf("scim.tokensFile %s: %w", cfg.SCIM.TokensFile, err)
 	}
-	st, err := scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN))
+	st, err := storeFor(ctx, cfg)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("store: %w", err)
+		return scimParts{}, fmt.Errorf("store (%s): %w", cfg.Store.Driver, err)
+	}
+	fail := func(err error) (scimParts, error) {
+		_ = st.Close()
+		return scimParts{}, err
 	}
 	dir, err := scimsync.NewDirectory(cfg.SCIM.Match.SCIMAttribute)
 	if err != nil {
-		st.Close()
-		return nil, nil, nil, err
+		return fail(err)
 	}
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
-		st.Close()
-		return nil, nil, nil, fmt.Errorf("store: load directory: %w", err)
+		return fail(fmt.Errorf("store: load directory: %w", err))
 	}
 	dir.Load(snap)
-	log.Info("directory loaded", zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
+	log.Info("directory loaded", zap.String("driver", cfg.Store.Driver),
+		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
 	svc, err := scimsync.NewService(scimsync.Options{
 		Config:    cfg,
 		Store:     st,
@@ -139,10 +193,14 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 		Audit:     audit,
 	})
 	if err != nil {
-		st.Close()
-		return nil, nil, nil, err
+		return fail(err)
 	}
-	return dir, svc, st, nil
+	parts := scimParts{dir: dir, svc: svc, store: st}
+	if sh, ok := st.(sharedStore); ok {
+		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{})
+		parts.replay = replayFunc(sh.SeenAssertion)
+	}
+	return parts, nil
 }
 
 func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Writer) error {
