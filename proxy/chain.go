@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -167,6 +168,17 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Hijack is called by ReverseProxy once the upstream agreed to switch
+// protocols; it then writes the 101 straight to the connection, so the
+// access log records it here.
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
+}
 
 // Flush is here too because some callers type-assert http.Flusher directly.
 func (r *recorder) Flush() {

@@ -448,6 +448,20 @@ func TestProxy_WebSocketUpgradeStreams(t *testing.T) {
 	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("echo over the upgraded connection: %q, %v", buf, err)
 	}
+	conn.Close()
+	waitUntil(t, func() bool { return h.logs.FilterLoggerName("access").Len() == 1 })
+	if st := h.logs.FilterLoggerName("access").All()[0].ContextMap()["status"]; st != int64(101) {
+		t.Errorf("access log status %v for an upgrade, want 101", st)
+	}
+}
+
+func waitUntil(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
 }
 
 func TestProxy_AccessLogOneLineNoSecrets(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -183,6 +184,11 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 	dir.Load(snap)
 	log.Info("directory loaded", zap.String("driver", cfg.Store.Driver),
 		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
+	// The snapshot holds every document; the view keeps only what the gate
+	// needs. Give the difference back to the OS now rather than keeping a
+	// large directory's load peak for the life of the process.
+	snap = nil
+	debug.FreeOSMemory()
 	svc, err := scimsync.NewService(scimsync.Options{
 		Config:    cfg,
 		Store:     st,
