@@ -27,6 +27,7 @@ var allowedImports = map[string][]string{
 	"internal/session":   {"internal/identity"},
 	"internal/web":       {},
 	"internal/redirect":  {},
+	"internal/demoidp":   {},
 }
 
 func TestImportLayering(t *testing.T) {

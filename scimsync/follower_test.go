@@ -314,10 +314,13 @@ func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 	}
 	create(0)
 	eventually(t, 10*time.Second, "first write not seen through the listener", known(0))
-	pid := listenerPID(t, schema)
-	if pid == 0 {
-		t.Fatal("no LISTEN connection found")
-	}
+	// The first write may have arrived through the start-up catch-up before
+	// the LISTEN connection was up; wait for the connection itself.
+	var pid int32
+	eventually(t, 10*time.Second, "no LISTEN connection found", func() bool {
+		pid = listenerPID(t, schema)
+		return pid != 0
+	})
 
 	var ok bool
 	if err := pgAdmin(t).QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {

@@ -24,6 +24,7 @@ Usage:
   portcullis check-config --config FILE   load and validate everything, then exit
   portcullis metadata --config FILE       print the SP metadata XML
   portcullis keys --out DIR               write sp.key, sp.crt and session.keys
+  portcullis demo [--listen ADDR]         run a self-contained demo on 127.0.0.1:8080 (IdP, app, SCIM)
   portcullis version                      print the version
 
 Common flags:
@@ -44,6 +45,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmd, rest := args[0], args[1:]
+	if cmd == "demo" { // own flags (--listen); see demo.go
+		return runDemoCommand(rest, stdout, stderr)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
