@@ -88,7 +88,6 @@ func TestDirectory_StandingDoesNotAllocate(t *testing.T) {
 	}
 }
 
-
 // bigDirectory builds a view of n users and n/10 groups of 50 members each.
 func bigDirectory(n, groupsPer int) *Directory {
 	snap := &Snapshot{Seq: 1}

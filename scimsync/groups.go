@@ -170,22 +170,9 @@ func (s *Service) patchGroup(w http.ResponseWriter, r *http.Request, id, actor s
 }
 
 func (s *Service) deleteGroup(w http.ResponseWriter, r *http.Request, id, actor string) {
-	ifMatch := r.Header.Get("If-Match")
-	evs, err := s.o.Store.DeleteGroup(r.Context(), id, func(cur *Group) error {
-		if ifMatch != "" && !etagMatches(ifMatch, cur.Version) {
-			return ErrPrecondition
-		}
-		return nil
-	}, actor)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.commit(r, evs, actor, "delete"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.deleteResource(w, r, actor, func(ifMatch func(version int64) error) ([]Event, error) {
+		return s.o.Store.DeleteGroup(r.Context(), id, func(cur *Group) error { return ifMatch(cur.Version) }, actor)
+	})
 }
 
 // memberErr turns an unknown member into a 400 the IdP can act on.

@@ -154,7 +154,6 @@ func (s *Service) authenticate(r *http.Request) (string, bool) {
 	return label, found == 1
 }
 
-
 // ServeHTTP routes a SCIM request.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {

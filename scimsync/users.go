@@ -193,13 +193,22 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, id, actor st
 }
 
 func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, id, actor string) {
-	ifMatch := r.Header.Get("If-Match")
-	evs, err := s.o.Store.DeleteUser(r.Context(), id, func(cur *User) error {
-		if ifMatch != "" && !etagMatches(ifMatch, cur.Version) {
+	s.deleteResource(w, r, actor, func(ifMatch func(version int64) error) ([]Event, error) {
+		return s.o.Store.DeleteUser(r.Context(), id, func(cur *User) error { return ifMatch(cur.Version) }, actor)
+	})
+}
+
+// deleteResource runs a store delete with the request's If-Match check,
+// brings the view up to date and answers 204.
+func (s *Service) deleteResource(w http.ResponseWriter, r *http.Request, actor string,
+	del func(ifMatch func(version int64) error) ([]Event, error)) {
+	header := r.Header.Get("If-Match")
+	evs, err := del(func(version int64) error {
+		if header != "" && !etagMatches(header, version) {
 			return ErrPrecondition
 		}
 		return nil
-	}, actor)
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
