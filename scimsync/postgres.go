@@ -6,10 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,26 +82,8 @@ var pgMigrationFiles embed.FS
 
 // pgMigrations returns the embedded migrations, which must be numbered 1..N
 // without gaps (0001_init.sql, 0002_….sql).
-var pgMigrations = sync.OnceValues(func() ([]sqliteMigration, error) {
-	names, err := fs.Glob(pgMigrationFiles, "migrations_postgres/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var migs []sqliteMigration
-	for _, name := range names { // fs.Glob sorts
-		base := filepath.Base(name)
-		num, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v != len(migs)+1 {
-			return nil, fmt.Errorf("migration %s: want number %04d", base, len(migs)+1)
-		}
-		b, err := pgMigrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		migs = append(migs, sqliteMigration{version: v, name: base, sql: string(b)})
-	}
-	return migs, nil
+var pgMigrations = sync.OnceValues(func() ([]migration, error) {
+	return loadMigrations(pgMigrationFiles, "migrations_postgres")
 })
 
 // OpenPostgres connects to the database named by dsn (a postgres:// URL or

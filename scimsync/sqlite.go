@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,34 +55,10 @@ const sqliteBusyTimeout = 5 * time.Second
 //go:embed migrations_sqlite/*.sql
 var sqliteMigrationFiles embed.FS
 
-type sqliteMigration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // sqliteMigrations returns the embedded migrations, which must be numbered
 // 1..N without gaps (0001_init.sql, 0002_….sql).
-var sqliteMigrations = sync.OnceValues(func() ([]sqliteMigration, error) {
-	names, err := fs.Glob(sqliteMigrationFiles, "migrations_sqlite/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var migs []sqliteMigration
-	for _, name := range names { // fs.Glob sorts
-		base := filepath.Base(name)
-		num, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v != len(migs)+1 {
-			return nil, fmt.Errorf("migration %s: want number %04d", base, len(migs)+1)
-		}
-		b, err := sqliteMigrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		migs = append(migs, sqliteMigration{version: v, name: base, sql: string(b)})
-	}
-	return migs, nil
+var sqliteMigrations = sync.OnceValues(func() ([]migration, error) {
+	return loadMigrations(sqliteMigrationFiles, "migrations_sqlite")
 })
 
 // OpenSQLite opens (creating it if needed, owner-only) the database at path
@@ -171,7 +146,7 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 	return err
 }
 
-func (s *SQLiteStore) applyMigration(ctx context.Context, m sqliteMigration, latest int) error {
+func (s *SQLiteStore) applyMigration(ctx context.Context, m migration, latest int) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return sqliteErr("migrate", err)
