@@ -494,23 +494,34 @@ func TestProxy_AccessLogOneLineNoSecrets(t *testing.T) {
 	}
 }
 
-func TestAdminHandler_ReadyFollowsAuthenticator(t *testing.T) {
+func TestAdminHandler_ReadyzReportsEveryCheck(t *testing.T) {
 	t.Parallel()
+	check := func(name string, st Readiness, reason string) ReadyCheck {
+		return ReadyCheck{Name: name, Check: func() (Readiness, string) { return st, reason }}
+	}
 	for _, tt := range []struct {
-		name string
-		auth fakeAuth
-		want int
+		name   string
+		checks []ReadyCheck
+		want   int
+		body   string
 	}{
-		{"ready", fakeAuth{}, 200},
-		{"metadata missing", fakeAuth{ready: fmt.Errorf("idp metadata not loaded yet")}, 503},
+		{"ready", []ReadyCheck{AuthCheck(fakeAuth{}), check("directory", Ready, "ignored")},
+			200, "ready\nidp: ok\ndirectory: ok\n"},
+		{"metadata missing", []ReadyCheck{AuthCheck(fakeAuth{ready: fmt.Errorf("idp metadata not loaded yet")})},
+			503, "not ready\nidp: not ready: idp metadata not loaded yet\n"},
+		{"degraded still serves", []ReadyCheck{AuthCheck(fakeAuth{}), check("directory", Degraded, "store unreachable\nsince 10:00")},
+			200, "ready (degraded)\nidp: ok\ndirectory: degraded: store unreachable since 10:00\n"},
+		{"worst wins", []ReadyCheck{check("a", NotReady, "x"), check("b", Degraded, "y")},
+			503, "not ready\na: not ready: x\nb: degraded: y\n"},
 	} {
+		h := AdminHandler(AdminOptions{Checks: tt.checks})
 		rec := httptest.NewRecorder()
-		AdminHandler(tt.auth).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-		if rec.Code != tt.want {
-			t.Errorf("%s: /readyz %d, want %d", tt.name, rec.Code, tt.want)
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		if rec.Code != tt.want || rec.Body.String() != tt.body {
+			t.Errorf("%s: /readyz %d %q, want %d %q", tt.name, rec.Code, rec.Body, tt.want, tt.body)
 		}
 		rec = httptest.NewRecorder()
-		AdminHandler(tt.auth).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != 200 {
 			t.Errorf("%s: /healthz %d", tt.name, rec.Code)
 		}

@@ -118,6 +118,15 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 		zap.Time("expires", s.Expires),
 		zap.Bool("idp_initiated", res.unsolicited),
 		zap.String("request_id", rid))
+	if sp.onLogin != nil {
+		sp.onLogin(r.Context(), Login{
+			Principal:    s.Principal,
+			SessionID:    s.ID,
+			Issued:       s.IssuedAt,
+			Expires:      s.Expires,
+			IdPInitiated: res.unsolicited,
+		})
+	}
 	w.Header().Set("Location", res.returnTo)
 	w.WriteHeader(http.StatusSeeOther)
 }

@@ -560,3 +560,31 @@ func TestACS_MethodNotAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestACS_OnLoginSeesAcceptedLoginsOnly(t *testing.T) {
+	t.Parallel()
+	var got []Login
+	h := newHarnessWith(t, harnessOpts{options: func(o *Options) {
+		o.OnLogin = func(_ context.Context, l Login) { got = append(got, l) }
+	}})
+	rec, _ := h.complete("/app", respOpts{})
+	s := h.expectAccepted(t, rec, "/app")
+	if len(got) != 1 {
+		t.Fatalf("OnLogin called %d times after one login, want 1", len(got))
+	}
+	l := got[0]
+	if l.SessionID != s.ID || !l.Expires.Equal(s.Expires) || !l.Issued.Equal(s.IssuedAt) || l.IdPInitiated {
+		t.Errorf("OnLogin got %+v, session %+v", l, s)
+	}
+	if diff := cmp.Diff(alice, l.Principal); diff != "" {
+		t.Errorf("principal (-want +got):\n%s", diff)
+	}
+	rotated := loadIdP(t, "idp2")
+	rec, _ = h.complete("/app", respOpts{signer: &rotated})
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("badly signed response: status %d, want 403", rec.Code)
+	}
+	if len(got) != 1 {
+		t.Errorf("OnLogin called for a refused login")
+	}
+}

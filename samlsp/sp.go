@@ -10,6 +10,7 @@
 package samlsp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
@@ -65,6 +67,19 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock for everything, crewjam's checks included; nil means time.Now.
 	Now func() time.Time
+	// OnLogin, if set, is called after each accepted login, once the session
+	// cookie is written: drift detection and the login ledger hang off it.
+	// It must not block for long; it cannot refuse the login.
+	OnLogin func(ctx context.Context, l Login)
+}
+
+// Login describes an accepted login to Options.OnLogin.
+type Login struct {
+	Principal    identity.Principal
+	SessionID    string
+	Issued       time.Time
+	Expires      time.Time
+	IdPInitiated bool
 }
 
 // SP is the service provider. It is safe for concurrent use.
@@ -75,6 +90,7 @@ type SP struct {
 	replay     ReplayCache
 	httpClient *http.Client
 	now        func() time.Time
+	onLogin    func(ctx context.Context, l Login)
 	clock      *dsig.Clock
 
 	// Settings resolved from the config with defaults applied.
@@ -137,6 +153,7 @@ func New(opts Options) (*SP, error) {
 		replay:     opts.Replay,
 		httpClient: opts.HTTPClient,
 		now:        opts.Now,
+		onLogin:    opts.OnLogin,
 		parse:      parseWithCrewjam,
 	}
 	if sp.log == nil {

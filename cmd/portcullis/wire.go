@@ -116,7 +116,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if sc.dir != nil {
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
 	}
-	a.admin = proxy.AdminHandler(a.sp)
+	a.admin = proxy.AdminHandler(proxy.AdminOptions{Checks: []proxy.ReadyCheck{proxy.AuthCheck(a.sp)}})
 	return a, nil
 }
 
