@@ -103,7 +103,7 @@ func BenchmarkAuthPath(b *testing.B) {
 		if s == nil {
 			b.Fatal("no session")
 		}
-		v, _, principal := p.gate.check(&s.Principal, s.IssuedAt)
+		v, _, principal := p.gate.check(&s.Principal, s.IssuedAt, p.now())
 		if v != verdictAllow {
 			b.Fatal("gate")
 		}

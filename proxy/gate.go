@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,20 +20,38 @@ type Gate interface {
 	Standing(key string) identity.Standing
 }
 
+// Freshness says how current the gate's directory view is, when other
+// replicas write the same store (scimsync.Follower satisfies it). Without
+// one, the view is the store's own (SQLite in this process) and never stale.
+type Freshness interface {
+	// ConfirmedAt is when the view was last confirmed to match the store.
+	ConfirmedAt() time.Time
+	// Err says why the view cannot be confirmed now; nil when it can.
+	Err() error
+}
+
 // gatePolicy is the scim part of the config, compiled once.
 type gatePolicy struct {
 	gate               Gate
+	fresh              Freshness     // nil: never stale
+	maxStale           time.Duration // store.maxStaleness
 	identityField      string // user | email
 	requireProvisioned bool
 	groupsSource       string // scim | saml | both
 }
 
-func newGatePolicy(g Gate, c config.SCIM) *gatePolicy {
+func newGatePolicy(g Gate, f Freshness, c config.SCIM, st config.Store) *gatePolicy {
 	if g == nil {
 		return nil
 	}
+	maxStale := st.MaxStaleness
+	if maxStale <= 0 {
+		maxStale = config.DefaultStoreMaxStaleness
+	}
 	return &gatePolicy{
 		gate:               g,
+		fresh:              f,
+		maxStale:           maxStale,
 		identityField:      c.Match.IdentityField,
 		requireProvisioned: c.RequireProvisioned,
 		groupsSource:       c.GroupsSource,
@@ -54,11 +73,23 @@ const (
 	verdictUnprovisioned
 	verdictRemoved       // deactivated or deleted
 	verdictSessionVoided // the user is fine, but this session predates a revocation
+	verdictStale         // the view is older than store.maxStaleness: fail closed
 )
 
-// check judges a session. On allow it returns the principal to use, with
-// groups taken from the source the config names.
-func (gp *gatePolicy) check(p *identity.Principal, issuedAt time.Time) (verdict, identity.State, *identity.Principal) {
+// stale reports whether the view was last confirmed longer than
+// store.maxStaleness before now.
+func (gp *gatePolicy) stale(now time.Time) bool {
+	return gp.fresh != nil && now.Sub(gp.fresh.ConfirmedAt()) > gp.maxStale
+}
+
+// check judges a session at time now. On allow it returns the principal to
+// use, with groups taken from the source the config names.
+func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time) (verdict, identity.State, *identity.Principal) {
+	if gp.stale(now) {
+		// Whoever this is, the replica cannot tell whether SCIM has
+		// removed them since it last heard from the store.
+		return verdictStale, identity.StateUnknown, nil
+	}
 	st := gp.gate.Standing(gp.key(p))
 	switch st.State {
 	case identity.StateInactive, identity.StateDeleted:
@@ -104,8 +135,11 @@ func unionGroups(a, b []string) []string {
 // removed or unprovisioned user: the IdP would sign them straight back in.
 func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state identity.State, user, route string) {
 	reason := "unprovisioned"
-	if v == verdictRemoved {
+	switch v {
+	case verdictRemoved:
 		reason = state.String() // inactive | deleted
+	case verdictStale:
+		reason = "directory_stale"
 	}
 	p.audit.Info("access denied",
 		zap.String("event", "access_denied"),
@@ -113,6 +147,12 @@ func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state id
 		zap.String("request_id", web.RequestID(r.Context())),
 		zap.String("user", user),
 		zap.String("route", route))
+	if v == verdictStale {
+		w.Header().Set("Retry-After", "30")
+		web.Page(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"This application cannot confirm your access right now. Please try again in a few minutes.")
+		return
+	}
 	if v == verdictRemoved {
 		web.Page(w, r, http.StatusForbidden, "Your access has been removed",
 			"Your account is no longer active for this application. Contact your administrator if you think this is a mistake.")
@@ -130,4 +170,30 @@ func isStream(r *http.Request) bool {
 		return true
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// DirectoryCheck is the /readyz check of the directory view. With a shared
+// store it is degraded while the view cannot be confirmed (the last known
+// directory is still enforced) and not ready once that has lasted longer
+// than store.maxStaleness (the gate then refuses every signed-in request,
+// so traffic is better sent to a replica that can still reach the store).
+func (p *Proxy) DirectoryCheck() ReadyCheck {
+	return ReadyCheck{Name: "directory", Check: func() (Readiness, string) {
+		gp := p.gate
+		if gp == nil || gp.fresh == nil {
+			return Ready, ""
+		}
+		now := p.now()
+		age := now.Sub(gp.fresh.ConfirmedAt()).Round(time.Second)
+		err := gp.fresh.Err()
+		switch {
+		case gp.stale(now):
+			return NotReady, fmt.Sprintf("view last confirmed %s ago, over store.maxStaleness %s: signed-in requests are refused (503) until the store answers: %v",
+				age, gp.maxStale, err)
+		case err != nil:
+			return Degraded, fmt.Sprintf("enforcing the last known directory (confirmed %s ago; fails closed after store.maxStaleness %s): %v",
+				age, gp.maxStale, err)
+		}
+		return Ready, ""
+	}}
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// Gate, when set, is consulted on every authenticated request
 	// (config scim.* says how).
 	Gate Gate
+	// Freshness, when set, says how current the Gate's view is; past
+	// Config.Store.MaxStaleness the gate fails closed (503).
+	Freshness Freshness
 	// SCIM, when set, serves Config.SCIM.BasePath without a login (it does
 	// its own bearer-token authentication).
 	SCIM http.Handler
@@ -102,7 +105,7 @@ func New(o Options) (*Proxy, error) {
 		access:   nopIfNil(o.Access),
 		audit:    nopIfNil(o.Audit),
 		now:      o.Now,
-		gate:     newGatePolicy(o.Gate, o.Config.SCIM),
+		gate:     newGatePolicy(o.Gate, o.Freshness, o.Config.SCIM, o.Config.Store),
 		scim:     o.SCIM,
 		scimBase: o.Config.SCIM.BasePath,
 		streams:  newStreamSet(),
@@ -182,7 +185,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		principal = &s.Principal
 		stateOf(r.Context()).user = s.Principal.User
 		if p.gate != nil {
-			v, state, allowed := p.gate.check(principal, s.IssuedAt)
+			v, state, allowed := p.gate.check(principal, s.IssuedAt, p.now())
 			switch {
 			case v == verdictAllow:
 				principal = allowed

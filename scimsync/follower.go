@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,10 @@ type FollowerOptions struct {
 	MaxLag time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Loaded is when the snapshot the Directory was loaded from was read:
+	// the view counts as confirmed at that moment until the first
+	// catch-up. Zero means not confirmed until then.
+	Loaded time.Time
 }
 
 // DefaultFollowerPoll is the default FollowerOptions.Poll.
@@ -50,6 +55,10 @@ type Follower struct {
 	listen Listener // nil: poll only
 	opts   FollowerOptions
 
+	// confirmed mirrors lastSync (unix nanoseconds) for the gate, which
+	// reads it on every request.
+	confirmed atomic.Int64
+
 	mu        sync.Mutex
 	lastSync  time.Time
 	syncErr   error
@@ -68,7 +77,11 @@ func NewFollower(dir *Directory, st Store, listen Listener, opts FollowerOptions
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Follower{dir: dir, st: st, listen: listen, opts: opts}
+	f := &Follower{dir: dir, st: st, listen: listen, opts: opts, lastSync: opts.Loaded}
+	if !opts.Loaded.IsZero() {
+		f.confirmed.Store(opts.Loaded.UnixNano())
+	}
+	return f
 }
 
 // Run catches up at once, then whenever woken and on every poll, until ctx
@@ -137,6 +150,17 @@ func (f *Follower) catchUp(ctx context.Context) {
 	}
 	f.syncErr = nil
 	f.lastSync = start
+	f.confirmed.Store(start.UnixNano())
+}
+
+// ConfirmedAt is LastSync without a lock, for the gate's staleness check
+// on every request (proxy.Freshness). The zero time before any sync.
+func (f *Follower) ConfirmedAt() time.Time {
+	n := f.confirmed.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // LastSync is when the view was last confirmed current: the start of the

@@ -188,6 +188,31 @@ func TestFollower_HealthFollowsCatchUps(t *testing.T) {
 	}
 }
 
+func TestFollower_ConfirmedAtStartsAtTheSnapshotAndFollowsCatchUps(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	loaded := clock.Now().Add(-2 * time.Second)
+	log := &fakeLog{}
+	wake := make(fakeListener)
+	f := scimsync.NewFollower(newDir(t), log, wake, scimsync.FollowerOptions{Poll: time.Hour, Now: clock.Now, Loaded: loaded})
+	if !f.ConfirmedAt().Equal(loaded) || !f.LastSync().Equal(loaded) {
+		t.Fatalf("before Run: ConfirmedAt %v, LastSync %v; want the snapshot time %v", f.ConfirmedAt(), f.LastSync(), loaded)
+	}
+	log.setFail(errors.New("connection refused"))
+	runFollower(t, f)
+	eventually(t, 5*time.Second, "catch-up error not reported", func() bool { return f.Err() != nil })
+	if !f.ConfirmedAt().Equal(loaded) {
+		t.Errorf("after a failed catch-up: ConfirmedAt %v, want it unchanged at %v", f.ConfirmedAt(), loaded)
+	}
+	log.setFail(nil)
+	clock.Advance(time.Minute)
+	wake <- nil
+	eventually(t, 5*time.Second, "recovery not recorded", func() bool { return f.Err() == nil })
+	if !f.ConfirmedAt().Equal(clock.Now()) || !f.ConfirmedAt().Equal(f.LastSync()) {
+		t.Errorf("after a good catch-up: ConfirmedAt %v, LastSync %v, want both %v", f.ConfirmedAt(), f.LastSync(), clock.Now())
+	}
+}
+
 // --- with PostgreSQL: replicas as two store handles, views and followers ---
 
 // replica is one process's view of a shared PostgreSQL directory.

@@ -108,6 +108,9 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if sc.dir != nil {
 		opts.Gate, opts.SCIM = sc.dir, sc.svc
 	}
+	if sc.follower != nil { // a typed nil would read as a Freshness
+		opts.Freshness = sc.follower
+	}
 	a.proxy, err = proxy.New(opts)
 	if err != nil {
 		_ = a.Close()
@@ -116,7 +119,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if sc.dir != nil {
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
 	}
-	a.admin = proxy.AdminHandler(proxy.AdminOptions{Checks: []proxy.ReadyCheck{proxy.AuthCheck(a.sp)}})
+	a.admin = proxy.AdminHandler(proxy.AdminOptions{Checks: []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}})
 	return a, nil
 }
 
@@ -177,6 +180,7 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 	if err != nil {
 		return fail(err)
 	}
+	loaded := time.Now()
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("store: load directory: %w", err))
@@ -203,7 +207,7 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st}
 	if sh, ok := st.(sharedStore); ok {
-		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{})
+		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{Loaded: loaded})
 		parts.replay = replayFunc(sh.SeenAssertion)
 	}
 	return parts, nil
