@@ -28,6 +28,7 @@ var allowedImports = map[string][]string{
 	"internal/web":       {},
 	"internal/redirect":  {},
 	"internal/demoidp":   {},
+	"internal/faultnet":  {},
 }
 
 func TestImportLayering(t *testing.T) {

@@ -3,6 +3,7 @@ package scimsync
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -86,7 +87,14 @@ type Options struct {
 	Audit     *zap.Logger
 	Now       func() time.Time
 	NewID     func() string
+	// RequestTimeout bounds one request's work with the store, so that an
+	// unreachable or hung database answers the IdP with 503 and
+	// Retry-After instead of holding its connection. Default 10 s.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the default Options.RequestTimeout.
+const DefaultRequestTimeout = 10 * time.Second
 
 // Service is the SCIM 2.0 HTTP API (RFC 7644) mounted at scim.basePath.
 type Service struct {
@@ -107,6 +115,9 @@ func NewService(o Options) (*Service, error) {
 	}
 	if o.NewID == nil {
 		o.NewID = newUUID
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -180,6 +191,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	rest := strings.TrimPrefix(r.URL.Path, s.base)
 	rest = strings.Trim(rest, "/")
 	resource, id, _ := strings.Cut(rest, "/")
@@ -247,7 +261,11 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		se = &scimError{status: 409, scimType: "uniqueness", detail: "a resource with this unique attribute already exists"}
 	case errors.Is(err, ErrPrecondition):
 		se = &scimError{status: 412, detail: "the resource version does not match If-Match"}
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// DeadlineExceeded is Options.RequestTimeout (a client that goes
+		// away cancels instead). Either way the write may or may not have
+		// committed; the retry is safe (a repeated create meets 409, a
+		// repeated replace or patch sets the same values).
 		w.Header().Set("Retry-After", "5")
 		se = &scimError{status: 503, detail: "the directory store is unavailable; retry later"}
 	default:
