@@ -20,161 +20,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portcullis-sso/portcullis/scimsync"
 )
-
-func TestDurability_KillDuringSCIMCreates(t *testing.T) {
-	const (
-		workers     = 4
-		killAfter   = 300 // acknowledged creates before the kill
-		createLimit = 60 * time.Second
-	)
-	bin := buildBinary(t)
-	cfg := writeServeConfig(t, t.TempDir())
-	p := startBinary(t, bin, cfg.path)
-	t.Logf("first start: ready in %s", p.readyIn.Round(time.Millisecond))
-	c := newSCIMClient(cfg.token)
-
-	// Four clients create distinct users as fast as the server acknowledges.
-	type result struct {
-		created   []string // 201
-		uncertain []string // no answer: the request was in flight at the kill
-		odd       []string // any other answer (reported as an error)
-	}
-	var (
-		acked    atomic.Int64
-		inFlight atomic.Int64
-		stop     = make(chan struct{})
-		results  = make([]result, workers)
-		wg       sync.WaitGroup
-	)
-	createsBegan := time.Now()
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := &results[w]
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				name := fmt.Sprintf("dur-w%d-%05d@example.com", w, i)
-				inFlight.Add(1)
-				status, _, err := c.do(p.publicURL, "POST", "/Users", scimUser(name, "Dur", strconv.Itoa(i)))
-				inFlight.Add(-1)
-				switch {
-				case err != nil:
-					r.uncertain = append(r.uncertain, name)
-					return // the process is gone; this worker's part is done
-				case status == http.StatusCreated:
-					r.created = append(r.created, name)
-					acked.Add(1)
-				default:
-					r.odd = append(r.odd, fmt.Sprintf("%s: %d", name, status))
-				}
-			}
-		}()
-	}
-	deadline := time.Now().Add(createLimit)
-	for acked.Load() < killAfter && time.Now().Before(deadline) && p.running() {
-		time.Sleep(time.Millisecond)
-	}
-	if acked.Load() < killAfter {
-		close(stop)
-		wg.Wait()
-		t.Fatalf("only %d creates acknowledged in %s (process running: %v)\nlogs:\n%s", acked.Load(), createLimit, p.running(), p.logs)
-	}
-	atKill, flying, took := acked.Load(), inFlight.Load(), time.Since(createsBegan)
-	p.kill(t)
-	close(stop)
-	wg.Wait()
-	t.Logf("SIGKILL after %d acknowledged creates in %s (%.0f creates/s from %d clients) with %d requests in flight",
-		atKill, took.Round(time.Millisecond), float64(atKill)/took.Seconds(), workers, flying)
-
-	created := map[string]bool{}
-	var uncertain []string
-	for w, r := range results {
-		for _, n := range r.created {
-			created[n] = true
-		}
-		uncertain = append(uncertain, r.uncertain...)
-		for _, o := range r.odd {
-			t.Errorf("worker %d: unexpected answer to a create: %s", w, o)
-		}
-	}
-	t.Logf("%d creates got 201, %d got no answer", len(created), len(uncertain))
-	if len(uncertain) == 0 {
-		t.Logf("note: no request was cut off by the kill this time, so the retry check below has nothing to retry")
-	}
-
-	// Restart on the same database.
-	p = startBinary(t, bin, cfg.path)
-	t.Logf("restart after the kill: ready in %s", p.readyIn.Round(time.Millisecond))
-	listed := c.listUserNames(t, p.publicURL)
-
-	// Every acknowledged create survived, none twice, nothing invented.
-	missing := 0
-	for n := range created {
-		if listed[n] == 0 {
-			missing++
-			if missing <= 10 {
-				t.Errorf("user %s got a 201 before the kill and is gone after the restart", n)
-			}
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d of %d acknowledged creates are lost", missing, len(created))
-	}
-	isUncertain := map[string]bool{}
-	for _, n := range uncertain {
-		isUncertain[n] = true
-	}
-	total := 0
-	for n, k := range listed {
-		total += k
-		if k != 1 {
-			t.Errorf("user %s is listed %d times", n, k)
-		}
-		if !created[n] && !isUncertain[n] {
-			t.Errorf("user %s is stored but was never acknowledged nor in flight", n)
-		}
-	}
-	if loaded, ok := p.directoryLoadedUsers(); !ok || loaded != total {
-		t.Errorf("after the restart the directory loaded %d users (found: %v), the SCIM list has %d", loaded, ok, total)
-	}
-
-	// A create that got no answer is safe to retry: 201 if it never landed,
-	// 409 if it did, never a second user.
-	for _, n := range uncertain {
-		status, body, err := c.do(p.publicURL, "POST", "/Users", scimUser(n, "Dur", "retry"))
-		switch {
-		case err != nil:
-			t.Errorf("retry %s: %v", n, err)
-			continue
-		case status == http.StatusConflict && listed[n] == 1:
-			t.Logf("retry of %s: 409 (it was stored before the kill)", n)
-		case status == http.StatusCreated && listed[n] == 0:
-			t.Logf("retry of %s: 201 (it was not stored before the kill)", n)
-		default:
-			t.Errorf("retry %s: status %d (listed %d times before), want 409 if stored else 201; body %v", n, status, listed[n], body)
-		}
-		if got := c.countUserName(t, p.publicURL, n); got != 1 {
-			t.Errorf("after the retry, filter userName eq %q finds %d users, want 1", n, got)
-		}
-	}
-	// The store takes new writes after the crash.
-	if status, body, err := c.do(p.publicURL, "POST", "/Users", scimUser("after-restart@example.com", "After", "Restart")); err != nil || status != http.StatusCreated {
-		t.Errorf("create after the restart: %d %v %v", status, body, err)
-	}
-}
 
 // TestProcessMemory_100kUsers10kGroups starts the real binary on a store of
 // 100,000 users and 10,000 groups and logs its resident memory and its
@@ -281,6 +132,12 @@ type serveConfig struct {
 // listeners take free ports; the process logs which.
 func writeServeConfig(t *testing.T, dir string) serveConfig {
 	t.Helper()
+	return writeServeConfigStore(t, dir, "store:\n  driver: sqlite\n  dsn: store/portcullis.db\n")
+}
+
+// writeServeConfigStore is writeServeConfig with the given store: section.
+func writeServeConfigStore(t *testing.T, dir, store string) serveConfig {
+	t.Helper()
 	if err := writeKeys(dir, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -303,10 +160,7 @@ session:
 scim:
   enabled: true
   tokensFile: scim.tokens
-store:
-  driver: sqlite
-  dsn: store/portcullis.db
-`
+` + store
 	p := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
