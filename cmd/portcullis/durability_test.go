@@ -96,7 +96,7 @@ func TestProcessMemory_100kUsers10kGroups(t *testing.T) {
 // ---------------------------------------------------------------- binary
 
 // buildBinary builds cmd/portcullis into the test's temp dir.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary: skipped with -short")
@@ -130,13 +130,13 @@ type serveConfig struct {
 // writeServeConfig writes keys, IdP metadata (from a generated key), a SCIM
 // token and a config with SCIM on and the SQLite store in dir. Both
 // listeners take free ports; the process logs which.
-func writeServeConfig(t *testing.T, dir string) serveConfig {
+func writeServeConfig(t testing.TB, dir string) serveConfig {
 	t.Helper()
 	return writeServeConfigStore(t, dir, "store:\n  driver: sqlite\n  dsn: store/portcullis.db\n")
 }
 
 // writeServeConfigStore is writeServeConfig with the given store: section.
-func writeServeConfigStore(t *testing.T, dir, store string) serveConfig {
+func writeServeConfigStore(t testing.TB, dir, store string) serveConfig {
 	t.Helper()
 	if err := writeKeys(dir, io.Discard); err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ type proc struct {
 // startBinary runs `portcullis serve` (with env added to ours), learns its ports from the "listening"
 // log line and waits for /readyz. Cleanup stops it with SIGTERM (SIGKILL if
 // it does not stop) unless the test killed it already.
-func startBinary(t *testing.T, bin, cfgPath string, env ...string) *proc {
+func startBinary(t testing.TB, bin, cfgPath string, env ...string) *proc {
 	t.Helper()
 	p := &proc{logs: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "--config", cfgPath, "--log-format", "json", "--log-level", "info")
@@ -248,7 +248,7 @@ func (p *proc) running() bool {
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill(t *testing.T) {
+func (p *proc) kill(t testing.TB) {
 	t.Helper()
 	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d: %v", p.cmd.Process.Pid, err)

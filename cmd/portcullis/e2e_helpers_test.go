@@ -43,7 +43,7 @@ const (
 // requirePeer skips the test when a real peer is missing, or fails it when
 // PORTCULLIS_REQUIRE_PEERS is set (CI), so a broken CI image cannot pass by
 // skipping.
-func requirePeer(t *testing.T, name string, ok bool) {
+func requirePeer(t testing.TB, name string, ok bool) {
 	t.Helper()
 	if ok {
 		return
@@ -51,7 +51,7 @@ func requirePeer(t *testing.T, name string, ok bool) {
 	if os.Getenv("PORTCULLIS_REQUIRE_PEERS") != "" {
 		t.Fatalf("e2e: peer %s is missing and PORTCULLIS_REQUIRE_PEERS is set (bash .ci/run installs it)", name)
 	}
-	t.Skip("e2e: needs SimpleSAMLphp and Chromium (bash .ci/run installs them); set PORTCULLIS_REQUIRE_PEERS=1 to require")
+	t.Skipf("needs %s (bash .ci/run installs and starts it); set PORTCULLIS_REQUIRE_PEERS=1 to require", name)
 }
 
 // requireE2EPeers checks for everything the SimpleSAMLphp + Chromium test needs.

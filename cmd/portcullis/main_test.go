@@ -32,7 +32,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 // writeIdPMetadata writes a signed-IdP metadata file made from a fresh key.
-func writeIdPMetadata(t *testing.T, dir string) string {
+func writeIdPMetadata(t testing.TB, dir string) string {
 	t.Helper()
 	keyPEM, certPEM, err := samlsp.GenerateSPKeyPair("test-idp")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // testPostgresSchema returns a DSN (with search_path) on a fresh schema that
 // is dropped when the test ends. It skips without a server, and fails
 // instead when PORTCULLIS_REQUIRE_PEERS is set (CI).
-func testPostgresSchema(t *testing.T) string {
+func testPostgresSchema(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("PORTCULLIS_TEST_POSTGRES")
 	if base == "" {
@@ -88,7 +88,7 @@ func TestReplicas_DeactivationOnAReachesB(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, p string) []byte {
+func mustRead(t testing.TB, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
