@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
@@ -53,6 +55,7 @@ func (p *Proxy) scope(next http.Handler) http.Handler {
 		ctx = withState(ctx, st)
 		r = r.WithContext(ctx)
 		defer func() {
+			p.observe(st, start, p.now())
 			if ce := p.access.Check(zap.InfoLevel, "request"); ce != nil {
 				status := rec.status
 				if status == 0 {
@@ -201,5 +204,11 @@ var errUpstreamTimeout = errors.New("upstream timeout")
 
 // requestState carries what later handlers learn back to the access log.
 type requestState struct {
-	user string
+	user    string
+	outcome metrics.Outcome // for portcullis_requests_total
+	// upstreamStart and upstreamEnd bound the upstream's share of the
+	// request (see Proxy.observe), as offsets from the process's epoch (8
+	// bytes each rather than a time.Time's 24); zero when it never reached
+	// the upstream.
+	upstreamStart, upstreamEnd time.Duration
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
@@ -58,6 +59,8 @@ type Options struct {
 	// SCIM, when set, serves Config.SCIM.BasePath without a login (it does
 	// its own bearer-token authentication).
 	SCIM http.Handler
+	// Metrics, when set, counts requests by outcome and the proxy's overhead.
+	Metrics *metrics.Metrics
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
 	Now       func() time.Time
@@ -72,6 +75,7 @@ type Proxy struct {
 	access   *zap.Logger
 	audit    *zap.Logger
 	now      func() time.Time
+	metrics  *metrics.Metrics // nil: not counted
 
 	gate     *gatePolicy
 	scim     http.Handler
@@ -105,6 +109,7 @@ func New(o Options) (*Proxy, error) {
 		access:   nopIfNil(o.Access),
 		audit:    nopIfNil(o.Audit),
 		now:      o.Now,
+		metrics:  o.Metrics,
 		gate:     newGatePolicy(o.Gate, o.Freshness, o.Config.SCIM, o.Config.Store),
 		scim:     o.SCIM,
 		scimBase: o.Config.SCIM.BasePath,
@@ -166,6 +171,7 @@ type principalKey struct{}
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	st := stateOf(r.Context()) // st.outcome stays OutcomeOther for own routes
 	if strings.HasPrefix(path, "/saml/") {
 		p.auth.ServeHTTP(w, r)
 		return
@@ -183,7 +189,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	var principal *identity.Principal
 	if s := p.readSession(r); s != nil {
 		principal = &s.Principal
-		stateOf(r.Context()).user = s.Principal.User
+		st.user = s.Principal.User
 		if p.gate != nil {
 			v, state, allowed := p.gate.check(principal, s.IssuedAt, p.now())
 			switch {
@@ -192,6 +198,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			case pol.Public:
 				principal = nil // public route: serve it, but as nobody
 			case v == verdictSessionVoided:
+				st.outcome = metrics.OutcomeLoginRequired
+				p.metrics.SessionRevoked()
 				p.audit.Info("session rejected",
 					zap.String("event", "session_rejected"),
 					zap.String("reason", "revoked"),
@@ -201,16 +209,19 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				p.loginRequired(w, r)
 				return
 			default:
+				st.outcome = verdictOutcome(v)
 				p.deny(w, r, v, state, s.Principal.User, pol.Route)
 				return
 			}
 		}
 	}
 	if principal == nil && !pol.Public {
+		st.outcome = metrics.OutcomeLoginRequired
 		p.loginRequired(w, r)
 		return
 	}
 	if principal != nil && len(pol.AllowGroups) > 0 && !inAnyGroup(principal.Groups, pol.AllowGroups) {
+		st.outcome = metrics.OutcomeDeniedGroup
 		p.audit.Info("access denied",
 			zap.String("event", "access_denied"),
 			zap.String("reason", "group"),
@@ -231,13 +242,16 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(ctx)
 	}
+	st.outcome = metrics.OutcomeAllowed // upstreamError may still change it
 	p.rp.ServeHTTP(w, r)
+	st.upstreamEnd = sinceEpoch(p.now())
 }
 
 // CloseStreams ends every open WebSocket and SSE stream of the user whose
 // match key is key. The directory calls it when it removes a user.
 func (p *Proxy) CloseStreams(key string) {
 	if n := p.streams.closeAll(key); n > 0 {
+		p.metrics.StreamsClosed(n)
 		p.audit.Info("streams closed", zap.String("event", "streams_closed"), zap.String("match_key", key), zap.Int("count", n))
 	}
 }
@@ -307,6 +321,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	principal, _ := pr.In.Context().Value(principalKey{}).(*identity.Principal)
 	applyIdentity(pr.Out.Header, p.headers, p.cookies, principal)
+	// From here the time is the upstream's (see observe).
+	stateOf(pr.In.Context()).upstreamStart = sinceEpoch(p.now())
 }
 
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
@@ -316,6 +332,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		w.WriteHeader(499)
 		return
 	}
+	stateOf(r.Context()).outcome = metrics.OutcomeUpstreamError
 	if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
 		p.log.Warn("upstream timeout", zap.String("request_id", id), zap.Error(err))
 		web.Page(w, r, http.StatusGatewayTimeout, "Gateway timeout",
