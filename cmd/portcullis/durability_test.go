@@ -260,6 +260,20 @@ func (p *proc) kill(t testing.TB) {
 	}
 }
 
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(t testing.TB) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			t.Errorf("portcullis serve exited with %v after SIGTERM", p.waitErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("process %d did not stop within 30s of SIGTERM", p.cmd.Process.Pid)
+	}
+}
+
 // directoryLoadedUsers returns the users count of the "directory loaded" log line.
 func (p *proc) directoryLoadedUsers() (int, bool) {
 	for _, e := range p.logs.logEntries() {
@@ -272,7 +286,7 @@ func (p *proc) directoryLoadedUsers() (int, bool) {
 }
 
 // memory reads VmRSS and VmHWM (in MiB) from /proc/<pid>/status.
-func (p *proc) memory(t *testing.T) (rss, hwm float64) {
+func (p *proc) memory(t testing.TB) (rss, hwm float64) {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
