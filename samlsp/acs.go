@@ -98,6 +98,7 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 	}
 	rid := web.RequestID(r.Context())
 	if f != nil {
+		sp.metrics.Login(f.reason)
 		sp.audit.Info("login failed",
 			zap.String("event", "login_failed"),
 			zap.String("reason", f.reason),
@@ -111,6 +112,7 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := res.session
+	sp.metrics.Login("")
 	sp.audit.Info("login succeeded",
 		zap.String("event", "login_succeeded"),
 		zap.String("user", s.Principal.User),

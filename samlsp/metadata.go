@@ -63,6 +63,7 @@ func (sp *SP) LoadMetadata(ctx context.Context) error {
 func (sp *SP) Run(ctx context.Context) {
 	for {
 		if err := sp.LoadMetadata(ctx); err != nil && ctx.Err() == nil {
+			sp.metrics.MetadataRefreshFailed()
 			msg := "idp metadata refresh failed; keeping the last good copy"
 			if sp.state.Load() == nil {
 				msg = "idp metadata load failed; sign-in unavailable until it succeeds"

@@ -28,6 +28,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
@@ -71,6 +72,9 @@ type Options struct {
 	// cookie is written: drift detection and the login ledger hang off it.
 	// It must not block for long; it cannot refuse the login.
 	OnLogin func(ctx context.Context, l Login)
+	// Metrics, if set, counts logins by result and reason, and failed
+	// metadata loads.
+	Metrics *metrics.Metrics
 }
 
 // Login describes an accepted login to Options.OnLogin.
@@ -91,6 +95,7 @@ type SP struct {
 	httpClient *http.Client
 	now        func() time.Time
 	onLogin    func(ctx context.Context, l Login)
+	metrics    *metrics.Metrics // nil: not counted
 	clock      *dsig.Clock
 
 	// Settings resolved from the config with defaults applied.
@@ -154,6 +159,7 @@ func New(opts Options) (*SP, error) {
 		httpClient: opts.HTTPClient,
 		now:        opts.Now,
 		onLogin:    opts.OnLogin,
+		metrics:    opts.Metrics,
 		parse:      parseWithCrewjam,
 	}
 	if sp.log == nil {
