@@ -35,6 +35,13 @@ const replicaToken = "replica-test-token-0123456789"
 func newReplicaSet(t *testing.T, storeExtra string) *replicaSet {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" { // a server-sent event stream that lasts until the client goes
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: hello "+r.Header.Get("X-Forwarded-User")+"\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		_, _ = io.WriteString(w, "hello "+r.Header.Get("X-Forwarded-User"))
 	}))
 	t.Cleanup(up.Close)
@@ -139,6 +146,30 @@ func (rs *replicaSet) get(base, cookie string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// openStream opens base/events as an SSE client with a session cookie and
+// returns a channel closed when the stream ends.
+func (rs *replicaSet) openStream(base, cookie string) <-chan struct{} {
+	rs.t.Helper()
+	req, _ := http.NewRequest("GET", base+"/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.AddCookie(&http.Cookie{Name: "portcullis", Value: cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		rs.t.Fatal(err)
+	}
+	rs.t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		rs.t.Fatalf("open stream on %s: %d", base, resp.StatusCode)
+	}
+	first := make([]byte, 64)
+	if _, err := resp.Body.Read(first); err != nil {
+		rs.t.Fatalf("first event: %v", err)
+	}
+	ended := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(ended) }()
+	return ended
 }
 
 // readyz returns the admin /readyz answer.

@@ -66,6 +66,7 @@ func TestReplicas_DeactivationOnAReachesB(t *testing.T) {
 	// B learns about the new user from the event log (it never saw the POST).
 	waitFor(t, "B to see the new user", 5*time.Second, func() bool { c, _ := rs.get(b, alice); return c == 200 })
 
+	stream := rs.openStream(b, alice) // open on B, a replica that never sees the SCIM call
 	rs.setActive(a, id, false)
 	deactivated := time.Now()
 	if got, _ := rs.get(a, alice); got != http.StatusForbidden {
@@ -73,6 +74,12 @@ func TestReplicas_DeactivationOnAReachesB(t *testing.T) {
 	}
 	waitFor(t, "B to block the deactivated user", time.Second, func() bool { c, _ := rs.get(b, alice); return c == http.StatusForbidden })
 	t.Logf("deactivation through A blocked the user on B after %s", time.Since(deactivated))
+	select {
+	case <-stream:
+		t.Logf("and closed the user's open stream on B after %s", time.Since(deactivated))
+	case <-time.After(5 * time.Second):
+		t.Error("the deactivated user's SSE stream on B is still open 5 s after the deactivation on A")
+	}
 
 	// Two replicas creating the same userName at once: one 201, one 409.
 	codes := make(chan int, 2)
