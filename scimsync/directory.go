@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 )
 
 // Directory is the in-memory view of the directory that the gate consults
@@ -24,6 +25,9 @@ type Directory struct {
 	gone   map[string]time.Time // tombstones: lowercased match key → deleted at
 	groups map[string]*dirGroup // by group ID
 	seq    int64
+	// lastEvent is the time of the newest event in the view (metrics.go).
+	lastEvent time.Time
+	metrics   *metrics.Metrics // nil: not counted; see SetMetrics
 
 	catchUp  sync.Mutex // one catch-up at a time, so events apply in order
 	onRevoke []func(key string)
@@ -32,6 +36,7 @@ type Directory struct {
 type dirUser struct {
 	id         string
 	key        string // lowercased match attribute ("" if the user has none)
+	email      string // primary email as provisioned, for drift detection
 	active     bool
 	validAfter time.Time
 	groupIDs   []string
@@ -134,7 +139,7 @@ func (d *Directory) Load(s *Snapshot) {
 	users := make(map[string]*dirUser, len(s.Users))
 	byKey := make(map[string]*dirUser, len(s.Users))
 	for _, u := range s.Users {
-		du := &dirUser{id: u.ID, key: d.keyOf(u), active: u.Active, validAfter: u.ValidAfter}
+		du := &dirUser{id: u.ID, key: d.keyOf(u), email: u.Email, active: u.Active, validAfter: u.ValidAfter}
 		users[u.ID] = du
 		if du.key != "" {
 			byKey[du.key] = du
@@ -164,6 +169,12 @@ func (d *Directory) Load(s *Snapshot) {
 // after a local write (so the next request sees it) and whenever another
 // replica may have written.
 func (d *Directory) CatchUp(ctx context.Context, st Store) error {
+	return d.catchUpFrom(ctx, st, false)
+}
+
+// catchUpFrom is CatchUp; followed says the Follower is applying events
+// another replica may have written, so their propagation lag is measured.
+func (d *Directory) catchUpFrom(ctx context.Context, st Store, followed bool) error {
 	d.catchUp.Lock()
 	defer d.catchUp.Unlock()
 	for {
@@ -174,7 +185,7 @@ func (d *Directory) CatchUp(ctx context.Context, st Store) error {
 		if len(evs) == 0 {
 			return nil
 		}
-		d.Apply(evs)
+		d.applyEvents(evs, followed)
 		if len(evs) < 1000 {
 			return nil
 		}
@@ -183,7 +194,9 @@ func (d *Directory) CatchUp(ctx context.Context, st Store) error {
 
 // Apply applies events in order, skipping any already applied. Events must
 // come in sequence order without gaps (CatchUp guarantees it).
-func (d *Directory) Apply(evs []Event) {
+func (d *Directory) Apply(evs []Event) { d.applyEvents(evs, false) }
+
+func (d *Directory) applyEvents(evs []Event, followed bool) {
 	var revoked []string
 	d.mu.Lock()
 	for i := range evs {
@@ -195,6 +208,7 @@ func (d *Directory) Apply(evs []Event) {
 			revoked = append(revoked, k)
 		}
 		d.seq = e.Seq
+		d.observe(e, followed)
 	}
 	hooks := d.onRevoke
 	d.mu.Unlock()
@@ -224,6 +238,7 @@ func (d *Directory) apply(e *Event) (revokedKey string) {
 			delete(d.byKey, du.key)
 		}
 		du.key = d.keyOf(u)
+		du.email = u.Email
 		du.active = u.Active
 		du.validAfter = u.ValidAfter
 		if du.key != "" {

@@ -137,7 +137,7 @@ func (f *Follower) listenLoop(ctx context.Context, wake chan<- struct{}) {
 func (f *Follower) catchUp(ctx context.Context) {
 	start := f.opts.Now()
 	cctx, cancel := context.WithTimeout(ctx, f.opts.MaxLag)
-	err := f.dir.CatchUp(cctx, f.st)
+	err := f.dir.catchUpFrom(cctx, f.st, true)
 	cancel()
 	if ctx.Err() != nil {
 		return // shutting down: not a failure

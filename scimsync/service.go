@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
@@ -91,6 +92,8 @@ type Options struct {
 	// unreachable or hung database answers the IdP with 503 and
 	// Retry-After instead of holding its connection. Default 10 s.
 	RequestTimeout time.Duration
+	// Metrics, if set, counts requests by resource, operation and status.
+	Metrics *metrics.Metrics
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.
@@ -167,6 +170,8 @@ func (s *Service) authenticate(r *http.Request) (string, bool) {
 
 // ServeHTTP routes a SCIM request.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, count := s.countRequest(w, r)
+	defer count() // runs last, after a panic has become a 500
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

@@ -1,0 +1,195 @@
+package scimsync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/internal/web"
+)
+
+// Drift is one way a login's SAML assertion disagrees with the directory.
+// Kind is one of metrics.DriftKinds; Detail is for operators and holds no
+// secret (it may name e-mail addresses and groups).
+type Drift struct {
+	Kind   string
+	Detail string
+}
+
+// DriftRecord is a detected drift as the status page lists it.
+type DriftRecord struct {
+	Time time.Time
+	User string
+	Drift
+}
+
+// driftRecent is how many DriftRecords a DriftDetector keeps.
+const driftRecent = 50
+
+// driftListMax bounds the group names a groups_mismatch detail lists.
+const driftListMax = 10
+
+// DriftDetector compares each accepted login with the directory view: SSO
+// and SCIM should describe the same people. It only reports; whether a
+// login the directory disagrees with may use the application is the gate's
+// decision on every request (scim.requireProvisioned, scim.groupsSource).
+type DriftDetector struct {
+	dir           *Directory
+	identityField string // user | email: which assertion field is matched
+	scimAttr      string // userName | email | externalId: against which SCIM attribute
+	samlGroups    bool   // the assertion carries groups (saml.attributes.groups is set)
+	audit         *zap.Logger
+	metrics       *metrics.Metrics
+	now           func() time.Time
+
+	mu     sync.Mutex
+	recent []DriftRecord // oldest first, at most driftRecent
+}
+
+// NewDriftDetector builds a detector for dir under cfg's match rule. audit
+// and m may be nil.
+func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *metrics.Metrics) *DriftDetector {
+	if audit == nil {
+		audit = zap.NewNop()
+	}
+	return &DriftDetector{
+		dir:           dir,
+		identityField: cfg.SCIM.Match.IdentityField,
+		scimAttr:      cfg.SCIM.Match.SCIMAttribute,
+		samlGroups:    cfg.SAML.Attributes.Groups != "",
+		audit:         audit,
+		metrics:       m,
+		now:           time.Now,
+	}
+}
+
+// Compare reports how p disagrees with the directory, in the order
+// unprovisioned or inactive (then nothing else is compared), email, groups.
+// Keys match case-insensitively, as the gate matches them; groups compare
+// case-sensitively, as routes' allowGroups do.
+func (d *DriftDetector) Compare(p identity.Principal) []Drift {
+	key := p.Email
+	if d.identityField == identity.FieldUser {
+		key = p.User
+	}
+	if key == "" {
+		return []Drift{{Kind: metrics.DriftUnprovisioned,
+			Detail: fmt.Sprintf("the assertion has no %s to match against SCIM %s", d.identityField, d.scimAttr)}}
+	}
+	u, state := d.dir.profile(key)
+	switch state {
+	case identity.StateUnknown:
+		return []Drift{{Kind: metrics.DriftUnprovisioned,
+			Detail: fmt.Sprintf("no SCIM user has %s equal to the assertion's %s", d.scimAttr, d.identityField)}}
+	case identity.StateDeleted:
+		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deleted this user; the IdP still signs them in"}}
+	case identity.StateInactive:
+		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deactivated this user; the IdP still signs them in"}}
+	}
+	var out []Drift
+	if p.Email != "" && u.email != "" && !strings.EqualFold(p.Email, u.email) {
+		out = append(out, Drift{Kind: metrics.DriftEmailMismatch,
+			Detail: fmt.Sprintf("assertion email %q, SCIM email %q", p.Email, u.email)})
+	}
+	if d.samlGroups {
+		onlySAML, onlySCIM := setDiff(p.Groups, u.groups), setDiff(u.groups, p.Groups)
+		if len(onlySAML)+len(onlySCIM) > 0 {
+			out = append(out, Drift{Kind: metrics.DriftGroupsMismatch,
+				Detail: fmt.Sprintf("only in the assertion: %s; only in SCIM: %s", listOf(onlySAML), listOf(onlySCIM))})
+		}
+	}
+	return out
+}
+
+// Check compares p with the directory, counts each drift, writes one
+// identity_drift audit event per drift and remembers it for Recent. It is
+// samlsp's OnLogin hook (cmd wires it): cheap, and it never refuses.
+func (d *DriftDetector) Check(ctx context.Context, p identity.Principal) []Drift {
+	drifts := d.Compare(p)
+	if len(drifts) == 0 {
+		return nil
+	}
+	now := d.now()
+	rid := web.RequestID(ctx)
+	d.mu.Lock()
+	for _, dr := range drifts {
+		d.metrics.Drift(dr.Kind)
+		d.audit.Info("identity drift",
+			zap.String("event", "identity_drift"),
+			zap.String("kind", dr.Kind),
+			zap.String("user", p.User),
+			zap.String("detail", dr.Detail),
+			zap.String("request_id", rid))
+		if len(d.recent) == driftRecent {
+			d.recent = slices.Delete(d.recent, 0, 1)
+		}
+		d.recent = append(d.recent, DriftRecord{Time: now, User: p.User, Drift: dr})
+	}
+	d.mu.Unlock()
+	return drifts
+}
+
+// Recent returns the last drifts detected by this replica, newest first.
+func (d *DriftDetector) Recent() []DriftRecord {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := slices.Clone(d.recent)
+	slices.Reverse(out)
+	return out
+}
+
+// driftProfile is what drift detection reads of one user.
+type driftProfile struct {
+	email  string
+	groups []string
+}
+
+// profile looks key up as Standing does and returns the user's email and
+// group names as well.
+func (d *Directory) profile(key string) (driftProfile, identity.State) {
+	k := strings.ToLower(key)
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if u, ok := d.byKey[k]; ok {
+		p := driftProfile{email: u.email, groups: u.groupNames}
+		if u.active {
+			return p, identity.StateActive
+		}
+		return p, identity.StateInactive
+	}
+	if _, ok := d.gone[k]; ok {
+		return driftProfile{}, identity.StateDeleted
+	}
+	return driftProfile{}, identity.StateUnknown
+}
+
+// setDiff returns the members of a not in b, sorted, without duplicates.
+func setDiff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// listOf renders names for a detail, at most driftListMax of them.
+func listOf(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	if len(names) > driftListMax {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:driftListMax], ", "), len(names)-driftListMax)
+	}
+	return strings.Join(names, ", ")
+}
