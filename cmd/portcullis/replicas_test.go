@@ -8,10 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/config"
 )
 
 // testPostgresSchema returns a DSN (with search_path) on a fresh schema that
@@ -112,5 +116,41 @@ func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReplicas_ShareTheReplayCache: with PostgreSQL, the replay cache the
+// SP gets is the store's, so an assertion ID accepted by one replica is
+// refused by another (samlsp's own tests show the SP refuses what its
+// ReplayCache has seen).
+func TestReplicas_ShareTheReplayCache(t *testing.T) {
+	dsn := testPostgresSchema(t)
+	rs := newReplicaSet(t, "")
+	if err := os.WriteFile(filepath.Join(rs.dir, "store.dsn"), []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(rs.dir, "portcullis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var replicas []scimParts
+	for range 2 {
+		p, err := buildSCIM(ctx, cfg, zap.NewNop(), zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.store.Close() })
+		if p.replay == nil {
+			t.Fatal("buildSCIM on postgres gives no shared replay cache")
+		}
+		replicas = append(replicas, p)
+	}
+	expires := time.Now().Add(time.Hour)
+	if seen, err := replicas[0].replay.Seen(ctx, "assertion-1", expires); err != nil || seen {
+		t.Fatalf("first use on replica 0: seen=%v err=%v", seen, err)
+	}
+	if seen, err := replicas[1].replay.Seen(ctx, "assertion-1", expires); err != nil || !seen {
+		t.Errorf("the same assertion ID on replica 1: seen=%v err=%v, want seen", seen, err)
 	}
 }
