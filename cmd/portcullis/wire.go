@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
@@ -25,8 +26,10 @@ type app struct {
 	sp       *samlsp.SP
 	proxy    *proxy.Proxy
 	admin    http.Handler
-	store    io.Closer          // nil without SCIM
-	follower *scimsync.Follower // nil unless the store is shared (postgres)
+	store    io.Closer               // nil without SCIM
+	follower *scimsync.Follower      // nil unless the store is shared (postgres)
+	metrics  *metrics.Metrics        // served at /metrics on the admin listener
+	drift    *scimsync.DriftDetector // nil without SCIM
 }
 
 // Close releases what build opened.
@@ -50,6 +53,7 @@ func build(ctx context.Context, path string, log *zap.Logger) (*app, error) {
 // scimParts is what SCIM adds to the process.
 type scimParts struct {
 	dir      *scimsync.Directory
+	drift    *scimsync.DriftDetector
 	svc      http.Handler
 	store    io.Closer
 	follower *scimsync.Follower
@@ -75,14 +79,16 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		return nil, fmt.Errorf("session.keysFile: %w", err)
 	}
 	audit := log.Named("audit")
-	a := &app{cfg: cfg}
+	a := &app{cfg: cfg, metrics: metrics.New()}
 	var sc scimParts
+	var onLogin func(context.Context, samlsp.Login)
 	if cfg.SCIM.Enabled {
-		sc, err = buildSCIM(ctx, cfg, log, audit)
+		sc, err = buildSCIMWith(ctx, cfg, log, audit, a.metrics)
 		if err != nil {
 			return nil, err
 		}
-		a.store, a.follower = sc.store, sc.follower
+		a.store, a.follower, a.drift = sc.store, sc.follower, sc.drift
+		onLogin = func(ctx context.Context, l samlsp.Login) { sc.drift.Check(ctx, l.Principal) }
 	}
 	a.sp, err = samlsp.New(samlsp.Options{
 		Config:      cfg,
@@ -91,6 +97,8 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Replay:      sc.replay,
 		Logger:      log.Named("samlsp"),
 		Audit:       audit,
+		OnLogin:     onLogin,
+		Metrics:     a.metrics,
 	})
 	if err != nil {
 		_ = a.Close()
@@ -104,6 +112,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Logger:            log.Named("proxy"),
 		Access:            log.Named("access"),
 		Audit:             audit,
+		Metrics:           a.metrics,
 	}
 	if sc.dir != nil {
 		opts.Gate, opts.SCIM = sc.dir, sc.svc
@@ -119,7 +128,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if sc.dir != nil {
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
 	}
-	a.admin = proxy.AdminHandler(proxy.AdminOptions{Checks: []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}})
+	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
+	a.admin = proxy.AdminHandler(proxy.AdminOptions{
+		Checks:  []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()},
+		Metrics: a.metrics.Handler(),
+	})
 	return a, nil
 }
 
@@ -160,6 +173,11 @@ func storeFor(ctx context.Context, cfg *config.Config) (interface {
 
 // buildSCIM opens the store, loads the directory view and builds the SCIM API.
 func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) (scimParts, error) {
+	return buildSCIMWith(ctx, cfg, log, audit, nil)
+}
+
+// buildSCIMWith is buildSCIM counting into m (nil: not counted).
+func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logger, m *metrics.Metrics) (scimParts, error) {
 	text, err := os.ReadFile(cfg.Resolve(cfg.SCIM.TokensFile))
 	if err != nil {
 		return scimParts{}, fmt.Errorf("scim.tokensFile: %w", err)
@@ -186,6 +204,12 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 		return fail(fmt.Errorf("store: load directory: %w", err))
 	}
 	dir.Load(snap)
+	dir.SetMetrics(m)
+	if err := dir.PrimeLastEvent(ctx, st); err != nil {
+		// Only the last-event metric waits for the next event.
+		log.Warn("read last directory event", zap.Error(err))
+	}
+	m.WatchDirectory(dir)
 	log.Info("directory loaded", zap.String("driver", cfg.Store.Driver),
 		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
 	// The snapshot holds every document; the view keeps only what the gate
@@ -201,13 +225,15 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 		Tokens:    tokens,
 		Logger:    log.Named("scimsync"),
 		Audit:     audit,
+		Metrics:   m,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	parts := scimParts{dir: dir, svc: svc, store: st}
+	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m)}
 	if sh, ok := st.(sharedStore); ok {
 		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{Loaded: loaded})
+		m.WatchFreshness(parts.follower.ConfirmedAt)
 		parts.replay = replayFunc(sh.SeenAssertion)
 	}
 	return parts, nil
