@@ -70,6 +70,7 @@ type rendered struct {
 	ingresses       []*networkingv1.Ingress
 	netpols         []*networkingv1.NetworkPolicy
 	serviceMonitors []*serviceMonitor
+	prometheusRules []*prometheusRule
 }
 
 // kinds counts the objects of each kind.
@@ -121,6 +122,8 @@ func decodeManifest(t *testing.T, manifest string) *rendered {
 			r.netpols = append(r.netpols, o)
 		case *serviceMonitor:
 			r.serviceMonitors = append(r.serviceMonitors, o)
+		case *prometheusRule:
+			r.prometheusRules = append(r.prometheusRules, o)
 		default:
 			t.Errorf("%s: unexpected object %T", src, obj)
 		}
@@ -158,6 +161,9 @@ func decodeObject(doc []byte) (runtime.Object, error) {
 			}
 		}
 		return sm, nil
+	}
+	if tm.APIVersion == "monitoring.coreos.com/v1" && tm.Kind == "PrometheusRule" {
+		return decodePrometheusRule(doc) // monitoring_test.go
 	}
 	obj, gvk, err := strictCodec.Decode(doc, nil, nil)
 	if err != nil {
@@ -205,6 +211,9 @@ func checkMeta(t *testing.T, src string, obj runtime.Object) {
 func metaOf(obj runtime.Object) (*metav1.ObjectMeta, error) {
 	if sm, ok := obj.(*serviceMonitor); ok {
 		return &sm.ObjectMeta, nil
+	}
+	if pr, ok := obj.(*prometheusRule); ok {
+		return &pr.ObjectMeta, nil
 	}
 	a, ok := obj.(metav1.ObjectMetaAccessor)
 	if !ok {
