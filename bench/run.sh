@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Whole-process benchmark: Portcullis (SAML session check, SCIM directory
+# gate and identity-header injection all on) against a bare Go
+# httputil.ReverseProxy, and with --peers against Apache + mod_auth_mellon and
+# oauth2-proxy, all in front of the same nginx upstream answering 2 bytes.
+#
+# Each server under test is pinned to one core (--server-cpu), wrk and nginx
+# to the other (--client-cpu). Rounds are interleaved (A B A B ...) and the
+# table shows medians and each proxy's ratio to the bare proxy. Absolute
+# figures move with the machine; compare the ratios.
+#
+#   bench/run.sh [--duration 10s] [--rounds 3] [--connections 32]
+#                [--warmup 2s] [--server-cpu 0] [--client-cpu 1]
+#                [--peers] [--keep] [--cpuprofile FILE]
+#
+# Needs root (or sudo) only to apt-get install nginx, wrk and util-linux when
+# they are missing. See README.md, "Performance".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+
+duration=10s rounds=3 conns=32 warmup=2s server_cpu=0 client_cpu=1 peers=0 keep=0 cpuprofile=""
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --server-cpu) server_cpu=$2; shift 2 ;;
+    --client-cpu) client_cpu=$2; shift 2 ;;
+    --peers) peers=1; shift ;;
+    --keep) keep=1; shift ;;
+    --cpuprofile) cpuprofile=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+case "$rounds" in ''|*[!0-9]*) echo "bench/run.sh: --rounds must be a number, not $rounds" >&2; exit 2 ;; esac
+[ "$rounds" -ge 1 ] || { echo "bench/run.sh: --rounds must be at least 1" >&2; exit 2; }
+[ "$server_cpu" != "$client_cpu" ] || { echo "bench/run.sh: --server-cpu and --client-cpu must differ" >&2; exit 2; }
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# --- what the machine needs -------------------------------------------------
+need=()
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+command -v taskset >/dev/null || need+=(util-linux)
+command -v curl >/dev/null || need+=(curl)
+if [ "$peers" = 1 ]; then
+  [ -e /usr/lib/apache2/modules/mod_auth_mellon.so ] || need+=(apache2 libapache2-mod-auth-mellon)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+ncpu=$(nproc --all)
+[ "$server_cpu" -lt "$ncpu" ] && [ "$client_cpu" -lt "$ncpu" ] || die "this machine has $ncpu CPUs; pick --server-cpu/--client-cpu below that"
+
+work=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$keep" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+start() { # start NAME CPU CMD...: run in the background, pinned, logs in $work/NAME.log
+  local name=$1 cpu=$2; shift 2
+  taskset -c "$cpu" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+}
+wait_http() { # wait_http URL: until it answers at all
+  for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  die "$1 did not answer; see $work/*.log"
+}
+
+# --- build ------------------------------------------------------------------
+log "building portcullis, the baseline proxy and the sign-in helper"
+bin=$work/bin
+go build -o "$bin/" ./bench/baseline ./bench/signin
+if [ -n "$cpuprofile" ]; then
+  # A profiling build: bench/pprof.go.txt is compiled into package main
+  # through -overlay (pprof on 127.0.0.1:18084), the tree is not touched.
+  printf '{"Replace":{"%s":"%s"}}' "$ROOT/cmd/portcullis/zz_bench_pprof.go" "$ROOT/bench/pprof.go.txt" >"$work/overlay.json"
+  go build -overlay "$work/overlay.json" -o "$bin/" ./cmd/portcullis
+else
+  go build -o "$bin/" ./cmd/portcullis
+fi
+
+# --- the upstream -------------------------------------------------------------
+up_port=18081
+mkdir -p "$work/nginx-tmp"
+sed -e "s#@DIR@#$work#g" -e "s#@PORT@#$up_port#g" bench/nginx.conf.in >"$work/nginx.conf"
+start nginx "$client_cpu" nginx -c "$work/nginx.conf" -p "$work" -e "$work/nginx-error.log"
+wait_http "http://127.0.0.1:$up_port/"
+upstream="http://127.0.0.1:$up_port"
+
+# --- the baseline -------------------------------------------------------------
+base_port=18080
+start baseline "$server_cpu" "$bin/baseline" -listen "127.0.0.1:$base_port" -upstream "$upstream"
+wait_http "http://127.0.0.1:$base_port/"
+
+# --- Portcullis with a real session -------------------------------------------
+# The demo (`portcullis demo`) brings the demo IdP. The Portcullis under test
+# shares the demo's session keys, so a session the demo issues after a real
+# SAML sign-in is valid on it; its own SCIM directory (SQLite in $work) has
+# the user provisioned active through its SCIM API before the sign-in.
+log "starting portcullis demo for its IdP"
+start demo "$client_cpu" "$bin/portcullis" demo --listen 127.0.0.1:0 --log-level warn
+demo_pid=${pids[-1]}
+demo_out=$work/demo.log
+for _ in $(seq 100); do grep -q 'Config:' "$demo_out" 2>/dev/null && break; sleep 0.2; done
+demo_url=$(awk '/Open:/ {print $2; exit}' "$demo_out")
+idp_url=$(awk '/IdP:/ {print $2; exit}' "$demo_out")
+demo_dir=$(dirname "$(awk '/Config:/ {print $2; exit}' "$demo_out")")
+[ -n "$demo_url" ] && [ -n "$idp_url" ] && [ -f "$demo_dir/session.keys" ] || die "portcullis demo did not start; see $demo_out"
+pc=$work/portcullis
+mkdir -p "$pc"
+cp "$demo_dir/session.keys" "$demo_dir/sp.crt" "$demo_dir/sp.key" "$pc/"
+scim_token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf 'bench %s\n' "$scim_token" >"$pc/scim.tokens"
+chmod 600 "$pc/scim.tokens"
+pc_port=18082
+cat >"$pc/portcullis.yaml" <<EOF
+version: 1
+listen: "127.0.0.1:$pc_port"
+adminListen: "127.0.0.1:18083"
+publicURL: "http://127.0.0.1:$pc_port"
+upstream: "$upstream"
+saml:
+  idpMetadataURL: "${idp_url%/}/metadata"
+  certFile: sp.crt
+  keyFile: sp.key
+  attributes: {user: uid, email: mail, name: displayName, groups: groups}
+session:
+  keysFile: session.keys
+headers:
+  X-Forwarded-User: user
+  X-Forwarded-Email: email
+  X-Forwarded-Groups: groups
+routes:
+  - path: /admin/
+    allowGroups: [admins]
+scim:
+  enabled: true
+  tokensFile: scim.tokens
+  match: {identityField: email, scimAttribute: userName}
+  requireProvisioned: true
+  groupsSource: scim
+store:
+  driver: sqlite
+  dsn: portcullis.db
+EOF
+# The access log goes to a file, as it would in production (not /dev/null).
+start portcullis "$server_cpu" env PORTCULLIS_BENCH_PPROF=127.0.0.1:18084 "$bin/portcullis" serve --config "$pc/portcullis.yaml"
+wait_http "http://127.0.0.1:18083/healthz"
+scim() { # scim METHOD PATH BODY: prints the created id
+  curl -sS -X "$1" "http://127.0.0.1:$pc_port/scim/v2$2" -H "Authorization: Bearer $scim_token" \
+    -H 'Content-Type: application/scim+json' -d "$3" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
+}
+alice=$(scim POST /Users '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@example.com","displayName":"Alice Anders","emails":[{"value":"alice@example.com","primary":true}],"active":true}')
+[ -n "$alice" ] || die "SCIM create of alice failed; see $work/portcullis.log"
+gid=$(scim POST /Groups "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"staff\",\"members\":[{\"value\":\"$alice\"}]}")
+[ -n "$gid" ] || die "SCIM create of group staff failed"
+log "signing in as alice through the demo IdP"
+cookie=$("$bin/signin" -url "$demo_url" -user alice -cookie-prefix portcullis) || die "sign-in failed"
+who=$(curl -sS -H "Cookie: $cookie" "http://127.0.0.1:$pc_port/whoami")
+[ "$who" = "alice|alice@example.com|staff" ] || die "identity headers at the upstream are '$who', want alice|alice@example.com|staff"
+anon=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pc_port/")
+[ "$anon" = 401 ] || die "without a session Portcullis answered $anon, want 401"
+log "session checked: upstream sees '$who'; without the cookie: $anon"
+
+# --- peers ---------------------------------------------------------------------
+targets=("bare-go-reverseproxy|http://127.0.0.1:$base_port/|")
+targets+=("portcullis|http://127.0.0.1:$pc_port/|Cookie: $cookie")
+if [ "$peers" = 1 ]; then
+  # shellcheck source=bench/peers.sh
+  . bench/peers.sh
+  start_peers # appends to targets
+fi
+kill "$demo_pid" 2>/dev/null || true # the demo is no longer needed
+
+# --- rounds ----------------------------------------------------------------------
+run_wrk() { # run_wrk URL HEADER DURATION
+  local hdr=()
+  [ -n "$2" ] && hdr=(-H "$2")
+  taskset -c "$client_cpu" wrk -t1 -c"$conns" -d"$3" --timeout 5s -s bench/report.lua "${hdr[@]}" "$1" | grep '^RESULT'
+}
+for t in "${targets[@]}"; do
+  IFS='|' read -r name url hdr <<<"$t"
+  log "warm-up $name"
+  run_wrk "$url" "$hdr" "$warmup" >/dev/null
+done
+if [ -n "$cpuprofile" ]; then
+  log "cpu profile of portcullis for $duration -> $cpuprofile"
+  run_wrk "http://127.0.0.1:$pc_port/" "Cookie: $cookie" "$duration" >/dev/null &
+  wrk_pid=$!
+  curl -sS -o "$cpuprofile" "http://127.0.0.1:18084/debug/pprof/profile?seconds=${duration%s}" || die "profile failed"
+  wait "$wrk_pid"
+fi
+results=$work/results.txt
+: >"$results"
+for r in $(seq "$rounds"); do
+  for t in "${targets[@]}"; do
+    IFS='|' read -r name url hdr <<<"$t"
+    line=$(run_wrk "$url" "$hdr" "$duration")
+    log "round $r $name: $line"
+    echo "$name $line" >>"$results"
+  done
+done
+
+# --- table -------------------------------------------------------------------------
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+field() { grep "^$1 " "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+base_rps=$(field bare-go-reverseproxy rps | median)
+base_p99=$(field bare-go-reverseproxy p99_us | median)
+echo
+echo "Interleaved rounds: $rounds x $duration, $conns connections, wrk -t1 on CPU $client_cpu, each server on CPU $server_cpu."
+echo
+echo "| proxy | req/s (median) | ratio to bare | p50 | p99 | p99 - bare p99 | errors |"
+echo "|---|---|---|---|---|---|---|"
+for t in "${targets[@]}"; do
+  IFS='|' read -r name _ _ <<<"$t"
+  rps=$(field "$name" rps | median)
+  p50=$(field "$name" p50_us | median)
+  p99=$(field "$name" p99_us | median)
+  errs=$( (field "$name" errors; field "$name" non2xx) | awk '{s+=$1} END {print s+0}')
+  awk -v n="$name" -v r="$rps" -v b="$base_rps" -v p50="$p50" -v p99="$p99" -v bp="$base_p99" -v e="$errs" \
+    'BEGIN {printf "| %s | %.0f | %.2fx | %.2f ms | %.2f ms | %+.2f ms | %d |\n", n, r, r/b, p50/1000, p99/1000, (p99-bp)/1000, e}'
+done
