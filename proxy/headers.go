@@ -14,6 +14,9 @@ import (
 type headerPlan struct {
 	set   []headerField
 	strip map[string]struct{} // lowercase, '_' read as '-'
+	// stripLen is the length of the longest name in strip: a longer name
+	// cannot match, so it is never normalised.
+	stripLen int
 }
 
 type headerField struct {
@@ -26,6 +29,7 @@ func newHeaderPlan(headers map[string]string) *headerPlan {
 	for name, field := range headers {
 		p.set = append(p.set, headerField{name: textproto.CanonicalMIMEHeaderKey(name), field: field})
 		p.strip[normalizeHeaderName(name)] = struct{}{}
+		p.stripLen = max(p.stripLen, len(name))
 	}
 	// Deterministic order helps tests and logs; the map order is random.
 	sortHeaderFields(p.set)
@@ -43,8 +47,10 @@ func sortHeaderFields(s []headerField) {
 // normalizeHeaderName lowercases name and reads '_' as '-', the way several
 // upstream stacks (CGI, WSGI, Rack, PHP) merge the two spellings.
 func normalizeHeaderName(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
+	return string(appendNormalized(make([]byte, 0, len(name)), name))
+}
+
+func appendNormalized(dst []byte, name string) []byte {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
@@ -53,18 +59,26 @@ func normalizeHeaderName(name string) string {
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
 		}
-		b.WriteByte(c)
+		dst = append(dst, c)
 	}
-	return b.String()
+	return dst
 }
 
 // isIdentityHeader reports whether name is one of ours in any spelling.
-// It avoids allocating for the common case of a header that differs in length.
+// It runs for every inbound header of every request, so it does not
+// allocate: a name longer than all of ours cannot match, and a shorter one
+// is normalised into a stack buffer (the map lookup with string(b) does not
+// copy).
 func (p *headerPlan) isIdentityHeader(name string) bool {
-	if len(p.strip) == 0 {
+	if len(p.strip) == 0 || len(name) > p.stripLen {
 		return false
 	}
-	_, ok := p.strip[normalizeHeaderName(name)]
+	var buf [64]byte
+	if len(name) > len(buf) {
+		_, ok := p.strip[normalizeHeaderName(name)] // a configured name over 64 bytes: rare
+		return ok
+	}
+	_, ok := p.strip[string(appendNormalized(buf[:0], name))]
 	return ok
 }
 
@@ -102,18 +116,26 @@ func applyIdentity(h http.Header, plan *headerPlan, cookies cookieFilter, p *ide
 		if kept == "" {
 			delete(h, "Cookie")
 		} else {
-			h["Cookie"] = []string{kept}
+			// vs belongs to h (ReverseProxy cloned the inbound header), so
+			// the line is replaced in place rather than in a new slice.
+			vs[0] = kept
+			h["Cookie"] = vs[:1:1]
 		}
 	}
-	if p == nil {
+	if p == nil || len(plan.set) == 0 {
 		return
 	}
-	for _, f := range plan.set {
+	// One backing array for every identity header's value, each header
+	// getting a one-element window with its capacity capped, so an Add by
+	// someone later cannot write into its neighbour.
+	vals := make([]string, len(plan.set))
+	for i, f := range plan.set {
 		v := identityValue(p, f.field)
 		if v == "" {
 			continue
 		}
-		h[f.name] = []string{v}
+		vals[i] = v
+		h[f.name] = vals[i : i+1 : i+1]
 	}
 }
 
@@ -160,8 +182,13 @@ func sanitizeHeaderValue(v string) string {
 }
 
 // filterCookies joins the Cookie header lines, dropping our cookies and
-// keeping every other cookie byte for byte.
+// keeping every other cookie byte for byte, separated by "; ".
 func filterCookies(lines []string, f cookieFilter) string {
+	if len(lines) == 1 {
+		if kept, ok := keptSpan(lines[0], f); ok {
+			return kept
+		}
+	}
 	var b strings.Builder
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
@@ -180,4 +207,45 @@ func filterCookies(lines []string, f cookieFilter) string {
 		}
 	}
 	return b.String()
+}
+
+// keptSpan is filterCookies's common case without allocating: one Cookie
+// line whose kept cookies are one run, already separated by exactly "; "
+// (a browser's own spelling), with ours before or after it. The answer is
+// then a substring of the line. ok is false when the line is not like that
+// and must be rebuilt.
+func keptSpan(line string, f cookieFilter) (kept string, ok bool) {
+	start, end := -1, -1 // the kept run, as offsets into line
+	closed := false      // one of ours came after the run began
+	pos := 0
+	for pos <= len(line) {
+		next := strings.IndexByte(line[pos:], ';')
+		if next < 0 {
+			next = len(line) - pos
+		}
+		raw := line[pos : pos+next]
+		part := strings.TrimSpace(raw)
+		if part != "" {
+			name, _, _ := strings.Cut(part, "=")
+			if f.ours(strings.TrimSpace(name)) {
+				closed = start >= 0
+			} else {
+				partStart := pos + strings.Index(raw, part)
+				switch {
+				case closed:
+					return "", false // a kept cookie after one of ours: not one run
+				case start < 0:
+					start = partStart
+				case partStart != end+2 || line[end:partStart] != "; ":
+					return "", false // unusual spacing: rebuild with "; "
+				}
+				end = partStart + len(part)
+			}
+		}
+		pos += next + 1
+	}
+	if start < 0 {
+		return "", true
+	}
+	return line[start:end], true
 }

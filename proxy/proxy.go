@@ -9,7 +9,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -146,22 +145,6 @@ func nopIfNil(l *zap.Logger) *zap.Logger {
 		return zap.NewNop()
 	}
 	return l
-}
-
-func newUpstreamTransport(cfg *config.Config) *http.Transport {
-	return &http.Transport{
-		Proxy: nil, // never send upstream traffic through an environment proxy
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     false,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // ServeHTTP serves the public listener.

@@ -93,12 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	log, err := newLogger(*logFormat, *logLevel, stderr)
+	log, stopLog, err := newProcessLogger(*logFormat, *logLevel, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis: %v\n", err)
 		return 2
 	}
-	defer func() { _ = log.Sync() }()
+	defer stopLog() // after serve has drained: flushes the buffered access log
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
