@@ -187,7 +187,7 @@ func New() *Metrics {
 	})
 	m.revoked = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: NameSessionsRevoked,
-		Help: "Sessions refused because the directory revoked them (deactivation or reactivation after the session was issued).",
+		Help: "Sessions refused as revoked: issued before the user's latest SCIM reactivation or re-creation.",
 	})
 	m.streams = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: NameStreamsClosed,
