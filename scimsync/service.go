@@ -106,6 +106,7 @@ type Service struct {
 	baseURL string // absolute, for meta.location
 	log     *zap.Logger
 	audit   *zap.Logger
+	tokens  tokenUse // the last token that authenticated, for the status page
 }
 
 // NewService builds the SCIM API.
@@ -188,6 +189,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &scimError{status: 401, detail: "a valid bearer token is required"})
 		return
 	}
+	s.tokens.record(actor, s.o.Now())
 	if ct := r.Header.Get("Content-Type"); ct != "" && r.ContentLength != 0 {
 		mt, _, _ := strings.Cut(ct, ";")
 		mt = strings.ToLower(strings.TrimSpace(mt))

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) scimsync.Store) {
 		{"Times_RoundTripAtMillisecondsInUTC", testTimesRoundTrip},
 		{"CancelledContext_WritesNothing", testCancelledContext},
 	}
+	tests = append(tests, ledgerTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,195 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/portcullis-sso/portcullis/scimsync"
+)
+
+// ledgerTests are the login ledger and event stats tests; Run runs them
+// with the others.
+var ledgerTests = []struct {
+	name string
+	fn   func(t *testing.T, st scimsync.Store)
+}{
+	{"Ledger_LastLoginAndLiveSessions", testLedgerLiveSessions},
+	{"Ledger_ExpiredSessionsArePruned", testLedgerPrunesExpired},
+	{"Ledger_RequiresSubjectAndSession", testLedgerRequiresKeys},
+	{"EventStats_LastOfEachKindAndCountSince", testEventStats},
+}
+
+func ledger(t *testing.T, st scimsync.Store) scimsync.Ledger {
+	t.Helper()
+	lg, ok := st.(scimsync.Ledger)
+	if !ok {
+		t.Fatalf("%T does not implement scimsync.Ledger", st)
+	}
+	return lg
+}
+
+// future is a base for ledger times after the store's real clock, so that
+// the store's pruning (which uses its own clock) leaves them alone.
+func future(ms int) time.Time {
+	return time.Now().Add(48 * time.Hour).Truncate(time.Hour).Add(time.Duration(ms) * time.Millisecond).UTC()
+}
+
+func testLedgerLiveSessions(t *testing.T, st scimsync.Store) {
+	ctx := context.Background()
+	lg := ledger(t, st)
+	b0 := future(0)
+	rec := func(l scimsync.LedgerLogin) {
+		t.Helper()
+		if err := lg.RecordLogin(ctx, l); err != nil {
+			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
+		}
+	}
+	hour := time.Hour
+	voided := scimsync.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-voided",
+		Issued: b0, Expires: b0.Add(8 * hour)}
+	ended := scimsync.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-ended",
+		Issued: b0.Add(2 * hour), Expires: b0.Add(3 * hour)}
+	live1 := scimsync.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-live1",
+		Issued: b0.Add(3 * hour), Expires: b0.Add(11 * hour), IdPInitiated: true}
+	live2 := scimsync.LedgerLogin{Subject: "alice@example.com", User: "Alice", SessionID: "s-live2",
+		Issued: b0.Add(4 * hour), Expires: b0.Add(12 * hour)}
+	other := scimsync.LedgerLogin{Subject: "bob@example.com", User: "bob", SessionID: "s-bob",
+		Issued: b0.Add(5 * hour), Expires: b0.Add(13 * hour)}
+	for _, l := range []scimsync.LedgerLogin{voided, ended, live2, live1, other} {
+		rec(l)
+	}
+	rec(live1) // recorded twice (a retried hook): still one session
+
+	validAfter, now := b0.Add(time.Hour), b0.Add(5*hour)
+	got, err := lg.LoginsOf(ctx, "alice@example.com", validAfter, now)
+	if err != nil {
+		t.Fatalf("LoginsOf: %v", err)
+	}
+	want := scimsync.Logins{Last: live2.Issued, Live: []scimsync.LedgerLogin{live2, live1}, LiveTotal: 2}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(0)); diff != "" {
+		t.Errorf("LoginsOf(alice) (-want +got):\n%s", diff)
+	}
+
+	// Without a ValidAfter the voided session is live again; the ended one never is.
+	got, err = lg.LoginsOf(ctx, "alice@example.com", time.Time{}, now)
+	if err != nil {
+		t.Fatalf("LoginsOf: %v", err)
+	}
+	if got.LiveTotal != 3 || len(got.Live) != 3 || got.Live[2].SessionID != "s-voided" {
+		t.Errorf("LoginsOf(alice, no validAfter) = %+v, want live2, live1, voided", got)
+	}
+
+	none, err := lg.LoginsOf(ctx, "carol@example.com", time.Time{}, now)
+	if err != nil {
+		t.Fatalf("LoginsOf(carol): %v", err)
+	}
+	if !none.Last.IsZero() || none.LiveTotal != 0 || len(none.Live) != 0 {
+		t.Errorf("LoginsOf(never logged in) = %+v, want nothing", none)
+	}
+}
+
+func testLedgerPrunesExpired(t *testing.T, st scimsync.Store) {
+	ctx := context.Background()
+	lg := ledger(t, st)
+	// Expired by the store's clock: the next RecordLogin deletes it. The
+	// query's own now is before its expiry, so only the prune can hide it.
+	old := scimsync.LedgerLogin{Subject: "dave@example.com", User: "dave", SessionID: "s-old",
+		Issued: at(0), Expires: at(60_000)}
+	for _, l := range []scimsync.LedgerLogin{old, {Subject: "erin@example.com", User: "erin", SessionID: "s-new",
+		Issued: future(0), Expires: future(3_600_000)}} {
+		if err := lg.RecordLogin(ctx, l); err != nil {
+			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
+		}
+	}
+	got, err := lg.LoginsOf(ctx, "dave@example.com", time.Time{}, at(1000))
+	if err != nil {
+		t.Fatalf("LoginsOf: %v", err)
+	}
+	if got.LiveTotal != 0 {
+		t.Errorf("expired session still stored: %+v", got.Live)
+	}
+	if !got.Last.Equal(at(0)) {
+		t.Errorf("Last = %v, want %v: the last login outlives its session", got.Last, at(0))
+	}
+}
+
+func testLedgerRequiresKeys(t *testing.T, st scimsync.Store) {
+	lg := ledger(t, st)
+	for _, l := range []scimsync.LedgerLogin{
+		{User: "x", SessionID: "s", Issued: future(0), Expires: future(1)},
+		{Subject: "x", User: "x", Issued: future(0), Expires: future(1)},
+	} {
+		if err := lg.RecordLogin(context.Background(), l); err == nil {
+			t.Errorf("RecordLogin(%+v) = nil, want an error", l)
+		}
+	}
+}
+
+func testEventStats(t *testing.T, st scimsync.Store) {
+	ctx := context.Background()
+	lg := ledger(t, st)
+	empty, err := lg.EventStats(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("EventStats(empty): %v", err)
+	}
+	if len(empty.Last) != 0 || empty.Since != 0 {
+		t.Errorf("EventStats of an empty log = %+v", empty)
+	}
+
+	var evs []scimsync.Event
+	collect := func(e []scimsync.Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e...)
+	}
+	collect(st.CreateUser(ctx, newUser("u1", "alice"), "azure"))
+	collect(st.CreateUser(ctx, newUser("u2", "bob"), "azure"))
+	time.Sleep(5 * time.Millisecond) // a distinct event time for the since cut
+	collect(st.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+		nu := next(cur)
+		nu.Active = false
+		return nu, nil
+	}, "okta"))
+	collect(st.CreateGroup(ctx, newGroup("g1", "eng", "u2"), "okta"))
+
+	// The expectation comes from the events the writes returned.
+	last := map[string]scimsync.Event{}
+	for _, e := range evs {
+		last[e.Kind] = e // in seq order: the newest wins
+	}
+	var want scimsync.EventStats
+	for _, k := range scimsync.EventKinds {
+		if e, ok := last[k]; ok {
+			want.Last = append(want.Last, scimsync.LastEvent{Kind: k, Seq: e.Seq, Time: e.Time, Actor: e.Actor})
+		}
+	}
+	cut := last[scimsync.EventUserDeactivated].Time
+	for _, e := range evs {
+		if !e.Time.Before(cut) {
+			want.Since++
+		}
+	}
+	if want.Since == len(evs) {
+		t.Fatalf("test setup: every event at or after %v", cut)
+	}
+	got, err := lg.EventStats(ctx, cut)
+	if err != nil {
+		t.Fatalf("EventStats: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EventStats(since deactivation) (-want +got):\n%s", diff)
+	}
+	all, err := lg.EventStats(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("EventStats: %v", err)
+	}
+	if all.Since != len(evs) {
+		t.Errorf("EventStats(zero).Since = %d, want %d", all.Since, len(evs))
+	}
+}
