@@ -45,6 +45,7 @@ type Config struct {
 	Version        int               `yaml:"version"`
 	Listen         string            `yaml:"listen"`
 	AdminListen    string            `yaml:"adminListen"`
+	AdminTokenFile string            `yaml:"adminTokenFile"` // default "": see AdminTokenRequired
 	PublicURL      string            `yaml:"publicURL"`
 	Upstream       string            `yaml:"upstream"`
 	TrustedProxies []string          `yaml:"trustedProxies"`

@@ -272,6 +272,8 @@ func TestWarnings_FlagRiskySettings(t *testing.T) {
 		{"IdP-initiated login", func(c *Config) { c.SAML.AllowIDPInitiated = true }, []string{"line 14: saml.allowIDPInitiated: accepts unsolicited IdP responses, which allows login CSRF; enable it only if your IdP cannot start logins from the SP"}},
 		{"transient NameID as the user", func(c *Config) { c.SAML.NameIDFormat, c.SAML.Attributes.User = "transient", "" }, []string{"line 13: saml.nameIDFormat: transient NameIDs change at every login, so the user identity will too; set saml.attributes.user to a stable attribute"}},
 		{"transient NameID with a user attribute", func(c *Config) { c.SAML.NameIDFormat = "transient" }, nil},
+		{"admin on every interface without a token", func(c *Config) { c.AdminListen = ":9090" }, []string{`line 3: adminListen: :9090 is not loopback and adminTokenFile is not set, so the status page answers 403; set adminTokenFile to use it`}},
+		{"admin on every interface with a token", func(c *Config) { c.AdminListen, c.AdminTokenFile = ":9090", "admin.token" }, nil},
 		{"whole site public", func(c *Config) { c.Routes = []Route{{Path: "/", Public: true}} }, []string{`line 32: routes[0].public: path "/" is public, so no request after this route needs a login`}},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,9 @@ func (c *Config) Warnings() []string {
 	if c.Public != nil && c.Public.Scheme == "http" {
 		add("publicURL", "is http, so the session cookie is sent without the Secure flag and can be read on the network; use https outside local development")
 	}
+	if !c.AdminLoopback() && c.AdminTokenFile == "" {
+		add("adminListen", "%s is not loopback and adminTokenFile is not set, so the status page answers 403; set adminTokenFile to use it", c.AdminListen)
+	}
 	if c.SAML.AllowIDPInitiated {
 		add("saml.allowIDPInitiated", "accepts unsolicited IdP responses, which allows login CSRF; enable it only if your IdP cannot start logins from the SP")
 	}
