@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -68,5 +73,104 @@ func TestMetrics_AdminServesTheWiredRegistry(t *testing.T) {
 	}
 	if strings.Contains(text, "alice") {
 		t.Error("/metrics names a user")
+	}
+}
+
+// signInOverHTTP signs in at the demo as user without a browser: the
+// proxy's redirect to the demo IdP, the IdP's login form, its auto-posting
+// SAMLResponse form, and the ACS. It returns the final status.
+func signInOverHTTP(t *testing.T, d *demoRun, user string) int {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	get := func(u string) string {
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Accept", "text/html")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	field := func(page, name string) string {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no %s field in:\n%s", name, page)
+		}
+		return html.UnescapeString(m[1])
+	}
+	login := get(d.info.URL + "/")
+	resp, err := client.PostForm(d.info.IdPURL+"/login", url.Values{"user": {user}, "request": {field(login, "request")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	action := regexp.MustCompile(`action="([^"]*)"`).FindStringSubmatch(string(post))
+	if action == nil {
+		t.Fatalf("no SAMLResponse form from the IdP:\n%s", post)
+	}
+	form := url.Values{"SAMLResponse": {field(string(post), "SAMLResponse")}}
+	if rs := regexp.MustCompile(`name="RelayState" value="([^"]*)"`).FindStringSubmatch(string(post)); rs != nil {
+		form.Set("RelayState", html.UnescapeString(rs[1]))
+	}
+	resp, err = client.PostForm(html.UnescapeString(action[1]), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Drift detection runs on every real sign-in through the wiring of
+// `portcullis serve` (the demo builds the same app): a sign-in that agrees
+// with SCIM writes no identity_drift event; after SCIM deactivates the
+// user, the IdP still signs them in, and that is reported as inactive
+// drift while the gate refuses the request.
+func TestMetrics_DriftOnRealSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo: skipped with -short")
+	}
+	d := startDemo(t)
+	if got := signInOverHTTP(t, d, "alice"); got != http.StatusOK {
+		t.Fatalf("alice's sign-in ended with %d, want the app's 200", got)
+	}
+	if n := d.logs.countAudit("login_succeeded", "alice"); n != 1 {
+		t.Fatalf("%d login_succeeded events for alice, want 1", n)
+	}
+	if n := d.logs.countAudit("identity_drift", "alice"); n != 0 {
+		t.Errorf("a sign-in that agrees with SCIM wrote %d identity_drift events:\n%s", n, d.logs)
+	}
+
+	c := parseCurl(t, d.out.String()) // deactivates alice
+	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+	req.Header = c.header
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("deactivating alice: status %d", resp.StatusCode)
+	}
+	if got := signInOverHTTP(t, d, "alice"); got != http.StatusForbidden {
+		t.Errorf("deactivated alice's sign-in ended with %d, want the gate's 403", got)
+	}
+	var drift map[string]any
+	for _, e := range d.logs.logEntries() {
+		if e["event"] == "identity_drift" && e["user"] == "alice" {
+			drift = e
+		}
+	}
+	if drift == nil {
+		t.Fatalf("no identity_drift event for the deactivated alice's sign-in")
+	}
+	if drift["kind"] != "inactive" || drift["request_id"] == "" || drift["detail"] == "" {
+		t.Errorf("identity_drift event %v, want kind inactive with a detail and the request ID", drift)
 	}
 }
