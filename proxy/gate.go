@@ -35,7 +35,7 @@ type gatePolicy struct {
 	gate               Gate
 	fresh              Freshness     // nil: never stale
 	maxStale           time.Duration // store.maxStaleness
-	identityField      string // user | email
+	identityField      string        // user | email
 	requireProvisioned bool
 	groupsSource       string // scim | saml | both
 }

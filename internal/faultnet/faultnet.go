@@ -35,8 +35,8 @@ type Forwarder struct {
 	mu      sync.Mutex
 	mode    Mode
 	changed chan struct{} // closed and replaced on every Set
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // Start listens on 127.0.0.1 (a free port) and forwards to target.
