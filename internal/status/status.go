@@ -1,0 +1,161 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/proxy"
+	"github.com/portcullis-sso/portcullis/scimsync"
+)
+
+// Directory is the read side of the store the page searches
+// (scimsync.Reader satisfies it).
+type Directory interface {
+	ListUsers(ctx context.Context, q scimsync.Query) ([]*scimsync.User, int, error)
+	ListGroups(ctx context.Context, q scimsync.Query, withMembers bool) ([]*scimsync.Group, int, error)
+}
+
+// Options are the page's sources. Every source but Gatherer may be nil
+// (SCIM off): its section then says so.
+type Options struct {
+	// Gatherer is the registry /metrics serves.
+	Gatherer prometheus.Gatherer
+	// Checks are /readyz's checks, run at each render.
+	Checks []proxy.ReadyCheck
+	// Directory and Ledger are the store; MatchKey gives a SCIM user's
+	// ledger subject (scimsync.Directory.MatchKey).
+	Directory Directory
+	Ledger    scimsync.Ledger
+	MatchKey  func(*scimsync.User) string
+	// LastToken is the SCIM service's LastToken.
+	LastToken func() (scimsync.TokenUse, bool)
+	// Audit is this replica's audit ring.
+	Audit *AuditRing
+	// Replica names this process on the page (the host name).
+	Replica string
+	// TokenRequired and Token are the access rule (config.AdminTokenRequired
+	// and the content of adminTokenFile, nil if none).
+	TokenRequired bool
+	Token         []byte
+	// Logger gets the store errors the page only summarises.
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Limits of the page.
+const (
+	// maxResults bounds the users a search shows.
+	maxResults = 20
+	// maxQuery bounds the search text.
+	maxQuery = 256
+	// maxGroups bounds the groups shown per user.
+	maxGroups = 50
+	// maxAudit bounds the audit entries shown.
+	maxAudit = 100
+	// renderTimeout bounds the store reads of one render.
+	renderTimeout = 5 * time.Second
+)
+
+//go:embed page.html
+var pageHTML string
+
+//go:embed style.css
+var styleCSS string
+
+var (
+	pageTmpl = template.Must(template.New("page").Parse(pageHTML))
+	// csp allows the one inline style sheet by its hash, and nothing else:
+	// no script, no frame, forms only to this page.
+	csp = "default-src 'none'; style-src 'sha256-" + cssHash() + "'; img-src 'none'; form-action 'self'; " +
+		"frame-ancestors 'none'; base-uri 'none'"
+)
+
+func cssHash() string {
+	sum := sha256.Sum256([]byte(styleCSS))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+var (
+	errTokenEmpty = errors.New("admin token file is empty")
+	errTokenLines = errors.New("admin token file must hold one line")
+	errTokenShort = errors.New("admin token is shorter than 16 characters")
+)
+
+// Handler serves the status page at "/".
+type Handler struct {
+	o Options
+}
+
+// New builds the handler.
+func New(o Options) *Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Handler{o: o}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	if !h.authorize(w, r) {
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hd.Set("Allow", "GET, HEAD")
+		h.refuse(w, http.StatusMethodNotAllowed, "The status page is read-only.")
+		return
+	}
+	if r.URL.Path != "/" {
+		h.refuse(w, http.StatusNotFound, "There is nothing here; the status page is at /.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), renderTimeout)
+	defer cancel()
+	p := h.build(ctx, r.URL.Query().Get("user"))
+	h.render(w, http.StatusOK, p)
+}
+
+// refuse renders the page frame with only a message.
+func (h *Handler) refuse(w http.ResponseWriter, status int, msg string) {
+	h.render(w, status, &page{Title: http.StatusText(status), Message: msg, Replica: h.o.Replica, Now: stamp(h.o.Now())})
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, p *page) {
+	p.Style = template.CSS(styleCSS)
+	var buf bytes.Buffer
+	if err := pageTmpl.Execute(&buf, p); err != nil {
+		h.o.Logger.Error("render status page", zap.Error(err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// stamp renders a time for the page: UTC, to the second.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return absent
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}

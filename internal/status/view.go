@@ -1,0 +1,293 @@
+package status
+
+import (
+	"context"
+	"html/template"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/proxy"
+	"github.com/portcullis-sso/portcullis/scimsync"
+)
+
+// page is what the template renders. Every string is plain text; the
+// template escapes it.
+type page struct {
+	Title   string
+	Message string // set: a refusal, nothing else is shown
+	Replica string
+	Now     string
+	Style   template.CSS
+
+	Problems []string // sources that could not be read, summarised
+
+	SCIM     bool // the directory sections apply
+	Sync     syncView
+	Drift    []kv
+	Dir      dirView
+	Query    string
+	Searched bool
+	Results  []userView
+	More     bool // more matches than shown
+	Unknown  *loginOnly
+
+	Audit []auditView
+
+	Health []checkView
+	Proxy  []kv
+}
+
+type kv struct {
+	ID, Key, Value string
+}
+
+type syncView struct {
+	Last          []lastView
+	EventsPerHour string
+	SCIMRequests  string
+	SCIMErrorRate string
+	Token         string
+	TokenWhen     string
+}
+
+type lastView struct {
+	Kind, When, At, Seq, Actor string
+}
+
+type dirView struct {
+	Active, Inactive, Groups, AppliedSeq, LastEvent string
+}
+
+type userView struct {
+	ID, UserName, Email, State, StateClass string
+	Groups                                 []string
+	GroupsMore                             bool
+	LastModified, LastLogin                string
+	LiveTotal                              int
+	Live                                   []sessionView
+}
+
+type sessionView struct {
+	ID, Issued, Expires string
+	IdPInitiated        bool
+}
+
+// loginOnly is a searched name the directory does not know but the ledger
+// does: someone the IdP signs in that SCIM never provisioned.
+type loginOnly struct {
+	Subject, LastLogin string
+	LiveTotal          int
+}
+
+type auditView struct {
+	When, At, Event, User, Reason, Detail, RequestID string
+}
+
+type checkView struct {
+	Name, State, StateClass, Reason string
+}
+
+// build reads every source once and fills the page.
+func (h *Handler) build(ctx context.Context, query string) *page {
+	now := h.o.Now()
+	p := &page{Title: "Portcullis status", Replica: h.o.Replica, Now: stamp(now), SCIM: h.o.Directory != nil}
+	s, err := gather(h.o.Gatherer)
+	if err != nil {
+		h.problem(p, "metrics", err)
+	}
+	h.health(p, s, now)
+	if p.SCIM {
+		h.sync(ctx, p, s, now)
+		h.search(ctx, p, query, now)
+	}
+	p.Dir = dirView{
+		Active:     count(s.value(metrics.NameDirectoryUsers, "state", "active")),
+		Inactive:   count(s.value(metrics.NameDirectoryUsers, "state", "inactive")),
+		Groups:     count(s.value(metrics.NameDirectoryGroups)),
+		AppliedSeq: count(s.value(metrics.NameAppliedSeq)),
+	}
+	lastEv, ok := s.value(metrics.NameLastEvent)
+	p.Dir.LastEvent = unixAge(now, lastEv, ok)
+	for _, k := range metrics.DriftKinds {
+		p.Drift = append(p.Drift, kv{ID: "drift-" + k, Key: k, Value: count(s.value(metrics.NameIdentityDrift, "kind", k))})
+	}
+	if h.o.Audit != nil {
+		for i, e := range h.o.Audit.Recent() {
+			if i == maxAudit {
+				break
+			}
+			p.Audit = append(p.Audit, auditView{When: age(now, e.Time), At: stamp(e.Time), Event: e.Event,
+				User: e.User, Reason: e.Reason, Detail: e.Detail, RequestID: e.RequestID})
+		}
+	}
+	return p
+}
+
+// problem logs err and notes on the page that source could not be read;
+// the page never shows error text, which may name hosts or internals.
+func (h *Handler) problem(p *page, source string, err error) {
+	h.o.Logger.Warn("status page source failed", zap.String("source", source), zap.Error(err))
+	p.Problems = append(p.Problems, source+": could not be read (the log has the cause)")
+}
+
+// health fills the proxy's own health: /readyz checks and IdP and replica figures.
+func (h *Handler) health(p *page, s samples, now time.Time) {
+	for _, c := range h.o.Checks {
+		st, reason := c.Check()
+		if st == proxy.Ready {
+			reason = ""
+		}
+		p.Health = append(p.Health, checkView{Name: c.Name, State: st.String(),
+			StateClass: strings.ReplaceAll(st.String(), " ", "-"), Reason: reason})
+	}
+	age, ok := s.value(metrics.NameMetadataAge)
+	fails, fok := s.value(metrics.NameMetadataFailures)
+	lag, n, lok := s.mean(metrics.NamePropagationLag)
+	lagText := absent
+	if lok {
+		lagText = "no events followed yet"
+		if n > 0 {
+			lagText = roughDuration(time.Duration(lag*float64(time.Second))) + " mean over " + strconv.FormatUint(n, 10) + " events"
+		}
+	}
+	confirmed, cok := s.value(metrics.NameDirectoryConfirmed)
+	p.Proxy = []kv{
+		{ID: "idp-metadata-age", Key: "IdP metadata age", Value: secondsAge(age, ok)},
+		{ID: "idp-metadata-failures", Key: "IdP metadata load failures", Value: count(fails, fok)},
+		{ID: "replica-lag", Key: "Replica lag (event written → applied here)", Value: lagText},
+		{ID: "directory-confirmed", Key: "Directory last confirmed against the store", Value: unixAge(now, confirmed, cok)},
+	}
+	for _, o := range []string{"allowed", "login_required", "denied_inactive", "denied_unprovisioned", "denied_group", "unavailable"} {
+		p.Proxy = append(p.Proxy, kv{ID: "requests-" + o, Key: "Requests " + strings.ReplaceAll(o, "_", " "),
+			Value: count(s.value(metrics.NameRequests, "outcome", o))})
+	}
+}
+
+// sync fills sync health: the event log summary, SCIM requests, the token.
+func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
+	p.Sync.EventsPerHour = absent
+	if h.o.Ledger != nil {
+		st, err := h.o.Ledger.EventStats(ctx, now.Add(-time.Hour))
+		if err != nil {
+			h.problem(p, "event log", err)
+		} else {
+			p.Sync.EventsPerHour = strconv.Itoa(st.Since)
+			for _, e := range st.Last {
+				p.Sync.Last = append(p.Sync.Last, lastView{Kind: e.Kind, When: age(now, e.Time), At: stamp(e.Time),
+					Seq: strconv.FormatInt(e.Seq, 10), Actor: e.Actor})
+			}
+		}
+	}
+	total, tok := s.sum(metrics.NameSCIMRequests, "status", func(string) bool { return true })
+	bad, _ := s.sum(metrics.NameSCIMRequests, "status", func(v string) bool {
+		code, err := strconv.Atoi(v)
+		return err == nil && code >= 400
+	})
+	p.Sync.SCIMRequests = count(total, tok)
+	p.Sync.SCIMErrorRate = absent
+	if tok && total > 0 {
+		p.Sync.SCIMErrorRate = strconv.FormatFloat(100*bad/total, 'f', 1, 64) + "% (" + count(bad, true) + " answered 4xx or 5xx)"
+	}
+	p.Sync.Token, p.Sync.TokenWhen = "none since this replica started", absent
+	if h.o.LastToken != nil {
+		if u, ok := h.o.LastToken(); ok {
+			p.Sync.Token, p.Sync.TokenWhen = u.Label, age(now, u.Time)
+		}
+	}
+}
+
+// search looks query up as a userName, email, externalId or SCIM id
+// (exact, case-insensitive where SCIM is), and in the login ledger.
+func (h *Handler) search(ctx context.Context, p *page, query string, now time.Time) {
+	query = strings.TrimSpace(query)
+	if len(query) > maxQuery {
+		query = query[:maxQuery]
+	}
+	p.Query = query
+	if query == "" {
+		return
+	}
+	p.Searched = true
+	var found []*scimsync.User
+	for _, attr := range []string{"username", "email", "externalid", "id"} {
+		us, total, err := h.o.Directory.ListUsers(ctx, scimsync.Query{Attr: attr, Value: query, Limit: maxResults + 1})
+		if err != nil {
+			h.problem(p, "directory search", err)
+			return
+		}
+		if total > len(us) {
+			p.More = true
+		}
+		for _, u := range us {
+			if !slices.ContainsFunc(found, func(f *scimsync.User) bool { return f.ID == u.ID }) {
+				found = append(found, u)
+			}
+		}
+	}
+	if len(found) > maxResults {
+		found, p.More = found[:maxResults], true
+	}
+	for _, u := range found {
+		p.Results = append(p.Results, h.user(ctx, p, u, now))
+	}
+	if len(found) == 0 && h.o.Ledger != nil {
+		lg, err := h.o.Ledger.LoginsOf(ctx, strings.ToLower(query), time.Time{}, now)
+		if err != nil {
+			h.problem(p, "login ledger", err)
+		} else if !lg.Last.IsZero() {
+			p.Unknown = &loginOnly{Subject: strings.ToLower(query), LastLogin: age(now, lg.Last), LiveTotal: lg.LiveTotal}
+		}
+	}
+}
+
+// user fills one search result.
+func (h *Handler) user(ctx context.Context, p *page, u *scimsync.User, now time.Time) userView {
+	v := userView{ID: u.ID, UserName: u.UserName, Email: u.Email, State: "active", StateClass: "ok",
+		LastModified: age(now, u.LastModified) + " (" + stamp(u.LastModified) + ")", LastLogin: absent}
+	if !u.Active {
+		v.State, v.StateClass = "deactivated", "bad"
+	}
+	gs, total, err := h.o.Directory.ListGroups(ctx, scimsync.Query{Attr: "member", Value: u.ID, Limit: maxGroups}, false)
+	if err != nil {
+		h.problem(p, "groups of "+u.ID, err)
+	}
+	for _, g := range gs {
+		v.Groups = append(v.Groups, g.DisplayName)
+	}
+	slices.Sort(v.Groups)
+	v.GroupsMore = total > len(gs)
+	if h.o.Ledger == nil || h.o.MatchKey == nil {
+		return v
+	}
+	lg, err := h.o.Ledger.LoginsOf(ctx, h.o.MatchKey(u), u.ValidAfter, now)
+	if err != nil {
+		h.problem(p, "login ledger", err)
+		return v
+	}
+	if !lg.Last.IsZero() {
+		v.LastLogin = age(now, lg.Last) + " (" + stamp(lg.Last) + ")"
+	}
+	v.LiveTotal = lg.LiveTotal
+	if !u.Active {
+		v.LiveTotal = 0 // the gate refuses every session of a deactivated user
+		return v
+	}
+	for _, l := range lg.Live {
+		v.Live = append(v.Live, sessionView{ID: shortID(l.SessionID), Issued: stamp(l.Issued),
+			Expires: stamp(l.Expires), IdPInitiated: l.IdPInitiated})
+	}
+	return v
+}
+
+// shortID shows enough of a session ID to tell sessions apart, not all of it.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8] + "…"
+	}
+	return id
+}

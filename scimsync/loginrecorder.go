@@ -1,0 +1,68 @@
+package scimsync
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/web"
+)
+
+// MatchKey is the key the view matches sessions on for u: its userName,
+// email or externalId (per scim.match.scimAttribute), lowercased. It is
+// also the login ledger's subject for u.
+func (d *Directory) MatchKey(u *User) string { return d.keyOf(u) }
+
+// LoginSubject is the login ledger's subject for a principal: its email or
+// user (per scim.match.identityField), lowercased, as the gate matches it.
+func LoginSubject(p identity.Principal, identityField string) string {
+	if identityField == identity.FieldUser {
+		return strings.ToLower(p.User)
+	}
+	return strings.ToLower(p.Email)
+}
+
+// loginRecordTimeout bounds one ledger write, so that a slow store delays a
+// login by at most this much.
+const loginRecordTimeout = 2 * time.Second
+
+// LoginRecorder writes accepted logins to a Ledger from samlsp's OnLogin
+// hook (cmd adapts the call). A failed write is logged and never fails the
+// login: the ledger feeds the status page, not access decisions.
+type LoginRecorder struct {
+	ledger        Ledger
+	identityField string
+	log           *zap.Logger
+}
+
+// NewLoginRecorder records into lg under cfg's scim.match.identityField;
+// log may be nil.
+func NewLoginRecorder(lg Ledger, identityField string, log *zap.Logger) *LoginRecorder {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &LoginRecorder{ledger: lg, identityField: identityField, log: log}
+}
+
+// Record records one accepted login of p. The write outlives the
+// request's cancellation (the browser may already be gone) but not
+// loginRecordTimeout.
+func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessionID string, issued, expires time.Time, idpInitiated bool) {
+	subject := LoginSubject(p, r.identityField)
+	if subject == "" {
+		subject = strings.ToLower(p.User) // no email: still show the login under the user
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginRecordTimeout)
+	defer cancel()
+	err := r.ledger.RecordLogin(wctx, LedgerLogin{
+		Subject: subject, User: p.User, SessionID: sessionID,
+		Issued: issued, Expires: expires, IdPInitiated: idpInitiated,
+	})
+	if err != nil {
+		r.log.Warn("record login in ledger failed", zap.String("user", p.User),
+			zap.String("request_id", web.RequestID(ctx)), zap.Error(err))
+	}
+}
