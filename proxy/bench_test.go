@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -249,7 +248,7 @@ func BenchmarkRewrite(b *testing.B) {
 	in := benchRequest(cookies)
 	in.Header.Set("X-Forwarded-User", "spoof")
 	s := benchSession()
-	in = in.WithContext(context.WithValue(in.Context(), principalKey{}, &s.Principal))
+	in = in.WithContext(withState(in.Context(), &requestState{principal: &s.Principal}))
 	out := in.Clone(in.Context())
 	b.ReportAllocs()
 	for b.Loop() {

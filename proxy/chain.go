@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
@@ -47,11 +48,12 @@ func (p *Proxy) scope(next http.Handler) http.Handler {
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		r.Header.Set("X-Request-Id", id)
+		ids := []string{id, id} // one allocation for both headers' values
+		r.Header["X-Request-Id"] = ids[0:1:1]
 		ctx := web.WithRequestID(r.Context(), id)
-		rec := &recorder{ResponseWriter: w, status: 0}
-		rec.Header().Set("X-Request-Id", id)
-		st := &requestState{}
+		sc := &scoped{rec: recorder{ResponseWriter: w}} // one allocation for both
+		rec, st := &sc.rec, &sc.st
+		rec.Header()["X-Request-Id"] = ids[1:2:2]
 		ctx = withState(ctx, st)
 		r = r.WithContext(ctx)
 		defer func() {
@@ -202,10 +204,19 @@ func isTimeout(err error) bool {
 
 var errUpstreamTimeout = errors.New("upstream timeout")
 
+// scoped is what scope allocates for every request, in one piece.
+type scoped struct {
+	rec recorder
+	st  requestState
+}
+
 // requestState carries what later handlers learn back to the access log.
 type requestState struct {
-	user    string
-	outcome metrics.Outcome // for portcullis_requests_total
+	// principal is who the request goes upstream as (nil: nobody); serve
+	// sets it after the checks and rewrite injects it.
+	principal *identity.Principal
+	user      string
+	outcome   metrics.Outcome // for portcullis_requests_total
 	// upstreamStart and upstreamEnd bound the upstream's share of the
 	// request (see Proxy.observe), as offsets from the process's epoch (8
 	// bytes each rather than a time.Time's 24); zero when it never reached

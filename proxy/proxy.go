@@ -150,8 +150,6 @@ func nopIfNil(l *zap.Logger) *zap.Logger {
 // ServeHTTP serves the public listener.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 
-type principalKey struct{}
-
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	st := stateOf(r.Context()) // st.outcome stays OutcomeOther for own routes
@@ -216,14 +214,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if principal != nil {
-		ctx := context.WithValue(r.Context(), principalKey{}, principal)
+		// rewrite reads the principal from the request state, which saves
+		// a context and a request copy on every proxied request.
+		st.principal = principal
 		if p.gate != nil && isStream(r) {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
+			ctx, cancel := context.WithCancel(r.Context())
 			defer cancel()
 			defer p.streams.add(p.gate.key(principal), cancel)()
+			r = r.WithContext(ctx)
 		}
-		r = r.WithContext(ctx)
 	}
 	st.outcome = metrics.OutcomeAllowed // upstreamError may still change it
 	p.rp.ServeHTTP(w, r)
@@ -302,10 +301,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set("X-Forwarded-Proto", p.cfg.Public.Scheme)
 		pr.Out.Header.Del("X-Real-Ip")
 	}
-	principal, _ := pr.In.Context().Value(principalKey{}).(*identity.Principal)
-	applyIdentity(pr.Out.Header, p.headers, p.cookies, principal)
+	st := stateOf(pr.In.Context())
+	applyIdentity(pr.Out.Header, p.headers, p.cookies, st.principal)
 	// From here the time is the upstream's (see observe).
-	stateOf(pr.In.Context()).upstreamStart = sinceEpoch(p.now())
+	st.upstreamStart = sinceEpoch(p.now())
 }
 
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
