@@ -48,6 +48,7 @@ type demoInfo struct {
 	IdPURL      string
 	UpstreamURL string
 	SCIMURL     string
+	AdminURL    string // health, /metrics and the status page
 	Token       string
 	Dir         string // the temporary directory, removed on exit
 	Users       []demoUser
@@ -132,6 +133,7 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 		URL:         "http://" + pub.Addr().String(),
 		IdPURL:      "http://" + idpLn.Addr().String(),
 		UpstreamURL: "http://" + upLn.Addr().String(),
+		AdminURL:    "http://" + adm.Addr().String(),
 		Token:       token,
 		Dir:         dir,
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
+	"github.com/portcullis-sso/portcullis/internal/status"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
 	"github.com/portcullis-sso/portcullis/scimsync"
@@ -58,6 +59,10 @@ type scimParts struct {
 	store    io.Closer
 	follower *scimsync.Follower
 	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
+	reader   scimsync.Reader    // the store's read side, for the status page
+	ledger   scimsync.Ledger    // login ledger and event stats
+	service  *scimsync.Service  // its LastToken, for the status page
+	logins   *scimsync.LoginRecorder
 }
 
 // buildFrom wires a loaded config.
@@ -78,7 +83,12 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if err != nil {
 		return nil, fmt.Errorf("session.keysFile: %w", err)
 	}
-	audit := log.Named("audit")
+	adminToken, err := readAdminToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ring := status.NewAuditRing(0)
+	audit := log.Named("audit").WithOptions(ring.Tee())
 	a := &app{cfg: cfg, metrics: metrics.New()}
 	var sc scimParts
 	var onLogin func(context.Context, samlsp.Login)
@@ -88,7 +98,10 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 			return nil, err
 		}
 		a.store, a.follower, a.drift = sc.store, sc.follower, sc.drift
-		onLogin = func(ctx context.Context, l samlsp.Login) { sc.drift.Check(ctx, l.Principal) }
+		onLogin = func(ctx context.Context, l samlsp.Login) {
+			sc.drift.Check(ctx, l.Principal)
+			sc.logins.Record(ctx, l.Principal, l.SessionID, l.Issued, l.Expires, l.IdPInitiated)
+		}
 	}
 	a.sp, err = samlsp.New(samlsp.Options{
 		Config:      cfg,
@@ -129,9 +142,23 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
 	}
 	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
+	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
+	so := status.Options{
+		Gatherer:      a.metrics.Gatherer(),
+		Checks:        checks,
+		Audit:         ring,
+		Replica:       hostname(),
+		TokenRequired: cfg.AdminTokenRequired(),
+		Token:         adminToken,
+		Logger:        log.Named("status"),
+	}
+	if sc.dir != nil {
+		so.Directory, so.Ledger, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.dir.MatchKey, sc.service.LastToken
+	}
 	a.admin = proxy.AdminHandler(proxy.AdminOptions{
-		Checks:  []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()},
+		Checks:  checks,
 		Metrics: a.metrics.Handler(),
+		Status:  status.New(so),
 	})
 	return a, nil
 }
@@ -230,7 +257,12 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	if err != nil {
 		return fail(err)
 	}
-	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m)}
+	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
+		reader: st, service: svc}
+	if lg, ok := st.(scimsync.Ledger); ok {
+		parts.ledger = lg
+		parts.logins = scimsync.NewLoginRecorder(lg, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))
+	}
 	if sh, ok := st.(sharedStore); ok {
 		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{Loaded: loaded})
 		m.WatchFreshness(parts.follower.ConfirmedAt)
