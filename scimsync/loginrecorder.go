@@ -50,7 +50,11 @@ func NewLoginRecorder(lg Ledger, identityField string, log *zap.Logger) *LoginRe
 // Record records one accepted login of p. The write outlives the
 // request's cancellation (the browser may already be gone) but not
 // loginRecordTimeout.
+// A nil recorder records nothing.
 func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessionID string, issued, expires time.Time, idpInitiated bool) {
+	if r == nil {
+		return
+	}
 	subject := LoginSubject(p, r.identityField)
 	if subject == "" {
 		subject = strings.ToLower(p.User) // no email: still show the login under the user
