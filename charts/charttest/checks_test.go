@@ -265,6 +265,9 @@ func checkConfig(t *testing.T, rel *release) {
 	if cfg.SAML.IDPMetadataFile != "" {
 		want["saml.idpMetadataFile"] = cfg.SAML.IDPMetadataFile
 	}
+	if cfg.AdminTokenFile != "" {
+		want["adminTokenFile"] = cfg.AdminTokenFile
+	}
 	if cfg.SCIM.Enabled {
 		want["scim.tokensFile"] = cfg.SCIM.TokensFile
 		if cfg.Store.DSNFile != "" {
@@ -413,7 +416,7 @@ func keysOf[V any](m map[string]V) []string {
 // existingSecrets lists the existingSecret values set in vals.
 func existingSecrets(vals map[string]any) []string {
 	var out []string
-	for _, sec := range []string{"saml", "session", "scim", "store"} {
+	for _, sec := range []string{"saml", "session", "scim", "store", "adminToken"} {
 		if m, ok := vals[sec].(map[string]any); ok {
 			if n, _ := m["existingSecret"].(string); n != "" {
 				out = append(out, n)
