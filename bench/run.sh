@@ -65,6 +65,7 @@ ncpu=$(nproc --all)
 work=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 pids=()
 cleanup() {
+  if declare -F stop_peers >/dev/null; then stop_peers; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ "$keep" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
@@ -103,7 +104,8 @@ upstream="http://127.0.0.1:$up_port"
 
 # --- the baseline -------------------------------------------------------------
 base_port=18080
-start baseline "$server_cpu" "$bin/baseline" -listen "127.0.0.1:$base_port" -upstream "$upstream"
+start baseline "$server_cpu" "$bin/baseline" -listen "127.0.0.1:$base_port" -upstream "$upstream" -pprof 127.0.0.1:18085
+base_pid=${pids[-1]}
 wait_http "http://127.0.0.1:$base_port/"
 
 # --- Portcullis with a real session -------------------------------------------
@@ -159,6 +161,7 @@ store:
 EOF
 # The access log goes to a file, as it would in production (not /dev/null).
 start portcullis "$server_cpu" env PORTCULLIS_BENCH_PPROF=127.0.0.1:18084 "$bin/portcullis" serve --config "$pc/portcullis.yaml"
+pc_pid=${pids[-1]} # taskset and env exec, so this is portcullis itself
 wait_http "http://127.0.0.1:18083/healthz"
 scim() { # scim METHOD PATH BODY: prints the created id
   curl -sS -X "$1" "http://127.0.0.1:$pc_port/scim/v2$2" -H "Authorization: Bearer $scim_token" \
@@ -177,8 +180,12 @@ anon=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pc_port/")
 log "session checked: upstream sees '$who'; without the cookie: $anon"
 
 # --- peers ---------------------------------------------------------------------
-targets=("bare-go-reverseproxy|http://127.0.0.1:$base_port/|")
-targets+=("portcullis|http://127.0.0.1:$pc_port/|Cookie: $cookie")
+# name|url|request header|pid of the server (its CPU time is measured)
+# Every proxy gets the same request bytes: the bare proxy is sent
+# Portcullis's session cookie too (to it just a header to forward), as a
+# browser would send it to whatever serves the origin.
+targets=("bare-go-reverseproxy|http://127.0.0.1:$base_port/|Cookie: $cookie|$base_pid")
+targets+=("portcullis|http://127.0.0.1:$pc_port/|Cookie: $cookie|$pc_pid")
 if [ "$peers" = 1 ]; then
   # shellcheck source=bench/peers.sh
   . bench/peers.sh
@@ -187,31 +194,57 @@ fi
 kill "$demo_pid" 2>/dev/null || true # the demo is no longer needed
 
 # --- rounds ----------------------------------------------------------------------
+# cpu_ticks PID: CPU time (user+system, clock ticks) of PID and every live
+# descendant (Apache's workers), plus what their reaped children used.
+cpu_ticks() {
+  local total=0 p stat
+  for p in $1 $(descendants "$1"); do
+    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    stat=${stat##*) } # fields after the command name; utime is the 12th here
+    set -- $stat
+    total=$((total + ${12} + ${13} + ${14} + ${15}))
+  done
+  echo "$total"
+}
+descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do echo "$c"; descendants "$c"; done; }
+clk_tck=$(getconf CLK_TCK)
+
 run_wrk() { # run_wrk URL HEADER DURATION
   local hdr=()
   [ -n "$2" ] && hdr=(-H "$2")
   taskset -c "$client_cpu" wrk -t1 -c"$conns" -d"$3" --timeout 5s -s bench/report.lua "${hdr[@]}" "$1" | grep '^RESULT'
 }
 for t in "${targets[@]}"; do
-  IFS='|' read -r name url hdr <<<"$t"
+  IFS='|' read -r name url hdr _ <<<"$t"
   log "warm-up $name"
   run_wrk "$url" "$hdr" "$warmup" >/dev/null
 done
 if [ -n "$cpuprofile" ]; then
-  log "cpu profile of portcullis for $duration -> $cpuprofile"
-  run_wrk "http://127.0.0.1:$pc_port/" "Cookie: $cookie" "$duration" >/dev/null &
-  wrk_pid=$!
-  curl -sS -o "$cpuprofile" "http://127.0.0.1:18084/debug/pprof/profile?seconds=${duration%s}" || die "profile failed"
-  wait "$wrk_pid"
+  # Compare: go tool pprof -top -diff_base FILE.bare bin/portcullis FILE
+  log "cpu profiles for $duration: portcullis -> $cpuprofile, bare proxy -> $cpuprofile.bare"
+  for prof in "http://127.0.0.1:$pc_port/|Cookie: $cookie|18084|$cpuprofile" "http://127.0.0.1:$base_port/|Cookie: $cookie|18085|$cpuprofile.bare"; do
+    IFS='|' read -r url hdr port file <<<"$prof"
+    run_wrk "$url" "$hdr" "$duration" >/dev/null &
+    wrk_pid=$!
+    curl -sS -o "$file" "http://127.0.0.1:$port/debug/pprof/profile?seconds=${duration%s}" || die "profile failed"
+    wait "$wrk_pid"
+  done
+  cp "$bin/portcullis" "$bin/baseline" "$(dirname "$cpuprofile")/"
 fi
 results=$work/results.txt
 : >"$results"
 for r in $(seq "$rounds"); do
   for t in "${targets[@]}"; do
-    IFS='|' read -r name url hdr <<<"$t"
+    IFS='|' read -r name url hdr pid <<<"$t"
+    before=$(cpu_ticks "$pid")
     line=$(run_wrk "$url" "$hdr" "$duration")
-    log "round $r $name: $line"
-    echo "$name $line" >>"$results"
+    after=$(cpu_ticks "$pid")
+    # CPU microseconds the server spent per request: what a core's worth
+    # of requests costs, whatever else shares the machine.
+    cpu_us=$(awk -v a="$after" -v b="$before" -v t="$clk_tck" -v l="$line" \
+      'BEGIN {split(l, f, /requests=/); printf "%.1f", (a - b) * 1e6 / t / f[2]}')
+    log "round $r $name: $line cpu_us_per_req=$cpu_us"
+    echo "$name $line cpu_us=$cpu_us" >>"$results"
   done
 done
 
@@ -220,17 +253,22 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 field() { grep "^$1 " "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 base_rps=$(field bare-go-reverseproxy rps | median)
 base_p99=$(field bare-go-reverseproxy p99_us | median)
+base_cpu=$(field bare-go-reverseproxy cpu_us | median)
 echo
 echo "Interleaved rounds: $rounds x $duration, $conns connections, wrk -t1 on CPU $client_cpu, each server on CPU $server_cpu."
+echo "req/s is what wrk measured; per core is 1,000,000 / the server's CPU microseconds per request"
+echo "(its user+system time over the round / requests), which other load on the machine moves far less."
 echo
-echo "| proxy | req/s (median) | ratio to bare | p50 | p99 | p99 - bare p99 | errors |"
-echo "|---|---|---|---|---|---|---|"
+echo "| proxy | req/s (median) | vs bare | CPU per request | req/s per core | vs bare | p50 | p99 | p99 - bare p99 | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for t in "${targets[@]}"; do
-  IFS='|' read -r name _ _ <<<"$t"
+  IFS='|' read -r name _ _ _ <<<"$t"
   rps=$(field "$name" rps | median)
+  cpu=$(field "$name" cpu_us | median)
   p50=$(field "$name" p50_us | median)
   p99=$(field "$name" p99_us | median)
   errs=$( (field "$name" errors; field "$name" non2xx) | awk '{s+=$1} END {print s+0}')
-  awk -v n="$name" -v r="$rps" -v b="$base_rps" -v p50="$p50" -v p99="$p99" -v bp="$base_p99" -v e="$errs" \
-    'BEGIN {printf "| %s | %.0f | %.2fx | %.2f ms | %.2f ms | %+.2f ms | %d |\n", n, r, r/b, p50/1000, p99/1000, (p99-bp)/1000, e}'
+  awk -v n="$name" -v r="$rps" -v b="$base_rps" -v c="$cpu" -v bc="$base_cpu" -v p50="$p50" -v p99="$p99" -v bp="$base_p99" -v e="$errs" \
+    'BEGIN {printf "| %s | %.0f | %.2fx | %.1f µs | %.0f | %.2fx | %.2f ms | %.2f ms | %+.2f ms | %d |\n",
+      n, r, r/b, c, 1e6/c, bc/c, p50/1000, p99/1000, (p99-bp)/1000, e}'
 done

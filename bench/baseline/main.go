@@ -11,6 +11,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httputil"
+	_ "net/http/pprof" // only served with -pprof
 	"net/url"
 	"os"
 )
@@ -18,7 +19,11 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "address to listen on")
 	upstream := flag.String("upstream", "", "upstream base URL (required)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (profiling runs)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }() // DefaultServeMux has pprof
+	}
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		fmt.Fprintf(os.Stderr, "baseline: -upstream must be an absolute URL, got %q\n", *upstream)
@@ -28,5 +33,5 @@ func main() {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
 	rp.Transport = t
-	log.Fatal(http.ListenAndServe(*listen, rp))
+	log.Fatal(http.ListenAndServe(*listen, rp)) // rp, not DefaultServeMux: pprof is never on this port
 }

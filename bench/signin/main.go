@@ -1,13 +1,13 @@
-// Command signin signs in once through a SAML IdP with a login form, the
-// way a browser would, and prints the session cookies the proxy set as one
-// Cookie header value. The benchmark uses it to get a real session.
+// Command signin signs in once, the way a browser would, and prints the
+// cookies the proxy set as one Cookie header value. The benchmark uses it to
+// get a real session for each proxy it measures.
 //
-// It knows the two IdPs the benchmark uses: the demo IdP of `portcullis
-// demo` (a form with a hidden "request" field and a button per user) and
-// any IdP that answers with crewjam/saml's or a similar auto-post form
-// carrying SAMLResponse and RelayState.
+// It follows redirects and fills in the forms of the IdPs the benchmark
+// uses: the demo IdP of `portcullis demo` (a button per user),
+// SimpleSAMLphp's username/password form, and any SAML auto-post form
+// (SAMLResponse, RelayState). An OIDC sign-in is redirects only.
 //
-//	signin -url http://127.0.0.1:8080/ -user alice [-cookie-prefix portcullis]
+//	signin -url http://127.0.0.1:8080/ [-user alice] [-password alicepass] [-cookie-prefix portcullis]
 package main
 
 import (
@@ -27,14 +27,15 @@ import (
 
 func main() {
 	target := flag.String("url", "", "a protected page behind the proxy (required)")
-	user := flag.String("user", "alice", "demo IdP user to sign in as")
+	user := flag.String("user", "alice", "user to sign in as")
+	password := flag.String("password", "alicepass", "password, for an IdP that asks (SimpleSAMLphp)")
 	prefix := flag.String("cookie-prefix", "", "print only cookies whose name starts with this (default: all)")
 	flag.Parse()
 	if *target == "" {
 		fmt.Fprintln(os.Stderr, "signin: -url is required")
 		os.Exit(2)
 	}
-	cookie, err := signIn(*target, *user, *prefix)
+	cookie, err := signIn(*target, *user, *password, *prefix)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "signin: %v\n", err)
 		os.Exit(1)
@@ -43,58 +44,72 @@ func main() {
 }
 
 var (
-	reRequest  = regexp.MustCompile(`name="request" value="([^"]*)"`)
-	reAction   = regexp.MustCompile(`<form[^>]*action="([^"]*)"`)
-	reResponse = regexp.MustCompile(`name="SAMLResponse" value="([^"]*)"`)
-	reRelay    = regexp.MustCompile(`name="RelayState" value="([^"]*)"`)
+	reDemoRequest = regexp.MustCompile(`name="request" value="([^"]*)"`)
+	reAuthState   = regexp.MustCompile(`name="AuthState" value="([^"]*)"`)
+	reAction      = regexp.MustCompile(`<form[^>]*action="([^"]*)"`)
+	reResponse    = regexp.MustCompile(`name="SAMLResponse" value="([^"]*)"`)
+	reRelay       = regexp.MustCompile(`name="RelayState" value="([^"]*)"`)
 )
 
-func signIn(target, user, prefix string) (string, error) {
+func signIn(target, user, password, prefix string) (string, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	get := func(u string) (*http.Response, string, error) {
-		req, err := http.NewRequest(http.MethodGet, u, nil)
-		if err != nil {
-			return nil, "", err
-		}
-		req.Header.Set("Accept", "text/html")
-		return do(c, req)
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return "", err
 	}
-	// 1. The protected page sends a browser to the IdP.
-	resp, body, err := get(target)
+	req.Header.Set("Accept", "text/html")
+	resp, body, err := do(c, req)
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", target, err)
 	}
-	// 2. The demo IdP's login page: pick the user.
-	m := reRequest.FindStringSubmatch(body)
-	if m == nil {
-		return "", fmt.Errorf("no demo IdP login form at %s (status %d)", resp.Request.URL, resp.StatusCode)
+	for step := 0; ; step++ {
+		if step == 10 {
+			return "", errors.New("no end to the sign-in after 10 forms")
+		}
+		here := resp.Request.URL
+		var action string
+		form := url.Values{}
+		switch {
+		case reResponse.MatchString(body): // SAML auto-post to the SP's ACS
+			form.Set("SAMLResponse", html.UnescapeString(reResponse.FindStringSubmatch(body)[1]))
+			if m := reRelay.FindStringSubmatch(body); m != nil {
+				form.Set("RelayState", html.UnescapeString(m[1]))
+			}
+			action = formAction(body)
+		case reDemoRequest.MatchString(body): // demo IdP: pick the user
+			form.Set("request", html.UnescapeString(reDemoRequest.FindStringSubmatch(body)[1]))
+			form.Set("user", user)
+			action = "/login"
+		case reAuthState.MatchString(body): // SimpleSAMLphp: username and password
+			form.Set("AuthState", html.UnescapeString(reAuthState.FindStringSubmatch(body)[1]))
+			form.Set("username", user)
+			form.Set("password", password)
+			action = formAction(body)
+		default:
+			if resp.StatusCode != http.StatusOK {
+				return "", fmt.Errorf("sign-in ended at %s with status %d", here, resp.StatusCode)
+			}
+			return cookieHeader(jar, target, prefix)
+		}
+		next, err := here.Parse(action)
+		if err != nil {
+			return "", fmt.Errorf("form action %q: %w", action, err)
+		}
+		if resp, body, err = postForm(c, next.String(), form); err != nil {
+			return "", fmt.Errorf("post to %s: %w", next.Redacted(), err)
+		}
 	}
-	login := resp.Request.URL.ResolveReference(&url.URL{Path: "/login"})
-	resp, body, err = postForm(c, login.String(), url.Values{"request": {html.UnescapeString(m[1])}, "user": {user}})
-	if err != nil {
-		return "", fmt.Errorf("idp login: %w", err)
+}
+
+func formAction(body string) string {
+	if m := reAction.FindStringSubmatch(body); m != nil {
+		return html.UnescapeString(m[1])
 	}
-	// 3. The auto-post form carries the signed response to the proxy's ACS.
-	act, sr := reAction.FindStringSubmatch(body), reResponse.FindStringSubmatch(body)
-	if act == nil || sr == nil {
-		return "", fmt.Errorf("idp answered status %d without a SAMLResponse form", resp.StatusCode)
-	}
-	form := url.Values{"SAMLResponse": {html.UnescapeString(sr[1])}}
-	if rs := reRelay.FindStringSubmatch(body); rs != nil {
-		form.Set("RelayState", html.UnescapeString(rs[1]))
-	}
-	acs, err := resp.Request.URL.Parse(html.UnescapeString(act[1]))
-	if err != nil {
-		return "", fmt.Errorf("acs url: %w", err)
-	}
-	resp, _, err = postForm(c, acs.String(), form)
-	if err != nil {
-		return "", fmt.Errorf("post to acs: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("after sign-in %s answered %d, want 200", resp.Request.URL, resp.StatusCode)
-	}
+	return ""
+}
+
+func cookieHeader(jar http.CookieJar, target, prefix string) (string, error) {
 	u, _ := url.Parse(target)
 	var parts []string
 	for _, ck := range jar.Cookies(u) {
