@@ -162,6 +162,8 @@ func TestHandler_NumbersComeFromTheRegistry(t *testing.T) {
 	m.SCIMRequest("User", "patch", 200)
 	m.SCIMRequest("User", "patch", 409)
 	m.SCIMRequest("Group", "get", 404)
+	m.SCIMRequest("User", "list", 401)
+	m.SCIMRequest("User", "create", 503)
 	m.WatchMetadata(func() time.Time { return time.Now().Add(-90 * time.Second) })
 	st := openStore(t)
 	h := New(Options{Gatherer: m.Gatherer(), Directory: st, Ledger: st, Now: func() time.Time { return testNow }})
@@ -170,8 +172,8 @@ func TestHandler_NumbersComeFromTheRegistry(t *testing.T) {
 		"drift-unprovisioned":   "2",
 		"drift-groups_mismatch": "1",
 		"drift-email_mismatch":  "0",
-		"scim-requests":         "4",
-		"scim-error-rate":       "50.0% (2 answered 4xx or 5xx)",
+		"scim-requests":         "6",
+		"scim-error-rate":       "33.3% (2 answered 5xx, 401 or 403)",
 		"idp-metadata-age":      "1m30s",
 	} {
 		if got := cell(t, body, id); got != want {

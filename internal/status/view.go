@@ -184,14 +184,17 @@ func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 		}
 	}
 	total, tok := s.sum(metrics.NameSCIMRequests, "status", func(string) bool { return true })
+	// Errors as the PortcullisSCIMErrorsRising alert counts them: the
+	// store failed (5xx) or the IdP's token is wrong (401, 403). A 404 or
+	// 409 is the IdP asking about or sending something Portcullis refused.
 	bad, _ := s.sum(metrics.NameSCIMRequests, "status", func(v string) bool {
 		code, err := strconv.Atoi(v)
-		return err == nil && code >= 400
+		return err == nil && (code >= 500 || code == 401 || code == 403)
 	})
 	p.Sync.SCIMRequests = count(total, tok)
 	p.Sync.SCIMErrorRate = absent
 	if tok && total > 0 {
-		p.Sync.SCIMErrorRate = strconv.FormatFloat(100*bad/total, 'f', 1, 64) + "% (" + count(bad, true) + " answered 4xx or 5xx)"
+		p.Sync.SCIMErrorRate = strconv.FormatFloat(100*bad/total, 'f', 1, 64) + "% (" + count(bad, true) + " answered 5xx, 401 or 403)"
 	}
 	p.Sync.Token, p.Sync.TokenWhen = "none since this replica started", absent
 	if h.o.LastToken != nil {
