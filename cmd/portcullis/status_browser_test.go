@@ -25,27 +25,49 @@ func TestStatusPage_InChromium_ShowsDeactivationDriftAndLogins(t *testing.T) {
 
 	// bob signs in and keeps his session; alice is deactivated through SCIM
 	// (the demo's printed curl), then the IdP still signs her in: the gate
-	// refuses her and drift detection counts one "inactive" drift.
+	// refuses her and drift detection counts one "inactive" drift. SCIM
+	// renames carol's userName (the match attribute), so her next sign-in
+	// matches no SCIM user: one "unprovisioned" drift.
 	if got := signInOverHTTP(t, d, "bob"); got != http.StatusOK {
 		t.Fatalf("bob's sign-in ended with %d, want 200", got)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	send := func(what string, req *http.Request) {
+		t.Helper()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", what, resp.StatusCode)
+		}
 	}
 	c := parseCurl(t, d.out.String())
 	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
 	req.Header = c.header
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("deactivating alice: status %d", resp.StatusCode)
-	}
+	send("deactivate alice", req)
 	if got := signInOverHTTP(t, d, "alice"); got != http.StatusForbidden {
 		t.Fatalf("deactivated alice's sign-in ended with %d, want 403", got)
 	}
-	wantDrift := d.logs.countAudit("identity_drift", "alice")
-	if wantDrift != 1 {
-		t.Fatalf("%d identity_drift events for alice in the log, want 1", wantDrift)
+	var carolID string
+	for _, u := range d.info.Users {
+		if u.Name == "carol" {
+			carolID = u.ID
+		}
+	}
+	req, _ = http.NewRequest("PATCH", d.info.SCIMURL+"/Users/"+carolID, strings.NewReader(
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"userName","value":"carol.chen@example.com"}]}`))
+	req.Header.Set("Authorization", "Bearer "+d.info.Token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	send("rename carol", req)
+	if got := signInOverHTTP(t, d, "carol"); got != http.StatusForbidden {
+		t.Fatalf("renamed carol's sign-in ended with %d, want 403 (requireProvisioned)", got)
+	}
+	for _, u := range []string{"alice", "carol"} {
+		if n := d.logs.countAudit("identity_drift", u); n != 1 {
+			t.Fatalf("%d identity_drift events for %s in the log, want 1", n, u)
+		}
 	}
 
 	browser, chromeOut := startBrowser(t)
@@ -71,8 +93,11 @@ func TestStatusPage_InChromium_ShowsDeactivationDriftAndLogins(t *testing.T) {
 	if got := text("#drift-inactive"); got != "1" {
 		t.Errorf("page shows inactive drift %q, want 1", got)
 	}
-	if got := text("#drift-unprovisioned"); got != "0" {
-		t.Errorf("page shows unprovisioned drift %q, want 0", got)
+	if got := text("#drift-unprovisioned"); got != "1" {
+		t.Errorf("page shows unprovisioned drift %q, want 1", got)
+	}
+	if got := text("#drift-email_mismatch"); got != "0" {
+		t.Errorf("page shows email_mismatch drift %q, want 0", got)
 	}
 	if got := text("#users-inactive"); got != "1" {
 		t.Errorf("page shows %q inactive users, want 1", got)
