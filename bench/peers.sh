@@ -41,7 +41,7 @@ start_oauth2_proxy() {
   ck=$("$bin/signin" -url "http://127.0.0.1:$o2p_port/" -cookie-prefix _oauth2_proxy) || die "oauth2-proxy sign-in failed; see $work/oauth2-proxy.log"
   [ "$(curl -sS -H "Cookie: $ck" "http://127.0.0.1:$o2p_port/")" = ok ] || die "oauth2-proxy does not pass the session through"
   log "oauth2-proxy signed in"
-  targets+=("oauth2-proxy-$o2p_version|http://127.0.0.1:$o2p_port/|Cookie: $ck|$o2p_pid")
+  targets+=("oauth2-proxy-$o2p_version"$'\t'"http://127.0.0.1:$o2p_port/"$'\t'"Cookie: $ck"$'\t'"$o2p_pid")
 }
 
 start_mellon() {
@@ -121,7 +121,7 @@ EOF
   who=$(curl -sS -H "Cookie: $ck" "http://127.0.0.1:$mellon_port/whoami")
   [ "${who%%|*}" = alice ] || die "Apache + mellon passes '$who' upstream, want alice"
   log "Apache + mod_auth_mellon signed in (upstream sees '$who')"
-  targets+=("apache-mod-auth-mellon|http://127.0.0.1:$mellon_port/|Cookie: $ck|$apache_pid")
+  targets+=("apache-mod-auth-mellon"$'\t'"http://127.0.0.1:$mellon_port/"$'\t'"Cookie: $ck"$'\t'"$apache_pid")
 }
 
 stop_peers() {

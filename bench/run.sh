@@ -180,12 +180,12 @@ anon=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pc_port/")
 log "session checked: upstream sees '$who'; without the cookie: $anon"
 
 # --- peers ---------------------------------------------------------------------
-# name|url|request header|pid of the server (its CPU time is measured)
+# name, url, request header, pid of the server (its CPU time is measured), tab-separated: cookies may hold "|"
 # Every proxy gets the same request bytes: the bare proxy is sent
 # Portcullis's session cookie too (to it just a header to forward), as a
 # browser would send it to whatever serves the origin.
-targets=("bare-go-reverseproxy|http://127.0.0.1:$base_port/|Cookie: $cookie|$base_pid")
-targets+=("portcullis|http://127.0.0.1:$pc_port/|Cookie: $cookie|$pc_pid")
+targets=("bare-go-reverseproxy"$'\t'"http://127.0.0.1:$base_port/"$'\t'"Cookie: $cookie"$'\t'"$base_pid")
+targets+=("portcullis"$'\t'"http://127.0.0.1:$pc_port/"$'\t'"Cookie: $cookie"$'\t'"$pc_pid")
 if [ "$peers" = 1 ]; then
   # shellcheck source=bench/peers.sh
   . bench/peers.sh
@@ -215,15 +215,20 @@ run_wrk() { # run_wrk URL HEADER DURATION
   taskset -c "$client_cpu" wrk -t1 -c"$conns" -d"$3" --timeout 5s -s bench/report.lua "${hdr[@]}" "$1" | grep '^RESULT'
 }
 for t in "${targets[@]}"; do
-  IFS='|' read -r name url hdr _ <<<"$t"
+  IFS=$'\t' read -r name url hdr _ <<<"$t"
+  # The exact request wrk will send must reach the upstream (a redirect to
+  # a sign-in page would not count as an error in wrk's summary).
+  got=$(curl -sS -H "$hdr" "$url") || die "$name: $url did not answer"
+  [ "$got" = ok ] || die "$name: the benchmark request got '${got:0:80}', not the upstream's 'ok'"
   log "warm-up $name"
   run_wrk "$url" "$hdr" "$warmup" >/dev/null
 done
 if [ -n "$cpuprofile" ]; then
   # Compare: go tool pprof -top -diff_base FILE.bare bin/portcullis FILE
   log "cpu profiles for $duration: portcullis -> $cpuprofile, bare proxy -> $cpuprofile.bare"
-  for prof in "http://127.0.0.1:$pc_port/|Cookie: $cookie|18084|$cpuprofile" "http://127.0.0.1:$base_port/|Cookie: $cookie|18085|$cpuprofile.bare"; do
-    IFS='|' read -r url hdr port file <<<"$prof"
+  for prof in "http://127.0.0.1:$pc_port/"$'\t'"Cookie: $cookie"$'\t'"18084"$'\t'"$cpuprofile" \
+    "http://127.0.0.1:$base_port/"$'\t'"Cookie: $cookie"$'\t'"18085"$'\t'"$cpuprofile.bare"; do
+    IFS=$'\t' read -r url hdr port file <<<"$prof"
     run_wrk "$url" "$hdr" "$duration" >/dev/null &
     wrk_pid=$!
     curl -sS -o "$file" "http://127.0.0.1:$port/debug/pprof/profile?seconds=${duration%s}" || die "profile failed"
@@ -235,7 +240,7 @@ results=$work/results.txt
 : >"$results"
 for r in $(seq "$rounds"); do
   for t in "${targets[@]}"; do
-    IFS='|' read -r name url hdr pid <<<"$t"
+    IFS=$'\t' read -r name url hdr pid <<<"$t"
     before=$(cpu_ticks "$pid")
     line=$(run_wrk "$url" "$hdr" "$duration")
     after=$(cpu_ticks "$pid")
@@ -262,7 +267,7 @@ echo
 echo "| proxy | req/s (median) | vs bare | CPU per request | req/s per core | vs bare | p50 | p99 | p99 - bare p99 | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for t in "${targets[@]}"; do
-  IFS='|' read -r name _ _ _ <<<"$t"
+  IFS=$'\t' read -r name _ _ _ <<<"$t"
   rps=$(field "$name" rps | median)
   cpu=$(field "$name" cpu_us | median)
   p50=$(field "$name" p50_us | median)
