@@ -282,6 +282,8 @@ func pgUserWhere(q Query) (string, []any, error) {
 		return " WHERE user_name_lower = $1", []any{strings.ToLower(q.Value)}, nil
 	case "email":
 		return " WHERE email_lower = $1", []any{strings.ToLower(q.Value)}, nil
+	case "nameprefix":
+		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{likePrefix(q.Value)}, nil
 	case "externalid":
 		return " WHERE external_id = $1", []any{q.Value}, nil
 	case "id":

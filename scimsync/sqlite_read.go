@@ -73,6 +73,9 @@ func userWhere(q Query) (string, []any, error) {
 		return " WHERE user_name_lower = ?", []any{strings.ToLower(q.Value)}, nil
 	case "email":
 		return " WHERE email_lower = ?", []any{strings.ToLower(q.Value)}, nil
+	case "nameprefix":
+		like := likePrefix(q.Value)
+		return ` WHERE (user_name_lower LIKE ? ESCAPE '\' OR email_lower LIKE ? ESCAPE '\')`, []any{like, like}, nil
 	case "externalid":
 		return " WHERE external_id = ?", []any{q.Value}, nil
 	case "id":

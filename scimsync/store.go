@@ -3,6 +3,7 @@ package scimsync
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -120,7 +121,9 @@ type Store interface {
 // then id).
 type Query struct {
 	// Attr is "" (all) or, for users, "username", "email" (compared
-	// case-insensitively), "externalid" or "id" (exact); for groups,
+	// case-insensitively), "nameprefix" (userName or email starts with
+	// Value, case-insensitively; a scan, for people searching, not for
+	// SCIM), "externalid" or "id" (exact); for groups,
 	// "displayname" (case-insensitive), "externalid", "id" or "member" (a
 	// member user ID), all exact but displayname.
 	Attr   string
@@ -139,4 +142,11 @@ type Reader interface {
 	ListUsers(ctx context.Context, q Query) ([]*User, int, error)
 	// ListGroups is ListUsers for groups; Members are filled only when asked.
 	ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error)
+}
+
+// likePrefix is the LIKE pattern (escape character \) matching what starts
+// with v, lowercased as the *_lower columns are.
+func likePrefix(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(strings.ToLower(v)) + "%"
 }

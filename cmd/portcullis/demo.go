@@ -342,6 +342,7 @@ func printDemo(out io.Writer, info demoInfo, cfgPath string) {
 	fmt.Fprintf(&b, "  Open:     %s/\n", info.URL)
 	fmt.Fprintf(&b, "  IdP:      %s/  (demo only: pick a user, no password)\n", info.IdPURL)
 	fmt.Fprintf(&b, "  App:      %s/  (the upstream behind the proxy)\n", info.UpstreamURL)
+	fmt.Fprintf(&b, "  Status:   %s/  (sync health, users, audit events; /metrics, /readyz)\n", info.AdminURL)
 	fmt.Fprintf(&b, "  SCIM:     %s  (bearer token %s)\n", info.SCIMURL, info.Token)
 	fmt.Fprintf(&b, "  Config:   %s\n\n", cfgPath)
 	fmt.Fprintf(&b, "Demo users, provisioned through SCIM (groups from the SCIM directory):\n")

@@ -226,6 +226,12 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 		t.Error("a whole session ID is on the page")
 	}
 
+	// A person types the start of a name.
+	_, _, body = get(t, h, "/?user=Al")
+	if userBlock(t, body, "alice") == "" || strings.Contains(body, `id="no-results"`) {
+		t.Errorf("searching the prefix Al does not find alice:\n%s", body)
+	}
+
 	_, _, body = get(t, h, "/?user=bob@example.com")
 	bob := userBlock(t, body, "bob")
 	for _, want := range []string{`class="state bad">deactivated<`, `class="live-sessions">0<`, `class="last-login">1h0m0s ago`} {

@@ -204,8 +204,8 @@ func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	}
 }
 
-// search looks query up as a userName, email, externalId or SCIM id
-// (exact, case-insensitive where SCIM is), and in the login ledger.
+// search looks query up as the start of a userName or email (ignoring
+// case), an externalId or a SCIM id (exact), and in the login ledger.
 func (h *Handler) search(ctx context.Context, p *page, query string, now time.Time) {
 	query = strings.TrimSpace(query)
 	if len(query) > maxQuery {
@@ -217,7 +217,7 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 	}
 	p.Searched = true
 	var found []*scimsync.User
-	for _, attr := range []string{"username", "email", "externalid", "id"} {
+	for _, attr := range []string{"nameprefix", "externalid", "id"} {
 		us, total, err := h.o.Directory.ListUsers(ctx, scimsync.Query{Attr: attr, Value: query, Limit: maxResults + 1})
 		if err != nil {
 			h.problem(p, "directory search", err)

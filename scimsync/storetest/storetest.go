@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) scimsync.Store) {
 		{"CancelledContext_WritesNothing", testCancelledContext},
 	}
 	tests = append(tests, ledgerTests...)
+	tests = append(tests, readerTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
