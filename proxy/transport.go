@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -126,7 +127,41 @@ func (t *directTransport) direct(req *http.Request) bool {
 		req.URL.Host == t.addr && req.URL.Scheme == "http" &&
 		(req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0 &&
 		len(req.TransferEncoding) == 0 && len(req.Trailer) == 0 &&
-		req.Header.Get("Upgrade") == "" && req.Header.Get("Expect") == "" && !req.Close
+		req.Header.Get("Upgrade") == "" && req.Header.Get("Expect") == "" && !req.Close &&
+		validHeaders(req.Header)
+}
+
+// validHeaders is http.Transport's check before it writes a request (the
+// standard transport then refuses what fails it): field names are tokens,
+// values hold no control characters but tab.
+func validHeaders(h http.Header) bool {
+	for name, vs := range h {
+		if name == "" {
+			return false
+		}
+		for i := 0; i < len(name); i++ {
+			if !isTokenByte(name[i]) {
+				return false
+			}
+		}
+		for _, v := range vs {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// isTokenByte reports whether c may appear in an RFC 9110 token.
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 func (t *directTransport) get(ctx context.Context) (*directConn, bool, error) {

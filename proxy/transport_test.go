@@ -233,3 +233,28 @@ func TestUpstreamTransport_CancelEndsTheWait(t *testing.T) {
 		t.Errorf("cancel took %s", d)
 	}
 }
+
+func TestUpstreamTransport_InvalidHeadersAreRefusedNotWritten(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	rt := upstreamTransport(t, s.URL, 5*time.Second)
+	for _, h := range []http.Header{
+		{"X-Ok": {"a\r\nX-Injected: 1"}},
+		{"X-Ok": {"a\x00b"}},
+		{"Bad Name": {"v"}},
+		{"Bad:Name": {"v"}},
+	} {
+		req, _ := http.NewRequest("GET", s.URL+"/", nil)
+		req.Header = h
+		if resp, err := rt.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("header %q was sent (status %d), want an error", h, resp.StatusCode)
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("upstream saw %d connections, want none", n)
+	}
+	if !validHeaders(http.Header{"X-Forwarded-User": {"alice\tx"}, "Cookie": {"a=1; b=2"}}) {
+		t.Error("ordinary headers refused")
+	}
+}
