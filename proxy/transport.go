@@ -49,7 +49,7 @@ func newUpstreamTransport(cfg *config.Config) http.RoundTripper {
 		DisableCompression:    true,
 		MaxIdleConns:          upstreamIdleTotal,
 		MaxIdleConnsPerHost:   upstreamIdlePerHost,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       upstreamIdleTimeout,
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
@@ -69,6 +69,7 @@ type directTransport struct {
 	addr     string // host:port of the upstream
 	dialer   *net.Dialer
 	timeout  time.Duration // response headers must arrive within it (0: none)
+	idleFor  time.Duration // a pooled connection idle longer is closed
 	fallback *http.Transport
 
 	mu   sync.Mutex
@@ -76,10 +77,16 @@ type directTransport struct {
 }
 
 type directConn struct {
-	c  net.Conn
-	br *bufio.Reader
-	bw *bufio.Writer
+	c         net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
 }
+
+// upstreamIdleTimeout closes a pooled connection unused this long (as
+// IdleConnTimeout does for the standard transport): a middlebox may have
+// dropped it silently, and a request on it would wait for the timeout.
+const upstreamIdleTimeout = 90 * time.Second
 
 func newDirectTransport(u *url.URL, t *http.Transport, dialer *net.Dialer, timeout time.Duration) http.RoundTripper {
 	if u.Scheme != "http" {
@@ -89,7 +96,7 @@ func newDirectTransport(u *url.URL, t *http.Transport, dialer *net.Dialer, timeo
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &directTransport{addr: addr, dialer: dialer, timeout: timeout, fallback: t}
+	return &directTransport{addr: addr, dialer: dialer, timeout: timeout, idleFor: upstreamIdleTimeout, fallback: t}
 }
 
 func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -165,15 +172,22 @@ func isTokenByte(c byte) bool {
 }
 
 func (t *directTransport) get(ctx context.Context) (*directConn, bool, error) {
-	t.mu.Lock()
-	if n := len(t.idle); n > 0 {
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			break
+		}
 		dc := t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		return dc, true, nil
+		if time.Since(dc.idleSince) < t.idleFor {
+			return dc, true, nil
+		}
+		dc.c.Close()
 	}
-	t.mu.Unlock()
 	c, err := t.dialer.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, false, err
@@ -187,6 +201,7 @@ func (t *directTransport) put(dc *directConn) {
 		return
 	}
 	_ = dc.c.SetDeadline(time.Time{})
+	dc.idleSince = time.Now()
 	t.mu.Lock()
 	if len(t.idle) < upstreamIdlePerHost {
 		t.idle = append(t.idle, dc)

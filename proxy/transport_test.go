@@ -258,3 +258,22 @@ func TestUpstreamTransport_InvalidHeadersAreRefusedNotWritten(t *testing.T) {
 		t.Error("ordinary headers refused")
 	}
 }
+
+func TestUpstreamTransport_IdleConnectionsExpire(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	rt := upstreamTransport(t, s.URL, 5*time.Second)
+	rt.(*directTransport).idleFor = 50 * time.Millisecond
+	for range 2 {
+		if _, body, err := roundTrip(t, rt, "GET", s.URL+"/", nil); err != nil || body != "ok" {
+			t.Fatalf("got %q %v", body, err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, body, err := roundTrip(t, rt, "GET", s.URL+"/", nil); err != nil || body != "ok" {
+		t.Fatalf("got %q %v", body, err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("connections %d, want 2 (reused once, then a fresh one after the idle timeout)", n)
+	}
+}
