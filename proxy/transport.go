@@ -83,6 +83,11 @@ type directConn struct {
 	idleSince time.Time
 }
 
+// max1xxResponses bounds the informational responses read before the final
+// one (http.Transport allows 5 as well), so an upstream cannot keep the
+// request waiting with an endless stream of them.
+const max1xxResponses = 5
+
 // upstreamIdleTimeout closes a pooled connection unused this long (as
 // IdleConnTimeout does for the standard transport): a middlebox may have
 // dropped it silently, and a request on it would wait for the timeout.
@@ -237,12 +242,15 @@ func (t *directTransport) exchange(dc *directConn, req *http.Request) (resp *htt
 	if _, err := dc.br.Peek(1); err != nil {
 		return fail(err, true)
 	}
-	for {
+	for informational := 0; ; informational++ {
 		resp, err := http.ReadResponse(dc.br, req)
 		if err != nil {
 			return fail(err, false)
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			if informational == max1xxResponses {
+				return fail(errors.New("upstream sent too many 1xx responses"), false)
+			}
 			if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.Got1xxResponse != nil {
 				if err := tr.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
 					return fail(err, false)

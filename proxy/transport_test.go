@@ -215,6 +215,17 @@ func TestUpstreamTransport_InformationalResponsesReachTheTrace(t *testing.T) {
 	}
 }
 
+func TestUpstreamTransport_EndlessInformationalResponsesRefused(t *testing.T) {
+	t.Parallel()
+	u, _, _ := rawUpstream(t, 1, func(int) string {
+		return strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 50) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	rt := upstreamTransport(t, u, 5*time.Second)
+	if code, _, err := roundTrip(t, rt, "GET", u+"/", nil); err == nil {
+		t.Fatalf("50 informational responses accepted (final %d), want an error", code)
+	}
+}
+
 func TestUpstreamTransport_CancelEndsTheWait(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
