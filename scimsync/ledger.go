@@ -68,7 +68,3 @@ type Ledger interface {
 	// happened at or after since.
 	EventStats(ctx context.Context, since time.Time) (EventStats, error)
 }
-
-// ledgerPruneEvery is how often, at most, a store deletes expired
-// login_sessions rows while recording a login.
-const ledgerPruneEvery = time.Minute
