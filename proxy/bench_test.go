@@ -107,7 +107,8 @@ func BenchmarkAuthPath(b *testing.B) {
 		if s == nil {
 			b.Fatal("no session")
 		}
-		v, _, principal := p.gate.check(&s.Principal, s.IssuedAt, p.now())
+		var merged identity.Principal
+		v, _, principal := p.gate.check(&s.Principal, s.IssuedAt, p.now(), &merged)
 		if v != verdictAllow {
 			b.Fatal("gate")
 		}
@@ -230,9 +231,10 @@ func BenchmarkGateCheck(b *testing.B) {
 			gp := newGatePolicy(aliceGate(), nil, cfg.SCIM, cfg.Store)
 			s := benchSession()
 			now := time.Now()
+			var merged identity.Principal
 			b.ReportAllocs()
 			for b.Loop() {
-				if v, _, _ := gp.check(&s.Principal, s.IssuedAt, now); v != verdictAllow {
+				if v, _, _ := gp.check(&s.Principal, s.IssuedAt, now, &merged); v != verdictAllow {
 					b.Fatal("gate")
 				}
 			}

@@ -215,8 +215,11 @@ type requestState struct {
 	// principal is who the request goes upstream as (nil: nobody); serve
 	// sets it after the checks and rewrite injects it.
 	principal *identity.Principal
-	user      string
-	outcome   metrics.Outcome // for portcullis_requests_total
+	// merged holds the principal with the directory's groups when the gate
+	// supplies them (principal then points here).
+	merged  identity.Principal
+	user    string
+	outcome metrics.Outcome // for portcullis_requests_total
 	// upstreamStart and upstreamEnd bound the upstream's share of the
 	// request (see Proxy.observe), as offsets from the process's epoch (8
 	// bytes each rather than a time.Time's 24); zero when it never reached

@@ -83,8 +83,10 @@ func (gp *gatePolicy) stale(now time.Time) bool {
 }
 
 // check judges a session at time now. On allow it returns the principal to
-// use, with groups taken from the source the config names.
-func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time) (verdict, identity.State, *identity.Principal) {
+// use, with groups taken from the source the config names: p itself, or
+// *merged filled from p (merged is caller-owned storage, so the hot path
+// does not allocate a copy).
+func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merged *identity.Principal) (verdict, identity.State, *identity.Principal) {
 	if gp.stale(now) {
 		// Whoever this is, the replica cannot tell whether SCIM has
 		// removed them since it last heard from the store.
@@ -110,13 +112,13 @@ func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time) (ver
 		if len(st.Groups) == 0 {
 			return verdictAllow, st.State, p
 		}
-		q := *p
-		q.Groups = unionGroups(p.Groups, st.Groups)
-		return verdictAllow, st.State, &q
+		*merged = *p
+		merged.Groups = unionGroups(p.Groups, st.Groups)
+		return verdictAllow, st.State, merged
 	default: // scim
-		q := *p
-		q.Groups = st.Groups
-		return verdictAllow, st.State, &q
+		*merged = *p
+		merged.Groups = st.Groups
+		return verdictAllow, st.State, merged
 	}
 }
 

@@ -172,7 +172,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		principal = &s.Principal
 		st.user = s.Principal.User
 		if p.gate != nil {
-			v, state, allowed := p.gate.check(principal, s.IssuedAt, p.now())
+			v, state, allowed := p.gate.check(principal, s.IssuedAt, p.now(), &st.merged)
 			switch {
 			case v == verdictAllow:
 				principal = allowed
