@@ -3,8 +3,6 @@ package scimsync
 // Member operations of a group PATCH, indexed so that large groups stay
 // linear.
 
-import ()
-
 // memberSet is a group's members indexed by value, so that a PATCH of many
 // member adds and removes on a large group costs O(members + ops), not
 // O(members × ops). Removed elements become tombstones until the flush.
