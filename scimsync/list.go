@@ -109,19 +109,37 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeList(w, p, total, res)
 		return
 	}
-	users, _, err := s.o.Reader.ListUsers(r.Context(), q)
+	// A filter no index answers: stream the users through it, keeping only
+	// what the answer needs (every match when sorting, else the page), so a
+	// scan of a large directory holds one user at a time, not all of them.
+	sorting := p.sortBy != ""
+	from, to := p.startIndex-1, p.startIndex-1+p.count
+	var kept []map[string]any
+	total := 0
+	err = s.o.Reader.EachUser(r.Context(), q, func(u *User) error {
+		rep := s.userRepresentation(u)
+		if p.filter != nil && !p.filter.Matches(rep) {
+			return nil
+		}
+		if sorting || total >= from && total < to {
+			kept = append(kept, rep)
+		}
+		total++
+		return nil
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var matched []map[string]any
-	for _, u := range users {
-		rep := s.userRepresentation(u)
-		if p.filter == nil || p.filter.Matches(rep) {
-			matched = append(matched, rep)
-		}
+	if sorting {
+		s.writePage(w, p, kept)
+		return
 	}
-	s.writePage(w, p, matched)
+	page := make([]map[string]any, 0, len(kept))
+	for _, rep := range kept {
+		page = append(page, p.proj.apply(rep))
+	}
+	s.writeList(w, p, total, page)
 }
 
 func (s *Service) listGroups(w http.ResponseWriter, r *http.Request) {

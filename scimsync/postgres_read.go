@@ -352,6 +352,31 @@ func (s *PostgresStore) ListUsers(ctx context.Context, q Query) ([]*User, int, e
 	return users, total, nil
 }
 
+// EachUser implements Reader.
+func (s *PostgresStore) EachUser(ctx context.Context, q Query, fn func(*User) error) error {
+	where, args, err := pgUserWhere(q)
+	if err != nil {
+		return err
+	}
+	tx, err := s.pool.BeginTx(ctx, pgReadOnly)
+	if err != nil {
+		return pgErr(ctx, "scan users", err)
+	}
+	defer pgRollback(tx)
+	rows, _ := tx.Query(ctx, `SELECT `+pgUserColumns+` FROM users`+where+` ORDER BY pk`, args...)
+	defer rows.Close()
+	for rows.Next() {
+		u, _, err := pgScanUser(rows)
+		if err != nil {
+			return pgErr(ctx, "scan users", err)
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return pgErr(ctx, "scan users", rows.Err())
+}
+
 // ListGroups implements Reader.
 func (s *PostgresStore) ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error) {
 	where, args, err := pgGroupWhere(q)

@@ -310,6 +310,25 @@ func TestSCIM_RFC7644_3_4_GetAndList(t *testing.T) {
 			t.Errorf("count=0: %s", r.raw)
 		}
 	})
+	t.Run("pagination of a scanned filter", func(t *testing.T) {
+		// No index answers this filter: the users are streamed through it
+		// and only the page is kept, with the total still exact.
+		q := "/Users?filter=" + url.QueryEscape(`emails[type eq "work"].value ew "@example.com"`)
+		r := h.mustStatus(h.req("GET", q+"&startIndex=2&count=2", ""), 200)
+		res, _ := r.body["Resources"].([]any)
+		if r.body["totalResults"] != float64(5) || len(res) != 2 || res[0].(map[string]any)["id"] != ids[1] || res[1].(map[string]any)["id"] != ids[2] {
+			t.Fatalf("page 2 of a scanned filter: %s", r.raw)
+		}
+		r = h.mustStatus(h.req("GET", q+"&startIndex=5&count=10", ""), 200)
+		res, _ = r.body["Resources"].([]any)
+		if r.body["totalResults"] != float64(5) || len(res) != 1 || res[0].(map[string]any)["id"] != ids[4] {
+			t.Errorf("last page of a scanned filter: %s", r.raw)
+		}
+		r = h.mustStatus(h.req("GET", q+"&count=0", ""), 200)
+		if r.body["totalResults"] != float64(5) || r.body["Resources"] != nil && len(r.body["Resources"].([]any)) != 0 {
+			t.Errorf("count=0 on a scanned filter: %s", r.raw)
+		}
+	})
 	t.Run("3.4.2.3 sortBy", func(t *testing.T) {
 		r := h.mustStatus(h.req("GET", "/Users?sortBy=userName&sortOrder=ascending&count=1", ""), 200)
 		if first := r.body["Resources"].([]any)[0].(map[string]any)["userName"]; first != "user0@example.com" {

@@ -141,6 +141,42 @@ func (s *SQLiteStore) ListUsers(ctx context.Context, q Query) ([]*User, int, err
 	return users, total, nil
 }
 
+// scanStopped carries fn's error out of sqliteEach unchanged.
+type scanStopped struct{ err error }
+
+func (e scanStopped) Error() string { return e.err.Error() }
+
+// EachUser implements Reader.
+func (s *SQLiteStore) EachUser(ctx context.Context, q Query, fn func(*User) error) error {
+	where, args, err := userWhere(q)
+	if err != nil {
+		return err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return sqliteErr("scan users", err)
+	}
+	defer tx.Rollback()
+	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+		u, _, err := sqliteScanUser(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(u); err != nil {
+			return scanStopped{err}
+		}
+		return nil
+	}, `SELECT `+sqliteUserColumns+` FROM users`+where+` ORDER BY pk`, args...)
+	var stopped scanStopped
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &stopped):
+		return stopped.err
+	}
+	return sqliteErr("scan users", err)
+}
+
 // ListGroups implements Reader.
 func (s *SQLiteStore) ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error) {
 	where, args, err := groupWhere(q)

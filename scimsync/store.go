@@ -140,6 +140,11 @@ type Reader interface {
 	GetGroup(ctx context.Context, id string) (*Group, error) // with Members
 	// ListUsers returns the users matching q and how many match in all.
 	ListUsers(ctx context.Context, q Query) ([]*User, int, error)
+	// EachUser calls fn with each user matching q (Offset and Limit
+	// ignored), in the store's order, from one consistent read, without
+	// holding them all: a scan's memory stays that of one user. An error
+	// from fn stops the scan and is returned as is.
+	EachUser(ctx context.Context, q Query, fn func(*User) error) error
 	// ListGroups is ListUsers for groups; Members are filled only when asked.
 	ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error)
 }

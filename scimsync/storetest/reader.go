@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -13,6 +14,7 @@ var readerTests = []struct {
 	fn   func(t *testing.T, st scimsync.Store)
 }{
 	{"ListUsers_NamePrefixIgnoresCaseAndEscapesWildcards", testNamePrefix},
+	{"EachUser_StreamsInOrderAndStopsOnError", testEachUser},
 }
 
 // testNamePrefix: the people-facing search matches the start of userName
@@ -49,5 +51,38 @@ func testNamePrefix(t *testing.T, st scimsync.Store) {
 		if !slices.Equal(got, tc.want) || total != len(tc.want) {
 			t.Errorf("nameprefix %q: %v (total %d), want %v", tc.prefix, got, total, tc.want)
 		}
+	}
+}
+
+// testEachUser: a scan sees every matching user once, in the store's
+// order, and stops with fn's error.
+func testEachUser(t *testing.T, st scimsync.Store) {
+	rd, ok := st.(scimsync.Reader)
+	if !ok {
+		t.Fatalf("%T does not implement scimsync.Reader", st)
+	}
+	createUsers(t, st, newUser("u1", "carol"), newUser("u2", "alice"), newUser("u3", "bob"))
+	var got []string
+	if err := rd.EachUser(context.Background(), scimsync.Query{}, func(u *scimsync.User) error {
+		got = append(got, u.UserName)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"carol", "alice", "bob"}; !slices.Equal(got, want) {
+		t.Errorf("scan: %v, want creation order %v", got, want)
+	}
+	got = nil
+	if err := rd.EachUser(context.Background(), scimsync.Query{Attr: "username", Value: "ALICE"}, func(u *scimsync.User) error {
+		got = append(got, u.ID)
+		return nil
+	}); err != nil || !slices.Equal(got, []string{"u2"}) {
+		t.Errorf("scan username ALICE: %v %v, want [u2]", got, err)
+	}
+	stop := errors.New("enough")
+	n := 0
+	err := rd.EachUser(context.Background(), scimsync.Query{}, func(*scimsync.User) error { n++; return stop })
+	if err != stop || n != 1 {
+		t.Errorf("fn's error: scan returned %v after %d users, want it as is after 1", err, n)
 	}
 }
