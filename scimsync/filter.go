@@ -110,6 +110,36 @@ func EqualityOn(f Filter) (attr, value string, ok bool) {
 }
 
 // Comparison operators (RFC 7644 Table 3).
+// FilterUses reports whether f tests the top-level attribute name (any
+// case, with or without a schema URN), so that a scan can leave out an
+// attribute that is costly to build when the filter never looks at it.
+// Unknown filters count as using everything.
+func FilterUses(f Filter, name string) bool {
+	pf, ok := f.(*parsedFilter)
+	if !ok {
+		return true
+	}
+	return nodeUses(pf.root, strings.ToLower(name))
+}
+
+func nodeUses(n node, lname string) bool {
+	switch n := n.(type) {
+	case *cmpNode:
+		return n.path.lname == lname
+	case *presentNode:
+		return n.path.lname == lname
+	case *valueNode: // the inner filter tests sub-attributes of n.attr
+		return n.attr.lname == lname
+	case *andNode:
+		return nodeUses(n.l, lname) || nodeUses(n.r, lname)
+	case *orNode:
+		return nodeUses(n.l, lname) || nodeUses(n.r, lname)
+	case *notNode:
+		return nodeUses(n.x, lname)
+	}
+	return true
+}
+
 type cmpOp uint8
 
 const (

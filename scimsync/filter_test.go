@@ -358,3 +358,26 @@ func BenchmarkFilterEval(b *testing.B) {
 		f.Matches(res)
 	}
 }
+
+func TestFilterUses(t *testing.T) {
+	for _, tc := range []struct {
+		filter string
+		want   bool
+	}{
+		{`groups.value eq "g1"`, true},
+		{`GROUPS[value eq "g1"]`, true},
+		{`urn:ietf:params:scim:schemas:core:2.0:User:groups.display sw "Eng"`, true},
+		{`userName eq "a" or not (groups pr)`, true},
+		{`emails[type eq "work"].value eq "a@example.com"`, false},
+		{`userName eq "a" and (active eq true or name.givenName sw "b")`, false},
+		{`meta.lastModified gt "2025-01-01T00:00:00Z"`, false},
+	} {
+		f, err := ParseFilter(tc.filter)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.filter, err)
+		}
+		if got := FilterUses(f, "groups"); got != tc.want {
+			t.Errorf("FilterUses(%s, groups) = %v, want %v", tc.filter, got, tc.want)
+		}
+	}
+}

@@ -112,16 +112,27 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 	// A filter no index answers: stream the users through it, keeping only
 	// what the answer needs (every match when sorting, else the page), so a
 	// scan of a large directory holds one user at a time, not all of them.
+	// A user's groups are the costliest part of the representation; build
+	// them for the filter only when it tests them, and for what is kept.
 	sorting := p.sortBy != ""
 	from, to := p.startIndex-1, p.startIndex-1+p.count
+	filterGroups := p.filter == nil || FilterUses(p.filter, "groups")
 	var kept []map[string]any
 	total := 0
 	err = s.o.Reader.EachUser(r.Context(), q, func(u *User) error {
-		rep := s.userRepresentation(u)
+		var rep map[string]any
+		if filterGroups {
+			rep = s.userRepresentation(u)
+		} else {
+			rep = userJSON(u, s.baseURL, nil)
+		}
 		if p.filter != nil && !p.filter.Matches(rep) {
 			return nil
 		}
 		if sorting || total >= from && total < to {
+			if !filterGroups {
+				rep = s.userRepresentation(u)
+			}
 			kept = append(kept, rep)
 		}
 		total++

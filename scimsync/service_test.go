@@ -632,3 +632,34 @@ func TestSCIM_RFC7644_4_Discovery(t *testing.T) {
 	}
 	h.mustStatus(h.req("GET", "/Schemas/"+SchemaUser, ""), 200)
 }
+
+// A scanned filter that does not test groups still answers with each
+// user's groups; one that tests them finds the members.
+func TestSCIM_ScannedFilterAndGroups(t *testing.T) {
+	t.Parallel()
+	h := newSCIM(t)
+	a, b := h.createUser("ann@example.com"), h.createUser("ben@example.com")
+	g := h.mustStatus(h.req("POST", "/Groups", `{"displayName":"eng","members":[{"value":"`+a+`"}]}`), 201)
+	gid := g.body["id"].(string)
+
+	r := h.mustStatus(h.req("GET", "/Users?filter="+url.QueryEscape(`userName sw "ann"`), ""), 200)
+	res, _ := r.body["Resources"].([]any)
+	if len(res) != 1 {
+		t.Fatalf("userName sw ann: %s", r.raw)
+	}
+	groups, _ := res[0].(map[string]any)["groups"].([]any)
+	if len(groups) != 1 || groups[0].(map[string]any)["value"] != gid {
+		t.Errorf("the matched user lacks its groups: %s", r.raw)
+	}
+
+	r = h.mustStatus(h.req("GET", "/Users?filter="+url.QueryEscape(`groups[value eq "`+gid+`"]`), ""), 200)
+	res, _ = r.body["Resources"].([]any)
+	if r.body["totalResults"] != float64(1) || len(res) != 1 || res[0].(map[string]any)["id"] != a {
+		t.Errorf("members of eng by filter: %s", r.raw)
+	}
+	r = h.mustStatus(h.req("GET", "/Users?filter="+url.QueryEscape(`not (groups pr)`), ""), 200)
+	res, _ = r.body["Resources"].([]any)
+	if r.body["totalResults"] != float64(1) || len(res) != 1 || res[0].(map[string]any)["id"] != b {
+		t.Errorf("users in no group: %s", r.raw)
+	}
+}
