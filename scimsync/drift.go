@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -24,16 +22,6 @@ type Drift struct {
 	Detail string
 }
 
-// DriftRecord is a detected drift as the status page lists it.
-type DriftRecord struct {
-	Time time.Time
-	User string
-	Drift
-}
-
-// driftRecent is how many DriftRecords a DriftDetector keeps.
-const driftRecent = 50
-
 // driftListMax bounds the group names a groups_mismatch detail lists.
 const driftListMax = 10
 
@@ -48,10 +36,6 @@ type DriftDetector struct {
 	samlGroups    bool   // the assertion carries groups (saml.attributes.groups is set)
 	audit         *zap.Logger
 	metrics       *metrics.Metrics
-	now           func() time.Time
-
-	mu     sync.Mutex
-	recent []DriftRecord // oldest first, at most driftRecent
 }
 
 // NewDriftDetector builds a detector for dir under cfg's match rule. audit
@@ -67,7 +51,6 @@ func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *
 		samlGroups:    cfg.SAML.Attributes.Groups != "",
 		audit:         audit,
 		metrics:       m,
-		now:           time.Now,
 	}
 }
 
@@ -109,17 +92,15 @@ func (d *DriftDetector) Compare(p identity.Principal) []Drift {
 	return out
 }
 
-// Check compares p with the directory, counts each drift, writes one
-// identity_drift audit event per drift and remembers it for Recent. It is
+// Check compares p with the directory, counts each drift and writes one
+// identity_drift audit event per drift (the status page shows both). It is
 // samlsp's OnLogin hook (cmd wires it): cheap, and it never refuses.
 func (d *DriftDetector) Check(ctx context.Context, p identity.Principal) []Drift {
 	drifts := d.Compare(p)
 	if len(drifts) == 0 {
 		return nil
 	}
-	now := d.now()
 	rid := web.RequestID(ctx)
-	d.mu.Lock()
 	for _, dr := range drifts {
 		d.metrics.Drift(dr.Kind)
 		d.audit.Info("identity drift",
@@ -128,22 +109,8 @@ func (d *DriftDetector) Check(ctx context.Context, p identity.Principal) []Drift
 			zap.String("user", p.User),
 			zap.String("detail", dr.Detail),
 			zap.String("request_id", rid))
-		if len(d.recent) == driftRecent {
-			d.recent = slices.Delete(d.recent, 0, 1)
-		}
-		d.recent = append(d.recent, DriftRecord{Time: now, User: p.User, Drift: dr})
 	}
-	d.mu.Unlock()
 	return drifts
-}
-
-// Recent returns the last drifts detected by this replica, newest first.
-func (d *DriftDetector) Recent() []DriftRecord {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := slices.Clone(d.recent)
-	slices.Reverse(out)
-	return out
 }
 
 // driftProfile is what drift detection reads of one user.
