@@ -134,4 +134,3 @@ func TestDrift_CheckAuditsAndCounts(t *testing.T) {
 		t.Errorf("audit event (-want +got):\n%s", diff)
 	}
 }
-
