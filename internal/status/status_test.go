@@ -20,7 +20,11 @@ import (
 
 const adminToken = "admin-token-0123456789"
 
-var testNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+// testNow is the page's clock in these tests. It follows the real clock
+// (whole seconds, UTC) because the store prunes expired ledger sessions by
+// its own, real clock: a fixed date would expire the test's sessions once
+// the real time passed it.
+var testNow = time.Now().UTC().Truncate(time.Second)
 
 // get serves one request to h and returns the status, headers and body.
 func get(t *testing.T, h http.Handler, target string, hdr ...string) (int, http.Header, string) {
