@@ -57,7 +57,8 @@ func (p *Proxy) scope(next http.Handler) http.Handler {
 		ctx = withState(ctx, st)
 		r = r.WithContext(ctx)
 		defer func() {
-			p.observe(st, start, p.now())
+			end := p.now()
+			p.observe(st, start, end)
 			if ce := p.access.Check(zap.InfoLevel, "request"); ce != nil {
 				status := rec.status
 				if status == 0 {
@@ -68,7 +69,7 @@ func (p *Proxy) scope(next http.Handler) http.Handler {
 					zap.String("method", r.Method),
 					zap.String("path", r.URL.Path),
 					zap.Int("status", status),
-					zap.Duration("duration", p.now().Sub(start)),
+					zap.Duration("duration", end.Sub(start)),
 					zap.String("user", st.user),
 					zap.String("client_ip", p.clientIP(r).String()),
 					zap.Int64("bytes", rec.bytes),

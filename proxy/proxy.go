@@ -168,11 +168,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var principal *identity.Principal
-	if s := p.readSession(r); s != nil {
+	now := p.now() // one clock for the session's expiry and the view's staleness
+	if s := p.readSession(r, now); s != nil {
 		principal = &s.Principal
 		st.user = s.Principal.User
 		if p.gate != nil {
-			v, state, allowed := p.gate.check(principal, s.IssuedAt, p.now(), &st.merged)
+			v, state, allowed := p.gate.check(principal, s.IssuedAt, now, &st.merged)
 			switch {
 			case v == verdictAllow:
 				principal = allowed

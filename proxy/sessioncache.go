@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/portcullis-sso/portcullis/internal/session"
 )
@@ -46,14 +47,14 @@ func (c *sessionCache) put(v string, s *session.Session) {
 	c.mu.Unlock()
 }
 
-// readSession returns the request's valid session, or nil.
-func (p *Proxy) readSession(r *http.Request) *session.Session {
+// readSession returns the request's session if it is valid at now, or nil.
+func (p *Proxy) readSession(r *http.Request, now time.Time) *session.Session {
 	v, ok := p.sessions.Value(r)
 	if !ok {
 		return nil
 	}
 	if s := p.cache.get(v); s != nil {
-		if p.now().Before(s.Expires) {
+		if now.Before(s.Expires) {
 			return s
 		}
 		return nil
@@ -62,7 +63,7 @@ func (p *Proxy) readSession(r *http.Request) *session.Session {
 	if err != nil {
 		return nil
 	}
-	if p.now().Before(s.Expires) {
+	if now.Before(s.Expires) {
 		p.cache.put(v, s)
 	}
 	return s
