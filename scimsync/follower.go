@@ -55,12 +55,12 @@ type Follower struct {
 	listen Listener // nil: poll only
 	opts   FollowerOptions
 
-	// confirmed mirrors lastSync (unix nanoseconds) for the gate, which
-	// reads it on every request.
+	// confirmed is when the view was last confirmed current (unix
+	// nanoseconds; 0: never). An atomic, because the gate reads it on every
+	// request.
 	confirmed atomic.Int64
 
 	mu        sync.Mutex
-	lastSync  time.Time
 	syncErr   error
 	listenErr error
 }
@@ -77,7 +77,7 @@ func NewFollower(dir *Directory, st Store, listen Listener, opts FollowerOptions
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f := &Follower{dir: dir, st: st, listen: listen, opts: opts, lastSync: opts.Loaded}
+	f := &Follower{dir: dir, st: st, listen: listen, opts: opts}
 	if !opts.Loaded.IsZero() {
 		f.confirmed.Store(opts.Loaded.UnixNano())
 	}
@@ -149,12 +149,13 @@ func (f *Follower) catchUp(ctx context.Context) {
 		return
 	}
 	f.syncErr = nil
-	f.lastSync = start
 	f.confirmed.Store(start.UnixNano())
 }
 
-// ConfirmedAt is LastSync without a lock, for the gate's staleness check
-// on every request (proxy.Freshness). The zero time before any sync.
+// ConfirmedAt is when the view was last confirmed current: the start of the
+// last successful catch-up, or the snapshot's time before the first; zero
+// if neither. The gate's staleness check reads it on every request
+// (proxy.Freshness).
 func (f *Follower) ConfirmedAt() time.Time {
 	n := f.confirmed.Load()
 	if n == 0 {
@@ -163,21 +164,15 @@ func (f *Follower) ConfirmedAt() time.Time {
 	return time.Unix(0, n)
 }
 
-// LastSync is when the view was last confirmed current: the start of the
-// last successful catch-up. It is zero before the first.
-func (f *Follower) LastSync() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lastSync
-}
+// LastSync is ConfirmedAt.
+func (f *Follower) LastSync() time.Time { return f.ConfirmedAt() }
 
 // Healthy reports whether the view was confirmed current within MaxLag.
 // A listener that is down does not make the follower unhealthy: polling
 // keeps the view within Poll of the store.
 func (f *Follower) Healthy() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return !f.lastSync.IsZero() && f.opts.Now().Sub(f.lastSync) <= f.opts.MaxLag
+	at := f.ConfirmedAt()
+	return !at.IsZero() && f.opts.Now().Sub(at) <= f.opts.MaxLag
 }
 
 // Err is the error of the last catch-up if it failed, else the listener's
