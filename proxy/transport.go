@@ -1,14 +1,10 @@
 package proxy
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -65,6 +61,26 @@ func newUpstreamTransport(cfg *config.Config) http.RoundTripper {
 // Everything else goes to the fallback http.Transport. The request is
 // written and the response parsed by net/http itself (Request.Write,
 // http.ReadResponse).
+//
+// Pooling rules. A connection carries many users' requests one after
+// another, so a byte left over from one response must never be read as the
+// next: that would hand one user another user's page. The rules:
+//   - A connection goes back to the pool only when its response was read
+//     to the end of its framing, the upstream did not ask to close, the
+//     framing was unambiguous (never Content-Length with Transfer-Encoding)
+//     and nothing further is buffered or readable on it.
+//   - When a pooled connection is handed out it is checked again, without
+//     blocking, for bytes that arrived or a close that happened while it
+//     sat idle (a late second response, a body after HEAD, 204 or 304, an
+//     upstream's keep-alive timeout). Such a connection is closed, never
+//     used. http.Transport's per-connection reader gives the same promise
+//     by closing a connection on which unsolicited bytes arrive.
+//   - Connections idle longer than idleFor are closed.
+//   - A GET or HEAD that failed before the first byte of its response on
+//     a reused connection is sent once more, on a newly dialed connection.
+//
+// Where the readability check is not available (see probeSupported), the
+// direct path is off and every request takes the fallback.
 type directTransport struct {
 	addr     string // host:port of the upstream
 	dialer   *net.Dialer
@@ -74,13 +90,6 @@ type directTransport struct {
 
 	mu   sync.Mutex
 	idle []*directConn // LIFO: the warmest connection first
-}
-
-type directConn struct {
-	c         net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	idleSince time.Time
 }
 
 // max1xxResponses bounds the informational responses read before the final
@@ -94,7 +103,7 @@ const max1xxResponses = 5
 const upstreamIdleTimeout = 90 * time.Second
 
 func newDirectTransport(u *url.URL, t *http.Transport, dialer *net.Dialer, timeout time.Duration) http.RoundTripper {
-	if u.Scheme != "http" {
+	if u.Scheme != "http" || !probeSupported {
 		return t // TLS upstreams keep the standard transport
 	}
 	addr := u.Host
@@ -108,8 +117,8 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.direct(req) {
 		return t.fallback.RoundTrip(req)
 	}
+	dc, reused, err := t.get(req.Context())
 	for attempt := 0; ; attempt++ {
-		dc, reused, err := t.get(req.Context())
 		if err != nil {
 			return nil, err
 		}
@@ -118,13 +127,15 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		dc.c.Close()
-		// A kept-alive connection the upstream closed while it sat idle
-		// fails before any response byte, with EOF or a reset: GET and
-		// HEAD are safe to resend once on a fresh connection, as
-		// http.Transport does. Never after a timeout.
+		// A kept-alive connection the upstream closed just as it was
+		// handed out fails before any response byte, with EOF or a reset:
+		// GET and HEAD are safe to resend once, as http.Transport does,
+		// and on a connection dialed for it, never another pooled one.
+		// Never after a timeout.
 		if !reused || !early || attempt > 0 || req.Context().Err() != nil || !closedByPeer(err) {
 			return nil, err
 		}
+		dc, err = t.dial(req.Context())
 	}
 }
 
@@ -174,137 +185,6 @@ func isTokenByte(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-func (t *directTransport) get(ctx context.Context) (*directConn, bool, error) {
-	for {
-		t.mu.Lock()
-		n := len(t.idle)
-		if n == 0 {
-			t.mu.Unlock()
-			break
-		}
-		dc := t.idle[n-1]
-		t.idle[n-1] = nil
-		t.idle = t.idle[:n-1]
-		t.mu.Unlock()
-		if time.Since(dc.idleSince) < t.idleFor {
-			return dc, true, nil
-		}
-		dc.c.Close()
-	}
-	c, err := t.dialer.DialContext(ctx, "tcp", t.addr)
-	if err != nil {
-		return nil, false, err
-	}
-	return &directConn{c: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}, false, nil
-}
-
-func (t *directTransport) put(dc *directConn) {
-	if dc.br.Buffered() > 0 { // bytes after the response: never reuse
-		dc.c.Close()
-		return
-	}
-	_ = dc.c.SetDeadline(time.Time{})
-	dc.idleSince = time.Now()
-	t.mu.Lock()
-	if len(t.idle) < upstreamIdlePerHost {
-		t.idle = append(t.idle, dc)
-		t.mu.Unlock()
-		return
-	}
-	t.mu.Unlock()
-	dc.c.Close()
-}
-
-// exchange writes req and reads the response head. early is true when an
-// error came before the first byte of a response.
-func (t *directTransport) exchange(dc *directConn, req *http.Request) (resp *http.Response, early bool, err error) {
-	ctx := req.Context()
-	// Cancelling the request unblocks a write or read in progress.
-	stop := context.AfterFunc(ctx, func() { _ = dc.c.SetDeadline(time.Unix(1, 0)) })
-	if t.timeout > 0 {
-		_ = dc.c.SetReadDeadline(time.Now().Add(t.timeout))
-	}
-	fail := func(err error, early bool) (*http.Response, bool, error) {
-		stop()
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, early, err
-	}
-	if err := req.Write(dc.bw); err != nil {
-		return fail(err, true)
-	}
-	if err := dc.bw.Flush(); err != nil {
-		return fail(err, true)
-	}
-	if _, err := dc.br.Peek(1); err != nil {
-		return fail(err, true)
-	}
-	for informational := 0; ; informational++ {
-		resp, err := http.ReadResponse(dc.br, req)
-		if err != nil {
-			return fail(err, false)
-		}
-		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
-			if informational == max1xxResponses {
-				return fail(errors.New("upstream sent too many 1xx responses"), false)
-			}
-			if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.Got1xxResponse != nil {
-				if err := tr.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
-					return fail(err, false)
-				}
-			}
-			continue // an informational response; the real one follows
-		}
-		if resp.StatusCode == http.StatusSwitchingProtocols {
-			return fail(errors.New("upstream switched protocols without an upgrade request"), false)
-		}
-		_ = dc.c.SetReadDeadline(time.Time{}) // the body may take as long as it takes
-		// NoBody (HEAD, 204, 304) is at its end already.
-		resp.Body = &directBody{rc: resp.Body, t: t, dc: dc, stop: stop, reuse: !resp.Close, eof: resp.Body == http.NoBody}
-		return resp, false, nil
-	}
-}
-
-// directBody returns the connection to the pool once the body was read to
-// the end and the upstream keeps the connection alive; otherwise it closes
-// the connection.
-type directBody struct {
-	rc    io.ReadCloser
-	t     *directTransport
-	dc    *directConn
-	stop  func() bool
-	reuse bool
-	eof   bool
-	done  bool
-}
-
-func (b *directBody) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, errors.New("read on closed response body")
-	}
-	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.eof = true
-	}
-	return n, err
-}
-
-func (b *directBody) Close() error {
-	if b.done {
-		return nil
-	}
-	b.done = true
-	err := b.rc.Close()
-	// stop is false when the context was cancelled (and the deadline set).
-	if b.stop() && b.eof && b.reuse && err == nil {
-		b.t.put(b.dc)
-		return nil
-	}
-	b.dc.c.Close()
-	return err
 }
 
 // CloseIdleConnections closes the pooled connections of both paths.
