@@ -249,3 +249,44 @@ func keptSpan(line string, f cookieFilter) (kept string, ok bool) {
 	}
 	return line[start:end], true
 }
+
+// dropForeignUpgrade removes from an inbound request every protocol
+// upgrade but WebSocket, the one upgrade whose first request the route
+// check sees and whose later frames stay on that route. Any other (h2c
+// above all) would let the client speak a new protocol straight to the
+// upstream once it answers 101, with requests for any path and any
+// identity header that nothing checks. RFC 9110 §7.8 lets a server ignore
+// Upgrade, and clients that send h2c unprompted (curl --http2, Java's
+// HttpClient) carry on with HTTP/1.1, so the request is served, not
+// refused: Upgrade, HTTP2-Settings and the Connection tokens naming them go.
+func dropForeignUpgrade(h http.Header) {
+	up, ok := h["Upgrade"]
+	if !ok {
+		if _, ok := h["Http2-Settings"]; !ok {
+			return
+		}
+	}
+	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") {
+		return
+	}
+	delete(h, "Upgrade")
+	delete(h, "Http2-Settings")
+	conn := h["Connection"]
+	if len(conn) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range conn {
+		for tok := range strings.SplitSeq(line, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok != "" && !strings.EqualFold(tok, "upgrade") && !strings.EqualFold(tok, "http2-settings") {
+				kept = append(kept, tok)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}

@@ -226,6 +226,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st.outcome = metrics.OutcomeAllowed // upstreamError may still change it
+	dropForeignUpgrade(r.Header)
 	p.rp.ServeHTTP(w, r)
 	st.upstreamEnd = sinceEpoch(p.now())
 }
