@@ -25,7 +25,10 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultDrainTimeout      = 25 * time.Second
 	DefaultUpstreamTimeout   = 60 * time.Second
-	DefaultACSBodyLimit      = 1 << 20
+	// DefaultBodyIdleTimeout is the longest pause allowed between two reads
+	// of a request body (nginx's client_body_timeout is 60s).
+	DefaultBodyIdleTimeout = 30 * time.Second
+	DefaultACSBodyLimit    = 1 << 20
 
 	DefaultSCIMBasePath      = "/scim/v2"
 	DefaultSCIMMaxBodyBytes  = 4 << 20 // a 10,000-member group PUT is about 600 KB
@@ -115,6 +118,7 @@ type Server struct {
 	MaxHeaderBytes    int           `yaml:"maxHeaderBytes"`
 	DrainTimeout      time.Duration `yaml:"drainTimeout"`    // graceful shutdown on SIGTERM
 	UpstreamTimeout   time.Duration `yaml:"upstreamTimeout"` // response headers from upstream; 504 after
+	BodyIdleTimeout   time.Duration `yaml:"bodyIdleTimeout"` // longest gap between two reads of a request body; 408 after
 	ACSBodyLimit      int64         `yaml:"acsBodyLimit"`
 }
 

@@ -419,6 +419,9 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["server.upstreamTimeout"] {
 		s.UpstreamTimeout = DefaultUpstreamTimeout
 	}
+	if !explicit["server.bodyIdleTimeout"] {
+		s.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
 	if !explicit["server.acsBodyLimit"] {
 		s.ACSBodyLimit = DefaultACSBodyLimit
 	}

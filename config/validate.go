@@ -435,6 +435,7 @@ func (v *validator) server() {
 		{"idleTimeout", s.IdleTimeout},
 		{"drainTimeout", s.DrainTimeout},
 		{"upstreamTimeout", s.UpstreamTimeout},
+		{"bodyIdleTimeout", s.BodyIdleTimeout},
 	} {
 		if d.val <= 0 {
 			v.add("server."+d.name, "must be a positive duration; got %s", d.val)

@@ -131,6 +131,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 				"server.idleTimeout: must be a positive duration; got 0s",
 				"server.drainTimeout: must be a positive duration; got 0s",
 				"server.upstreamTimeout: must be a positive duration; got 0s",
+				"server.bodyIdleTimeout: must be a positive duration; got 0s",
 				"server.maxHeaderBytes: must be a positive number of bytes; got -1",
 				"server.acsBodyLimit: must be a positive number of bytes; got 0",
 			},

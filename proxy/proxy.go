@@ -136,7 +136,7 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:      zap.NewStdLog(p.log.Named("reverseproxy")),
 		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
 	}
-	p.handler = p.recoverer(p.scope(http.HandlerFunc(p.serve)))
+	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
 	return p, nil
 }
 
