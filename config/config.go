@@ -12,13 +12,16 @@ import (
 
 // Defaults, applied by Load before Validate.
 const (
-	DefaultListen            = ":8080"
-	DefaultAdminListen       = "127.0.0.1:9090"
-	DefaultMetadataRefresh   = time.Hour
-	DefaultNameIDFormat      = "emailAddress"
-	DefaultClockSkew         = 90 * time.Second
-	DefaultLoginWindow       = 10 * time.Minute
-	DefaultCookieName        = "portcullis"
+	DefaultListen          = ":8080"
+	DefaultAdminListen     = "127.0.0.1:9090"
+	DefaultMetadataRefresh = time.Hour
+	DefaultNameIDFormat    = "emailAddress"
+	DefaultClockSkew       = 90 * time.Second
+	DefaultLoginWindow     = 10 * time.Minute
+	DefaultCookieName      = "portcullis"
+	// HostCookiePrefix is put before DefaultCookieName on https (RFC 6265bis
+	// cookie prefixes).
+	HostCookiePrefix         = "__Host-"
 	DefaultSessionLifetime   = 8 * time.Hour
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
@@ -99,9 +102,16 @@ type Attributes struct {
 
 // Session configures the session cookie.
 type Session struct {
+	// CookieName defaults to "__Host-portcullis" on an https publicURL
+	// (Secure, Path=/, no Domain: nothing on another path or subdomain can
+	// set one that shadows it) and "portcullis" on http.
 	CookieName string        `yaml:"cookieName"`
 	KeysFile   string        `yaml:"keysFile"`
 	Lifetime   time.Duration `yaml:"lifetime"`
+	// LegacyCookieNames are session cookie names of earlier versions that
+	// the default replaced (not configurable): never read as a session,
+	// stripped from upstream requests, expired in browsers.
+	LegacyCookieNames []string `yaml:"-"`
 }
 
 // Route is one entry of the routes list; the first match wins.

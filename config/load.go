@@ -396,6 +396,10 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	}
 	if c.Session.CookieName == "" {
 		c.Session.CookieName = DefaultCookieName
+		if strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
+			c.Session.CookieName = HostCookiePrefix + DefaultCookieName
+			c.Session.LegacyCookieNames = []string{DefaultCookieName}
+		}
 	}
 	if !explicit["session.lifetime"] {
 		c.Session.Lifetime = DefaultSessionLifetime

@@ -441,7 +441,10 @@ func TestParse_AppliesDefaults(t *testing.T) {
 			LoginWindow:     DefaultLoginWindow,
 			MetadataURL:     mustURL("https://idp.example.com/metadata"),
 		},
-		Session: Session{CookieName: DefaultCookieName, KeysFile: "session.keys", Lifetime: DefaultSessionLifetime},
+		Session: Session{
+			CookieName: HostCookiePrefix + DefaultCookieName, KeysFile: "session.keys", Lifetime: DefaultSessionLifetime,
+			LegacyCookieNames: []string{DefaultCookieName},
+		},
 		Headers: DefaultHeaders(),
 		Server: Server{
 			ReadHeaderTimeout: DefaultReadHeaderTimeout,

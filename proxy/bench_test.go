@@ -103,7 +103,7 @@ func BenchmarkAuthPath(b *testing.B) {
 		if err != nil || pol.Public {
 			b.Fatal("route")
 		}
-		s := p.readSession(req, p.now())
+		s, _ := p.readSession(req, p.now())
 		if s == nil {
 			b.Fatal("no session")
 		}
@@ -209,12 +209,12 @@ func benchRequest(cookies []*http.Cookie) *http.Request {
 func BenchmarkSessionCheck(b *testing.B) {
 	p, cookies := benchProxy(b, nil)
 	req := benchRequest(cookies)
-	if p.readSession(req, p.now()) == nil {
+	if s, _ := p.readSession(req, p.now()); s == nil {
 		b.Fatal("no session")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if p.readSession(req, p.now()) == nil {
+		if s, _ := p.readSession(req, p.now()); s == nil {
 			b.Fatal("no session")
 		}
 	}

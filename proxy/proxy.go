@@ -169,7 +169,19 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var principal *identity.Principal
 	now := p.now() // one clock for the session's expiry and the view's staleness
-	if s := p.readSession(r, now); s != nil {
+	s, dup := p.readSession(r, now)
+	if dup {
+		st.outcome = metrics.OutcomeLoginRequired
+		p.audit.Info("session rejected",
+			zap.String("event", "session_rejected"),
+			zap.String("reason", "duplicate_cookie"),
+			zap.String("request_id", web.RequestID(r.Context())))
+		web.Page(w, r, http.StatusBadRequest, "Bad request",
+			"Your browser sent two different sign-in cookies for this site. Clear this site's cookies and sign in again.")
+		return
+	}
+	p.sessions.ClearLegacy(w, r) // cookies of the names before __Host-
+	if s != nil {
 		principal = &s.Principal
 		st.user = s.Principal.User
 		if p.gate != nil {

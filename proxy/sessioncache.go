@@ -47,24 +47,25 @@ func (c *sessionCache) put(v string, s *session.Session) {
 	c.mu.Unlock()
 }
 
-// readSession returns the request's session if it is valid at now, or nil.
-func (p *Proxy) readSession(r *http.Request, now time.Time) *session.Session {
-	v, ok := p.sessions.Value(r)
-	if !ok {
-		return nil
+// readSession returns the request's session if it is valid at now, or nil;
+// dup when the request carries two different session cookies.
+func (p *Proxy) readSession(r *http.Request, now time.Time) (s *session.Session, dup bool) {
+	v, err := p.sessions.Value(r)
+	if err != nil {
+		return nil, err == session.ErrDuplicate
 	}
 	if s := p.cache.get(v); s != nil {
 		if now.Before(s.Expires) {
-			return s
+			return s, false
 		}
-		return nil
+		return nil, false
 	}
-	s, err := p.sessions.Decode(v)
+	s, err = p.sessions.Decode(v)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	if now.Before(s.Expires) {
 		p.cache.put(v, s)
 	}
-	return s
+	return s, false
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/crewjam/saml"
 	"go.uber.org/zap"
 
+	"github.com/portcullis-sso/portcullis/config"
+
 	"github.com/portcullis-sso/portcullis/samlsp"
 )
 
@@ -68,6 +70,10 @@ func writeIdPMetadata(t testing.TB, dir string) string {
 	}
 	return p
 }
+
+// httpsCookieName is the session cookie name of testConfigDir's configs,
+// whose publicURL is https.
+const httpsCookieName = config.HostCookiePrefix + config.DefaultCookieName
 
 // testConfigDir writes keys, IdP metadata and a config; extra is appended YAML.
 func testConfigDir(t *testing.T, extra string) string {

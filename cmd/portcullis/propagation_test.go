@@ -42,12 +42,12 @@ func BenchmarkPropagation_TwoProcesses(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	codec, _ := session.NewCodec("portcullis", keys, true, time.Hour)
+	codec, _ := session.NewCodec(httpsCookieName, keys, true, time.Hour)
 	c := newSCIMClient(cfg.token)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
 	status := func(base, cookie string) int {
 		req, _ := http.NewRequest("GET", base+"/app", nil)
-		req.AddCookie(&http.Cookie{Name: "portcullis", Value: cookie})
+		req.AddCookie(&http.Cookie{Name: httpsCookieName, Value: cookie})
 		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)

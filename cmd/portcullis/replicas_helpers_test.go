@@ -51,7 +51,7 @@ func newReplicaSet(t *testing.T, storeExtra string) *replicaSet {
 	raw, _ := os.ReadFile(path)
 	_ = os.WriteFile(path, []byte(strings.Replace(string(raw), "http://127.0.0.1:3000", up.URL, 1)), 0o600)
 	keys, _ := session.ParseKeys(mustRead(t, filepath.Join(dir, "session.keys")))
-	codec, _ := session.NewCodec("portcullis", keys, true, time.Hour)
+	codec, _ := session.NewCodec(httpsCookieName, keys, true, time.Hour)
 	return &replicaSet{t: t, dir: dir, token: replicaToken, codec: codec}
 }
 
@@ -138,7 +138,7 @@ func (rs *replicaSet) sessionFor(user, email string) string {
 func (rs *replicaSet) get(base, cookie string) (int, string) {
 	rs.t.Helper()
 	req, _ := http.NewRequest("GET", base+"/app", nil)
-	req.AddCookie(&http.Cookie{Name: "portcullis", Value: cookie})
+	req.AddCookie(&http.Cookie{Name: httpsCookieName, Value: cookie})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		rs.t.Fatal(err)
@@ -154,7 +154,7 @@ func (rs *replicaSet) openStream(base, cookie string) <-chan struct{} {
 	rs.t.Helper()
 	req, _ := http.NewRequest("GET", base+"/events", nil)
 	req.Header.Set("Accept", "text/event-stream")
-	req.AddCookie(&http.Cookie{Name: "portcullis", Value: cookie})
+	req.AddCookie(&http.Cookie{Name: httpsCookieName, Value: cookie})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		rs.t.Fatal(err)

@@ -83,6 +83,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if err != nil {
 		return nil, fmt.Errorf("session.keysFile: %w", err)
 	}
+	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
+	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
+	for _, l := range cfg.Session.LegacyCookieNames {
+		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
+	}
 	adminToken, err := readAdminToken(cfg)
 	if err != nil {
 		return nil, err
@@ -121,7 +126,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Config:            cfg,
 		Auth:              a.sp,
 		Sessions:          codec,
-		OwnCookiePrefixes: []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)},
+		OwnCookiePrefixes: ownPrefixes,
 		Logger:            log.Named("proxy"),
 		Access:            log.Named("access"),
 		Audit:             audit,

@@ -33,6 +33,11 @@ var (
 	ErrNoCookie = errors.New("no session cookie")
 	ErrExpired  = errors.New("session expired")
 	ErrInvalid  = errors.New("session cookie invalid")
+	// ErrDuplicate: the request carries two different values for one
+	// session cookie name. One may have been planted for a longer Path or
+	// a parent domain (a sibling app on the same site) to take over a
+	// subtree; guessing which is ours would let it, so neither is used.
+	ErrDuplicate = errors.New("two different session cookies")
 )
 
 const (
@@ -53,6 +58,7 @@ type KeyPair struct {
 // Codec encodes and decodes sessions for one cookie name.
 type Codec struct {
 	name    string
+	legacy  []string // earlier names: stripped from upstream requests and expired in browsers
 	secure  bool
 	codecs  []securecookie.Codec
 	maxAge  time.Duration
@@ -87,20 +93,53 @@ func NewCodec(name string, keys []KeyPair, secure bool, maxAge time.Duration) (*
 // SetClock replaces the time source (tests).
 func (c *Codec) SetClock(now func() time.Time) { c.nowFunc = now }
 
+// SetLegacyNames names cookies that earlier versions used for the
+// session (before the __Host- prefix became the default). They are never
+// read as a session, never reach the upstream, and are expired in the
+// browser by ClearLegacy.
+func (c *Codec) SetLegacyNames(names ...string) { c.legacy = names }
+
 // Name is the base cookie name.
 func (c *Codec) Name() string { return c.name }
 
 // IsSessionCookie reports whether a cookie name belongs to this codec
-// (the base name or one of its chunks).
+// (the base name or one of its chunks, now or under a legacy name).
 func (c *Codec) IsSessionCookie(name string) bool {
-	if name == c.name {
+	if isChunkOf(name, c.name) {
 		return true
 	}
-	rest, ok := strings.CutPrefix(name, c.name+"_")
+	for _, l := range c.legacy {
+		if isChunkOf(name, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// isChunkOf reports whether name is base or one of its chunk names.
+func isChunkOf(name, base string) bool {
+	if name == base {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, base+"_")
 	if !ok || len(rest) != 1 {
 		return false
 	}
 	return rest[0] >= '1' && rest[0] < '0'+MaxChunks
+}
+
+// ClearLegacy expires, in the browser, the legacy session cookies r
+// carries. It reads the Cookie header without allocating when there are
+// none.
+func (c *Codec) ClearLegacy(w http.ResponseWriter, r *http.Request) {
+	for _, l := range c.legacy {
+		for i := 0; i < MaxChunks; i++ {
+			if _, found, _ := cookieValue(r.Header["Cookie"], chunkName(l, i)); !found {
+				break
+			}
+			http.SetCookie(w, c.cookie(chunkName(l, i), "", -1))
+		}
+	}
 }
 
 // Encode returns the encoded cookie value (possibly longer than one cookie).
@@ -160,32 +199,40 @@ func (c *Codec) Clear(w http.ResponseWriter, r *http.Request) {
 			http.SetCookie(w, c.cookie(chunkName(c.name, i), "", -1))
 		}
 	}
+	c.ClearLegacy(w, r)
 }
 
 // Read reassembles the session cookie value from r and decodes it.
 func (c *Codec) Read(r *http.Request) (*Session, error) {
-	v, ok := c.Value(r)
-	if !ok {
-		return nil, ErrNoCookie
+	v, err := c.Value(r)
+	if err != nil {
+		return nil, err
 	}
 	return c.Decode(v)
 }
 
-// Value reassembles the raw (still encoded) cookie value from r. For the
-// common single-cookie session it does not allocate.
-func (c *Codec) Value(r *http.Request) (string, bool) {
-	first, ok := cookieValue(r.Header["Cookie"], c.name)
-	if !ok || first == "" {
-		return "", false
-	}
-	if len(first) < chunkSize {
-		return first, true
+// Value reassembles the raw (still encoded) cookie value from r: ErrNoCookie
+// without one, ErrDuplicate when a name it needs appears twice with
+// different values. For the common single-cookie session it does not
+// allocate.
+func (c *Codec) Value(r *http.Request) (string, error) {
+	first, found, dup := cookieValue(r.Header["Cookie"], c.name)
+	switch {
+	case dup:
+		return "", ErrDuplicate
+	case !found || first == "":
+		return "", ErrNoCookie
+	case len(first) < chunkSize:
+		return first, nil
 	}
 	var b strings.Builder
 	b.WriteString(first)
 	for i := 1; i < MaxChunks; i++ {
-		v, ok := cookieValue(r.Header["Cookie"], chunkName(c.name, i))
-		if !ok {
+		v, found, dup := cookieValue(r.Header["Cookie"], chunkName(c.name, i))
+		if dup {
+			return "", ErrDuplicate
+		}
+		if !found {
 			break
 		}
 		b.WriteString(v)
@@ -193,12 +240,13 @@ func (c *Codec) Value(r *http.Request) (string, bool) {
 			break
 		}
 	}
-	return b.String(), true
+	return b.String(), nil
 }
 
-// cookieValue finds the first cookie called name in Cookie header lines
-// without parsing (and allocating) every cookie. Values may be quoted.
-func cookieValue(lines []string, name string) (string, bool) {
+// cookieValue finds the cookie called name in Cookie header lines without
+// parsing (and allocating) every cookie, and reports dup when the name
+// appears again with a different value. Values may be quoted.
+func cookieValue(lines []string, name string) (value string, found, dup bool) {
 	for _, line := range lines {
 		for len(line) > 0 {
 			var part string
@@ -211,10 +259,14 @@ func cookieValue(lines []string, name string) (string, bool) {
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			return v, true
+			if !found {
+				value, found = v, true
+			} else if v != value {
+				return "", true, true
+			}
 		}
 	}
-	return "", false
+	return value, found, false
 }
 
 func (c *Codec) cookie(name, value string, maxAge int) *http.Cookie {

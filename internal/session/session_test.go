@@ -249,19 +249,22 @@ func TestCookieValue(t *testing.T) {
 		lines []string
 		want  string
 		ok    bool
+		dup   bool
 	}{
-		{"only", []string{"portcullis=abc"}, "abc", true},
-		{"among others", []string{"a=1; portcullis=abc; b=2"}, "abc", true},
-		{"second line", []string{"a=1", "b=2;portcullis=xyz"}, "xyz", true},
-		{"quoted", []string{`portcullis="abc"`}, "abc", true},
-		{"prefix is not a match", []string{"portcullis_1=abc; xportcullis=d"}, "", false},
-		{"absent", []string{"a=1"}, "", false},
-		{"first wins", []string{"portcullis=one; portcullis=two"}, "one", true},
+		{"only", []string{"portcullis=abc"}, "abc", true, false},
+		{"among others", []string{"a=1; portcullis=abc; b=2"}, "abc", true, false},
+		{"second line", []string{"a=1", "b=2;portcullis=xyz"}, "xyz", true, false},
+		{"quoted", []string{`portcullis="abc"`}, "abc", true, false},
+		{"prefix is not a match", []string{"portcullis_1=abc; xportcullis=d"}, "", false, false},
+		{"absent", []string{"a=1"}, "", false, false},
+		{"same value twice is one", []string{"portcullis=one; portcullis=one"}, "one", true, false},
+		{"two values are a duplicate", []string{"portcullis=one; portcullis=two"}, "", true, true},
+		{"two values on two lines", []string{"portcullis=one", "portcullis=two"}, "", true, true},
 	}
 	for _, tt := range tests {
-		got, ok := cookieValue(tt.lines, "portcullis")
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("%s: got %q %v, want %q %v", tt.name, got, ok, tt.want, tt.ok)
+		got, ok, dup := cookieValue(tt.lines, "portcullis")
+		if got != tt.want || ok != tt.ok || dup != tt.dup {
+			t.Errorf("%s: got %q %v %v, want %q %v %v", tt.name, got, ok, dup, tt.want, tt.ok, tt.dup)
 		}
 	}
 }
