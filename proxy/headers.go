@@ -148,15 +148,42 @@ func identityValue(p *identity.Principal, field string) string {
 	case identity.FieldName:
 		return sanitizeHeaderValue(p.Name)
 	case identity.FieldGroups:
-		if len(p.Groups) == 0 {
-			return ""
-		}
-		if len(p.Groups) == 1 {
-			return sanitizeHeaderValue(p.Groups[0])
-		}
-		return sanitizeHeaderValue(strings.Join(p.Groups, ","))
+		return groupsHeader(p.Groups)
 	}
 	return ""
+}
+
+// groupsHeader joins group names with "," for the groups header, leaving
+// out the names a comma split or a trim would change (see
+// identity.HeaderSafeGroup): a split cannot be undone by quoting, since
+// apps split before they look for quotes. allowGroups still sees every name
+// exactly. The result is allocation-free for one group.
+func groupsHeader(groups []string) string {
+	kept := 0
+	for _, g := range groups {
+		if identity.HeaderSafeGroup(g) {
+			kept++
+		}
+	}
+	switch {
+	case kept == 0:
+		return ""
+	case kept == len(groups) && kept == 1:
+		return groups[0]
+	case kept == len(groups):
+		return strings.Join(groups, ",")
+	}
+	var b strings.Builder
+	for _, g := range groups {
+		if !identity.HeaderSafeGroup(g) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(g)
+	}
+	return b.String()
 }
 
 // sanitizeHeaderValue drops bytes that cannot appear in a header value (CR,
