@@ -250,7 +250,7 @@ func BenchmarkRewrite(b *testing.B) {
 	in := benchRequest(cookies)
 	in.Header.Set("X-Forwarded-User", "spoof")
 	s := benchSession()
-	in = in.WithContext(withState(in.Context(), &requestState{principal: &s.Principal}))
+	in = in.WithContext(withState(in.Context(), &requestState{x: exchange{who: &s.Principal}}))
 	out := in.Clone(in.Context())
 	b.ReportAllocs()
 	for b.Loop() {

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
@@ -211,14 +210,10 @@ type scoped struct {
 	st  requestState
 }
 
-// requestState carries what later handlers learn back to the access log.
+// requestState carries what later handlers learn back to the access log
+// and the metrics, and the steps' exchange.
 type requestState struct {
-	// principal is who the request goes upstream as (nil: nobody); serve
-	// sets it after the checks and rewrite injects it.
-	principal *identity.Principal
-	// merged holds the principal with the directory's groups when the gate
-	// supplies them (principal then points here).
-	merged  identity.Principal
+	x       exchange
 	user    string
 	outcome metrics.Outcome // for portcullis_requests_total
 	// upstreamStart and upstreamEnd bound the upstream's share of the

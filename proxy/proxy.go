@@ -11,14 +11,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httputil"
-	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
-	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/web"
@@ -86,6 +84,7 @@ type Proxy struct {
 	headers *headerPlan
 	cookies cookieFilter
 	rp      *httputil.ReverseProxy
+	steps   []step
 	handler http.Handler
 }
 
@@ -136,6 +135,7 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:      zap.NewStdLog(p.log.Named("reverseproxy")),
 		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
 	}
+	p.steps = p.buildSteps()
 	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
 	return p, nil
 }
@@ -150,99 +150,6 @@ func nopIfNil(l *zap.Logger) *zap.Logger {
 // ServeHTTP serves the public listener.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
-	st := stateOf(r.Context()) // st.outcome stays OutcomeOther for own routes
-	if strings.HasPrefix(path, "/saml/") {
-		p.auth.ServeHTTP(w, r)
-		return
-	}
-	if p.scim != nil && (path == p.scimBase || strings.HasPrefix(path, p.scimBase) && path[len(p.scimBase)] == '/') {
-		p.scim.ServeHTTP(w, r)
-		return
-	}
-	pol, err := p.routes.decide(r.URL)
-	if err != nil {
-		p.log.Debug("refused ambiguous path", zap.String("request_id", web.RequestID(r.Context())))
-		web.Page(w, r, http.StatusBadRequest, "Bad request", "The request path is not acceptable.")
-		return
-	}
-	var principal *identity.Principal
-	now := p.now() // one clock for the session's expiry and the view's staleness
-	s, dup := p.readSession(r, now)
-	if dup {
-		st.outcome = metrics.OutcomeLoginRequired
-		p.audit.Info("session rejected",
-			zap.String("event", "session_rejected"),
-			zap.String("reason", "duplicate_cookie"),
-			zap.String("request_id", web.RequestID(r.Context())))
-		web.Page(w, r, http.StatusBadRequest, "Bad request",
-			"Your browser sent two different sign-in cookies for this site. Clear this site's cookies and sign in again.")
-		return
-	}
-	p.sessions.ClearLegacy(w, r) // cookies of the names before __Host-
-	if s != nil {
-		principal = &s.Principal
-		st.user = s.Principal.User
-		if p.gate != nil {
-			v, state, allowed := p.gate.check(principal, s.IssuedAt, now, &st.merged)
-			switch {
-			case v == verdictAllow:
-				principal = allowed
-			case pol.Public:
-				principal = nil // public route: serve it, but as nobody
-			case v == verdictSessionVoided:
-				st.outcome = metrics.OutcomeLoginRequired
-				p.metrics.SessionRevoked()
-				p.audit.Info("session rejected",
-					zap.String("event", "session_rejected"),
-					zap.String("reason", "revoked"),
-					zap.String("request_id", web.RequestID(r.Context())),
-					zap.String("user", s.Principal.User))
-				p.sessions.Clear(w, r)
-				p.loginRequired(w, r)
-				return
-			default:
-				st.outcome = verdictOutcome(v)
-				p.deny(w, r, v, state, s.Principal.User, pol.Route)
-				return
-			}
-		}
-	}
-	if principal == nil && !pol.Public {
-		st.outcome = metrics.OutcomeLoginRequired
-		p.loginRequired(w, r)
-		return
-	}
-	if principal != nil && len(pol.AllowGroups) > 0 && !inAnyGroup(principal.Groups, pol.AllowGroups) {
-		st.outcome = metrics.OutcomeDeniedGroup
-		p.audit.Info("access denied",
-			zap.String("event", "access_denied"),
-			zap.String("reason", "group"),
-			zap.String("request_id", web.RequestID(r.Context())),
-			zap.String("user", principal.User),
-			zap.String("route", pol.Route))
-		web.Page(w, r, http.StatusForbidden, "No access",
-			"You are signed in, but you do not have access to this page.")
-		return
-	}
-	if principal != nil {
-		// rewrite reads the principal from the request state, which saves
-		// a context and a request copy on every proxied request.
-		st.principal = principal
-		if p.gate != nil && isStream(r) {
-			ctx, cancel := context.WithCancel(r.Context())
-			defer cancel()
-			defer p.streams.add(p.gate.key(principal), cancel)()
-			r = r.WithContext(ctx)
-		}
-	}
-	st.outcome = metrics.OutcomeAllowed // upstreamError may still change it
-	dropForeignUpgrade(r.Header)
-	p.rp.ServeHTTP(w, r)
-	st.upstreamEnd = sinceEpoch(p.now())
-}
-
 // CloseStreams ends every open WebSocket and SSE stream of the user whose
 // match key is key. The directory calls it when it removes a user.
 func (p *Proxy) CloseStreams(key string) {
@@ -250,15 +157,6 @@ func (p *Proxy) CloseStreams(key string) {
 		p.metrics.StreamsClosed(n)
 		p.audit.Info("streams closed", zap.String("event", "streams_closed"), zap.String("match_key", key), zap.Int("count", n))
 	}
-}
-
-func inAnyGroup(have, allow []string) bool {
-	for _, g := range have {
-		if slices.Contains(allow, g) {
-			return true
-		}
-	}
-	return false
 }
 
 // loginRequired redirects a browser navigation to the IdP and answers
@@ -316,7 +214,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Del("X-Real-Ip")
 	}
 	st := stateOf(pr.In.Context())
-	applyIdentity(pr.Out.Header, p.headers, p.cookies, st.principal)
+	applyIdentity(pr.Out.Header, p.headers, p.cookies, st.x.who)
 	// From here the time is the upstream's (see observe).
 	st.upstreamStart = sinceEpoch(p.now())
 }
