@@ -44,24 +44,38 @@ const (
 	DefaultStoreMaxStaleness = 5 * time.Minute
 )
 
+// upstreamPathParameters values.
+const (
+	// PathParametersReject refuses (400) any path holding ";": the default.
+	PathParametersReject = "reject"
+	// PathParametersStripForMatching judges a path the way a Servlet
+	// container maps it, with ";…" removed from every segment, and forwards
+	// the original bytes: for Java upstreams (";jsessionid=" URL rewriting,
+	// JAX-RS matrix parameters).
+	PathParametersStripForMatching = "strip-for-matching"
+)
+
 // Config is the whole file. YAML keys are camelCase; fields tagged yaml:"-"
 // are filled by Load from the raw values and are what the rest of the
 // program uses.
 type Config struct {
-	Version        int               `yaml:"version"`
-	Listen         string            `yaml:"listen"`
-	AdminListen    string            `yaml:"adminListen"`
-	AdminTokenFile string            `yaml:"adminTokenFile"` // default "": see AdminTokenRequired
-	PublicURL      string            `yaml:"publicURL"`
-	Upstream       string            `yaml:"upstream"`
-	TrustedProxies []string          `yaml:"trustedProxies"`
-	SAML           SAML              `yaml:"saml"`
-	Session        Session           `yaml:"session"`
-	Headers        map[string]string `yaml:"headers"`
-	Routes         []Route           `yaml:"routes"`
-	Server         Server            `yaml:"server"`
-	SCIM           SCIM              `yaml:"scim"`
-	Store          Store             `yaml:"store"`
+	Version        int    `yaml:"version"`
+	Listen         string `yaml:"listen"`
+	AdminListen    string `yaml:"adminListen"`
+	AdminTokenFile string `yaml:"adminTokenFile"` // default "": see AdminTokenRequired
+	PublicURL      string `yaml:"publicURL"`
+	Upstream       string `yaml:"upstream"`
+	// UpstreamPathParameters says how a ";" in a request path is judged:
+	// PathParametersReject or PathParametersStripForMatching.
+	UpstreamPathParameters string            `yaml:"upstreamPathParameters"`
+	TrustedProxies         []string          `yaml:"trustedProxies"`
+	SAML                   SAML              `yaml:"saml"`
+	Session                Session           `yaml:"session"`
+	Headers                map[string]string `yaml:"headers"`
+	Routes                 []Route           `yaml:"routes"`
+	Server                 Server            `yaml:"server"`
+	SCIM                   SCIM              `yaml:"scim"`
+	Store                  Store             `yaml:"store"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL

@@ -379,6 +379,9 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.UpstreamPathParameters == "" {
+		c.UpstreamPathParameters = PathParametersReject
+	}
 	if c.AdminListen == "" {
 		c.AdminListen = DefaultAdminListen
 	}

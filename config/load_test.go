@@ -32,12 +32,13 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := &Config{
-		Version:        1,
-		Listen:         ":8080",
-		AdminListen:    "127.0.0.1:9090",
-		PublicURL:      "https://app.example.com",
-		Upstream:       "http://127.0.0.1:3000",
-		TrustedProxies: []string{"10.0.0.0/8"},
+		Version:                1,
+		Listen:                 ":8080",
+		AdminListen:            "127.0.0.1:9090",
+		PublicURL:              "https://app.example.com",
+		Upstream:               "http://127.0.0.1:3000",
+		UpstreamPathParameters: PathParametersReject,
+		TrustedProxies:         []string{"10.0.0.0/8"},
 		SAML: SAML{
 			IDPMetadataURL:  "https://idp.example.com/metadata",
 			MetadataRefresh: time.Hour,
@@ -425,11 +426,12 @@ func TestParse_AppliesDefaults(t *testing.T) {
 		t.Fatalf("ParseWithEnv: %v", err)
 	}
 	want := &Config{
-		Version:     1,
-		Listen:      DefaultListen,
-		AdminListen: DefaultAdminListen,
-		PublicURL:   "https://app.example.com",
-		Upstream:    "http://127.0.0.1:3000",
+		Version:                1,
+		Listen:                 DefaultListen,
+		AdminListen:            DefaultAdminListen,
+		PublicURL:              "https://app.example.com",
+		Upstream:               "http://127.0.0.1:3000",
+		UpstreamPathParameters: PathParametersReject,
 		SAML: SAML{
 			IDPMetadataURL:  "https://idp.example.com/metadata",
 			MetadataRefresh: DefaultMetadataRefresh,

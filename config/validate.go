@@ -142,6 +142,11 @@ func (v *validator) publicURL() {
 
 func (v *validator) upstream() {
 	v.c.UpstreamURL = v.httpURL("upstream", v.c.Upstream)
+	switch p := v.c.UpstreamPathParameters; p {
+	case PathParametersReject, PathParametersStripForMatching:
+	default:
+		v.add("upstreamPathParameters", "must be %s or %s; got %q", PathParametersReject, PathParametersStripForMatching, p)
+	}
 }
 
 func (v *validator) trustedProxies() {

@@ -113,7 +113,7 @@ func New(o Options) (*Proxy, error) {
 		scimBase: o.Config.SCIM.BasePath,
 		streams:  newStreamSet(),
 		cache:    newSessionCache(sessionCacheSize),
-		routes:   newRouteTable(o.Config.Routes),
+		routes:   newRouteTable(o.Config.Routes, o.Config.UpstreamPathParameters),
 		headers:  newHeaderPlan(o.Config.Headers),
 		cookies: cookieFilter{
 			session:  o.Sessions.IsSessionCookie,

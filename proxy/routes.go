@@ -51,6 +51,9 @@ type policy struct {
 //     those) this keeps one spelling from escaping the other's groups.
 type routeTable struct {
 	routes []route
+	// stripParams: upstreamPathParameters is strip-for-matching (see
+	// checkPath).
+	stripParams bool
 }
 
 type route struct {
@@ -62,8 +65,11 @@ type route struct {
 	groups  []string // nil = any signed-in user
 }
 
-func newRouteTable(routes []config.Route) *routeTable {
-	t := &routeTable{routes: make([]route, 0, len(routes))}
+func newRouteTable(routes []config.Route, pathParameters string) *routeTable {
+	t := &routeTable{
+		routes:      make([]route, 0, len(routes)),
+		stripParams: pathParameters == config.PathParametersStripForMatching,
+	}
 	for _, r := range routes {
 		p := collapseSlashes(r.Path)
 		c := route{path: r.Path, base: p}
@@ -92,7 +98,7 @@ func (t *routeTable) decide(u *url.URL) (policy, error) {
 	if u.Opaque != "" {
 		return policy{}, errAmbiguousPath
 	}
-	p, err := checkPath(u.EscapedPath())
+	p, err := checkPath(u.EscapedPath(), t.stripParams)
 	if err != nil {
 		return policy{}, err
 	}
@@ -179,12 +185,20 @@ func atLeastAsStrict(a, b []string) bool {
 //
 //   - a path that is not empty and does not start with "/" ("*", opaque);
 //   - invalid percent-encoding;
-//   - a raw or percent-encoded "\", ";", ASCII control character (NUL
-//     included) or DEL, and a percent-encoded "/", ".", "%", "?" or "#".
-//     ";" is refused rather than parsed because servlet containers strip
-//     ";params" from segments ("/admin;x=1/", "/public/..;/admin/") while
-//     other servers do not; encoded "%", "?" and "#" would turn into
-//     something else under a second decode;
+//   - a raw or percent-encoded "\", ASCII control character (NUL included)
+//     or DEL, and a percent-encoded "/", ".", "%", "?", "#" or ";". Encoded
+//     "%", "?" and "#" would turn into something else under a second
+//     decode;
+//   - a raw ";", unless stripParams. Servlet containers (Tomcat, Jetty,
+//     JBoss, WebLogic) remove ";…" from every segment before they map the
+//     path ("/admin;x=1/" is "/admin/", "/public/..;/admin/" is "/admin/"),
+//     while other servers do not, so by default ";" is refused rather than
+//     guessed at. With stripParams the path is judged the way a Servlet
+//     container reads it: ";…" up to the next "/" is removed from every
+//     segment first, and every rule here then applies to what is left (so
+//     "/public/..;/admin/" is refused as a dot-segment and
+//     "/shop/cart;jsessionid=A" is judged as "/shop/cart"). The upstream is
+//     still sent the original bytes;
 //   - after decoding: invalid UTF-8 (this covers overlong forms such as
 //     "%C0%AF" for "/"), C1 controls, Unicode format characters and
 //     non-ASCII whitespace, fullwidth forms of ASCII (U+FF01–U+FF5E) and
@@ -195,14 +209,14 @@ func atLeastAsStrict(a, b []string) bool {
 //     (8.3 short names: "/ADMINI~1/").
 //
 // An empty path is "/".
-func checkPath(raw string) (string, error) {
+func checkPath(raw string, stripParams bool) (string, error) {
 	if raw == "" {
 		return "/", nil
 	}
 	if raw[0] != '/' {
 		return "", errAmbiguousPath
 	}
-	escaped := false
+	escaped, params := false, false
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c == '%' {
@@ -211,15 +225,23 @@ func checkPath(raw string) (string, error) {
 			}
 			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
 			switch c {
-			case '/', '.', '%', '?', '#':
+			case '/', '.', '%', '?', '#', ';':
 				return "", errAmbiguousPath
 			}
 			i += 2
 			escaped = true
+		} else if c == ';' {
+			if !stripParams {
+				return "", errAmbiguousPath
+			}
+			params = true
 		}
-		if c == '\\' || c == ';' || c < 0x20 || c == 0x7f {
+		if c == '\\' || c < 0x20 || c == 0x7f {
 			return "", errAmbiguousPath
 		}
+	}
+	if params {
+		raw = stripPathParams(raw)
 	}
 	p := raw
 	if escaped {
@@ -251,6 +273,28 @@ func checkPath(raw string) (string, error) {
 		return "", errAmbiguousPath
 	}
 	return p, nil
+}
+
+// stripPathParams removes ";…" up to the next "/" from every segment, as a
+// Servlet container does before it maps a path.
+func stripPathParams(raw string) string {
+	var b strings.Builder
+	b.Grow(len(raw))
+	for len(raw) > 0 {
+		i := strings.IndexByte(raw, ';')
+		if i < 0 {
+			b.WriteString(raw)
+			break
+		}
+		b.WriteString(raw[:i])
+		raw = raw[i:]
+		if j := strings.IndexByte(raw, '/'); j >= 0 {
+			raw = raw[j:]
+		} else {
+			raw = ""
+		}
+	}
+	return b.String()
 }
 
 // badSegment reports whether any segment of p is one a server might

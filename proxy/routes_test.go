@@ -48,7 +48,7 @@ func TestRouteTable_Decide(t *testing.T) {
 		{Path: "/api/status", Public: true},
 		{Path: "/café/", AllowGroups: []string{"cooks"}},
 	}
-	tbl := newRouteTable(routes)
+	tbl := newRouteTable(routes, config.PathParametersReject)
 	pub := func(r string) policy { return policy{Public: true, Route: r} }
 	login := func(r string) policy { return policy{Route: r} }
 	groups := func(r string, g ...string) policy { return policy{AllowGroups: g, Route: r} }
@@ -106,7 +106,7 @@ func TestRouteTable_Decide(t *testing.T) {
 
 func TestRouteTable_DecideRefusesAmbiguousPaths(t *testing.T) {
 	t.Parallel()
-	tbl := newRouteTable(bypassRoutes)
+	tbl := newRouteTable(bypassRoutes, config.PathParametersReject)
 	tests := []struct{ name, target string }{
 		{"encoded slash", "/admin%2Fx"},
 		{"encoded backslash", "/a%5Cb"},
@@ -213,7 +213,7 @@ func TestRouteTable_CaseOnlyMatchNeverLoosensALaterExactRoute(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := newRouteTable(tc.routes).decide(mustURL(t, tc.target))
+			got, err := newRouteTable(tc.routes, config.PathParametersReject).decide(mustURL(t, tc.target))
 			if tc.wantErr {
 				if !errors.Is(err, errAmbiguousPath) {
 					t.Errorf("decide(%q) = %+v, %v; want errAmbiguousPath", tc.target, got, err)
@@ -234,7 +234,7 @@ func TestNewRouteTable_NormalisesConfig(t *testing.T) {
 		{Path: "/empty/", AllowGroups: []string{}},
 		{Path: "/both/", Public: true, AllowGroups: groups},
 		{Path: "//double//", Public: true},
-	})
+	}, config.PathParametersReject)
 	groups[0] = "changed" // the table keeps its own copy
 	tests := []struct {
 		target string
@@ -253,7 +253,7 @@ func TestNewRouteTable_NormalisesConfig(t *testing.T) {
 }
 
 func TestRouteTable_DecideDoesNotAllocateForPlainPaths(t *testing.T) {
-	tbl := newRouteTable(bypassRoutes)
+	tbl := newRouteTable(bypassRoutes, config.PathParametersReject)
 	for _, target := range []string{"/app/page", "/admin/users", "/ADMIN/users", "/public/site.css"} {
 		u := mustURL(t, target)
 		if n := testing.AllocsPerRun(100, func() { _, _ = tbl.decide(u) }); n != 0 {
@@ -331,7 +331,7 @@ func corpusURLs(target string) []*url.URL {
 
 func TestRouteTable_BypassCorpus(t *testing.T) {
 	t.Parallel()
-	tbl := newRouteTable(bypassRoutes)
+	tbl := newRouteTable(bypassRoutes, config.PathParametersReject)
 	for _, target := range loadBypassCorpus(t) {
 		for _, u := range corpusURLs(target) {
 			got, err := tbl.decide(u)
@@ -352,7 +352,23 @@ func TestRouteTable_BypassCorpus(t *testing.T) {
 	}
 }
 
-// checkRouteInvariants asserts the fuzz properties for one URL.
+// With upstreamPathParameters: strip-for-matching every corpus line must
+// still be refused, or decided the way a Servlet container maps it.
+func TestRouteTable_BypassCorpusStripForMatching(t *testing.T) {
+	t.Parallel()
+	tbl := newRouteTable(bypassRoutes, config.PathParametersStripForMatching)
+	for _, target := range loadBypassCorpus(t) {
+		for _, u := range corpusURLs(target) {
+			checkRouteInvariants(t, tbl, u)
+		}
+	}
+}
+
+// checkRouteInvariants asserts the fuzz properties for one URL: a path the
+// upstream reads as /admin… (any case; for a table that strips path
+// parameters, with ";…" removed from each segment, as a Servlet container
+// maps it) is refused or restricted to admins, and only /healthz and
+// /public/ are public.
 func checkRouteInvariants(t *testing.T, tbl *routeTable, u *url.URL) {
 	got, err := tbl.decide(u)
 	if err != nil {
@@ -364,6 +380,9 @@ func checkRouteInvariants(t *testing.T, tbl *routeTable, u *url.URL) {
 	p := u.Path
 	if p == "" {
 		p = "/"
+	}
+	if tbl.stripParams {
+		p = stripPathParams(p)
 	}
 	cleaned := path.Clean(p)
 	if l := looseLower(cleaned); l == "/admin" || strings.HasPrefix(l, "/admin/") {
@@ -383,10 +402,15 @@ func FuzzRouteDecide(f *testing.F) {
 	for _, s := range []string{"/", "/app/page", "/healthz", "/public/x", "/admin/x", "/Public/x", "/adm%C4%B1n/"} {
 		f.Add(s)
 	}
-	tbl := newRouteTable(bypassRoutes)
+	tables := []*routeTable{
+		newRouteTable(bypassRoutes, config.PathParametersReject),
+		newRouteTable(bypassRoutes, config.PathParametersStripForMatching),
+	}
 	f.Fuzz(func(t *testing.T, target string) {
 		for _, u := range corpusURLs(target) {
-			checkRouteInvariants(t, tbl, u)
+			for _, tbl := range tables {
+				checkRouteInvariants(t, tbl, u)
+			}
 		}
 	})
 }
@@ -399,7 +423,7 @@ func BenchmarkRouteDecide(b *testing.B) {
 		{Path: "/admin/reports/", AllowGroups: []string{"auditors"}},
 		{Path: "/admin/", AllowGroups: []string{"admins"}},
 		{Path: "/api/v1/status", Public: true},
-	})
+	}, config.PathParametersReject)
 	for _, bc := range []struct{ name, target string }{
 		{"plain", "/app/page"},
 		{"restricted", "/admin/users/42"},
@@ -416,5 +440,46 @@ func BenchmarkRouteDecide(b *testing.B) {
 				_, _ = tbl.decide(u)
 			}
 		})
+	}
+}
+
+func TestRouteTable_StripForMatchingJudgesAsServletContainers(t *testing.T) {
+	t.Parallel()
+	strip := newRouteTable(bypassRoutes, config.PathParametersStripForMatching)
+	reject := newRouteTable(bypassRoutes, config.PathParametersReject)
+	for _, tc := range []struct {
+		target string
+		want   policy
+		refuse bool
+	}{
+		{target: "/shop/cart;jsessionid=ABC123?x=1", want: policy{}},
+		{target: "/public/site.css;jsessionid=ABC123", want: policy{Public: true, Route: "/public/"}},
+		{target: "/orders;matrix=1;b=2/42", want: policy{}},
+		{target: "/admin;x/", want: policy{AllowGroups: admins, Route: "/admin/"}},
+		{target: "/admin/;/", want: policy{AllowGroups: admins, Route: "/admin/"}},
+		{target: "/;/admin/", want: policy{AllowGroups: admins, Route: "/admin/"}},
+		{target: "/healthz;x", want: policy{Public: true, Route: "/healthz"}},
+		{target: "/public/..;/admin/", refuse: true},
+		{target: "/public;/../admin/", refuse: true},
+		{target: "/..;/..;/admin/", refuse: true},
+		{target: "/.;/admin/", refuse: true},
+		{target: "/%3Badmin/", refuse: true},
+		{target: "/admin%3B/", refuse: true},
+		{target: "/admin;x\\/", refuse: true},
+	} {
+		u := &url.URL{Path: tc.target}
+		if pu, err := url.ParseRequestURI(tc.target); err == nil {
+			u = pu
+		}
+		got, err := strip.decide(u)
+		switch {
+		case tc.refuse && !errors.Is(err, errAmbiguousPath):
+			t.Errorf("strip %q: %+v, %v; want refused", tc.target, got, err)
+		case !tc.refuse && (err != nil || !samePolicy(got, tc.want)):
+			t.Errorf("strip %q: %+v, %v; want %+v", tc.target, got, err, tc.want)
+		}
+		if _, err := reject.decide(u); !errors.Is(err, errAmbiguousPath) {
+			t.Errorf("reject %q: %v; want refused (the default refuses every ';')", tc.target, err)
+		}
 	}
 }
