@@ -70,6 +70,9 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	for _, w := range cfg.Warnings() {
 		log.Warn("risky setting", zap.String("warning", w))
 	}
+	if err := cfg.CheckSecretFiles(); err != nil {
+		return nil, err
+	}
 	keyText, err := os.ReadFile(cfg.Resolve(cfg.Session.KeysFile))
 	if err != nil {
 		return nil, fmt.Errorf("session.keysFile: %w", err)
