@@ -162,6 +162,9 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Checks:  checks,
 		Metrics: a.metrics.Handler(),
 		Status:  status.New(so),
+		// Nothing but the loopback bind guards the listener: refuse Hosts
+		// that a DNS-rebinding page would send.
+		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
 	})
 	return a, nil
 }
