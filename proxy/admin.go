@@ -41,11 +41,19 @@ type ReadyCheck struct {
 	Check func() (Readiness, string)
 }
 
-// AuthCheck is the ReadyCheck of an Authenticator: sign-in can work.
+// AuthCheck is the ReadyCheck of an Authenticator: sign-in can work. An
+// Authenticator with a Degraded method (samlsp.SP: its IdP metadata has
+// expired) reports degraded while that gives a reason.
 func AuthCheck(auth Authenticator) ReadyCheck {
+	deg, _ := auth.(interface{ Degraded() string })
 	return ReadyCheck{Name: "idp", Check: func() (Readiness, string) {
 		if err := auth.Ready(); err != nil {
 			return NotReady, err.Error()
+		}
+		if deg != nil {
+			if reason := deg.Degraded(); reason != "" {
+				return Degraded, reason
+			}
 		}
 		return Ready, ""
 	}}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,3 +59,34 @@ func TestAdminHandler_LoopbackHostsOnlyRefusesOtherHostsOnEveryPath(t *testing.T
 		}
 	}
 }
+
+type degradableAuth struct {
+	Authenticator
+	ready    error
+	degraded string
+}
+
+func (f degradableAuth) Ready() error     { return f.ready }
+func (f degradableAuth) Degraded() string { return f.degraded }
+
+func TestAuthCheck_ReportsDegradedAuthenticators(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		auth   degradableAuth
+		want   Readiness
+		reason string
+	}{
+		{"ready", degradableAuth{}, Ready, ""},
+		{"degraded", degradableAuth{degraded: "metadata expired"}, Degraded, "metadata expired"},
+		{"not ready wins", degradableAuth{ready: errTest, degraded: "metadata expired"}, NotReady, errTest.Error()},
+	}
+	for _, tt := range tests {
+		st, reason := AuthCheck(tt.auth).Check()
+		if st != tt.want || reason != tt.reason {
+			t.Errorf("%s: %v %q, want %v %q", tt.name, st, reason, tt.want, tt.reason)
+		}
+	}
+}
+
+var errTest = errors.New("no metadata")
