@@ -154,6 +154,10 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		TokenRequired: cfg.AdminTokenRequired(),
 		Token:         adminToken,
 		Logger:        log.Named("status"),
+		IdPCerts: func() status.IdPCerts {
+			c := a.sp.SigningCerts()
+			return status.IdPCerts{Current: c.Current, Previous: c.Previous, ChangedAt: c.ChangedAt}
+		},
 	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.dir.MatchKey, sc.service.LastToken
