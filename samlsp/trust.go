@@ -72,7 +72,9 @@ func (sp *SP) Degraded() string {
 	return ""
 }
 
-// checkNotExpired refuses a loaded document whose validUntil has passed.
+// checkNotExpired refuses a loaded document whose validUntil has passed,
+// counting it and keeping its validUntil for Degraded; a current document
+// clears that.
 func (sp *SP) checkNotExpired(st *idpState) error {
 	if st.validUntil.IsZero() || sp.now().Before(st.validUntil) {
 		sp.refusedExpired.Store(nil)
