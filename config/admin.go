@@ -11,9 +11,13 @@ import (
 // interface, so it is not loopback.
 func (c *Config) AdminLoopback() bool {
 	host, _, err := net.SplitHostPort(c.AdminListen)
-	if err != nil {
-		return false
-	}
+	return err == nil && LoopbackHost(host)
+}
+
+// LoopbackHost reports whether host (without a port or brackets) names
+// loopback: "localhost" in any case, or an address in 127.0.0.0/8 or ::1
+// (IPv4-mapped included).
+func LoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

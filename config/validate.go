@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -237,24 +238,40 @@ func (v *validator) saml() {
 
 func (v *validator) metadataURL(path, s string) *url.URL {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Opaque != "" ||
-		(u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
-		v.add(path, "must be an absolute https URL (http only for a loopback host); got %q", s)
-		return nil
+	if err == nil {
+		err = CheckMetadataURL(u)
 	}
-	if u.User != nil {
-		v.add(path, "must not contain credentials; secrets belong in *File settings")
+	switch {
+	case errors.Is(err, ErrMetadataURLCredentials):
+		v.add(path, "%v", err) // never echo the credentials
+		return nil
+	case err != nil:
+		v.add(path, "%v; got %q", ErrMetadataURLScheme, s)
 		return nil
 	}
 	return u
 }
 
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
+// The IdP metadata URL rule's errors.
+var (
+	ErrMetadataURLScheme      = errors.New("must be an absolute https URL (http only for a loopback host)")
+	ErrMetadataURLCredentials = errors.New("must not contain credentials; secrets belong in *File settings")
+)
+
+// CheckMetadataURL applies the rule for an IdP metadata URL, the
+// configured one and every redirect its fetch follows: absolute https, or
+// http to a loopback host, without credentials. The metadata carries the
+// keys every signature is checked with, so it never travels in the clear
+// off the host.
+func CheckMetadataURL(u *url.URL) error {
+	switch {
+	case u.Host == "" || u.Opaque != "" ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && LoopbackHost(u.Hostname()))):
+		return ErrMetadataURLScheme
+	case u.User != nil:
+		return ErrMetadataURLCredentials
 	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.Unmap().IsLoopback()
+	return nil
 }
 
 // entityID accepts an absolute URI: a URL with a host, or a URN or other

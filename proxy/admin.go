@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
 	"strings"
+
+	"github.com/portcullis-sso/portcullis/config"
 )
 
 // Readiness is what one ReadyCheck reports.
@@ -38,11 +41,19 @@ type ReadyCheck struct {
 	Check func() (Readiness, string)
 }
 
-// AuthCheck is the ReadyCheck of an Authenticator: sign-in can work.
+// AuthCheck is the ReadyCheck of an Authenticator: sign-in can work. An
+// Authenticator with a Degraded method (samlsp.SP: its IdP metadata has
+// expired) reports degraded while that gives a reason.
 func AuthCheck(auth Authenticator) ReadyCheck {
+	deg, _ := auth.(interface{ Degraded() string })
 	return ReadyCheck{Name: "idp", Check: func() (Readiness, string) {
 		if err := auth.Ready(); err != nil {
 			return NotReady, err.Error()
+		}
+		if deg != nil {
+			if reason := deg.Degraded(); reason != "" {
+				return Degraded, reason
+			}
 		}
 		return Ready, ""
 	}}
@@ -56,6 +67,12 @@ type AdminOptions struct {
 	Metrics http.Handler
 	// Status, if set, is served at / and below (other than the paths above).
 	Status http.Handler
+	// LoopbackHostsOnly answers 421 to every request whose Host is not a
+	// loopback name (localhost, 127.0.0.0/8, [::1], any port): set when
+	// nothing but the bind guards the listener (config.AdminTokenRequired
+	// false), so that a page whose DNS name was rebound to 127.0.0.1 cannot
+	// read it from an operator's browser.
+	LoopbackHostsOnly bool
 }
 
 // AdminHandler serves the admin listener: /healthz (the process is alive),
@@ -82,7 +99,40 @@ func AdminHandler(o AdminOptions) http.Handler {
 	if o.Status != nil {
 		mux.Handle("/", o.Status)
 	}
+	if o.LoopbackHostsOnly {
+		return loopbackHostsOnly(mux)
+	}
 	return mux
+}
+
+// loopbackHostsOnly refuses requests not addressed to a loopback name with
+// 421 Misdirected Request and a plain body: no data, and nothing echoed.
+func loopbackHostsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if loopbackHostHeader(r.Host) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		_, _ = w.Write([]byte("This admin listener answers only requests addressed to localhost, 127.0.0.1 or [::1] " +
+			"(the Host header), as it has no admin token. Open it as http://localhost:<port>/.\n"))
+	})
+}
+
+// loopbackHostHeader reports whether a Host header value names loopback
+// (config.LoopbackHost), with or without a port. An empty Host is not.
+func loopbackHostHeader(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	return host != "" && config.LoopbackHost(host)
 }
 
 // readiness runs every check and renders /readyz: a first line with the

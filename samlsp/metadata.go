@@ -13,10 +13,10 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/crewjam/saml"
-	"go.uber.org/zap"
 )
 
 // MetadataXML returns the SP metadata: the entity ID, the signing and
@@ -46,29 +46,21 @@ func (sp *SP) LoadMetadata(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("idp metadata %s: %w", sp.idpSource, err)
 	}
-	prev := sp.state.Swap(st)
-	if prev == nil || prev.sp.IDPMetadata.EntityID != st.sp.IDPMetadata.EntityID {
-		sp.log.Info("idp metadata loaded",
-			zap.String("source", sp.idpSource),
-			zap.String("entity_id", st.sp.IDPMetadata.EntityID))
-	} else if ce := sp.log.Check(zap.DebugLevel, "idp metadata refreshed"); ce != nil {
-		ce.Write(zap.String("source", sp.idpSource))
+	if err := sp.checkNotExpired(st); err != nil {
+		return err
 	}
+	sp.noteLoaded(sp.state.Swap(st), st)
 	return nil
 }
 
 // Run loads the IdP metadata now and then every metadataRefresh (every
 // 30 seconds while none is loaded), until ctx is done. A failed load keeps
-// the last good metadata and is logged.
+// the last good metadata and is logged and counted.
 func (sp *SP) Run(ctx context.Context) {
 	for {
 		if err := sp.LoadMetadata(ctx); err != nil && ctx.Err() == nil {
 			sp.metrics.MetadataRefreshFailed()
-			msg := "idp metadata refresh failed; keeping the last good copy"
-			if sp.state.Load() == nil {
-				msg = "idp metadata load failed; sign-in unavailable until it succeeds"
-			}
-			sp.log.Error(msg, zap.String("source", sp.idpSource), zap.Error(err))
+			sp.logLoadFailure(err)
 		}
 		wait := sp.refreshEvery
 		if sp.state.Load() == nil {
@@ -147,8 +139,7 @@ func (sp *SP) newIDPState(data []byte) (*idpState, error) {
 	if ed.EntityID == "" {
 		return nil, errors.New("no entityID")
 	}
-	st := &idpState{loadedAt: sp.now()}
-	ncerts := 0
+	st := &idpState{loadedAt: sp.now(), validUntil: validUntil(ed)}
 	for _, d := range ed.IDPSSODescriptors {
 		for _, s := range d.SingleSignOnServices {
 			if s.Binding == saml.HTTPRedirectBinding && st.ssoURL == "" {
@@ -160,19 +151,23 @@ func (sp *SP) newIDPState(data []byte) (*idpState, error) {
 				continue
 			}
 			for _, c := range kd.KeyInfo.X509Data.X509Certificates {
-				if _, err := parseBase64Cert(c.Data); err != nil {
+				cert, err := parseBase64Cert(c.Data)
+				if err != nil {
 					return nil, fmt.Errorf("signing certificate: %w", err)
 				}
-				ncerts++
+				if fp := fingerprint(cert); !slices.Contains(st.certs, fp) {
+					st.certs = append(st.certs, fp)
+				}
 			}
 		}
 	}
 	if st.ssoURL == "" {
 		return nil, errors.New("no SingleSignOnService with the HTTP-Redirect binding")
 	}
-	if ncerts == 0 {
+	if len(st.certs) == 0 {
 		return nil, errors.New("no signing certificate")
 	}
+	slices.Sort(st.certs)
 	idp := sp.base
 	idp.IDPMetadata = ed
 	st.sp = &idp
@@ -199,17 +194,8 @@ func defaultHTTPClient() *http.Client {
 			MaxIdleConns:          2,
 			ForceAttemptHTTP2:     true,
 		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("stopped after 5 redirects")
-			}
-			// The metadata is the trust anchor for every signature: never
-			// follow an https URL to plain http.
-			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-				return fmt.Errorf("refusing redirect from https to %s", req.URL.Scheme)
-			}
-			return nil
-		},
+		// The metadata is the trust anchor for every signature.
+		CheckRedirect: checkMetadataRedirect,
 	}
 }
 
@@ -240,7 +226,7 @@ func parseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 		if err := xml.Unmarshal(data, &all); err != nil {
 			return nil, fmt.Errorf("parse: %w", err)
 		}
-		idps := collectIDPs(&all, nil)
+		idps := collectIDPs(&all, time.Time{}, nil)
 		if len(idps) != 1 {
 			return nil, fmt.Errorf("EntitiesDescriptor holds %d entities with an IDPSSODescriptor, want exactly 1", len(idps))
 		}
@@ -249,15 +235,20 @@ func parseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
 	return nil, fmt.Errorf("root element %s is neither EntityDescriptor nor EntitiesDescriptor", root.Local)
 }
 
-func collectIDPs(all *saml.EntitiesDescriptor, dst []*saml.EntityDescriptor) []*saml.EntityDescriptor {
+// collectIDPs appends the entities of all with an IDPSSODescriptor to dst,
+// each with its ValidUntil set to the earliest validUntil of the entity and
+// of the EntitiesDescriptors enclosing it (outer: theirs so far).
+func collectIDPs(all *saml.EntitiesDescriptor, outer time.Time, dst []*saml.EntityDescriptor) []*saml.EntityDescriptor {
+	outer = firstValidUntil(outer, all.ValidUntil)
 	for i := range all.EntityDescriptors {
 		if len(all.EntityDescriptors[i].IDPSSODescriptors) > 0 {
 			ed := all.EntityDescriptors[i]
+			ed.ValidUntil = firstValidUntil(outer, &ed.ValidUntil)
 			dst = append(dst, &ed)
 		}
 	}
 	for i := range all.EntitiesDescriptors {
-		dst = collectIDPs(&all.EntitiesDescriptors[i], dst)
+		dst = collectIDPs(&all.EntitiesDescriptors[i], outer, dst)
 	}
 	return dst
 }

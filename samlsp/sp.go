@@ -112,6 +112,7 @@ type SP struct {
 	refreshEvery time.Duration
 	retryEvery   time.Duration
 	idpSource    string // IdP metadata URL or file, for logs and errors
+	idpField     string // the config field naming it, for errors
 	idpURL       *url.URL
 	idpFile      string
 	secure       bool // publicURL is https: tracking cookies are SameSite=None; Secure
@@ -125,6 +126,11 @@ type SP struct {
 
 	state  atomic.Pointer[idpState]
 	loadMu sync.Mutex // serialises metadata loads; readers use state
+	// refusedExpired is the validUntil of the last document refused as
+	// expired, nil once a load succeeds; certChange is the last change of
+	// the signing certificates (trust.go).
+	refusedExpired atomic.Pointer[time.Time]
+	certChange     atomic.Pointer[certChange]
 
 	// parse runs crewjam's response parsing; tests replace it to prove
 	// that a panic inside it is contained.
@@ -133,9 +139,11 @@ type SP struct {
 
 // idpState is one loaded copy of the IdP metadata, swapped atomically.
 type idpState struct {
-	sp       *saml.ServiceProvider // base plus IDPMetadata; never modified once stored
-	ssoURL   string                // HTTP-Redirect SingleSignOnService
-	loadedAt time.Time
+	sp         *saml.ServiceProvider // base plus IDPMetadata; never modified once stored
+	ssoURL     string                // HTTP-Redirect SingleSignOnService
+	loadedAt   time.Time
+	validUntil time.Time // zero: the metadata sets none
+	certs      []string  // signing certificates' SHA-256 fingerprints, sorted
 }
 
 // New builds an SP from the config: it loads the SP key and certificate but
@@ -177,6 +185,10 @@ func New(opts Options) (*SP, error) {
 	}
 	if sp.httpClient == nil {
 		sp.httpClient = defaultHTTPClient()
+	} else {
+		c := *sp.httpClient // the redirect rule holds for any client
+		c.CheckRedirect = checkMetadataRedirect
+		sp.httpClient = &c
 	}
 
 	s := cfg.SAML
@@ -213,17 +225,17 @@ func New(opts Options) (*SP, error) {
 	switch {
 	case s.MetadataURL != nil:
 		sp.idpURL = s.MetadataURL
-		sp.idpSource = s.MetadataURL.String()
+		sp.idpSource, sp.idpField = s.MetadataURL.String(), "saml.idpMetadataURL"
 	case s.IDPMetadataURL != "":
 		u, err := url.Parse(s.IDPMetadataURL)
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			return nil, fmt.Errorf("saml.idpMetadataURL: not an absolute URL")
 		}
 		sp.idpURL = u
-		sp.idpSource = u.String()
+		sp.idpSource, sp.idpField = u.String(), "saml.idpMetadataURL"
 	case s.IDPMetadataFile != "":
 		sp.idpFile = cfg.Resolve(s.IDPMetadataFile)
-		sp.idpSource = sp.idpFile
+		sp.idpSource, sp.idpField = sp.idpFile, "saml.idpMetadataFile"
 	default:
 		return nil, errors.New("saml: one of idpMetadataURL and idpMetadataFile is required")
 	}
@@ -255,6 +267,9 @@ func New(opts Options) (*SP, error) {
 		Clock:                            sp.clock,
 		HTTPClient:                       sp.httpClient,
 		LimitRelayStateLength:            true,
+		// SHA-1 signatures can be forged by collision; Okta, Entra ID and
+		// ADFS sign with SHA-256 unless told otherwise.
+		RejectSHA1Signatures: true,
 		// An administrator pastes this metadata into the IdP once; a
 		// validUntil (crewjam's default: two days) would expire it there.
 		MetadataOmitValidUntil: true,

@@ -19,8 +19,8 @@ import (
 )
 
 // TestCheckConfig_RenderedPod lays out the files the rendered pod would see
-// (the ConfigMap and Secret keys at their projected paths) in a temporary
-// root and runs `portcullis check-config` on them: the config validates, and
+// (the ConfigMap and Secret keys at their projected paths, in the kubelet's
+// layout at the volume's defaultMode) in a temporary root and runs `portcullis check-config` on them: the config validates, and
 // every key, certificate, token and metadata file is where the config says
 // and parses. PostgreSQL is left out: it needs a database to check.
 func TestCheckConfig_RenderedPod(t *testing.T) {
@@ -67,21 +67,57 @@ func TestCheckConfig_RenderedPod(t *testing.T) {
 			vals := merge(readValues(t, filepath.Join(chartDir, "ci", tc.file)), tc.override)
 			rel := checkRelease(t, decodeManifest(t, mustRender(t, vals)), existingSecrets(vals))
 			root := t.TempDir()
+			contents := map[string][]byte{}
 			for p, src := range rel.files {
-				writeFile(t, filepath.Join(root, p), fileContent(t, rel, tc.cluster, src))
+				contents[p] = fileContent(t, rel, tc.cluster, src)
 			}
 			// The pod's absolute paths, moved under root.
-			cfgText := strings.NewReplacer(
+			contents[configPath] = []byte(strings.NewReplacer(
 				`"`+configDir+`/`, `"`+root+configDir+`/`,
 				`"`+dataDir+`/`, `"`+root+dataDir+`/`,
-			).Replace(rel.configText)
+			).Replace(rel.configText))
+			writeProjected(t, filepath.Join(root, configDir), contents, fileMode(t, projectedMode(rel.pod.Volumes)))
 			cfgPath := filepath.Join(root, configPath)
-			writeFile(t, cfgPath, []byte(cfgText))
 			out := runOK(t, bin, "check-config", "--config", cfgPath)
 			if !strings.Contains(out, "config ok") {
 				t.Errorf("check-config said %q, want \"config ok\"", out)
 			}
 		})
+	}
+}
+
+// fileMode is a defaultMode as a file mode.
+func fileMode(t *testing.T, m *int32) os.FileMode {
+	t.Helper()
+	if m == nil {
+		t.Fatal("the projected volume has no defaultMode")
+	}
+	return os.FileMode(*m)
+}
+
+// writeProjected lays files (pod paths under configDir → content) out in
+// dir as the kubelet's atomic writer does, which is how Portcullis tells a
+// Secret volume apart: the content at mode in a "..<timestamp>" directory,
+// "..data" pointing at it, and each file a symlink into "..data".
+func writeProjected(t *testing.T, dir string, files map[string][]byte, mode os.FileMode) {
+	t.Helper()
+	const stamp = "..2025_01_02_03_04_05.123456789"
+	for p, data := range files {
+		name := strings.TrimPrefix(p, configDir+"/")
+		if name == p || strings.Contains(name, "/") {
+			t.Fatalf("projected file %s is not directly in %s", p, configDir)
+		}
+		inner := filepath.Join(dir, stamp, name)
+		writeFile(t, inner, data)
+		if err := os.Chmod(inner, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(stamp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
 	}
 }
 

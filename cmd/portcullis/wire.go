@@ -70,6 +70,9 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	for _, w := range cfg.Warnings() {
 		log.Warn("risky setting", zap.String("warning", w))
 	}
+	if err := cfg.CheckSecretFiles(); err != nil {
+		return nil, err
+	}
 	keyText, err := os.ReadFile(cfg.Resolve(cfg.Session.KeysFile))
 	if err != nil {
 		return nil, fmt.Errorf("session.keysFile: %w", err)
@@ -156,6 +159,10 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		TokenRequired: cfg.AdminTokenRequired(),
 		Token:         adminToken,
 		Logger:        log.Named("status"),
+		IdPCerts: func() status.IdPCerts {
+			c := a.sp.SigningCerts()
+			return status.IdPCerts{Current: c.Current, Previous: c.Previous, ChangedAt: c.ChangedAt}
+		},
 	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.dir.MatchKey, sc.service.LastToken
@@ -164,6 +171,9 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Checks:  checks,
 		Metrics: a.metrics.Handler(),
 		Status:  status.New(so),
+		// Nothing but the loopback bind guards the listener: refuse Hosts
+		// that a DNS-rebinding page would send.
+		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
 	})
 	return a, nil
 }

@@ -31,6 +31,8 @@ const (
 	NameSAMLLogins         = "portcullis_saml_logins_total"
 	NameMetadataAge        = "portcullis_idp_metadata_age_seconds"
 	NameMetadataFailures   = "portcullis_idp_metadata_refresh_failures_total"
+	NameMetadataExpired    = "portcullis_idp_metadata_expired_total"
+	NameSigningCertChanges = "portcullis_idp_signing_cert_changes_total"
 	NameSCIMRequests       = "portcullis_scim_requests_total"
 	NameDirectoryEvents    = "portcullis_directory_events_total"
 	NameLastEvent          = "portcullis_scim_last_event_timestamp_seconds"
@@ -127,6 +129,8 @@ type Metrics struct {
 	logins           *prometheus.CounterVec
 	loginOK          prometheus.Counter
 	metadataFailures prometheus.Counter
+	metadataExpired  prometheus.Counter
+	certChanges      prometheus.Counter
 
 	scim     *prometheus.CounterVec
 	events   *prometheus.CounterVec
@@ -171,6 +175,14 @@ func New() *Metrics {
 		Name: NameMetadataFailures,
 		Help: "Failed loads of the IdP metadata (the last good copy stays in use).",
 	})
+	m.metadataExpired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: NameMetadataExpired,
+		Help: "IdP metadata documents refused because their validUntil had passed (each is also a failed load).",
+	})
+	m.certChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: NameSigningCertChanges,
+		Help: "IdP metadata loads that changed the set of IdP signing certificates trusted.",
+	})
 
 	m.scim = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameSCIMRequests,
@@ -200,7 +212,7 @@ func New() *Metrics {
 	for _, k := range DriftKinds {
 		m.drift.WithLabelValues(k)
 	}
-	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.scim, m.events, m.lag, m.revoked, m.streams, m.drift)
+	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.streams, m.drift)
 	return m
 }
 
@@ -244,6 +256,24 @@ func (m *Metrics) MetadataRefreshFailed() {
 		return
 	}
 	m.metadataFailures.Inc()
+}
+
+// MetadataExpired counts an IdP metadata document refused because its
+// validUntil had passed.
+func (m *Metrics) MetadataExpired() {
+	if m == nil {
+		return
+	}
+	m.metadataExpired.Inc()
+}
+
+// SigningCertsChanged counts a metadata load that changed the IdP signing
+// certificates trusted.
+func (m *Metrics) SigningCertsChanged() {
+	if m == nil {
+		return
+	}
+	m.certChanges.Inc()
 }
 
 // SCIMRequest counts a SCIM request. resource and operation outside their

@@ -39,6 +39,9 @@ type Options struct {
 	MatchKey  func(*scimsync.User) string
 	// LastToken is the SCIM service's LastToken.
 	LastToken func() (scimsync.TokenUse, bool)
+	// IdPCerts gives the IdP signing certificates in use and their last
+	// change (samlsp.SP.SigningCerts); nil shows them as absent.
+	IdPCerts func() IdPCerts
 	// Audit is this replica's audit ring.
 	Audit *AuditRing
 	// Replica names this process on the page (the host name).
@@ -51,6 +54,13 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// IdPCerts are the IdP signing certificates trusted, by SHA-256
+// fingerprint, and their last change since the process started.
+type IdPCerts struct {
+	Current, Previous []string
+	ChangedAt         time.Time // zero: no change since start
 }
 
 // Limits of the page.

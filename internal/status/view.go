@@ -156,9 +156,13 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 		}
 	}
 	confirmed, cok := s.value(metrics.NameDirectoryConfirmed)
+	certs := h.idpCerts(s, now)
 	p.Proxy = []kv{
 		{ID: "idp-metadata-age", Key: "IdP metadata age", Value: secondsAge(age, ok)},
 		{ID: "idp-metadata-failures", Key: "IdP metadata load failures", Value: count(fails, fok)},
+		{ID: "idp-metadata-expired", Key: "IdP metadata refused as expired", Value: count(s.value(metrics.NameMetadataExpired))},
+		{ID: "idp-signing-certs", Key: "IdP signing certificates (SHA-256)", Value: certs.current},
+		{ID: "idp-cert-changes", Key: "IdP signing certificate changes", Value: certs.changes},
 		{ID: "replica-lag", Key: "Replica lag (event written → applied here)", Value: lagText},
 		{ID: "directory-confirmed", Key: "Directory last confirmed against the store", Value: unixAge(now, confirmed, cok)},
 	}
@@ -166,6 +170,26 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 		p.Proxy = append(p.Proxy, kv{ID: "requests-" + o, Key: "Requests " + strings.ReplaceAll(o, "_", " "),
 			Value: count(s.value(metrics.NameRequests, "outcome", o))})
 	}
+}
+
+// certRows are the page's text for the IdP signing certificates.
+type certRows struct{ current, changes string }
+
+// idpCerts renders the signing certificates in use, and how often and
+// when they last changed, from what.
+func (h *Handler) idpCerts(s samples, now time.Time) certRows {
+	r := certRows{current: absent, changes: count(s.value(metrics.NameSigningCertChanges))}
+	if h.o.IdPCerts == nil {
+		return r
+	}
+	c := h.o.IdPCerts()
+	if len(c.Current) > 0 {
+		r.current = strings.Join(c.Current, ", ")
+	}
+	if !c.ChangedAt.IsZero() {
+		r.changes += "; last " + age(now, c.ChangedAt) + " (" + stamp(c.ChangedAt) + "), replacing " + strings.Join(c.Previous, ", ")
+	}
+	return r
 }
 
 // sync fills sync health: the event log summary, SCIM requests, the token.
