@@ -172,3 +172,31 @@ func sqliteFiles(t *testing.T, st *SQLiteStore) []rawFile {
 	}
 	return out
 }
+
+// A Go step is keyed by its migration's file name without the number: a
+// renamed file must not silently lose its step.
+func TestMigrationSteps_EachNamesAnEmbeddedMigration(t *testing.T) {
+	t.Parallel()
+	keys := func(load func() ([]migration, error)) map[string]bool {
+		migs, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, m := range migs {
+			out[m.key] = true
+		}
+		return out
+	}
+	sqliteKeys, pgKeys := keys(sqliteMigrations), keys(pgMigrations)
+	for k := range sqliteSteps {
+		if !sqliteKeys[k] {
+			t.Errorf("sqliteSteps[%q] names no file in migrations_sqlite", k)
+		}
+	}
+	for k := range pgSteps {
+		if !pgKeys[k] {
+			t.Errorf("pgSteps[%q] names no file in migrations_postgres", k)
+		}
+	}
+}
