@@ -79,6 +79,8 @@ type Options struct {
 
 // Login describes an accepted login to Options.OnLogin.
 type Login struct {
+	// Principal is the whole identity the assertion gave, its groups
+	// included even when the session cookie does not keep them.
 	Principal    identity.Principal
 	SessionID    string
 	Issued       time.Time
