@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/crewjam/saml"
 	"go.uber.org/zap"
 
-	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/redirect"
 	"github.com/portcullis-sso/portcullis/internal/session"
@@ -53,6 +50,11 @@ const (
 	reasonReplayCache      = "replay_cache"
 	reasonNoUser           = "no_user"
 	reasonSession          = "session_write"
+	// Over the limits in principal.go, or a session that does not fit its
+	// cookies: refused, never a 500 (an IdP or browser would retry it).
+	reasonTooManyGroups     = "too_many_groups"
+	reasonAttributeTooLarge = "attribute_too_large"
+	reasonSessionTooLarge   = "session_too_large"
 )
 
 const (
@@ -77,9 +79,12 @@ func refuse(status int, reason string, err error) *failure {
 	return &failure{status: status, reason: reason, err: err}
 }
 
-// loginResult is an accepted login.
+// loginResult is an accepted login. principal is the whole identity the
+// assertion gave, for OnLogin; session.Principal may hold less (no groups
+// when the directory provides them).
 type loginResult struct {
 	session     *session.Session
+	principal   identity.Principal
 	returnTo    string
 	unsolicited bool
 }
@@ -92,7 +97,9 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	res, f := sp.consume(w, r)
 	if f == nil {
-		if err := sp.sessions.Write(w, r, res.session); err != nil {
+		if err := sp.sessions.Write(w, r, res.session); errors.Is(err, session.ErrTooLarge) {
+			f = refuse(http.StatusForbidden, reasonSessionTooLarge, err)
+		} else if err != nil {
 			f = refuse(http.StatusInternalServerError, reasonSession, err)
 		}
 	}
@@ -122,7 +129,7 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 		zap.String("request_id", rid))
 	if sp.onLogin != nil {
 		sp.onLogin(r.Context(), Login{
-			Principal:    s.Principal,
+			Principal:    res.principal,
 			SessionID:    s.ID,
 			Issued:       s.IssuedAt,
 			Expires:      s.Expires,
@@ -259,7 +266,10 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 		}
 	}
 
-	p := principalFrom(assertion, sp.attrs)
+	p, reason, err := principalFrom(assertion, sp.attrs)
+	if err != nil {
+		return nil, refuse(http.StatusForbidden, reason, err)
+	}
 	if p.User == "" {
 		return nil, refuse(http.StatusForbidden, reasonNoUser, errors.New("no user attribute and no NameID"))
 	}
@@ -268,6 +278,10 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 		if as.SessionNotOnOrAfter != nil && as.SessionNotOnOrAfter.Before(expires) {
 			expires = *as.SessionNotOnOrAfter
 		}
+	}
+	res.principal = p
+	if sp.groupsFromDirectory {
+		p.Groups = nil // the gate replaces them on every request; the cookie need not carry them
 	}
 	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires}
 	return res, nil
@@ -420,72 +434,4 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// principalFrom maps the assertion to a Principal per saml.attributes: an
-// attribute matches by Name, or failing that by FriendlyName; User falls
-// back to the NameID; Groups takes every value, the others the first.
-func principalFrom(a *saml.Assertion, m config.Attributes) identity.Principal {
-	var p identity.Principal
-	if m.User != "" {
-		p.User = first(attrValues(a, m.User))
-	}
-	if p.User == "" && a.Subject != nil && a.Subject.NameID != nil {
-		p.User = strings.TrimSpace(a.Subject.NameID.Value)
-	}
-	if m.Email != "" {
-		p.Email = first(attrValues(a, m.Email))
-	}
-	if m.Name != "" {
-		p.Name = first(attrValues(a, m.Name))
-	}
-	if m.Groups != "" {
-		for _, g := range attrValues(a, m.Groups) {
-			if !slices.Contains(p.Groups, g) {
-				p.Groups = append(p.Groups, g)
-			}
-		}
-	}
-	return p
-}
-
-func attrValues(a *saml.Assertion, name string) []string {
-	var byName, byFriendly []string
-	for _, st := range a.AttributeStatements {
-		for _, at := range st.Attributes {
-			switch name {
-			case at.Name:
-				byName = appendValues(byName, at)
-			case at.FriendlyName:
-				byFriendly = appendValues(byFriendly, at)
-			}
-		}
-	}
-	if len(byName) > 0 {
-		return byName
-	}
-	return byFriendly
-}
-
-func appendValues(dst []string, at saml.Attribute) []string {
-	for _, v := range at.Values {
-		if v.Nil {
-			continue
-		}
-		s := v.Value
-		if s == "" && v.NameID != nil {
-			s = v.NameID.Value
-		}
-		if s = strings.TrimSpace(s); s != "" {
-			dst = append(dst, s)
-		}
-	}
-	return dst
-}
-
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
 }

@@ -79,6 +79,8 @@ type Options struct {
 
 // Login describes an accepted login to Options.OnLogin.
 type Login struct {
+	// Principal is the whole identity the assertion gave, its groups
+	// included even when the session cookie does not keep them.
 	Principal    identity.Principal
 	SessionID    string
 	Issued       time.Time
@@ -116,6 +118,10 @@ type SP struct {
 	idpURL       *url.URL
 	idpFile      string
 	secure       bool // publicURL is https: tracking cookies are SameSite=None; Secure
+	// groupsFromDirectory: SCIM is on with groupsSource scim, so the gate
+	// takes every request's groups from the directory and the session
+	// cookie does not keep the assertion's (OnLogin still sees them).
+	groupsFromDirectory bool
 
 	// base is the ServiceProvider with everything but the IdP metadata;
 	// each loaded metadata gets a copy of it.
@@ -221,6 +227,11 @@ func New(opts Options) (*SP, error) {
 		sp.acsLimit = config.DefaultACSBodyLimit
 	}
 	sp.secure = cfg.Public.Scheme == "https"
+	groupsSource := cfg.SCIM.GroupsSource
+	if groupsSource == "" {
+		groupsSource = config.DefaultGroupsSource
+	}
+	sp.groupsFromDirectory = cfg.SCIM.Enabled && groupsSource == "scim"
 
 	switch {
 	case s.MetadataURL != nil:

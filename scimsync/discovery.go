@@ -124,6 +124,9 @@ var userAttributes = []map[string]any{
 	str("displayName"), str("nickName"), str("profileUrl"), str("title"), str("userType"),
 	str("preferredLanguage"), str("locale"), str("timezone"),
 	attr("active", "boolean", false, false, "readWrite", "default", "none"),
+	// Accepted on every write and dropped at once (writeOnlyUser): never
+	// stored in any form, never returned.
+	attr("password", "string", false, false, "writeOnly", "never", "none"),
 	attr("emails", "complex", true, false, "readWrite", "default", "none", multiSub...),
 	attr("phoneNumbers", "complex", true, false, "readWrite", "default", "none", multiSub...),
 	attr("addresses", "complex", true, false, "readWrite", "default", "none",

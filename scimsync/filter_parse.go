@@ -254,6 +254,9 @@ func (p *filterParser) parseLiteral() (literal, error) {
 		if err := json.Unmarshal([]byte(p.s[start:i+1]), &s); err != nil {
 			return literal{}, p.errorf(start, "invalid string (bad escape or control character)")
 		}
+		if strings.IndexByte(s, 0) >= 0 {
+			return literal{}, p.errorf(start, "a string must not contain U+0000")
+		}
 		p.pos = i + 1
 		l := literal{kind: litString, text: jsonQuote(s), s: s, lower: strings.ToLower(s)}
 		if t, err := time.Parse(time.RFC3339, s); err == nil {

@@ -11,7 +11,8 @@ import (
 // migration is one numbered schema change, embedded in the binary.
 type migration struct {
 	version int
-	name    string
+	name    string // the file name, 0001_init.sql
+	key     string // the name without its number, init.sql: what a Go step is keyed by
 	sql     string
 }
 
@@ -25,7 +26,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	var migs []migration
 	for _, name := range names { // fs.Glob sorts
 		base := filepath.Base(name)
-		num, _, _ := strings.Cut(base, "_")
+		num, key, _ := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if err != nil || v != len(migs)+1 {
 			return nil, fmt.Errorf("migration %s: want number %04d", base, len(migs)+1)
@@ -34,7 +35,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		migs = append(migs, migration{version: v, name: base, sql: string(b)})
+		migs = append(migs, migration{version: v, name: base, key: key, sql: string(b)})
 	}
 	return migs, nil
 }

@@ -152,6 +152,11 @@ func (s *PostgresStore) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, m.sql); err != nil { // no arguments: simple protocol, many statements
 			return pgErr(ctx, "migration "+m.name, err)
 		}
+		if step := pgSteps[m.key]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
 			m.version, s.now()); err != nil {
 			return pgErr(ctx, "migration "+m.name, err)

@@ -107,12 +107,14 @@ func boolValue(v any) (bool, bool) {
 
 // userFromJSON validates a user representation (from POST, PUT or the
 // result of a PATCH) and returns the stored fields. The attributes we own
-// (id, meta, groups) are dropped from the document.
+// (id, meta, groups) and the write-only ones (password) are dropped from
+// the document.
 func userFromJSON(m map[string]any) (*User, error) {
 	m = cloneMap(m)
 	for _, k := range []string{"id", "meta", "groups"} {
 		deleteCI(m, k)
 	}
+	dropWriteOnly(m)
 	v, key, ok := getCI(m, "userName")
 	un, isStr := v.(string)
 	if !ok || !isStr || strings.TrimSpace(un) == "" {

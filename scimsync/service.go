@@ -208,6 +208,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &scimError{status: 404, detail: "no such endpoint"})
 		return
 	}
+	if !validResourceID(id) {
+		s.writeError(w, r, ErrNotFound)
+		return
+	}
 	switch resource {
 	case "Users":
 		s.users(w, r, id, actor)
@@ -239,6 +243,9 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, map[
 	}
 	m, err := decodeObject(body)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkNoNUL(m); err != nil {
 		return nil, nil, err
 	}
 	return body, m, nil

@@ -146,29 +146,6 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 	return err
 }
 
-func (s *SQLiteStore) applyMigration(ctx context.Context, m migration, latest int) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return sqliteErr("migrate", err)
-	}
-	defer tx.Rollback()
-	cur, err := s.schemaVersion(ctx, tx, latest)
-	if err != nil || cur >= m.version {
-		return err // applied already (perhaps by another process)
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return sqliteErr("migration "+m.name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		m.version, s.now().UnixMilli()); err != nil {
-		return sqliteErr("migration "+m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return sqliteErr("migration "+m.name, err)
-	}
-	return nil
-}
-
 type sqliteRowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }

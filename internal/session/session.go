@@ -40,6 +40,10 @@ var (
 	ErrDuplicate = errors.New("two different session cookies")
 )
 
+// ErrTooLarge is returned, wrapped, by Encode and Write for a session that
+// does not fit in MaxChunks cookies: a refusal to report, not a fault.
+var ErrTooLarge = errors.New("session does not fit in its cookies")
+
 const (
 	// chunkSize is the most bytes of encoded value one cookie carries; with
 	// the name and attributes a cookie stays under the 4096-byte limit
@@ -61,6 +65,7 @@ type Codec struct {
 	legacy  []string // earlier names: stripped from upstream requests and expired in browsers
 	secure  bool
 	codecs  []securecookie.Codec
+	enc     securecookie.Codec // keys[0] without a length limit, so Encode can tell "too large" apart
 	maxAge  time.Duration
 	nowFunc func() time.Time
 }
@@ -87,6 +92,11 @@ func NewCodec(name string, keys []KeyPair, secure bool, maxAge time.Duration) (*
 		sc.MaxAge(int(maxAge / time.Second))
 		c.codecs = append(c.codecs, sc)
 	}
+	enc := securecookie.New(keys[0].Hash, keys[0].Block)
+	enc.SetSerializer(binarySerializer{})
+	enc.MaxLength(0)
+	enc.MaxAge(int(maxAge / time.Second))
+	c.enc = enc
 	return c, nil
 }
 
@@ -142,9 +152,17 @@ func (c *Codec) ClearLegacy(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Encode returns the encoded cookie value (possibly longer than one cookie).
+// Encode returns the encoded cookie value (possibly longer than one cookie),
+// or ErrTooLarge if it would take more than MaxChunks cookies.
 func (c *Codec) Encode(s *Session) (string, error) {
-	return c.codecs[0].Encode(c.name, s)
+	v, err := c.enc.Encode(c.name, s)
+	if err != nil {
+		return "", err
+	}
+	if len(v) > chunkSize*MaxChunks {
+		return "", fmt.Errorf("%w: %d bytes encoded, at most %d", ErrTooLarge, len(v), chunkSize*MaxChunks)
+	}
+	return v, nil
 }
 
 // Decode verifies and decrypts value and checks the expiry.
@@ -168,7 +186,7 @@ func (c *Codec) Write(w http.ResponseWriter, r *http.Request, s *Session) error 
 	}
 	n := (len(v) + chunkSize - 1) / chunkSize
 	if n > MaxChunks {
-		return fmt.Errorf("session too large: %d bytes", len(v))
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(v))
 	}
 	maxAge := int(time.Until(s.Expires) / time.Second)
 	if maxAge < 1 {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -101,6 +102,30 @@ func TestCodec_TwoHundredGroupsSplitsUnder4KB(t *testing.T) {
 		if !c.IsSessionCookie(ck.Name) {
 			t.Errorf("chunk %q not recognised as ours", ck.Name)
 		}
+	}
+}
+
+// A session that needs more than MaxChunks cookies is ErrTooLarge, which
+// the ACS turns into a refusal rather than a 500; nothing is set.
+func TestCodec_WriteTooLargeIsErrTooLargeAndSetsNothing(t *testing.T) {
+	t.Parallel()
+	c := newTestCodec(t, mustKeys(t))
+	s := testSession(2000)
+	rec := httptest.NewRecorder()
+	err := c.Write(rec, nil, s)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Write of %d groups: %v, want ErrTooLarge", len(s.Principal.Groups), err)
+	}
+	if _, err := c.Encode(s); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Encode: %v, want ErrTooLarge", err)
+	}
+	if n := len(rec.Result().Cookies()); n != 0 {
+		t.Errorf("a refused Write set %d cookies", n)
+	}
+	// A large session that fits still round-trips.
+	s = testSession(600)
+	if _, _, err := roundTrip(t, c, c, s); err != nil {
+		t.Errorf("a session of %d groups: %v", len(s.Principal.Groups), err)
 	}
 }
 

@@ -1,0 +1,101 @@
+package scimsync
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// What the protocol edge refuses or drops before a value reaches a store,
+// so that both stores behave alike: U+0000 anywhere (PostgreSQL text cannot
+// hold it, SQLite can; a SCIM value never needs it), and the write-only
+// attributes, which are accepted and forgotten.
+
+// checkNoNUL returns a 400 invalidValue naming the first attribute, by its
+// path in the body, whose name or string value holds U+0000.
+func checkNoNUL(v any) error {
+	if at, ok := findNUL(v, ""); ok {
+		if at == "" {
+			at = "the body"
+		}
+		return badRequest("invalidValue", "%s: a value must not contain U+0000", at)
+	}
+	return nil
+}
+
+// findNUL walks a decoded JSON value and reports the path of the first name
+// or string holding U+0000.
+func findNUL(v any, path string) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return path, strings.IndexByte(x, 0) >= 0
+	case map[string]any:
+		for k, e := range x {
+			p := joinPath(path, k)
+			if strings.IndexByte(k, 0) >= 0 {
+				return p, true
+			}
+			if at, ok := findNUL(e, p); ok {
+				return at, true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if at, ok := findNUL(e, path+"["+strconv.Itoa(i)+"]"); ok {
+				return at, true
+			}
+		}
+	}
+	return "", false
+}
+
+func joinPath(path, name string) string {
+	name = strconv.QuoteToASCII(clip(name))
+	name = name[1 : len(name)-1]
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// validResourceID reports whether id, from the request path, could name a
+// stored resource at all: IDs are ours (UUIDs, or what a past version
+// assigned), never holding U+0000 or invalid UTF-8, which PostgreSQL would
+// refuse to compare. Any other id is simply not found.
+func validResourceID(id string) bool {
+	return utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
+
+// writeOnlyUser are the User attributes a client may write and never read
+// back (RFC 7643 §4.1.1: password, mutability writeOnly, returned never).
+// Portcullis needs none of them, so they are dropped on arrival: never
+// stored, hashed, logged or returned in any form.
+var writeOnlyUser = []string{"password"}
+
+// dropWriteOnly removes the write-only attributes from a user
+// representation, in any spelling of their name: the attribute itself, its
+// URN-qualified form, or inside an object under the core schema's URN. It
+// reports whether anything was removed.
+func dropWriteOnly(m map[string]any) bool {
+	dropped := false
+	for k, v := range m {
+		if isWriteOnly(k) {
+			delete(m, k)
+			dropped = true
+			continue
+		}
+		if sub, ok := v.(map[string]any); ok && strings.EqualFold(k, SchemaUser) && dropWriteOnly(sub) {
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+func isWriteOnly(name string) bool {
+	for _, w := range writeOnlyUser {
+		if strings.EqualFold(name, w) || strings.EqualFold(name, SchemaUser+":"+w) {
+			return true
+		}
+	}
+	return false
+}

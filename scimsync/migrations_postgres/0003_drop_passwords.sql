@@ -1,0 +1,11 @@
+-- 0003: remove every password kept by versions that stored it.
+--
+-- Before password became write-only (accepted and dropped at the protocol
+-- edge), a password sent in POST, PUT or PATCH was kept as an unknown
+-- attribute in users.doc and in the user.* events' data. The work is Go code
+-- run in this migration's transaction (scimsync: the step keyed
+-- "drop_passwords.sql"), because documents may be any bytes (bytea) and the
+-- name may be spelled in any case. PostgreSQL keeps the old row versions
+-- until VACUUM reuses their space (and in its WAL and backups): run
+-- VACUUM FULL users, events to rewrite the tables at once.
+SELECT 1;

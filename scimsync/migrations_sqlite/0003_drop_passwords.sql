@@ -1,0 +1,11 @@
+-- 0003: remove every password kept by versions that stored it.
+--
+-- Before password became write-only (accepted and dropped at the protocol
+-- edge), a password sent in POST, PUT or PATCH was kept as an unknown
+-- attribute in users.doc and in the user.* events' data. JSON in BLOBs, in
+-- any spelling of the name, is beyond what SQL here does well, so the work
+-- is Go code run in this migration's transaction (scimsync: the step keyed
+-- "drop_passwords.sql"), followed by VACUUM and a WAL checkpoint so that the
+-- removed bytes leave the database file and its WAL. Running it again finds
+-- nothing to do.
+SELECT 1;
