@@ -67,15 +67,22 @@ type Config struct {
 	Upstream       string `yaml:"upstream"`
 	// UpstreamPathParameters says how a ";" in a request path is judged:
 	// PathParametersReject or PathParametersStripForMatching.
-	UpstreamPathParameters string            `yaml:"upstreamPathParameters"`
-	TrustedProxies         []string          `yaml:"trustedProxies"`
-	SAML                   SAML              `yaml:"saml"`
-	Session                Session           `yaml:"session"`
-	Headers                map[string]string `yaml:"headers"`
-	Routes                 []Route           `yaml:"routes"`
-	Server                 Server            `yaml:"server"`
-	SCIM                   SCIM              `yaml:"scim"`
-	Store                  Store             `yaml:"store"`
+	UpstreamPathParameters string `yaml:"upstreamPathParameters"`
+	// UpstreamPathPrefix, when set, is where the app lives on the public
+	// URL: requests outside it get 404, and inside it the prefix is removed
+	// before forwarding and sent as X-Forwarded-Prefix.
+	UpstreamPathPrefix string `yaml:"upstreamPathPrefix"`
+	// PreserveHost sends the client's Host upstream (default true); false
+	// sends the upstream URL's host.
+	PreserveHost   bool              `yaml:"preserveHost"`
+	TrustedProxies []string          `yaml:"trustedProxies"`
+	SAML           SAML              `yaml:"saml"`
+	Session        Session           `yaml:"session"`
+	Headers        map[string]string `yaml:"headers"`
+	Routes         []Route           `yaml:"routes"`
+	Server         Server            `yaml:"server"`
+	SCIM           SCIM              `yaml:"scim"`
+	Store          Store             `yaml:"store"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL

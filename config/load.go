@@ -379,6 +379,9 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if !explicit["preserveHost"] {
+		c.PreserveHost = true
+	}
 	if c.UpstreamPathParameters == "" {
 		c.UpstreamPathParameters = PathParametersReject
 	}

@@ -38,6 +38,7 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 		PublicURL:              "https://app.example.com",
 		Upstream:               "http://127.0.0.1:3000",
 		UpstreamPathParameters: PathParametersReject,
+		PreserveHost:           true,
 		TrustedProxies:         []string{"10.0.0.0/8"},
 		SAML: SAML{
 			IDPMetadataURL:  "https://idp.example.com/metadata",
@@ -432,6 +433,7 @@ func TestParse_AppliesDefaults(t *testing.T) {
 		PublicURL:              "https://app.example.com",
 		Upstream:               "http://127.0.0.1:3000",
 		UpstreamPathParameters: PathParametersReject,
+		PreserveHost:           true,
 		SAML: SAML{
 			IDPMetadataURL:  "https://idp.example.com/metadata",
 			MetadataRefresh: DefaultMetadataRefresh,

@@ -143,6 +143,9 @@ func (v *validator) publicURL() {
 
 func (v *validator) upstream() {
 	v.c.UpstreamURL = v.httpURL("upstream", v.c.Upstream)
+	if p := v.c.UpstreamPathPrefix; p != "" && !validPathPrefix(p) {
+		v.add("upstreamPathPrefix", "must be a path such as /app: starting with \"/\", not ending in \"/\", of letters, digits and -._~ between slashes; got %q", p)
+	}
 	switch p := v.c.UpstreamPathParameters; p {
 	case PathParametersReject, PathParametersStripForMatching:
 	default:
@@ -540,4 +543,25 @@ func dsnHasPassword(dsn string) bool {
 		}
 	}
 	return strings.Contains(strings.ToLower(dsn), "password=")
+}
+
+// validPathPrefix reports whether p is a plain path prefix: "/seg/seg",
+// each segment of unreserved characters and not a dot-segment, so that it
+// reads the same escaped or not.
+func validPathPrefix(p string) bool {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
+		return false
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
 }

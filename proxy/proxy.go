@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strings"
 	"time"
 
@@ -192,8 +193,14 @@ func isBrowserNavigation(r *http.Request) bool {
 // X-Forwarded-* and Forwarded headers before calling it, so nothing a client
 // sends can remove what we set here.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	prefix := p.cfg.UpstreamPathPrefix
+	if prefix != "" { // withinPrefix let only paths inside it through
+		trimPrefix(pr.Out.URL, prefix)
+	}
 	pr.SetURL(p.cfg.UpstreamURL)
-	pr.Out.Host = pr.In.Host
+	if p.cfg.PreserveHost {
+		pr.Out.Host = pr.In.Host
+	}
 	peer := peerAddr(pr.In)
 	if p.trusted(peer) {
 		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
@@ -210,8 +217,16 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		}
 	} else {
 		// Behind no trusted proxy the browser reached us at publicURL.
+		// Frameworks build links from these (Spring's
+		// ForwardedHeaderFilter, Rails, Express behind 'trust proxy'), so
+		// a client's own must never arrive.
 		pr.Out.Header.Set("X-Forwarded-Proto", p.cfg.Public.Scheme)
 		pr.Out.Header.Del("X-Real-Ip")
+		pr.Out.Header.Del("X-Forwarded-Prefix")
+		pr.Out.Header.Del("X-Forwarded-Port")
+	}
+	if prefix != "" {
+		pr.Out.Header.Set("X-Forwarded-Prefix", pr.Out.Header.Get("X-Forwarded-Prefix")+prefix)
 	}
 	st := stateOf(pr.In.Context())
 	applyIdentity(pr.Out.Header, p.headers, p.cookies, st.x.who)
@@ -236,4 +251,19 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	p.log.Warn("upstream error", zap.String("request_id", id), zap.Error(err))
 	web.Page(w, r, http.StatusBadGateway, "Bad gateway",
 		"The application is not reachable right now. Try again in a moment.")
+}
+
+// trimPrefix removes prefix (plain unreserved characters, so the same
+// escaped or not) from the start of u's path.
+func trimPrefix(u *url.URL, prefix string) {
+	u.Path = strings.TrimPrefix(u.Path, prefix)
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	if u.RawPath != "" {
+		u.RawPath = strings.TrimPrefix(u.RawPath, prefix)
+		if u.RawPath == "" || u.RawPath == "/" {
+			u.RawPath = ""
+		}
+	}
 }

@@ -82,8 +82,9 @@ func newHarnessWith(t *testing.T, upstream string, mutate func(*config.Config), 
 			{Path: "/healthz", Public: true},
 			{Path: "/admin/", AllowGroups: []string{"admins"}},
 		},
-		Server:  config.Server{UpstreamTimeout: 2 * time.Second},
-		Session: config.Session{CookieName: "portcullis"},
+		PreserveHost: true,
+		Server:       config.Server{UpstreamTimeout: 2 * time.Second},
+		Session:      config.Session{CookieName: "portcullis"},
 	}
 	if mutate != nil {
 		mutate(cfg)

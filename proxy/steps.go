@@ -18,7 +18,7 @@ import (
 // The public listener's chain, outermost first:
 //
 //	recoverer → scope → bodyIdle → serve:
-//	    ownRoute → routePolicy → authenticate → gateCheck → requireSignIn → authorize → forward
+//	    ownRoute → [withinPrefix] → routePolicy → authenticate → gateCheck → requireSignIn → authorize → forward
 //
 // The first three are http.Handler middleware. After the own routes (/saml/,
 // SCIM), every request passes the steps below in order; each does one job
@@ -45,7 +45,11 @@ type exchange struct {
 }
 
 func (p *Proxy) buildSteps() []step {
-	return []step{p.routePolicy, p.authenticate, p.gateCheck, p.requireSignIn, p.authorize}
+	steps := []step{p.routePolicy, p.authenticate, p.gateCheck, p.requireSignIn, p.authorize}
+	if p.cfg.UpstreamPathPrefix != "" {
+		steps = append([]step{p.withinPrefix}, steps...)
+	}
+	return steps
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +80,21 @@ func (p *Proxy) ownRoute(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// withinPrefix answers 404 for a path outside upstreamPathPrefix: the app
+// has nothing there. It compares the escaped path, so an encoded spelling of
+// the prefix is outside it too.
+func (p *Proxy) withinPrefix(x *exchange) bool {
+	if inPrefix(x.r.URL.EscapedPath(), p.cfg.UpstreamPathPrefix) {
+		return true
+	}
+	web.Page(x.w, x.r, http.StatusNotFound, "Not found", "There is no page at this address.")
+	return false
+}
+
+func inPrefix(path, prefix string) bool {
+	return strings.HasPrefix(path, prefix) && (len(path) == len(prefix) || path[len(prefix)] == '/')
 }
 
 // routePolicy finds the route; a path that could be read two ways is 400.
