@@ -44,6 +44,9 @@ const (
 	DefaultStoreMaxStaleness = 5 * time.Minute
 )
 
+// DefaultUpstreamTLSMinVersion is upstreamTLS.minVersion's default.
+const DefaultUpstreamTLSMinVersion = "1.2"
+
 // upstreamPathParameters values.
 const (
 	// PathParametersReject refuses (400) any path holding ";": the default.
@@ -74,7 +77,9 @@ type Config struct {
 	UpstreamPathPrefix string `yaml:"upstreamPathPrefix"`
 	// PreserveHost sends the client's Host upstream (default true); false
 	// sends the upstream URL's host.
-	PreserveHost   bool              `yaml:"preserveHost"`
+	PreserveHost bool `yaml:"preserveHost"`
+	// UpstreamTLS configures TLS to an https upstream.
+	UpstreamTLS    UpstreamTLS       `yaml:"upstreamTLS"`
 	TrustedProxies []string          `yaml:"trustedProxies"`
 	SAML           SAML              `yaml:"saml"`
 	Session        Session           `yaml:"session"`
@@ -93,6 +98,20 @@ type Config struct {
 	lines map[string]int
 	// baseDir is the directory of the config file; relative *File paths resolve against it.
 	baseDir string
+}
+
+// UpstreamTLS configures TLS to an https upstream. The files are read
+// again when they change, so rotated certificates are picked up without a
+// restart.
+type UpstreamTLS struct {
+	CAFile     string `yaml:"caFile"`     // PEM CA certificates for the upstream's; default: the system's
+	CertFile   string `yaml:"certFile"`   // client certificate (mTLS), with keyFile
+	KeyFile    string `yaml:"keyFile"`    // its private key (a secret file)
+	ServerName string `yaml:"serverName"` // the name verified and sent as SNI; default: the upstream's host
+	MinVersion string `yaml:"minVersion"` // "1.2" (default) or "1.3"
+	// InsecureSkipVerify accepts any upstream certificate: a warning at
+	// start and the portcullis_upstream_tls_insecure gauge say so.
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
 }
 
 // SAML configures the service provider.

@@ -382,6 +382,9 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["preserveHost"] {
 		c.PreserveHost = true
 	}
+	if c.UpstreamTLS.MinVersion == "" {
+		c.UpstreamTLS.MinVersion = DefaultUpstreamTLSMinVersion
+	}
 	if c.UpstreamPathParameters == "" {
 		c.UpstreamPathParameters = PathParametersReject
 	}

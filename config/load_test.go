@@ -39,6 +39,7 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 		Upstream:               "http://127.0.0.1:3000",
 		UpstreamPathParameters: PathParametersReject,
 		PreserveHost:           true,
+		UpstreamTLS:            UpstreamTLS{MinVersion: DefaultUpstreamTLSMinVersion},
 		TrustedProxies:         []string{"10.0.0.0/8"},
 		SAML: SAML{
 			IDPMetadataURL:  "https://idp.example.com/metadata",
@@ -434,6 +435,7 @@ func TestParse_AppliesDefaults(t *testing.T) {
 		Upstream:               "http://127.0.0.1:3000",
 		UpstreamPathParameters: PathParametersReject,
 		PreserveHost:           true,
+		UpstreamTLS:            UpstreamTLS{MinVersion: DefaultUpstreamTLSMinVersion},
 		SAML: SAML{
 			IDPMetadataURL:  "https://idp.example.com/metadata",
 			MetadataRefresh: DefaultMetadataRefresh,

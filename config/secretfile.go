@@ -27,6 +27,7 @@ func (c *Config) SecretFiles() []SecretFile {
 	add("saml.keyFile", c.SAML.KeyFile)
 	add("session.keysFile", c.Session.KeysFile)
 	add("adminTokenFile", c.AdminTokenFile)
+	add("upstreamTLS.keyFile", c.UpstreamTLS.KeyFile)
 	if c.SCIM.Enabled {
 		add("scim.tokensFile", c.SCIM.TokensFile)
 	}

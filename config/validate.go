@@ -143,6 +143,7 @@ func (v *validator) publicURL() {
 
 func (v *validator) upstream() {
 	v.c.UpstreamURL = v.httpURL("upstream", v.c.Upstream)
+	v.upstreamTLS()
 	if p := v.c.UpstreamPathPrefix; p != "" && !validPathPrefix(p) {
 		v.add("upstreamPathPrefix", "must be a path such as /app: starting with \"/\", not ending in \"/\", of letters, digits and -._~ between slashes; got %q", p)
 	}
@@ -564,4 +565,24 @@ func validPathPrefix(p string) bool {
 		}
 	}
 	return true
+}
+
+func (v *validator) upstreamTLS() {
+	t := v.c.UpstreamTLS
+	set := t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+	if set && v.c.UpstreamURL != nil && v.c.UpstreamURL.Scheme != "https" {
+		v.add("upstreamTLS", "applies to an https upstream only; upstream is %s", v.c.UpstreamURL.Scheme)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.add("upstreamTLS.certFile", "certFile and keyFile go together (a client certificate and its key)")
+	}
+	if t.InsecureSkipVerify && t.CAFile != "" {
+		v.add("upstreamTLS.insecureSkipVerify", "with caFile set, leave insecureSkipVerify off: the CA is what verifies the upstream")
+	}
+	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+		v.add("upstreamTLS.minVersion", "must be \"1.2\" or \"1.3\"; got %q", t.MinVersion)
+	}
+	if t.ServerName != "" && (strings.ContainsAny(t.ServerName, "/:@ ") || strings.HasPrefix(t.ServerName, ".")) {
+		v.add("upstreamTLS.serverName", "must be a host name such as app.internal; got %q", t.ServerName)
+	}
 }

@@ -113,6 +113,17 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 		{"public route with groups", func(c *Config) { c.Routes[1].Public = true }, []string{"line 34: routes[1].allowGroups: a public route cannot restrict groups; remove public or allowGroups"}},
 		{"empty group", func(c *Config) { c.Routes[1].AllowGroups = []string{"admins", ""} }, []string{"line 34: routes[1].allowGroups[1]: must not be empty"}},
 		{"group with stray space", func(c *Config) { c.Routes[1].AllowGroups = []string{" admins"} }, []string{`line 34: routes[1].allowGroups[0]: must not start or end with whitespace; got " admins"`}},
+		{"upstreamTLS on an http upstream", func(c *Config) { c.UpstreamTLS.CAFile = "ca.pem" }, []string{"upstreamTLS: applies to an https upstream only; upstream is http"}},
+		{"upstreamTLS certificate without key", func(c *Config) {
+			c.Upstream = "https://app.internal"
+			c.UpstreamTLS.CertFile = "c.pem"
+			c.UpstreamTLS.MinVersion = "1.1"
+		}, []string{
+			"upstreamTLS.certFile: certFile and keyFile go together (a client certificate and its key)",
+			`upstreamTLS.minVersion: must be "1.2" or "1.3"; got "1.1"`,
+		}},
+		{"upstreamPathPrefix not a plain path", func(c *Config) { c.UpstreamPathPrefix = "/app/../x/" }, []string{`upstreamPathPrefix: must be a path such as /app: starting with "/", not ending in "/", of letters, digits and -._~ between slashes; got "/app/../x/"`}},
+		{"upstreamPathParameters unknown", func(c *Config) { c.UpstreamPathParameters = "strip" }, []string{`upstreamPathParameters: must be reject or strip-for-matching; got "strip"`}},
 		{"duplicate route", func(c *Config) { c.Routes[1].Path = "/healthz"; c.Routes[1].AllowGroups = nil }, []string{"line 33: routes[1].path: duplicate of routes[0]"}},
 		{
 			name: "route shadowed by an earlier prefix",

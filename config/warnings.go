@@ -17,6 +17,9 @@ func (c *Config) Warnings() []string {
 	if !c.AdminLoopback() && c.AdminTokenFile == "" {
 		add("adminListen", "%s is not loopback and adminTokenFile is not set, so the status page answers 403; set adminTokenFile to use it", c.AdminListen)
 	}
+	if c.UpstreamTLS.InsecureSkipVerify {
+		add("upstreamTLS.insecureSkipVerify", "accepts any certificate from the upstream, so anyone on the path to it can read and change every request, identity headers included; give upstreamTLS.caFile instead")
+	}
 	if c.SAML.AllowIDPInitiated {
 		add("saml.allowIDPInitiated", "accepts unsolicited IdP responses, which allows login CSRF; enable it only if your IdP cannot start logins from the SP")
 	}

@@ -318,7 +318,10 @@ func BenchmarkUpstreamRoundTrip(b *testing.B) {
 	defer up.Close()
 	cfg := benchConfig(false)
 	cfg.UpstreamURL, _ = urlParse(up.URL)
-	direct := newUpstreamTransport(cfg)
+	direct, err := newUpstreamTransport(cfg, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
 	standard := direct.(*directTransport).fallback
 	for _, tc := range []struct {
 		name string

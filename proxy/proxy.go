@@ -126,7 +126,10 @@ func New(o Options) (*Proxy, error) {
 	}
 	transport := o.Transport
 	if transport == nil {
-		transport = newUpstreamTransport(o.Config)
+		var err error
+		if transport, err = newUpstreamTransport(o.Config, p.log); err != nil {
+			return nil, err
+		}
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:       p.rewrite,

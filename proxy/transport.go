@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/portcullis-sso/portcullis/config"
 )
 
@@ -36,7 +38,11 @@ const (
 //   - HTTP/1.1 only (the upstream is plain HTTP on a private network).
 //
 // Plain-HTTP upstreams get the direct path below for bodyless GET and HEAD.
-func newUpstreamTransport(cfg *config.Config) http.RoundTripper {
+func newUpstreamTransport(cfg *config.Config, log *zap.Logger) (http.RoundTripper, error) {
+	return newUpstreamTransportRecheck(cfg, log, tlsRecheck)
+}
+
+func newUpstreamTransportRecheck(cfg *config.Config, log *zap.Logger, recheck time.Duration) (http.RoundTripper, error) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:                 nil,
@@ -49,7 +55,14 @@ func newUpstreamTransport(cfg *config.Config) http.RoundTripper {
 		ResponseHeaderTimeout: cfg.Server.UpstreamTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	return newDirectTransport(cfg.UpstreamURL, t, dialer, cfg.Server.UpstreamTimeout)
+	if cfg.UpstreamURL.Scheme == "https" {
+		tc, err := upstreamTLSConfig(cfg, log, recheck)
+		if err != nil {
+			return nil, err
+		}
+		t.TLSClientConfig = tc
+	}
+	return newDirectTransport(cfg.UpstreamURL, t, dialer, cfg.Server.UpstreamTimeout), nil
 }
 
 // directTransport sends the common request, a GET or HEAD without a body,

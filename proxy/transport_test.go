@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/portcullis-sso/portcullis/config"
 )
 
@@ -27,7 +29,10 @@ func upstreamTransport(t *testing.T, u string, timeout time.Duration) http.Round
 	if cfg.UpstreamURL, err = url.Parse(u); err != nil {
 		t.Fatal(err)
 	}
-	rt := newUpstreamTransport(cfg)
+	rt, err := newUpstreamTransport(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { rt.(interface{ CloseIdleConnections() }).CloseIdleConnections() })
 	return rt
 }

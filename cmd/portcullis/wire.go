@@ -98,6 +98,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	ring := status.NewAuditRing(0)
 	audit := log.Named("audit").WithOptions(ring.Tee())
 	a := &app{cfg: cfg, metrics: metrics.New()}
+	a.metrics.UpstreamTLSInsecure(cfg.UpstreamTLS.InsecureSkipVerify)
 	var sc scimParts
 	var onLogin func(context.Context, samlsp.Login)
 	if cfg.SCIM.Enabled {

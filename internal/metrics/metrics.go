@@ -26,24 +26,25 @@ import (
 
 // Metric names (the contract).
 const (
-	NameRequests           = "portcullis_requests_total"
-	NameRequestOverhead    = "portcullis_request_overhead_seconds"
-	NameSAMLLogins         = "portcullis_saml_logins_total"
-	NameMetadataAge        = "portcullis_idp_metadata_age_seconds"
-	NameMetadataFailures   = "portcullis_idp_metadata_refresh_failures_total"
-	NameMetadataExpired    = "portcullis_idp_metadata_expired_total"
-	NameSigningCertChanges = "portcullis_idp_signing_cert_changes_total"
-	NameSCIMRequests       = "portcullis_scim_requests_total"
-	NameDirectoryEvents    = "portcullis_directory_events_total"
-	NameLastEvent          = "portcullis_scim_last_event_timestamp_seconds"
-	NameDirectoryUsers     = "portcullis_directory_users"
-	NameDirectoryGroups    = "portcullis_directory_groups"
-	NameSessionsRevoked    = "portcullis_sessions_revoked_total"
-	NameStreamsClosed      = "portcullis_streams_closed_total"
-	NameAppliedSeq         = "portcullis_directory_applied_seq"
-	NamePropagationLag     = "portcullis_directory_propagation_lag_seconds"
-	NameIdentityDrift      = "portcullis_identity_drift_total"
-	NameDirectoryConfirmed = "portcullis_directory_confirmed_timestamp_seconds"
+	NameRequests            = "portcullis_requests_total"
+	NameRequestOverhead     = "portcullis_request_overhead_seconds"
+	NameSAMLLogins          = "portcullis_saml_logins_total"
+	NameMetadataAge         = "portcullis_idp_metadata_age_seconds"
+	NameMetadataFailures    = "portcullis_idp_metadata_refresh_failures_total"
+	NameMetadataExpired     = "portcullis_idp_metadata_expired_total"
+	NameSigningCertChanges  = "portcullis_idp_signing_cert_changes_total"
+	NameSCIMRequests        = "portcullis_scim_requests_total"
+	NameDirectoryEvents     = "portcullis_directory_events_total"
+	NameLastEvent           = "portcullis_scim_last_event_timestamp_seconds"
+	NameDirectoryUsers      = "portcullis_directory_users"
+	NameDirectoryGroups     = "portcullis_directory_groups"
+	NameSessionsRevoked     = "portcullis_sessions_revoked_total"
+	NameStreamsClosed       = "portcullis_streams_closed_total"
+	NameAppliedSeq          = "portcullis_directory_applied_seq"
+	NamePropagationLag      = "portcullis_directory_propagation_lag_seconds"
+	NameIdentityDrift       = "portcullis_identity_drift_total"
+	NameDirectoryConfirmed  = "portcullis_directory_confirmed_timestamp_seconds"
+	NameUpstreamTLSInsecure = "portcullis_upstream_tls_insecure"
 )
 
 // Outcome is what the proxy did with one request on the public listener.
@@ -138,6 +139,7 @@ type Metrics struct {
 	revoked  prometheus.Counter
 	streams  prometheus.Counter
 	drift    *prometheus.CounterVec
+	insecure prometheus.Gauge
 	watchMu  sync.Mutex
 	watching map[string]bool
 }
@@ -212,7 +214,11 @@ func New() *Metrics {
 	for _, k := range DriftKinds {
 		m.drift.WithLabelValues(k)
 	}
-	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.streams, m.drift)
+	m.insecure = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: NameUpstreamTLSInsecure,
+		Help: "1 when upstreamTLS.insecureSkipVerify is on: the upstream's certificate is not verified.",
+	})
+	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.streams, m.drift, m.insecure)
 	return m
 }
 
@@ -433,4 +439,17 @@ func statusText(code int) string {
 		return "other"
 	}
 	return strconv.Itoa(code)
+}
+
+// UpstreamTLSInsecure records whether the upstream's certificate goes
+// unverified (upstreamTLS.insecureSkipVerify).
+func (m *Metrics) UpstreamTLSInsecure(on bool) {
+	if m == nil {
+		return
+	}
+	if on {
+		m.insecure.Set(1)
+	} else {
+		m.insecure.Set(0)
+	}
 }
