@@ -44,6 +44,9 @@ const (
 	DefaultStoreMaxStaleness = 5 * time.Minute
 )
 
+// MaxClockSkew is the largest saml.clockSkew accepted.
+const MaxClockSkew = 10 * time.Minute
+
 // DefaultUpstreamTLSMinVersion is upstreamTLS.minVersion's default.
 const DefaultUpstreamTLSMinVersion = "1.2"
 

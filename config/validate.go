@@ -222,8 +222,8 @@ func (v *validator) saml() {
 		v.add("saml.keyFile", "required: the SP private key (PEM)")
 	}
 	v.nameIDFormat(s.NameIDFormat)
-	if s.ClockSkew < 0 || s.ClockSkew > 10*time.Minute {
-		v.add("saml.clockSkew", "must be between 0s and 10m; got %s", s.ClockSkew)
+	if s.ClockSkew < 0 || s.ClockSkew > MaxClockSkew {
+		v.add("saml.clockSkew", "must be between 0s and %s; got %s", MaxClockSkew, s.ClockSkew)
 	}
 	if s.LoginWindow < time.Minute || s.LoginWindow > time.Hour {
 		v.add("saml.loginWindow", "must be between 1m and 1h; got %s", s.LoginWindow)

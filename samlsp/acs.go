@@ -232,6 +232,9 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 	if !info.IssueInstant.IsZero() && info.IssueInstant.After(now.Add(sp.skew)) {
 		return nil, refuse(http.StatusForbidden, reasonNotYetValid, fmt.Errorf("response IssueInstant %s is in the future", info.IssueInstant.UTC().Format(time.RFC3339)))
 	}
+	if !info.IssueInstant.IsZero() && info.IssueInstant.Before(now.Add(-sp.skew-IssueDelay)) {
+		return nil, refuse(http.StatusForbidden, reasonExpired, fmt.Errorf("response IssueInstant %s is too old", info.IssueInstant.UTC().Format(time.RFC3339)))
+	}
 
 	idp := *st.sp
 	idp.AllowIDPInitiated = res.unsolicited
@@ -356,10 +359,12 @@ func classifyParseError(err error) (string, error) {
 	return reasonInvalid, private
 }
 
-// checkAssertion applies our clock skew (crewjam's is the global
-// saml.MaxClockSkew, 180 s) and the rules crewjam leaves to us: a fresh
-// bearer confirmation for our ACS and this request, and an IdP session
-// that has not already ended.
+// checkAssertion applies saml.clockSkew to every time in the assertion
+// (crewjam's own checks are set wider, see clock.go) and the rules crewjam
+// leaves to us: a fresh bearer confirmation for our ACS and this request,
+// and an IdP session that has not already ended. NotBefore and NotOnOrAfter
+// hold within ± skew; IssueInstant may lie between now − (skew +
+// IssueDelay) and now + skew.
 func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Time) (string, error) {
 	skew := sp.skew
 	switch {
@@ -371,6 +376,8 @@ func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Ti
 		return reasonMissingElement, errors.New("assertion has no Conditions")
 	case a.IssueInstant.After(now.Add(skew)):
 		return reasonNotYetValid, fmt.Errorf("assertion IssueInstant %s is in the future", a.IssueInstant.UTC().Format(time.RFC3339))
+	case a.IssueInstant.Before(now.Add(-skew - IssueDelay)):
+		return reasonExpired, fmt.Errorf("assertion IssueInstant %s is too old", a.IssueInstant.UTC().Format(time.RFC3339))
 	}
 	c := a.Conditions
 	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(skew)) {
@@ -405,13 +412,13 @@ func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Ti
 	return "", nil
 }
 
-// replayUntil is when the time checks (crewjam's and ours) refuse the
-// assertion anyway, so the replay cache may forget it: the earliest of
-// IssueInstant + saml.MaxIssueDelay, Conditions NotOnOrAfter and the latest
-// bearer NotOnOrAfter, each with the larger of the two skews.
+// replayUntil is when checkAssertion refuses the assertion anyway, so the
+// replay cache may forget it: the earliest of IssueInstant + skew +
+// IssueDelay, Conditions NotOnOrAfter and the latest bearer NotOnOrAfter,
+// each with the skew.
 func replayUntil(a *saml.Assertion, skew time.Duration) time.Time {
-	s := max(skew, saml.MaxClockSkew)
-	until := a.IssueInstant.Add(saml.MaxIssueDelay)
+	s := skew
+	until := a.IssueInstant.Add(skew + IssueDelay)
 	if c := a.Conditions; c != nil && !c.NotOnOrAfter.IsZero() {
 		until = earliest(until, c.NotOnOrAfter.Add(s))
 	}
