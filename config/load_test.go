@@ -89,9 +89,6 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("Warnings() = %q, want none", w)
 	}
-	if !c.CookieSecure() {
-		t.Error("CookieSecure() = false for an https publicURL")
-	}
 	abs, err := filepath.Abs("testdata")
 	if err != nil {
 		t.Fatal(err)

@@ -299,9 +299,6 @@ func TestWarnings_FlagRiskySettings(t *testing.T) {
 			if diff := cmp.Diff(tt.want, c.Warnings()); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
-			if tt.name == "http publicURL" && c.CookieSecure() {
-				t.Error("CookieSecure() = true for an http publicURL")
-			}
 		})
 	}
 }

@@ -45,9 +45,3 @@ func (c *Config) Warnings() []string {
 	}
 	return out
 }
-
-// CookieSecure reports whether the session cookie gets the Secure flag:
-// only when publicURL is https.
-func (c *Config) CookieSecure() bool {
-	return c.Public != nil && c.Public.Scheme == "https"
-}

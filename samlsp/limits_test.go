@@ -110,7 +110,7 @@ func TestACS_GroupsTheDirectoryProvidesStayOutOfTheCookie(t *testing.T) {
 		wantCookie int // groups in the session cookie
 	}{
 		{"scim, many groups", config.SCIM{Enabled: true, GroupsSource: "scim"}, groups, 0},
-		{"scim by default", config.SCIM{Enabled: true}, []string{"staff", "admins"}, 0},
+		{"scim as config defaults it", config.SCIM{Enabled: true, GroupsSource: config.DefaultGroupsSource}, []string{"staff", "admins"}, 0},
 		{"both", config.SCIM{Enabled: true, GroupsSource: "both"}, []string{"staff", "admins"}, 2},
 		{"saml", config.SCIM{Enabled: true, GroupsSource: "saml"}, []string{"staff", "admins"}, 2},
 		{"no SCIM", config.SCIM{GroupsSource: "scim"}, []string{"staff", "admins"}, 2},

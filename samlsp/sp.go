@@ -218,20 +218,15 @@ func New(opts Options) (*SP, error) {
 	sp.attrs = s.Attributes
 	sp.allowIDPInit = s.AllowIDPInitiated
 	sp.skew = s.ClockSkew // zero is a valid, explicit setting
-	sp.loginWindow = orDefault(s.LoginWindow, config.DefaultLoginWindow)
-	sp.lifetime = orDefault(cfg.Session.Lifetime, config.DefaultSessionLifetime)
-	sp.refreshEvery = orDefault(s.MetadataRefresh, config.DefaultMetadataRefresh)
+	// Defaults were applied once, by config.Load; a hand-built config must
+	// set what it uses.
+	sp.loginWindow = s.LoginWindow
+	sp.lifetime = cfg.Session.Lifetime
+	sp.refreshEvery = s.MetadataRefresh
 	sp.retryEvery = min(metadataRetry, sp.refreshEvery)
 	sp.acsLimit = cfg.Server.ACSBodyLimit
-	if sp.acsLimit <= 0 {
-		sp.acsLimit = config.DefaultACSBodyLimit
-	}
 	sp.secure = cfg.Public.Scheme == "https"
-	groupsSource := cfg.SCIM.GroupsSource
-	if groupsSource == "" {
-		groupsSource = config.DefaultGroupsSource
-	}
-	sp.groupsFromDirectory = cfg.SCIM.Enabled && groupsSource == "scim"
+	sp.groupsFromDirectory = cfg.SCIM.Enabled && cfg.SCIM.GroupsSource == "scim"
 
 	switch {
 	case s.MetadataURL != nil:
@@ -256,11 +251,7 @@ func New(opts Options) (*SP, error) {
 		return nil, err
 	}
 
-	cookieName := cfg.Session.CookieName
-	if cookieName == "" {
-		cookieName = config.DefaultCookieName
-	}
-	sp.trackPrefix = TrackingCookiePrefix(cookieName)
+	sp.trackPrefix = TrackingCookiePrefix(cfg.Session.CookieName)
 	if sp.trackCodecs, err = trackingCodecs(opts.SessionKeys); err != nil {
 		return nil, err
 	}
@@ -369,13 +360,6 @@ func nameIDFormat(f string) (saml.NameIDFormat, error) {
 		return saml.UnspecifiedNameIDFormat, nil
 	}
 	return "", fmt.Errorf("saml.nameIDFormat: %q is not one of emailAddress, persistent, transient, unspecified", f)
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // funcClock is a clockwork.Clock whose Now is an injected function, so that

@@ -62,11 +62,11 @@ func TestTrackingCookie_Attributes(t *testing.T) {
 	}
 }
 
-func TestTrackingCookie_LoginWindowDefault(t *testing.T) {
+func TestTrackingCookie_MaxAgeIsTheLoginWindow(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *config.Config) { c.SAML.LoginWindow = 0 })
-	if got := h.startLogin("/").cookie.MaxAge; got != int(config.DefaultLoginWindow/time.Second) {
-		t.Errorf("MaxAge %d, want the 10 minute default", got)
+	h := newHarness(t, func(c *config.Config) { c.SAML.LoginWindow = 7 * time.Minute })
+	if got := h.startLogin("/").cookie.MaxAge; got != 7*60 {
+		t.Errorf("MaxAge %d, want saml.loginWindow (420 s)", got)
 	}
 }
 
