@@ -223,7 +223,7 @@ func (v *validator) saml() {
 	}
 	v.nameIDFormat(s.NameIDFormat)
 	if s.ClockSkew < 0 || s.ClockSkew > MaxClockSkew {
-		v.add("saml.clockSkew", "must be between 0s and %s; got %s", MaxClockSkew, s.ClockSkew)
+		v.add("saml.clockSkew", "must be between 0s and 10m; got %s", s.ClockSkew)
 	}
 	if s.LoginWindow < time.Minute || s.LoginWindow > time.Hour {
 		v.add("saml.loginWindow", "must be between 1m and 1h; got %s", s.LoginWindow)
