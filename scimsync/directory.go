@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,9 +74,10 @@ func (d *Directory) OnRevoke(fn func(key string)) {
 }
 
 // Standing is the gate's lookup: the directory's word on the user whose
-// match attribute equals key (case-insensitively). It does not allocate.
+// match key is identity.MatchKey(key). It does not allocate (beyond
+// folding a key that has upper-case letters).
 func (d *Directory) Standing(key string) identity.Standing {
-	k := strings.ToLower(key)
+	k := identity.MatchKey(key)
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if u, ok := d.byKey[k]; ok {
@@ -326,15 +326,7 @@ func (d *Directory) apply(e *Event) (revokedKey string) {
 	return ""
 }
 
-func (d *Directory) keyOf(u *User) string {
-	switch d.matchAttr {
-	case "email":
-		return strings.ToLower(u.Email)
-	case "externalId":
-		return strings.ToLower(u.ExternalID)
-	}
-	return strings.ToLower(u.UserName)
-}
+func (d *Directory) keyOf(u *User) string { return matchKeyOf(d.matchAttr, u) }
 
 // namesOf returns the sorted names of groups, as a new slice.
 func namesOf(ids []string, groups map[string]*dirGroup) []string {

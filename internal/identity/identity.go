@@ -69,3 +69,27 @@ type Standing struct {
 	// Groups are the directory's group names for the user. Shared, read-only.
 	Groups []string
 }
+
+// MatchKey is the match key of an identity value (an email, a user name, an
+// externalId): the value with the ASCII letters A–Z folded to a–z and every
+// other byte left as it is. It is the one comparison of identities between
+// SAML, SCIM and the gate. Unicode case mapping is deliberately not used:
+// strings.ToLower turns U+0130 (İ) into "i" and U+212A (the Kelvin sign)
+// into "k", so "alİce@example.com" would match alice's directory entry.
+// A value without upper-case ASCII letters is returned without allocating.
+func MatchKey(v string) string {
+	i := 0
+	for i < len(v) && (v[i] < 'A' || v[i] > 'Z') {
+		i++
+	}
+	if i == len(v) {
+		return v
+	}
+	b := []byte(v)
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
