@@ -74,6 +74,9 @@ func (d *DriftDetector) Compare(p identity.Principal) []Drift {
 			Detail: fmt.Sprintf("no SCIM user has %s equal to the assertion's %s", d.scimAttr, d.identityField)}}
 	case identity.StateDeleted:
 		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deleted this user; the IdP still signs them in"}}
+	case identity.StateAmbiguous:
+		return []Drift{{Kind: metrics.DriftUnprovisioned,
+			Detail: fmt.Sprintf("more than one SCIM user has %s equal to the assertion's %s; the gate denies it", d.scimAttr, d.identityField)}}
 	case identity.StateInactive:
 		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deactivated this user; the IdP still signs them in"}}
 	}
@@ -125,17 +128,11 @@ func (d *Directory) profile(key string) (driftProfile, identity.State) {
 	k := identity.MatchKey(key)
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if u, ok := d.byKey[k]; ok {
-		p := driftProfile{email: u.email, groups: u.groupNames}
-		if u.active {
-			return p, identity.StateActive
-		}
-		return p, identity.StateInactive
+	u, state, _ := d.find(k)
+	if u == nil {
+		return driftProfile{}, state
 	}
-	if _, ok := d.gone[k]; ok {
-		return driftProfile{}, identity.StateDeleted
-	}
-	return driftProfile{}, identity.StateUnknown
+	return driftProfile{email: u.email, groups: u.groupNames}, state
 }
 
 // setDiff returns the members of a not in b, sorted, without duplicates.

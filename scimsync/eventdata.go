@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The event log's payload, as both stores write it (events.data).
@@ -17,6 +18,14 @@ type storedEventData struct {
 	User    *storedEventResource `json:"user,omitempty"`
 	Group   *storedEventResource `json:"group,omitempty"`
 	Members []string             `json:"members,omitempty"`
+	Cutoffs []storedCutoff       `json:"cutoffs,omitempty"`
+}
+
+// storedCutoff is a KeyCutoff in an event; times are unix milliseconds.
+type storedCutoff struct {
+	Key         string `json:"key"`
+	VoidsBefore int64  `json:"voidsBefore"`
+	Expires     int64  `json:"expires"`
 }
 
 type storedEventResource struct {
@@ -87,7 +96,10 @@ func encodeEventData(e *Event) (any, error) {
 		setEventDoc(d.Group, g.Doc)
 	}
 	d.Members = e.Members
-	if d.User == nil && d.Group == nil && len(d.Members) == 0 {
+	for _, c := range e.Cutoffs {
+		d.Cutoffs = append(d.Cutoffs, storedCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UnixMilli(), Expires: c.Expires.UnixMilli()})
+	}
+	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 {
 		return nil, nil
 	}
 	var b bytes.Buffer
@@ -114,5 +126,53 @@ func decodeEventData(b []byte, e *Event) error {
 			Version: r.Version, Created: eventTime(r.Created), LastModified: eventTime(r.LastModified)}
 	}
 	e.Members = d.Members
+	for _, c := range d.Cutoffs {
+		e.Cutoffs = append(e.Cutoffs, KeyCutoff{Key: c.Key,
+			VoidsBefore: time.UnixMilli(c.VoidsBefore).UTC(), Expires: time.UnixMilli(c.Expires).UTC()})
+	}
 	return nil
+}
+
+// pgEventData is encodeEventData, except that a document that is not valid
+// UTF-8 goes base64 (the data column is json, which holds UTF-8 only, where
+// the SQLite log would keep such a document raw). Either way it decodes to
+// the same bytes.
+func pgEventData(e *Event) (any, error) {
+	data, err := encodeEventData(e)
+	if s, ok := data.(string); err != nil || !ok || utf8.ValidString(s) {
+		return data, err
+	}
+	c := *e
+	var userDoc, groupDoc []byte
+	if e.User != nil {
+		u := *e.User
+		userDoc, u.Doc = u.Doc, nil
+		c.User = &u
+	}
+	if e.Group != nil {
+		g := *e.Group
+		groupDoc, g.Doc = g.Doc, nil
+		c.Group = &g
+	}
+	plain, err := encodeEventData(&c)
+	if err != nil || plain == nil {
+		return plain, err
+	}
+	var d storedEventData
+	if err := json.Unmarshal([]byte(plain.(string)), &d); err != nil {
+		return nil, err
+	}
+	if d.User != nil {
+		d.User.DocB64 = userDoc
+	}
+	if d.Group != nil {
+		d.Group.DocB64 = groupDoc
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&d); err != nil {
+		return nil, err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }

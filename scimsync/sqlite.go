@@ -37,9 +37,10 @@ var ErrUnknownMember = errors.New("unknown member")
 // Update and delete functions run inside the write transaction and must not
 // call the store's write methods (they would wait for themselves).
 type SQLiteStore struct {
-	w   *sql.DB // exactly one connection: the write path
-	r   *sql.DB // read-only pool
-	now func() time.Time
+	w     *sql.DB // exactly one connection: the write path
+	r     *sql.DB // read-only pool
+	now   func() time.Time
+	match MatchRule
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,10 +63,15 @@ var sqliteMigrations = sync.OnceValues(func() ([]migration, error) {
 
 // OpenSQLite opens (creating it if needed, owner-only) the database at path
 // and brings its schema up to date. It refuses a database whose schema is
-// newer than this binary knows.
-func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+// newer than this binary knows. Without WithMatchRule, the match key is
+// the userName.
+func OpenSQLite(ctx context.Context, path string, opts ...StoreOption) (*SQLiteStore, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path", path)
+	}
+	match, err := matchRuleOf(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -94,7 +100,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLiteStore{w: w, now: time.Now}
+	s := &SQLiteStore{w: w, now: time.Now, match: match}
 
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -290,6 +296,9 @@ func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]
 	}
 	nu := storedUserCopy(u)
 	return s.write(ctx, "create user", func(tx *sql.Tx, ev *txEvents) error {
+		if err := s.keyWrite(ctx, tx, nu.ID, s.match.change(nil, nu, ev.now), ev.now); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users
 			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -332,6 +341,10 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		if sqliteSameUser(cur, nu) {
 			return nil
 		}
+		kc := s.match.change(cur, nu, ev.now)
+		if err := s.keyWrite(ctx, tx, id, kc, ev.now); err != nil {
+			return err
+		}
 		nu.Version = cur.Version + 1
 		_, err = tx.ExecContext(ctx, `UPDATE users SET user_name = ?, user_name_lower = ?, external_id = ?, email = ?,
 			email_lower = ?, active = ?, doc = ?, version = ?, last_modified = ?, valid_after = ? WHERE pk = ?`,
@@ -350,7 +363,7 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		case !cur.Active && nu.Active:
 			kind = EventUserReactivated
 		}
-		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu})
+		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.cutoffs})
 	})
 }
 
@@ -368,10 +381,14 @@ func (s *SQLiteStore) DeleteUser(ctx context.Context, id string, fn func(cur *Us
 		if err := fn(cur); err != nil {
 			return err
 		}
+		kc := s.match.change(cur, nil, ev.now)
+		if err := s.keyWrite(ctx, tx, id, kc, ev.now); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE pk = ?`, pk); err != nil {
 			return sqliteErr("delete user", err)
 		}
-		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor})
+		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.cutoffs})
 	})
 }
 
@@ -648,6 +665,9 @@ func (s *SQLiteStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}, `SELECT group_pk, user_pk FROM group_members`)
 	if err != nil {
 		return nil, sqliteErr("snapshot members", err)
+	}
+	if snap.Cutoffs, err = sqliteCutoffs(ctx, tx, s.now()); err != nil {
+		return nil, err
 	}
 	return snap, nil
 }

@@ -15,9 +15,9 @@ import (
 	"github.com/portcullis-sso/portcullis/scimsync/storetest"
 )
 
-func openSQLite(t testing.TB, path string) *scimsync.SQLiteStore {
+func openSQLite(t testing.TB, path string, opts ...scimsync.StoreOption) *scimsync.SQLiteStore {
 	t.Helper()
-	st, err := scimsync.OpenSQLite(context.Background(), path)
+	st, err := scimsync.OpenSQLite(context.Background(), path, opts...)
 	if err != nil {
 		t.Fatalf("OpenSQLite(%s): %v", path, err)
 	}
@@ -25,8 +25,8 @@ func openSQLite(t testing.TB, path string) *scimsync.SQLiteStore {
 }
 
 func TestSQLiteStore_Conformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) scimsync.Store {
-		return openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"))
+	storetest.Run(t, func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store {
+		return openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"), opts...)
 	})
 }
 
@@ -40,7 +40,7 @@ func TestOpenSQLite_SettingsInEffect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Settings: %v", err)
 	}
-	want := scimsync.SQLiteSettings{JournalMode: "wal", Synchronous: 2, ForeignKeys: true, BusyTimeout: 5 * time.Second, SchemaVersion: 2}
+	want := scimsync.SQLiteSettings{JournalMode: "wal", Synchronous: 2, ForeignKeys: true, BusyTimeout: 5 * time.Second, SchemaVersion: 3}
 	if got != want {
 		t.Errorf("Settings = %+v, want %+v", got, want)
 	}
@@ -92,8 +92,8 @@ func TestOpenSQLite_RecordsMigrations(t *testing.T) {
 		}
 		versions = append(versions, v)
 	}
-	if fmt.Sprint(versions) != "[1 2]" {
-		t.Errorf("schema_migrations versions = %v, want [1 2]", versions)
+	if fmt.Sprint(versions) != "[1 2 3]" {
+		t.Errorf("schema_migrations versions = %v, want [1 2 3]", versions)
 	}
 }
 
@@ -109,7 +109,7 @@ func TestOpenSQLite_RefusesNewerSchema(t *testing.T) {
 		st.Close()
 		t.Fatal("OpenSQLite opened a database with schema version 99")
 	}
-	const want = "database schema version 99 is newer than this portcullis knows (2); upgrade portcullis"
+	const want = "database schema version 99 is newer than this portcullis knows (3); upgrade portcullis"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %q, want it to contain %q", err, want)
 	}

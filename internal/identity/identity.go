@@ -43,8 +43,12 @@ const (
 	StateActive
 	// StateInactive: provisioned but deactivated.
 	StateInactive
-	// StateDeleted: the directory deleted this user.
+	// StateDeleted: the directory deleted this user, or the user left this
+	// match key (renamed) recently.
 	StateDeleted
+	// StateAmbiguous: more than one directory user has this match key
+	// (data from before keys were kept unique); the gate denies it.
+	StateAmbiguous
 )
 
 func (s State) String() string {
@@ -55,6 +59,8 @@ func (s State) String() string {
 		return "inactive"
 	case StateDeleted:
 		return "deleted"
+	case StateAmbiguous:
+		return "ambiguous"
 	}
 	return "unknown"
 }
@@ -64,7 +70,8 @@ func (s State) String() string {
 type Standing struct {
 	State State
 	// ValidAfter voids every session issued before it (creation,
-	// deactivation, reactivation, deletion).
+	// deactivation, reactivation, deletion, a change of hands of the
+	// match key).
 	ValidAfter time.Time
 	// Groups are the directory's group names for the user. Shared, read-only.
 	Groups []string
