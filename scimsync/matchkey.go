@@ -85,6 +85,9 @@ func matchKeyOf(attr string, u *User) string {
 	return identity.MatchKey(u.UserName)
 }
 
+// queryKeyAttr is the attribute a Query.Attr compared as a match key reads.
+var queryKeyAttr = map[string]string{"username": "userName", "email": "email"}
+
 // keyChange is what one user write does to match keys.
 type keyChange struct {
 	claim   string      // the key the user takes, which must be no other user's; "" none

@@ -1,6 +1,7 @@
 package scimsync
 
 import (
+	"net/url"
 	"testing"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
@@ -65,5 +66,53 @@ func TestLoginSubject_FoldsASCIIOnly(t *testing.T) {
 	}
 	if got := LoginSubject(identity.Principal{Email: "Alice@Example.COM"}, "email"); got != "alice@example.com" {
 		t.Errorf("LoginSubject folds ASCII to %q, want alice@example.com", got)
+	}
+}
+
+// Filters on the attributes a match key comes from compare as match keys:
+// a look-alike is not the ASCII value (the index path and the scan agree).
+func TestFilter_MatchKeyAttributesFoldASCIIOnly(t *testing.T) {
+	t.Parallel()
+	user := map[string]any{
+		"userName":    "alice@example.com",
+		"displayName": "Émile",
+		"emails":      []any{map[string]any{"value": "kim@example.com", "primary": true}},
+	}
+	for _, tc := range []struct {
+		filter string
+		want   bool
+	}{
+		{`userName eq "ALICE@example.com"`, true},
+		{`userName eq "alİce@example.com"`, false},
+		{`userName sw "ALİ"`, false},
+		{`emails.value eq "KIM@example.com"`, true},
+		{`emails[value eq "\u212Aim@example.com"]`, false},
+		{`emails eq "\u212Aim@example.com"`, false},
+		{`displayName eq "ÉMILE"`, true}, // not a match key attribute: Unicode case still folds
+	} {
+		f, err := ParseFilter(tc.filter)
+		if err != nil {
+			t.Fatalf("ParseFilter(%q): %v", tc.filter, err)
+		}
+		if got := f.Matches(user); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.filter, got, tc.want)
+		}
+	}
+}
+
+func TestSCIM_UserNameFilterFoldsASCIIOnly(t *testing.T) {
+	t.Parallel()
+	h := newSCIM(t)
+	h.createUser("alice@example.com")
+	for filter, want := range map[string]float64{
+		`userName eq "ALICE@example.com"`:                    1,
+		`userName eq "alİce@example.com"`:                    0,
+		`userName eq "alİce@example.com" and active eq true`: 0, // a scan, not the index
+		`userName eq "Alice@Example.com" and active eq true`: 1,
+	} {
+		r := h.mustStatus(h.req("GET", "/Users?filter="+url.QueryEscape(filter), ""), 200)
+		if got := r.body["totalResults"]; got != want {
+			t.Errorf("%s: totalResults %v, want %v", filter, got, want)
+		}
 	}
 }

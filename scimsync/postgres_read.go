@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 var (
@@ -278,10 +280,8 @@ func pgUserWhere(q Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
-	case "username":
-		return " WHERE user_name_lower = $1", []any{strings.ToLower(q.Value)}, nil
-	case "email":
-		return " WHERE email_lower = $1", []any{strings.ToLower(q.Value)}, nil
+	case "username", "email": // as match keys: ASCII case only (matchkey.go)
+		return " WHERE " + pgKeyExpr[queryKeyAttr[q.Attr]] + " = $1", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
 		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{likePrefix(q.Value)}, nil
 	case "externalid":

@@ -128,8 +128,8 @@ type Store interface {
 // indexed equality; Offset and Limit page it in the store's order (created,
 // then id).
 type Query struct {
-	// Attr is "" (all) or, for users, "username", "email" (compared
-	// case-insensitively), "nameprefix" (userName or email starts with
+	// Attr is "" (all) or, for users, "username", "email" (compared as
+	// match keys: identity.MatchKey, ASCII case only), "nameprefix" (userName or email starts with
 	// Value, case-insensitively; a scan, for people searching, not for
 	// SCIM), "externalid" or "id" (exact); for groups,
 	// "displayname" (case-insensitive), "externalid", "id" or "member" (a

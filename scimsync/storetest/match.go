@@ -30,6 +30,7 @@ var matchTests = []struct {
 	{"MatchKey_CaseOnlyChangeLeavesNoCutoff", scimsync.MatchRule{}, testCaseOnlyChange},
 	{"MatchKey_OtherChangesLeaveNoCutoff", scimsync.MatchRule{Attribute: "email"}, testOtherChangesNoCutoff},
 	{"MatchKey_ExpiredCutoffsLeaveTheSnapshot", scimsync.MatchRule{SessionLifetime: time.Second}, testCutoffsExpire},
+	{"MatchKey_UserNameAndEmailQueriesFoldASCIIOnly", scimsync.MatchRule{}, testUserNameQueryFoldsASCIIOnly},
 }
 
 // keyUser is a user whose userName, email and externalId are set apart.
@@ -259,5 +260,27 @@ func testCutoffsExpire(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
 	rename(t, st, "u1", "dee3") // prunes the expired rows as it writes its own
 	if cs := snapshot(t, st).Cutoffs; len(cs) != 2 {
 		t.Errorf("snapshot cut-offs %+v, want dee2's and dee3's", cs)
+	}
+}
+
+func testUserNameQueryFoldsASCIIOnly(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+	rd, ok := st.(scimsync.Reader)
+	if !ok {
+		t.Fatalf("%T does not implement scimsync.Reader", st)
+	}
+	createUsers(t, st, keyUser("u1", "Alice@example.com", "Kim@example.com", "e1"))
+	for _, tc := range []struct {
+		attr, value string
+		want        int
+	}{
+		{"username", "ALICE@EXAMPLE.COM", 1},
+		{"username", "alİce@example.com", 0},
+		{"email", "kim@EXAMPLE.com", 1},
+		{"email", "\u212Aim@example.com", 0},
+	} {
+		us, total, err := rd.ListUsers(context.Background(), scimsync.Query{Attr: tc.attr, Value: tc.value})
+		if err != nil || total != tc.want || len(us) != tc.want {
+			t.Errorf("ListUsers(%s %q) = %d users, total %d, %v; want %d", tc.attr, tc.value, len(us), total, err, tc.want)
+		}
 	}
 }
