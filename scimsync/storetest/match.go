@@ -61,6 +61,9 @@ func testEmailKeyUnique(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
 	if n := len(snapshot(t, st).Users); n != 3 {
 		t.Errorf("snapshot has %d users, want 3 (the refused create wrote nothing)", n)
 	}
+	// The other way round: a stored look-alike must not be found by the
+	// database's folding either (lower() and translate() fold ASCII only).
+	createUsers(t, st, keyUser("k1", "kelvin", "\u212Aim@example.com", "k1"), keyUser("k2", "kim", "KIM@example.com", "k2"))
 	// A user without an email claims no key: any number of them.
 	createUsers(t, st, keyUser("n1", "none1", "", "n1"), keyUser("n2", "none2", "", "n2"))
 }
