@@ -100,6 +100,9 @@ func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merg
 	case identity.StateAmbiguous:
 		return verdictAmbiguous, st.State, nil
 	case identity.StateUnknown:
+		if issuedAt.Before(st.ValidAfter) { // a key a user left by a rename
+			return verdictSessionVoided, st.State, nil
+		}
 		if gp.requireProvisioned {
 			return verdictUnprovisioned, st.State, nil
 		}

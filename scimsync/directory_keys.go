@@ -63,7 +63,10 @@ func (x *keyIndex) release(k string, u *dirUser) {
 }
 
 // cutoff is a KeyCutoff in the view.
-type cutoff struct{ voidsBefore, expires time.Time }
+type cutoff struct {
+	voidsBefore, expires time.Time
+	deleted              bool
+}
 
 // addCutoff merges c into the view's cut-offs (the later of each time
 // wins, as in the store) and now and then drops the expired ones. d.mu is
@@ -76,6 +79,7 @@ func (d *Directory) addCutoff(c KeyCutoff) {
 	if c.Expires.After(cur.expires) {
 		cur.expires = c.Expires
 	}
+	cur.deleted = cur.deleted || c.Deleted
 	d.cutoffs[c.Key] = cur
 	if len(d.cutoffs) >= d.sweepAt {
 		now := d.now()
@@ -93,14 +97,15 @@ func (d *Directory) addCutoff(c KeyCutoff) {
 // cut-offs, during an upgrade. It tombstones the key as the view always
 // did, for the default session.lifetime.
 func legacyCutoff(key string, deleted time.Time) KeyCutoff {
-	return KeyCutoff{Key: key, VoidsBefore: deleted, Expires: deleted.Add(config.DefaultSessionLifetime)}
+	return KeyCutoff{Key: key, VoidsBefore: deleted, Expires: deleted.Add(config.DefaultSessionLifetime), Deleted: true}
 }
 
 // find is the lookup behind Standing and drift detection: the user holding
 // match key k (nil if none or ambiguous), the key's state, and the time
 // before which its sessions are void (the later of the user's ValidAfter
-// and the key's cut-off). A key no user holds whose cut-off has not
-// expired is deleted. d.mu is held.
+// and the key's cut-off). A key no user holds is deleted while a
+// tombstone lasts on it, else unknown, with the sessions from before a
+// live cut-off void. d.mu is held.
 func (d *Directory) find(k string) (*dirUser, identity.State, time.Time) {
 	if _, ok := d.keys.shared[k]; ok {
 		return nil, identity.StateAmbiguous, time.Time{}
@@ -116,10 +121,13 @@ func (d *Directory) find(k string) (*dirUser, identity.State, time.Time) {
 		}
 		return u, identity.StateInactive, va
 	}
-	if cut && d.now().Before(c.expires) {
+	if !cut || !d.now().Before(c.expires) {
+		return nil, identity.StateUnknown, time.Time{}
+	}
+	if c.deleted {
 		return nil, identity.StateDeleted, c.voidsBefore
 	}
-	return nil, identity.StateUnknown, time.Time{}
+	return nil, identity.StateUnknown, c.voidsBefore
 }
 
 // Ambiguous is how many match keys two or more users hold (data from

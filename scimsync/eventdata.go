@@ -26,6 +26,7 @@ type storedCutoff struct {
 	Key         string `json:"key"`
 	VoidsBefore int64  `json:"voidsBefore"`
 	Expires     int64  `json:"expires"`
+	Deleted     bool   `json:"deleted,omitempty"`
 }
 
 type storedEventResource struct {
@@ -97,7 +98,8 @@ func encodeEventData(e *Event) (any, error) {
 	}
 	d.Members = e.Members
 	for _, c := range e.Cutoffs {
-		d.Cutoffs = append(d.Cutoffs, storedCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UnixMilli(), Expires: c.Expires.UnixMilli()})
+		d.Cutoffs = append(d.Cutoffs, storedCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UnixMilli(),
+			Expires: c.Expires.UnixMilli(), Deleted: c.Deleted})
 	}
 	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 {
 		return nil, nil
@@ -127,8 +129,8 @@ func decodeEventData(b []byte, e *Event) error {
 	}
 	e.Members = d.Members
 	for _, c := range d.Cutoffs {
-		e.Cutoffs = append(e.Cutoffs, KeyCutoff{Key: c.Key,
-			VoidsBefore: time.UnixMilli(c.VoidsBefore).UTC(), Expires: time.UnixMilli(c.Expires).UTC()})
+		e.Cutoffs = append(e.Cutoffs, KeyCutoff{Key: c.Key, VoidsBefore: time.UnixMilli(c.VoidsBefore).UTC(),
+			Expires: time.UnixMilli(c.Expires).UTC(), Deleted: c.Deleted})
 	}
 	return nil
 }

@@ -18,7 +18,9 @@ import (
 //     write that changes a user's key, and every delete, leaves a KeyCutoff
 //     on the old key and (for a change) the new one, in the same
 //     transaction and in its event, so every replica applies it and a
-//     snapshot carries it. A user's own ValidAfter stays what it was.
+//     snapshot carries it. A user's own ValidAfter stays what it was. The
+//     cut-off a delete leaves is a tombstone: while it lasts and no user
+//     holds the key, the key counts as deleted.
 
 // ErrMatchKeyTaken is returned (wrapped) when a write would give a user the
 // match key another user holds. It is an ErrConflict.
@@ -63,13 +65,16 @@ func matchRuleOf(opts []StoreOption) (MatchRule, error) {
 }
 
 // KeyCutoff voids every session under Key issued before VoidsBefore. It is
-// kept until Expires (VoidsBefore plus session.lifetime). While a cut-off
-// lasts on a key no user holds, that key counts as deleted (the tombstone
-// of a deleted or renamed user).
+// kept until Expires (VoidsBefore plus session.lifetime).
 type KeyCutoff struct {
 	Key         string
 	VoidsBefore time.Time
 	Expires     time.Time
+	// Deleted: the key's user was deleted (a tombstone). While the cut-off
+	// lasts and no user holds the key, the key counts as deleted, as the
+	// user did; a key a rename left counts as unknown, sessions from before
+	// the rename void.
+	Deleted bool
 }
 
 // matchKeyOf is u's match key under scim.match.scimAttribute attr
@@ -116,8 +121,9 @@ func (m MatchRule) change(cur, next *User, now time.Time) keyChange {
 	}
 	for _, k := range []string{from, to} {
 		if k != "" {
+			deleted := next == nil
 			kc.cutoffs = append(kc.cutoffs, KeyCutoff{Key: k, VoidsBefore: now,
-				Expires: now.Add(m.SessionLifetime).Truncate(time.Millisecond)})
+				Expires: now.Add(m.SessionLifetime).Truncate(time.Millisecond), Deleted: deleted})
 		}
 	}
 	return kc

@@ -51,10 +51,11 @@ func (s *PostgresStore) keyWrite(ctx context.Context, w *pgWrite, id string, kc 
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM match_key_cutoffs WHERE expires <= $1`, w.now)
 	for _, c := range kc.cutoffs {
-		b.Queue(`INSERT INTO match_key_cutoffs (match_key, voids_before, expires) VALUES ($1, $2, $3)
+		b.Queue(`INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (match_key) DO UPDATE SET
 				voids_before = GREATEST(match_key_cutoffs.voids_before, EXCLUDED.voids_before),
-				expires = GREATEST(match_key_cutoffs.expires, EXCLUDED.expires)`, c.Key, c.VoidsBefore, c.Expires)
+				expires = GREATEST(match_key_cutoffs.expires, EXCLUDED.expires),
+				deleted = match_key_cutoffs.deleted OR EXCLUDED.deleted`, c.Key, c.VoidsBefore, c.Expires, c.Deleted)
 	}
 	return pgErr(ctx, "store match key cut-offs", w.tx.SendBatch(ctx, b).Close())
 }
@@ -63,10 +64,10 @@ func (s *PostgresStore) keyWrite(ctx context.Context, w *pgWrite, id string, kc 
 func pgCutoffs(ctx context.Context, tx pgx.Tx, now time.Time) ([]KeyCutoff, error) {
 	var out []KeyCutoff
 	var c KeyCutoff
-	rows, _ := tx.Query(ctx, `SELECT match_key, voids_before, expires FROM match_key_cutoffs
+	rows, _ := tx.Query(ctx, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs
 		WHERE expires > $1 ORDER BY match_key`, now)
-	_, err := pgx.ForEachRow(rows, []any{&c.Key, &c.VoidsBefore, &c.Expires}, func() error {
-		out = append(out, KeyCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UTC(), Expires: c.Expires.UTC()})
+	_, err := pgx.ForEachRow(rows, []any{&c.Key, &c.VoidsBefore, &c.Expires, &c.Deleted}, func() error {
+		out = append(out, KeyCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UTC(), Expires: c.Expires.UTC(), Deleted: c.Deleted})
 		return nil
 	})
 	if err != nil {

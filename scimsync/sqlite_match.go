@@ -39,10 +39,11 @@ func (s *SQLiteStore) keyWrite(ctx context.Context, tx *sql.Tx, id string, kc ke
 		return sqliteErr("prune match key cut-offs", err)
 	}
 	for _, c := range kc.cutoffs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO match_key_cutoffs (match_key, voids_before, expires) VALUES (?, ?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted)
+			VALUES (?, ?, ?, ?)
 			ON CONFLICT (match_key) DO UPDATE SET voids_before = max(voids_before, excluded.voids_before),
-				expires = max(expires, excluded.expires)`,
-			c.Key, c.VoidsBefore.UnixMilli(), c.Expires.UnixMilli()); err != nil {
+				expires = max(expires, excluded.expires), deleted = max(deleted, excluded.deleted)`,
+			c.Key, c.VoidsBefore.UnixMilli(), c.Expires.UnixMilli(), c.Deleted); err != nil {
 			return sqliteErr("store match key cut-off", err)
 		}
 	}
@@ -55,13 +56,14 @@ func sqliteCutoffs(ctx context.Context, q sqliteQuerier, now time.Time) ([]KeyCu
 	err := sqliteEach(ctx, q, func(rows *sql.Rows) error {
 		var c KeyCutoff
 		var before, expires int64
-		if err := rows.Scan(&c.Key, &before, &expires); err != nil {
+		if err := rows.Scan(&c.Key, &before, &expires, &c.Deleted); err != nil {
 			return err
 		}
 		c.VoidsBefore, c.Expires = time.UnixMilli(before).UTC(), time.UnixMilli(expires).UTC()
 		out = append(out, c)
 		return nil
-	}, `SELECT match_key, voids_before, expires FROM match_key_cutoffs WHERE expires > ? ORDER BY match_key`, now.UnixMilli())
+	}, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs WHERE expires > ? ORDER BY match_key`,
+		now.UnixMilli())
 	if err != nil {
 		return nil, sqliteErr("snapshot match key cut-offs", err)
 	}

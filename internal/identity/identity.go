@@ -37,14 +37,16 @@ func ValidField(f string) bool {
 type State uint8
 
 const (
-	// StateUnknown: the directory has no such user (never provisioned).
+	// StateUnknown: the directory has no such user (never provisioned, or
+	// renamed to another key: then ValidAfter voids the sessions from
+	// before the rename).
 	StateUnknown State = iota
 	// StateActive: provisioned and active.
 	StateActive
 	// StateInactive: provisioned but deactivated.
 	StateInactive
-	// StateDeleted: the directory deleted this user, or the user left this
-	// match key (renamed) recently.
+	// StateDeleted: the directory deleted this user (within
+	// session.lifetime).
 	StateDeleted
 	// StateAmbiguous: more than one directory user has this match key
 	// (data from before keys were kept unique); the gate denies it.

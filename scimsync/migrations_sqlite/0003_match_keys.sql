@@ -3,13 +3,15 @@
 --
 -- match_key_cutoffs holds, per match key, the time before which every
 -- session under that key is void, left by a user write that moved the key
--- (a rename, a delete) and kept for session.lifetime (expires). The key is
+-- (a rename, a delete) and kept for session.lifetime (expires); deleted
+-- marks a tombstone (the key's user was deleted). The key is
 -- identity.MatchKey of the attribute value, computed in Go.
 
 CREATE TABLE match_key_cutoffs (
 	match_key    TEXT    PRIMARY KEY,
 	voids_before INTEGER NOT NULL, -- unix ms
-	expires      INTEGER NOT NULL  -- unix ms
+	expires      INTEGER NOT NULL, -- unix ms
+	deleted      INTEGER NOT NULL  -- 0 or 1
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX match_key_cutoffs_expires ON match_key_cutoffs (expires);

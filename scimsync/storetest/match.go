@@ -187,6 +187,11 @@ func testRenameCutoffs(t *testing.T, st scimsync.Store, rule scimsync.MatchRule)
 		t.Fatalf("rename returned %d events", len(evs))
 	}
 	wantCutoffs(t, "dee's rename", evs[0].Cutoffs, t1, t2, rule.SessionLifetime, "dee@example.com", "dee-departed@example.com")
+	for _, c := range evs[0].Cutoffs {
+		if c.Deleted {
+			t.Errorf("a rename's cut-off is marked Deleted: %+v", c)
+		}
+	}
 	time.Sleep(2 * time.Millisecond)
 	t3 := time.Now()
 	evs = rename(t, st, "u1", "DEE@example.com")
@@ -220,11 +225,27 @@ func testDeleteCutoff(t *testing.T, st scimsync.Store, rule scimsync.MatchRule) 
 		t.Fatalf("DeleteUser: %v, %d events", err, len(evs))
 	}
 	wantCutoffs(t, "delete", evs[0].Cutoffs, t1, t2, lifetime, "dee@example.com")
+	if len(evs[0].Cutoffs) == 1 && !evs[0].Cutoffs[0].Deleted {
+		t.Errorf("a delete's cut-off is not marked Deleted: %+v", evs[0].Cutoffs[0])
+	}
 	if diff := cmp.Diff(evs, allEvents(t, st)[1:], cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("event log differs from the events returned (-returned +log):\n%s", diff)
 	}
 	createUsers(t, st, keyUser("u2", "new", "dee@EXAMPLE.com", "e2"))
-	wantCutoffs(t, "snapshot after another user took the key", snapshot(t, st).Cutoffs, t1, t2, lifetime, "dee@example.com")
+	cs := snapshot(t, st).Cutoffs
+	wantCutoffs(t, "snapshot after another user took the key", cs, t1, t2, lifetime, "dee@example.com")
+	// The tombstone stays one when the new holder leaves the key again.
+	time.Sleep(2 * time.Millisecond)
+	if _, err := st.UpdateUser(ctx, "u2", func(cur *scimsync.User) (*scimsync.User, error) {
+		nu := next(cur)
+		nu.Email = "new@example.com"
+		return nu, nil
+	}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if c := cutoffsOf(snapshot(t, st).Cutoffs)["dee@example.com"]; !c.Deleted || !c.VoidsBefore.After(cs[0].VoidsBefore) {
+		t.Errorf("dee@'s cut-off after the new holder left: %+v, want still Deleted, voiding from the later change", c)
+	}
 }
 
 func testCaseOnlyChange(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
