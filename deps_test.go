@@ -30,7 +30,7 @@ var allowedImports = map[string][]string{
 	"internal/demoidp":   {},
 	"internal/metrics":   {},
 	"internal/faultnet":  {},
-	"internal/status":    {"proxy", "scimsync", "internal/metrics"},
+	"internal/status":    {"proxy", "scimsync", "internal/identity", "internal/metrics"},
 }
 
 func TestImportLayering(t *testing.T) {

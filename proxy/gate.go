@@ -74,6 +74,7 @@ const (
 	verdictRemoved       // deactivated or deleted
 	verdictSessionVoided // the user is fine, but this session predates a revocation
 	verdictStale         // the view is older than store.maxStaleness: fail closed
+	verdictAmbiguous     // two directory users have the session's match key: fail closed
 )
 
 // stale reports whether the view was last confirmed longer than
@@ -96,7 +97,12 @@ func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merg
 	switch st.State {
 	case identity.StateInactive, identity.StateDeleted:
 		return verdictRemoved, st.State, nil
+	case identity.StateAmbiguous:
+		return verdictAmbiguous, st.State, nil
 	case identity.StateUnknown:
+		if issuedAt.Before(st.ValidAfter) { // a key a user left by a rename
+			return verdictSessionVoided, st.State, nil
+		}
 		if gp.requireProvisioned {
 			return verdictUnprovisioned, st.State, nil
 		}
@@ -104,6 +110,8 @@ func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merg
 		if issuedAt.Before(st.ValidAfter) {
 			return verdictSessionVoided, st.State, nil
 		}
+	default: // a state this gate does not know: fail closed
+		return verdictAmbiguous, st.State, nil
 	}
 	switch gp.groupsSource {
 	case "saml":
@@ -138,8 +146,8 @@ func unionGroups(a, b []string) []string {
 func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state identity.State, user, route string) {
 	reason := "unprovisioned"
 	switch v {
-	case verdictRemoved:
-		reason = state.String() // inactive | deleted
+	case verdictRemoved, verdictAmbiguous:
+		reason = state.String() // inactive | deleted | ambiguous
 	case verdictStale:
 		reason = "directory_stale"
 	}

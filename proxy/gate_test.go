@@ -68,6 +68,9 @@ func TestGate_Decisions(t *testing.T) {
 		{"never provisioned with requireProvisioned", identity.Standing{}, true, 403, "No access", "access_denied"},
 		{"never provisioned without requireProvisioned", identity.Standing{}, false, 200, "", ""},
 		{"session older than reactivation: must sign in again", identity.Standing{State: identity.StateActive, ValidAfter: time.Now().Add(time.Minute)}, true, 302, "", "session_rejected"},
+		{"unknown key a rename left: a session from before must sign in again", identity.Standing{State: identity.StateUnknown, ValidAfter: time.Now().Add(time.Minute)}, false, 302, "", "session_rejected"},
+		{"ambiguous match key: denied even without requireProvisioned", identity.Standing{State: identity.StateAmbiguous}, false, 403, "No access", "access_denied"},
+		{"a state the gate does not know: denied", identity.Standing{State: identity.StateAmbiguous + 1, ValidAfter: past}, false, 403, "No access", "access_denied"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

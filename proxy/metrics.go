@@ -11,7 +11,7 @@ func verdictOutcome(v verdict) metrics.Outcome {
 	switch v {
 	case verdictRemoved:
 		return metrics.OutcomeDeniedInactive
-	case verdictUnprovisioned:
+	case verdictUnprovisioned, verdictAmbiguous: // no single directory user for the session
 		return metrics.OutcomeDeniedUnprovisioned
 	case verdictStale:
 		return metrics.OutcomeUnavailable

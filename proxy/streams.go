@@ -2,8 +2,9 @@ package proxy
 
 import (
 	"context"
-	"strings"
 	"sync"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // streamSet tracks the open WebSocket and SSE streams of each user so they
@@ -20,7 +21,7 @@ func newStreamSet() *streamSet {
 // add registers a stream's cancel func under the user's match key and
 // returns the function that removes it again.
 func (s *streamSet) add(key string, cancel context.CancelFunc) (remove func()) {
-	k := strings.ToLower(key)
+	k := identity.MatchKey(key)
 	h := &cancel
 	s.mu.Lock()
 	m := s.byKey[k]
@@ -42,7 +43,7 @@ func (s *streamSet) add(key string, cancel context.CancelFunc) (remove func()) {
 
 // closeAll cancels every stream of key and reports how many it closed.
 func (s *streamSet) closeAll(key string) int {
-	k := strings.ToLower(key)
+	k := identity.MatchKey(key)
 	s.mu.Lock()
 	m := s.byKey[k]
 	delete(s.byKey, k)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,14 +16,16 @@ import (
 // cut-off, group names), indexed by the match key, and is kept in step with
 // the store by following the event log in sequence order.
 type Directory struct {
-	matchAttr string // userName | email | externalId
+	matchAttr string           // userName | email | externalId
+	now       func() time.Time // for the expiry of cut-offs
 
-	mu     sync.RWMutex
-	users  map[string]*dirUser  // by user ID
-	byKey  map[string]*dirUser  // by lowercased match attribute
-	gone   map[string]time.Time // tombstones: lowercased match key → deleted at
-	groups map[string]*dirGroup // by group ID
-	seq    int64
+	mu      sync.RWMutex
+	users   map[string]*dirUser  // by user ID
+	keys    keyIndex             // by match key
+	cutoffs map[string]cutoff    // by match key (directory_keys.go)
+	sweepAt int                  // drop expired cut-offs when there are this many
+	groups  map[string]*dirGroup // by group ID
+	seq     int64
 	// lastEvent is the time of the newest event in the view (metrics.go).
 	lastEvent time.Time
 	metrics   *metrics.Metrics // nil: not counted; see SetMetrics
@@ -35,7 +36,7 @@ type Directory struct {
 
 type dirUser struct {
 	id         string
-	key        string // lowercased match attribute ("" if the user has none)
+	key        string // match key ("" if the user has none)
 	email      string // primary email as provisioned, for drift detection
 	active     bool
 	validAfter time.Time
@@ -58,16 +59,19 @@ func NewDirectory(matchAttr string) (*Directory, error) {
 	}
 	return &Directory{
 		matchAttr: matchAttr,
+		now:       time.Now,
 		users:     map[string]*dirUser{},
-		byKey:     map[string]*dirUser{},
-		gone:      map[string]time.Time{},
+		keys:      newKeyIndex(0),
+		cutoffs:   map[string]cutoff{},
+		sweepAt:   64,
 		groups:    map[string]*dirGroup{},
 	}, nil
 }
 
 // OnRevoke registers fn to be called with the match key of every user who
-// is deactivated or deleted, after the view has changed (the proxy closes
-// the user's open streams).
+// is deactivated or deleted, and with both keys of a user whose match key
+// changed, after the view has changed (the proxy closes the streams of
+// those keys).
 func (d *Directory) OnRevoke(fn func(key string)) {
 	d.mu.Lock()
 	d.onRevoke = append(d.onRevoke, fn)
@@ -75,22 +79,21 @@ func (d *Directory) OnRevoke(fn func(key string)) {
 }
 
 // Standing is the gate's lookup: the directory's word on the user whose
-// match attribute equals key (case-insensitively). It does not allocate.
+// match key is identity.MatchKey(key). ValidAfter is the later of the
+// user's own and the key's cut-off: a key that changed hands voids the
+// sessions from before. A key no user holds any more counts as deleted
+// until its cut-off expires; a key two users hold is ambiguous. It does not
+// allocate (beyond folding a key that has upper-case letters).
 func (d *Directory) Standing(key string) identity.Standing {
-	k := strings.ToLower(key)
+	k := identity.MatchKey(key)
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if u, ok := d.byKey[k]; ok {
-		st := identity.Standing{State: identity.StateInactive, ValidAfter: u.validAfter, Groups: u.groupNames}
-		if u.active {
-			st.State = identity.StateActive
-		}
-		return st
+	u, state, validAfter := d.find(k)
+	st := identity.Standing{State: state, ValidAfter: validAfter}
+	if u != nil {
+		st.Groups = u.groupNames
 	}
-	if at, ok := d.gone[k]; ok {
-		return identity.Standing{State: identity.StateDeleted, ValidAfter: at}
-	}
-	return identity.Standing{State: identity.StateUnknown}
+	return st
 }
 
 // GroupRef names a group a user belongs to.
@@ -137,13 +140,11 @@ func (d *Directory) Counts() (active, inactive, groups int) {
 // Load replaces the view with a snapshot.
 func (d *Directory) Load(s *Snapshot) {
 	users := make(map[string]*dirUser, len(s.Users))
-	byKey := make(map[string]*dirUser, len(s.Users))
+	keys := newKeyIndex(len(s.Users))
 	for _, u := range s.Users {
 		du := &dirUser{id: u.ID, key: d.keyOf(u), email: u.Email, active: u.Active, validAfter: u.ValidAfter}
 		users[u.ID] = du
-		if du.key != "" {
-			byKey[du.key] = du
-		}
+		keys.hold(du.key, du)
 	}
 	groups := make(map[string]*dirGroup, len(s.Groups))
 	for _, g := range s.Groups {
@@ -160,8 +161,11 @@ func (d *Directory) Load(s *Snapshot) {
 		u.groupNames = namesOf(u.groupIDs, groups)
 	}
 	d.mu.Lock()
-	d.users, d.byKey, d.groups, d.seq = users, byKey, groups, s.Seq
-	d.gone = map[string]time.Time{}
+	d.users, d.keys, d.groups, d.seq = users, keys, groups, s.Seq
+	d.cutoffs, d.sweepAt = make(map[string]cutoff, len(s.Cutoffs)), 2*len(s.Cutoffs)+64
+	for _, c := range s.Cutoffs {
+		d.addCutoff(c)
+	}
 	d.mu.Unlock()
 }
 
@@ -204,9 +208,7 @@ func (d *Directory) applyEvents(evs []Event, followed bool) {
 		if e.Seq <= d.seq {
 			continue
 		}
-		if k := d.apply(e); k != "" {
-			revoked = append(revoked, k)
-		}
+		revoked = d.apply(e, revoked)
 		d.seq = e.Seq
 		d.observe(e, followed)
 	}
@@ -219,39 +221,22 @@ func (d *Directory) applyEvents(evs []Event, followed bool) {
 	}
 }
 
-// apply changes the view for one event and returns the match key of a user
-// whose access it removed. d.mu is held.
-func (d *Directory) apply(e *Event) (revokedKey string) {
+// apply changes the view for one event and appends to revoked the match
+// keys whose sessions it removed or voided. d.mu is held.
+func (d *Directory) apply(e *Event, revoked []string) []string {
+	for _, c := range e.Cutoffs {
+		d.addCutoff(c)
+	}
 	switch e.Kind {
 	case EventUserCreated, EventUserUpdated, EventUserDeactivated, EventUserReactivated:
 		if e.User == nil {
-			return ""
+			return revoked
 		}
-		u := e.User
-		du, ok := d.users[u.ID]
-		if !ok {
-			du = &dirUser{id: u.ID}
-			d.users[u.ID] = du
-		}
-		wasActive := ok && du.active
-		if du.key != "" && d.byKey[du.key] == du {
-			delete(d.byKey, du.key)
-		}
-		du.key = d.keyOf(u)
-		du.email = u.Email
-		du.active = u.Active
-		du.validAfter = u.ValidAfter
-		if du.key != "" {
-			d.byKey[du.key] = du
-			delete(d.gone, du.key)
-		}
-		if wasActive && !u.Active {
-			return du.key
-		}
+		return d.applyUser(e.User, revoked)
 	case EventUserDeleted:
 		du, ok := d.users[e.ResourceID]
 		if !ok {
-			return ""
+			return revoked
 		}
 		delete(d.users, e.ResourceID)
 		for _, gid := range du.groupIDs {
@@ -259,16 +244,16 @@ func (d *Directory) apply(e *Event) (revokedKey string) {
 				delete(g.members, du.id)
 			}
 		}
+		d.keys.release(du.key, du)
 		if du.key != "" {
-			if d.byKey[du.key] == du {
-				delete(d.byKey, du.key)
+			if len(e.Cutoffs) == 0 {
+				d.addCutoff(legacyCutoff(du.key, e.Time))
 			}
-			d.gone[du.key] = e.Time
-			return du.key
+			return append(revoked, du.key)
 		}
 	case EventGroupCreated, EventGroupUpdated:
 		if e.Group == nil {
-			return ""
+			return revoked
 		}
 		g, ok := d.groups[e.Group.ID]
 		if !ok {
@@ -286,7 +271,7 @@ func (d *Directory) apply(e *Event) (revokedKey string) {
 	case EventGroupDeleted:
 		g, ok := d.groups[e.ResourceID]
 		if !ok {
-			return ""
+			return revoked
 		}
 		delete(d.groups, e.ResourceID)
 		for m := range g.members {
@@ -298,7 +283,7 @@ func (d *Directory) apply(e *Event) (revokedKey string) {
 	case EventGroupMemberAdded, EventGroupMemberRemoved:
 		g, ok := d.groups[e.ResourceID]
 		if !ok {
-			return ""
+			return revoked
 		}
 		add := e.Kind == EventGroupMemberAdded
 		for _, m := range e.Members {
@@ -323,18 +308,47 @@ func (d *Directory) apply(e *Event) (revokedKey string) {
 			u.groupNames = namesOf(u.groupIDs, d.groups)
 		}
 	}
-	return ""
+	return revoked
 }
 
-func (d *Directory) keyOf(u *User) string {
-	switch d.matchAttr {
-	case "email":
-		return strings.ToLower(u.Email)
-	case "externalId":
-		return strings.ToLower(u.ExternalID)
+// applyUser applies a user's new state. A change of its match key voids
+// the sessions of the old and the new key (through the event's cut-offs),
+// so both are revoked, as is the key of a user deactivated. d.mu is held.
+func (d *Directory) applyUser(u *User, revoked []string) []string {
+	du, ok := d.users[u.ID]
+	if !ok {
+		du = &dirUser{id: u.ID}
+		d.users[u.ID] = du
 	}
-	return strings.ToLower(u.UserName)
+	wasActive, moved := ok && du.active, false
+	if key := d.keyOf(u); key != du.key {
+		d.keys.release(du.key, du)
+		d.keys.hold(key, du)
+		if moved = ok; moved {
+			revoked = appendKeys(revoked, du.key, key)
+		}
+		du.key = key
+	}
+	du.email = u.Email
+	du.active = u.Active
+	du.validAfter = u.ValidAfter
+	if wasActive && !u.Active && !moved {
+		revoked = appendKeys(revoked, du.key)
+	}
+	return revoked
 }
+
+// appendKeys appends the keys that are not "".
+func appendKeys(to []string, keys ...string) []string {
+	for _, k := range keys {
+		if k != "" {
+			to = append(to, k)
+		}
+	}
+	return to
+}
+
+func (d *Directory) keyOf(u *User) string { return matchKeyOf(d.matchAttr, u) }
 
 // namesOf returns the sorted names of groups, as a new slice.
 func namesOf(ids []string, groups map[string]*dirGroup) []string {

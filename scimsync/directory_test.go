@@ -23,6 +23,7 @@ func TestDirectory_AppliesEventsInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.now = func() time.Time { return dt0.Add(time.Minute) } // the tombstone has not expired
 	var revoked []string
 	d.OnRevoke(func(k string) { revoked = append(revoked, k) })
 	d.Apply([]Event{
@@ -56,7 +57,8 @@ func TestDirectory_AppliesEventsInOrder(t *testing.T) {
 	if st := d.Standing("bob"); st.State != identity.StateDeleted {
 		t.Errorf("old event re-applied: %v", st.State)
 	}
-	// Recreating the same userName replaces the tombstone.
+	// Recreating the same userName takes the key (its own ValidAfter, the
+	// creation, voids the sessions from before).
 	d.Apply([]Event{dirUserEvent(8, EventUserCreated, "u3", "BOB", true)})
 	if st := d.Standing("bob"); st.State != identity.StateActive {
 		t.Errorf("recreated bob: %v", st.State)

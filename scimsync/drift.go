@@ -56,7 +56,7 @@ func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *
 
 // Compare reports how p disagrees with the directory, in the order
 // unprovisioned or inactive (then nothing else is compared), email, groups.
-// Keys match case-insensitively, as the gate matches them; groups compare
+// Keys and emails compare by identity.MatchKey, as the gate matches them; groups compare
 // case-sensitively, as routes' allowGroups do.
 func (d *DriftDetector) Compare(p identity.Principal) []Drift {
 	key := p.Email
@@ -74,11 +74,14 @@ func (d *DriftDetector) Compare(p identity.Principal) []Drift {
 			Detail: fmt.Sprintf("no SCIM user has %s equal to the assertion's %s", d.scimAttr, d.identityField)}}
 	case identity.StateDeleted:
 		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deleted this user; the IdP still signs them in"}}
+	case identity.StateAmbiguous:
+		return []Drift{{Kind: metrics.DriftUnprovisioned,
+			Detail: fmt.Sprintf("more than one SCIM user has %s equal to the assertion's %s; the gate denies it", d.scimAttr, d.identityField)}}
 	case identity.StateInactive:
 		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deactivated this user; the IdP still signs them in"}}
 	}
 	var out []Drift
-	if p.Email != "" && u.email != "" && !strings.EqualFold(p.Email, u.email) {
+	if p.Email != "" && u.email != "" && identity.MatchKey(p.Email) != identity.MatchKey(u.email) {
 		out = append(out, Drift{Kind: metrics.DriftEmailMismatch,
 			Detail: fmt.Sprintf("assertion email %q, SCIM email %q", p.Email, u.email)})
 	}
@@ -122,20 +125,14 @@ type driftProfile struct {
 // profile looks key up as Standing does and returns the user's email and
 // group names as well.
 func (d *Directory) profile(key string) (driftProfile, identity.State) {
-	k := strings.ToLower(key)
+	k := identity.MatchKey(key)
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if u, ok := d.byKey[k]; ok {
-		p := driftProfile{email: u.email, groups: u.groupNames}
-		if u.active {
-			return p, identity.StateActive
-		}
-		return p, identity.StateInactive
+	u, state, _ := d.find(k)
+	if u == nil {
+		return driftProfile{}, state
 	}
-	if _, ok := d.gone[k]; ok {
-		return driftProfile{}, identity.StateDeleted
-	}
-	return driftProfile{}, identity.StateUnknown
+	return driftProfile{email: u.email, groups: u.groupNames}, state
 }
 
 // setDiff returns the members of a not in b, sorted, without duplicates.

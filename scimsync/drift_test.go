@@ -3,6 +3,7 @@ package scimsync
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
@@ -22,6 +23,7 @@ func driftDir(t *testing.T, matchAttr string) *Directory {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.now = func() time.Time { return dt0.Add(time.Minute) } // carol's tombstone has not expired
 	user := func(seq int64, kind, id, userName, email string, active bool) Event {
 		return Event{Seq: seq, Time: dt0, Kind: kind, ResourceType: "User", ResourceID: id,
 			User: &User{ID: id, UserName: userName, Email: email, ExternalID: "ext-" + id, Active: active}}

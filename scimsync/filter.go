@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // Filter limits. A filter arrives in a URL, so 8 KiB is far beyond anything
@@ -291,26 +293,6 @@ func lookupKey(m map[string]any, name string) (any, string, bool) {
 	return m[found], found, true
 }
 
-// caseExactAttr reports the string attributes compared exactly (RFC 7643
-// §2.2 caseExact); top is the attribute and sub the sub-attribute ("" for
-// none), both lowercased. The rest compare ignoring case.
-func caseExactAttr(top, sub string) bool {
-	switch top {
-	case "id", "externalid":
-		return sub == ""
-	case "meta":
-		return sub == "version"
-	case "members", "groups":
-		// Resource IDs (RFC 7643 §4.1.2, §8.7.1): exact, like id itself.
-		return sub == "value"
-	}
-	return false
-}
-
-func dateAttr(top, sub string) bool {
-	return top == "meta" && (sub == "created" || sub == "lastmodified")
-}
-
 // cmpNode is `attrPath op value`.
 type cmpNode struct {
 	path attrPath
@@ -370,7 +352,7 @@ func (n *cmpNode) any(obj map[string]any, parent string, op cmpOp) bool {
 		if implicit && sub == "" {
 			sub = "value"
 		}
-		return compareValue(op, c, &n.lit, caseExactAttr(top, sub), dateAttr(top, sub))
+		return compareValue(op, c, &n.lit, filterFold(top, sub), dateAttr(top, sub))
 	})
 }
 
@@ -385,7 +367,7 @@ func implicitValue(c any) any {
 
 // compareValue compares one attribute value with a literal. Values of the
 // wrong type never match, and nor do ordering operators on booleans.
-func compareValue(op cmpOp, c any, lit *literal, exact, date bool) bool {
+func compareValue(op cmpOp, c any, lit *literal, f fold, date bool) bool {
 	switch lit.kind {
 	case litString:
 		s, ok := c.(string)
@@ -398,7 +380,10 @@ func compareValue(op cmpOp, c any, lit *literal, exact, date bool) bool {
 			}
 		}
 		want := lit.s
-		if !exact {
+		switch f {
+		case foldMatchKey:
+			s, want = identity.MatchKey(s), identity.MatchKey(want)
+		case foldCase:
 			if op == opEq {
 				return strings.EqualFold(s, want)
 			}

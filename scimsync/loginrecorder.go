@@ -2,7 +2,6 @@ package scimsync
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,17 +11,17 @@ import (
 )
 
 // MatchKey is the key the view matches sessions on for u: its userName,
-// email or externalId (per scim.match.scimAttribute), lowercased. It is
+// email or externalId (per scim.match.scimAttribute), as identity.MatchKey folds it. It is
 // also the login ledger's subject for u.
 func (d *Directory) MatchKey(u *User) string { return d.keyOf(u) }
 
 // LoginSubject is the login ledger's subject for a principal: its email or
-// user (per scim.match.identityField), lowercased, as the gate matches it.
+// user (per scim.match.identityField), as identity.MatchKey folds it for the gate.
 func LoginSubject(p identity.Principal, identityField string) string {
 	if identityField == identity.FieldUser {
-		return strings.ToLower(p.User)
+		return identity.MatchKey(p.User)
 	}
-	return strings.ToLower(p.Email)
+	return identity.MatchKey(p.Email)
 }
 
 // loginRecordTimeout bounds one ledger write, so that a slow store delays a
@@ -57,7 +56,7 @@ func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessio
 	}
 	subject := LoginSubject(p, r.identityField)
 	if subject == "" {
-		subject = strings.ToLower(p.User) // no email: still show the login under the user
+		subject = identity.MatchKey(p.User) // no email: still show the login under the user
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginRecordTimeout)
 	defer cancel()

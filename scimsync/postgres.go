@@ -52,6 +52,7 @@ type PostgresStore struct {
 	listenConfig *pgx.ConnConfig // for the dedicated LISTEN connection
 	now          func() time.Time
 	eventLockObj int32 // the events table's OID, as int4
+	match        MatchRule
 
 	closing   context.Context // done once Close is called
 	stop      context.CancelFunc
@@ -91,8 +92,13 @@ var pgMigrations = sync.OnceValues(func() ([]migration, error) {
 // parameters such as search_path) and brings its schema up to date. Many
 // replicas may open the same database at once: migrations run under an
 // advisory lock, one replica at a time. It refuses a database whose schema
-// is newer than this binary knows.
-func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
+// is newer than this binary knows. Without WithMatchRule, the match key is
+// the userName.
+func OpenPostgres(ctx context.Context, dsn string, opts ...StoreOption) (*PostgresStore, error) {
+	match, err := matchRuleOf(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err) // pgx redacts the password
@@ -103,7 +109,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*PostgresStore, error) {
 		return nil, pgErr(ctx, "open postgres store "+where, err)
 	}
 	closing, stop := context.WithCancel(context.Background())
-	s := &PostgresStore{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: time.Now, closing: closing, stop: stop}
+	s := &PostgresStore{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: time.Now, closing: closing, stop: stop, match: match}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", where, err)
@@ -276,6 +282,9 @@ func (s *PostgresStore) CreateUser(ctx context.Context, u *User, actor string) (
 	}
 	nu := storedUserCopy(u)
 	return s.write(ctx, "create user", func(w *pgWrite) error {
+		if err := s.keyWrite(ctx, w, nu.ID, s.match.change(nil, nu, w.now)); err != nil {
+			return err
+		}
 		_, err := w.tx.Exec(ctx, `INSERT INTO users
 			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -312,6 +321,10 @@ func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *
 		if sqliteSameUser(cur, nu) {
 			return nil
 		}
+		kc := s.match.change(cur, nu, w.now)
+		if err := s.keyWrite(ctx, w, id, kc); err != nil {
+			return err
+		}
 		nu.Version = cur.Version + 1
 		_, err = w.tx.Exec(ctx, `UPDATE users SET user_name = $1, user_name_lower = $2, external_id = $3, email = $4,
 			email_lower = $5, active = $6, doc = $7, version = $8, last_modified = $9, valid_after = $10 WHERE pk = $11`,
@@ -330,7 +343,7 @@ func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *
 		case !cur.Active && nu.Active:
 			kind = EventUserReactivated
 		}
-		w.add(Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu})
+		w.add(Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.cutoffs})
 		return nil
 	})
 }
@@ -346,10 +359,14 @@ func (s *PostgresStore) DeleteUser(ctx context.Context, id string, fn func(cur *
 		if err := fn(cur); err != nil {
 			return err
 		}
+		kc := s.match.change(cur, nil, w.now)
+		if err := s.keyWrite(ctx, w, id, kc); err != nil {
+			return err
+		}
 		if _, err := w.tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
 			return pgErr(ctx, "delete user", err)
 		}
-		w.add(Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor})
+		w.add(Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.cutoffs})
 		return nil
 	})
 }

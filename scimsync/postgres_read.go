@@ -1,9 +1,7 @@
 package scimsync
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +9,12 @@ import (
 	"net"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 var (
@@ -91,6 +90,9 @@ func (s *PostgresStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 	})
 	if err != nil {
 		return nil, pgErr(ctx, "snapshot members", err)
+	}
+	if snap.Cutoffs, err = pgCutoffs(ctx, tx, s.now()); err != nil {
+		return nil, err
 	}
 	return snap, nil
 }
@@ -278,10 +280,8 @@ func pgUserWhere(q Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
-	case "username":
-		return " WHERE user_name_lower = $1", []any{strings.ToLower(q.Value)}, nil
-	case "email":
-		return " WHERE email_lower = $1", []any{strings.ToLower(q.Value)}, nil
+	case "username", "email": // as match keys: ASCII case only (matchkey.go)
+		return " WHERE " + pgKeyExpr[queryKeyAttr[q.Attr]] + " = $1", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
 		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{likePrefix(q.Value)}, nil
 	case "externalid":
@@ -494,50 +494,6 @@ func pgTS(t time.Time) any {
 		return nil
 	}
 	return t
-}
-
-// pgEventData is encodeEventData, except that a document that is not valid
-// UTF-8 goes base64 (the data column is json, which holds UTF-8 only, where
-// the SQLite log would keep such a document raw). Either way it decodes to
-// the same bytes.
-func pgEventData(e *Event) (any, error) {
-	data, err := encodeEventData(e)
-	if s, ok := data.(string); err != nil || !ok || utf8.ValidString(s) {
-		return data, err
-	}
-	c := *e
-	var userDoc, groupDoc []byte
-	if e.User != nil {
-		u := *e.User
-		userDoc, u.Doc = u.Doc, nil
-		c.User = &u
-	}
-	if e.Group != nil {
-		g := *e.Group
-		groupDoc, g.Doc = g.Doc, nil
-		c.Group = &g
-	}
-	plain, err := encodeEventData(&c)
-	if err != nil || plain == nil {
-		return plain, err
-	}
-	var d storedEventData
-	if err := json.Unmarshal([]byte(plain.(string)), &d); err != nil {
-		return nil, err
-	}
-	if d.User != nil {
-		d.User.DocB64 = userDoc
-	}
-	if d.Group != nil {
-		d.Group.DocB64 = groupDoc
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&d); err != nil {
-		return nil, err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // PostgreSQL error codes the store tells apart.

@@ -129,9 +129,9 @@ func openPostgres(t testing.TB, dsn string) *scimsync.PostgresStore {
 
 func TestPostgresStore_Conformance(t *testing.T) {
 	pgAdmin(t) // skip the whole suite at once when there is no server
-	storetest.Run(t, func(t *testing.T) scimsync.Store {
+	storetest.Run(t, func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store {
 		dsn, _ := pgSchema(t)
-		st, err := scimsync.OpenPostgres(context.Background(), dsn)
+		st, err := scimsync.OpenPostgres(context.Background(), dsn, opts...)
 		if err != nil {
 			t.Fatalf("OpenPostgres: %v", err)
 		}

@@ -271,6 +271,9 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.As(err, &se):
 	case errors.Is(err, ErrNotFound):
 		se = &scimError{status: 404, detail: "resource not found"}
+	case errors.Is(err, ErrMatchKeyTaken):
+		se = &scimError{status: 409, scimType: "uniqueness", detail: "another user has this " +
+			s.o.Config.SCIM.Match.SCIMAttribute + " (ignoring ASCII case); it is the match key for sign-ins and must be unique"}
 	case errors.Is(err, ErrConflict):
 		se = &scimError{status: 409, scimType: "uniqueness", detail: "a resource with this unique attribute already exists"}
 	case errors.Is(err, ErrPrecondition):

@@ -47,15 +47,18 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func newSCIM(t *testing.T) *scimHarness {
+func newSCIM(t *testing.T) *scimHarness { t.Helper(); return newSCIMMatch(t, "userName") }
+
+// newSCIMMatch is newSCIM with scim.match.scimAttribute attr.
+func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, t.TempDir()+"/dir.db")
+	st, err := OpenSQLite(ctx, t.TempDir()+"/dir.db", WithMatchRule(MatchRule{Attribute: attr}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	dir, err := NewDirectory("userName")
+	dir, err := NewDirectory(attr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +72,12 @@ func newSCIM(t *testing.T) *scimHarness {
 		t.Fatal(err)
 	}
 	pub, _ := url.Parse("https://app.example.com")
-	cfg := &config.Config{Public: pub, SCIM: config.SCIM{Enabled: true, BasePath: "/scim/v2", MaxBodyBytes: 64 << 10, MaxPageSize: 100}}
+	cfg := &config.Config{Public: pub, SCIM: config.SCIM{Enabled: true, BasePath: "/scim/v2", MaxBodyBytes: 64 << 10, MaxPageSize: 100,
+		Match: config.Match{IdentityField: "email", SCIMAttribute: attr}}}
 	core, logs := observer.New(zapcore.DebugLevel)
 	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	st.now = clock.Now // the store's times (events, match key cut-offs) on the same clock
+	dir.now = clock.Now
 	svc, err := NewService(Options{
 		Config: cfg, Store: st, Reader: st, Directory: dir, Tokens: tokens,
 		Logger: zap.New(core).Named("scimsync"), Audit: zap.New(core).Named("audit"), Now: clock.Now,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,9 +37,10 @@ var ErrUnknownMember = errors.New("unknown member")
 // Update and delete functions run inside the write transaction and must not
 // call the store's write methods (they would wait for themselves).
 type SQLiteStore struct {
-	w   *sql.DB // exactly one connection: the write path
-	r   *sql.DB // read-only pool
-	now func() time.Time
+	w     *sql.DB // exactly one connection: the write path
+	r     *sql.DB // read-only pool
+	now   func() time.Time
+	match MatchRule
 
 	closeOnce sync.Once
 	closeErr  error
@@ -63,10 +63,15 @@ var sqliteMigrations = sync.OnceValues(func() ([]migration, error) {
 
 // OpenSQLite opens (creating it if needed, owner-only) the database at path
 // and brings its schema up to date. It refuses a database whose schema is
-// newer than this binary knows.
-func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
+// newer than this binary knows. Without WithMatchRule, the match key is
+// the userName.
+func OpenSQLite(ctx context.Context, path string, opts ...StoreOption) (*SQLiteStore, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path", path)
+	}
+	match, err := matchRuleOf(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -95,7 +100,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLiteStore{w: w, now: time.Now}
+	s := &SQLiteStore{w: w, now: time.Now, match: match}
 
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -268,6 +273,9 @@ func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]
 	}
 	nu := storedUserCopy(u)
 	return s.write(ctx, "create user", func(tx *sql.Tx, ev *txEvents) error {
+		if err := s.keyWrite(ctx, tx, nu.ID, s.match.change(nil, nu, ev.now), ev.now); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users
 			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -310,6 +318,10 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		if sqliteSameUser(cur, nu) {
 			return nil
 		}
+		kc := s.match.change(cur, nu, ev.now)
+		if err := s.keyWrite(ctx, tx, id, kc, ev.now); err != nil {
+			return err
+		}
 		nu.Version = cur.Version + 1
 		_, err = tx.ExecContext(ctx, `UPDATE users SET user_name = ?, user_name_lower = ?, external_id = ?, email = ?,
 			email_lower = ?, active = ?, doc = ?, version = ?, last_modified = ?, valid_after = ? WHERE pk = ?`,
@@ -328,7 +340,7 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		case !cur.Active && nu.Active:
 			kind = EventUserReactivated
 		}
-		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu})
+		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.cutoffs})
 	})
 }
 
@@ -346,10 +358,14 @@ func (s *SQLiteStore) DeleteUser(ctx context.Context, id string, fn func(cur *Us
 		if err := fn(cur); err != nil {
 			return err
 		}
+		kc := s.match.change(cur, nil, ev.now)
+		if err := s.keyWrite(ctx, tx, id, kc, ev.now); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE pk = ?`, pk); err != nil {
 			return sqliteErr("delete user", err)
 		}
-		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor})
+		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.cutoffs})
 	})
 }
 
@@ -627,6 +643,9 @@ func (s *SQLiteStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, sqliteErr("snapshot members", err)
 	}
+	if snap.Cutoffs, err = sqliteCutoffs(ctx, tx, s.now()); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }
 
@@ -773,116 +792,6 @@ func sortedUnique(ids []string) []string {
 	out := slices.Clone(ids)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// --- event data ---
-
-// storedEventData is the JSON in events.data. Times are unix milliseconds,
-// absent for the zero time. A document that is compact JSON is kept as
-// JSON, so the log reads well in the sqlite3 shell; any other bytes go
-// base64 in docB64, so every document comes back byte for byte.
-type storedEventData struct {
-	User    *storedEventResource `json:"user,omitempty"`
-	Group   *storedEventResource `json:"group,omitempty"`
-	Members []string             `json:"members,omitempty"`
-}
-
-type storedEventResource struct {
-	ID           string          `json:"id"`
-	UserName     string          `json:"userName,omitempty"`
-	DisplayName  string          `json:"displayName,omitempty"`
-	ExternalID   string          `json:"externalId,omitempty"`
-	Email        string          `json:"email,omitempty"`
-	Active       bool            `json:"active,omitempty"`
-	Doc          json.RawMessage `json:"doc,omitempty"`
-	DocB64       []byte          `json:"docB64,omitempty"`
-	Version      int64           `json:"version"`
-	Created      *int64          `json:"created,omitempty"`
-	LastModified *int64          `json:"lastModified,omitempty"`
-	ValidAfter   *int64          `json:"validAfter,omitempty"`
-}
-
-func eventMS(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	v := t.UnixMilli()
-	return &v
-}
-
-func eventTime(p *int64) time.Time {
-	if p == nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(*p).UTC()
-}
-
-func setEventDoc(r *storedEventResource, doc []byte) {
-	if len(doc) == 0 {
-		return
-	}
-	// The encoder compacts a RawMessage; keep it only if that changes nothing.
-	var c bytes.Buffer
-	if json.Compact(&c, doc) == nil && bytes.Equal(c.Bytes(), doc) {
-		r.Doc = doc
-	} else {
-		r.DocB64 = doc
-	}
-}
-
-func eventDoc(r *storedEventResource) []byte {
-	if len(r.Doc) > 0 {
-		return []byte(r.Doc)
-	}
-	if len(r.DocB64) > 0 {
-		return r.DocB64
-	}
-	return nil
-}
-
-// encodeEventData returns the JSON for e's payload, or nil if it has none.
-func encodeEventData(e *Event) (any, error) {
-	var d storedEventData
-	if u := e.User; u != nil {
-		d.User = &storedEventResource{ID: u.ID, UserName: u.UserName, ExternalID: u.ExternalID, Email: u.Email,
-			Active: u.Active, Version: u.Version,
-			Created: eventMS(u.Created), LastModified: eventMS(u.LastModified), ValidAfter: eventMS(u.ValidAfter)}
-		setEventDoc(d.User, u.Doc)
-	}
-	if g := e.Group; g != nil {
-		d.Group = &storedEventResource{ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID, Version: g.Version,
-			Created: eventMS(g.Created), LastModified: eventMS(g.LastModified)}
-		setEventDoc(d.Group, g.Doc)
-	}
-	d.Members = e.Members
-	if d.User == nil && d.Group == nil && len(d.Members) == 0 {
-		return nil, nil
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // else <, > and & in a document would change
-	if err := enc.Encode(&d); err != nil {
-		return nil, err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
-}
-
-func decodeEventData(b []byte, e *Event) error {
-	var d storedEventData
-	if err := json.Unmarshal(b, &d); err != nil {
-		return err
-	}
-	if r := d.User; r != nil {
-		e.User = &User{ID: r.ID, UserName: r.UserName, ExternalID: r.ExternalID, Email: r.Email, Active: r.Active,
-			Doc: eventDoc(r), Version: r.Version,
-			Created: eventTime(r.Created), LastModified: eventTime(r.LastModified), ValidAfter: eventTime(r.ValidAfter)}
-	}
-	if r := d.Group; r != nil {
-		e.Group = &Group{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Doc: eventDoc(r),
-			Version: r.Version, Created: eventTime(r.Created), LastModified: eventTime(r.LastModified)}
-	}
-	e.Members = d.Members
-	return nil
 }
 
 // --- errors ---

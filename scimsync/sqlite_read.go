@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 var _ Reader = (*SQLiteStore)(nil)
@@ -69,10 +71,8 @@ func userWhere(q Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
-	case "username":
-		return " WHERE user_name_lower = ?", []any{strings.ToLower(q.Value)}, nil
-	case "email":
-		return " WHERE email_lower = ?", []any{strings.ToLower(q.Value)}, nil
+	case "username", "email": // as match keys: ASCII case only (matchkey.go)
+		return " WHERE " + sqliteKeyExpr[queryKeyAttr[q.Attr]] + " = ?", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
 		like := likePrefix(q.Value)
 		return ` WHERE (user_name_lower LIKE ? ESCAPE '\' OR email_lower LIKE ? ESCAPE '\')`, []any{like, like}, nil

@@ -15,9 +15,9 @@ import (
 	"github.com/portcullis-sso/portcullis/scimsync/storetest"
 )
 
-func openSQLite(t testing.TB, path string) *scimsync.SQLiteStore {
+func openSQLite(t testing.TB, path string, opts ...scimsync.StoreOption) *scimsync.SQLiteStore {
 	t.Helper()
-	st, err := scimsync.OpenSQLite(context.Background(), path)
+	st, err := scimsync.OpenSQLite(context.Background(), path, opts...)
 	if err != nil {
 		t.Fatalf("OpenSQLite(%s): %v", path, err)
 	}
@@ -34,8 +34,8 @@ func sqliteMigrationCount(t testing.TB) int {
 }
 
 func TestSQLiteStore_Conformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) scimsync.Store {
-		return openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"))
+	storetest.Run(t, func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store {
+		return openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"), opts...)
 	})
 }
 

@@ -68,6 +68,9 @@ type Event struct {
 	User         *User  // user events except user.deleted
 	Group        *Group // group.created/updated: attributes, Members nil
 	Members      []string
+	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
+	// on a delete, and on an update that changed the user's match key.
+	Cutoffs []KeyCutoff
 }
 
 // Snapshot is the whole directory at one point of the event log.
@@ -75,6 +78,8 @@ type Snapshot struct {
 	Users  []*User
 	Groups []*Group // with Members
 	Seq    int64    // the last event included
+	// Cutoffs are the match key cut-offs that have not expired.
+	Cutoffs []KeyCutoff
 }
 
 // Store errors. Implementations wrap or return these so handlers can map
@@ -96,14 +101,17 @@ type Store interface {
 
 	// CreateUser inserts u (ID, Version, Created, LastModified and
 	// ValidAfter are set by the caller). ErrConflict if the userName exists
-	// in any case.
+	// in any case, ErrMatchKeyTaken if another user has u's match key.
 	CreateUser(ctx context.Context, u *User, actor string) ([]Event, error)
 	// UpdateUser calls fn with the current user and stores what it returns
 	// (fn must return a copy with Version+1). ErrNotFound if absent; fn's
-	// error is returned as is and nothing is written.
+	// error is returned as is and nothing is written. A change of the match
+	// key fails with ErrMatchKeyTaken if another user has the new key, and
+	// otherwise leaves cut-offs on the old and the new key.
 	UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error)
 	// DeleteUser calls fn with the current user (for If-Match checks), then
-	// deletes the user and its group memberships.
+	// deletes the user and its group memberships, leaving a cut-off on its
+	// match key.
 	DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error)
 
 	CreateGroup(ctx context.Context, g *Group, actor string) ([]Event, error)
@@ -120,8 +128,8 @@ type Store interface {
 // indexed equality; Offset and Limit page it in the store's order (created,
 // then id).
 type Query struct {
-	// Attr is "" (all) or, for users, "username", "email" (compared
-	// case-insensitively), "nameprefix" (userName or email starts with
+	// Attr is "" (all) or, for users, "username", "email" (compared as
+	// match keys: identity.MatchKey, ASCII case only), "nameprefix" (userName or email starts with
 	// Value, case-insensitively; a scan, for people searching, not for
 	// SCIM), "externalid" or "id" (exact); for groups,
 	// "displayname" (case-insensitive), "externalid", "id" or "member" (a

@@ -156,7 +156,9 @@ func TestSQLite_MigrationDropsStoredPasswordsFromTheFile(t *testing.T) {
 		}
 		return all
 	}
-	// The database as the older version left it: schema without the migration.
+	// The database as the older version left it: schema without the
+	// migration. (This rolls back every migration from drop_passwords on,
+	// so while it is not the last one, the later ones must be idempotent.)
 	if _, err := rawDB(t, path).Exec(`DELETE FROM schema_migrations WHERE version >= ?`,
 		dropPasswordsVersion(t, "migrations_sqlite")); err != nil {
 		t.Fatal(err)

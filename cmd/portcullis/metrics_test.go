@@ -81,6 +81,14 @@ func TestMetrics_AdminServesTheWiredRegistry(t *testing.T) {
 // SAMLResponse form, and the ACS. It returns the final status.
 func signInOverHTTP(t *testing.T, d *demoRun, user string) int {
 	t.Helper()
+	_, status := demoSignIn(t, d, user)
+	return status
+}
+
+// demoSignIn is signInOverHTTP, also returning the client whose cookie jar
+// holds the session.
+func demoSignIn(t *testing.T, d *demoRun, user string) (*http.Client, int) {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +132,7 @@ func signInOverHTTP(t *testing.T, d *demoRun, user string) int {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return client, resp.StatusCode
 }
 
 // Drift detection runs on every real sign-in through the wiring of

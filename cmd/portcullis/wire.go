@@ -198,6 +198,8 @@ func storeFor(ctx context.Context, cfg *config.Config) (interface {
 	scimsync.Store
 	scimsync.Reader
 }, error) {
+	match := scimsync.WithMatchRule(scimsync.MatchRule{
+		Attribute: cfg.SCIM.Match.SCIMAttribute, SessionLifetime: cfg.Session.Lifetime})
 	switch cfg.Store.Driver {
 	case "postgres":
 		dsn := cfg.Store.DSN
@@ -208,9 +210,9 @@ func storeFor(ctx context.Context, cfg *config.Config) (interface {
 			}
 			dsn = strings.TrimSpace(string(b))
 		}
-		return scimsync.OpenPostgres(ctx, dsn)
+		return scimsync.OpenPostgres(ctx, dsn, match)
 	default:
-		return scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN))
+		return scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN), match)
 	}
 }
 
@@ -255,6 +257,10 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	m.WatchDirectory(dir)
 	log.Info("directory loaded", zap.String("driver", cfg.Store.Driver),
 		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
+	if n := dir.Ambiguous(); n > 0 {
+		log.Warn("directory has match keys that more than one user holds; the gate denies them until the IdP corrects the users",
+			zap.Int("ambiguous_keys", n), zap.String("match_attribute", cfg.SCIM.Match.SCIMAttribute))
+	}
 	// The snapshot holds every document; the view keeps only what the gate
 	// needs. Give the difference back to the OS now rather than keeping a
 	// large directory's load peak for the life of the process.

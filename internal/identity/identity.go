@@ -37,14 +37,20 @@ func ValidField(f string) bool {
 type State uint8
 
 const (
-	// StateUnknown: the directory has no such user (never provisioned).
+	// StateUnknown: the directory has no such user (never provisioned, or
+	// renamed to another key: then ValidAfter voids the sessions from
+	// before the rename).
 	StateUnknown State = iota
 	// StateActive: provisioned and active.
 	StateActive
 	// StateInactive: provisioned but deactivated.
 	StateInactive
-	// StateDeleted: the directory deleted this user.
+	// StateDeleted: the directory deleted this user (within
+	// session.lifetime).
 	StateDeleted
+	// StateAmbiguous: more than one directory user has this match key
+	// (data from before keys were kept unique); the gate denies it.
+	StateAmbiguous
 )
 
 func (s State) String() string {
@@ -55,6 +61,8 @@ func (s State) String() string {
 		return "inactive"
 	case StateDeleted:
 		return "deleted"
+	case StateAmbiguous:
+		return "ambiguous"
 	}
 	return "unknown"
 }
@@ -64,8 +72,33 @@ func (s State) String() string {
 type Standing struct {
 	State State
 	// ValidAfter voids every session issued before it (creation,
-	// deactivation, reactivation, deletion).
+	// deactivation, reactivation, deletion, a change of hands of the
+	// match key).
 	ValidAfter time.Time
 	// Groups are the directory's group names for the user. Shared, read-only.
 	Groups []string
+}
+
+// MatchKey is the match key of an identity value (an email, a user name, an
+// externalId): the value with the ASCII letters A–Z folded to a–z and every
+// other byte left as it is. It is the one comparison of identities between
+// SAML, SCIM and the gate. Unicode case mapping is deliberately not used:
+// strings.ToLower turns U+0130 (İ) into "i" and U+212A (the Kelvin sign)
+// into "k", so "alİce@example.com" would match alice's directory entry.
+// A value without upper-case ASCII letters is returned without allocating.
+func MatchKey(v string) string {
+	i := 0
+	for i < len(v) && (v[i] < 'A' || v[i] > 'Z') {
+		i++
+	}
+	if i == len(v) {
+		return v
+	}
+	b := []byte(v)
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }

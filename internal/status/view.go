@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/scimsync"
@@ -263,11 +264,12 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 		p.Results = append(p.Results, h.user(ctx, p, u, now))
 	}
 	if len(found) == 0 && h.o.Ledger != nil {
-		lg, err := h.o.Ledger.LoginsOf(ctx, strings.ToLower(query), time.Time{}, now)
+		subject := identity.MatchKey(query)
+		lg, err := h.o.Ledger.LoginsOf(ctx, subject, time.Time{}, now)
 		if err != nil {
 			h.problem(p, "login ledger", err)
 		} else if !lg.Last.IsZero() {
-			p.Unknown = &loginOnly{Subject: strings.ToLower(query), LastLogin: age(now, lg.Last), LiveTotal: lg.LiveTotal}
+			p.Unknown = &loginOnly{Subject: subject, LastLogin: age(now, lg.Last), LiveTotal: lg.LiveTotal}
 		}
 	}
 }

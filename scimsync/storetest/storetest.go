@@ -18,9 +18,9 @@ import (
 
 // Run runs the suite. open is called once per subtest, possibly from
 // parallel subtests, and must return a new, empty store that shares nothing
-// with the others (a fresh file; a fresh schema or database). Run closes
-// each store when its subtest ends.
-func Run(t *testing.T, open func(t *testing.T) scimsync.Store) {
+// with the others (a fresh file; a fresh schema or database), opened with
+// opts. Run closes each store when its subtest ends.
+func Run(t *testing.T, open func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, st scimsync.Store)
@@ -62,15 +62,27 @@ func Run(t *testing.T, open func(t *testing.T) scimsync.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st := open(t)
-			t.Cleanup(func() {
-				if err := st.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tc.fn(t, st)
+			tc.fn(t, openClosed(t, open))
 		})
 	}
+	for _, tc := range matchTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, openClosed(t, open, scimsync.WithMatchRule(tc.rule)), tc.rule)
+		})
+	}
+}
+
+// openClosed opens a store that is closed when t ends.
+func openClosed(t *testing.T, open func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store,
+	opts ...scimsync.StoreOption) scimsync.Store {
+	st := open(t, opts...)
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return st
 }
 
 // base is the suite's clock: every time it sets is base plus whole

@@ -1,4 +1,4 @@
--- 0003: remove every password kept by versions that stored it.
+-- 0004: remove every password kept by versions that stored it.
 --
 -- Before password became write-only (accepted and dropped at the protocol
 -- edge), a password sent in POST, PUT or PATCH was kept as an unknown
