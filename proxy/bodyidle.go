@@ -17,7 +17,11 @@ import (
 // goroutine for ever. It is a gap, not a whole-body deadline (nginx's
 // client_body_timeout), so a long upload that keeps sending is never cut.
 // When the gap passes, the answer is 408 if no response has started;
-// otherwise the connection is closed.
+// otherwise the connection is closed. A handler that answers before the
+// body ended (a 401, a 413, a sign-in page not ready yet) gets its answer
+// sent with Connection: close: net/http would otherwise read up to 256 KiB
+// of what is left of the body, without a deadline, before it sends a single
+// byte of the answer.
 func (p *Proxy) bodyIdle(next http.Handler) http.Handler {
 	timeout := p.cfg.Server.BodyIdleTimeout
 	if timeout <= 0 {
@@ -33,6 +37,11 @@ func (p *Proxy) bodyIdle(next http.Handler) http.Handler {
 		gw := &bodyGuardWriter{ResponseWriter: w, body: b}
 		next.ServeHTTP(gw, r)
 		if !b.timedOut.Load() {
+			if !b.ended.Load() {
+				// What is left of the body is never read: net/http's
+				// discard of it, after the answer, must not wait for it.
+				_ = b.ctl.SetReadDeadline(time.Now())
+			}
 			return
 		}
 		if gw.started {
@@ -59,6 +68,7 @@ type idleBody struct {
 	ctl      *http.ResponseController
 	timeout  time.Duration
 	timedOut atomic.Bool // read from the handler, set from whoever reads the body
+	ended    atomic.Bool // the body was read to its end
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
@@ -69,6 +79,9 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	case isTimeout(err):
 		b.timedOut.Store(true)
 	default:
+		if err == io.EOF {
+			b.ended.Store(true)
+		}
 		_ = b.ctl.SetReadDeadline(time.Time{})
 	}
 	return n, err
@@ -94,6 +107,9 @@ func (g *bodyGuardWriter) pass() bool {
 		return false
 	}
 	g.started = true
+	if !g.body.ended.Load() {
+		g.Header().Set("Connection", "close")
+	}
 	return true
 }
 

@@ -63,6 +63,40 @@ func TestProxy_StalledBodyGets408(t *testing.T) {
 	}
 }
 
+// A handler that answers without reading the body (401 before the body is
+// needed, sign-in not ready yet) is answered at once, and the connection
+// closed: not held while net/http reads the rest of a body that never
+// comes.
+func TestProxy_AnswerBeforeTheBodyIsSentAndCloses(t *testing.T) {
+	t.Parallel()
+	early := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	h := newHarnessWith(t, newEcho(t).URL, func(c *config.Config) {
+		c.Server.BodyIdleTimeout = 30 * time.Second
+		c.SCIM = config.SCIM{Enabled: true, BasePath: "/scim/v2"}
+	}, func(o *Options) { o.SCIM = early })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /scim/v2/Users HTTP/1.1\r\nHost: app\r\nContent-Length: 100000\r\n\r\n%s", strings.Repeat("x", 20))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer while the body is unsent: %v", err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+		t.Errorf("status %d, close %v; want 401 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after the answer: %q, %v; want the connection closed", rest, err)
+	}
+}
+
 // The timeout is a gap between reads, not a deadline for the whole body: an
 // upload that takes longer than it but never pauses that long goes through.
 func TestProxy_SlowSteadyUploadIsNotCut(t *testing.T) {

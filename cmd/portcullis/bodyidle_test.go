@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,29 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // An unauthenticated POST to the ACS that declares a large body and stops
 // sending is answered 408 once server.bodyIdleTimeout passes, through the
 // wiring serve uses (not held open for ever, as before).
 func TestServe_StalledACSBodyGets408(t *testing.T) {
-	path := testConfigDir(t, "server:\n  bodyIdleTimeout: 300ms\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := build(ctx, path, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	pub, _ := net.Listen("tcp", "127.0.0.1:0")
-	adm, _ := net.Listen("tcp", "127.0.0.1:0")
-	served := make(chan error, 1)
-	go func() { served <- serveOn(ctx, a, pub, adm, zap.NewNop()) }()
-	defer func() { cancel(); <-served }()
-
-	conn, err := net.Dial("tcp", pub.Addr().String())
+	addr := serveInProcess(t, testConfigDir(t, "server:\n  bodyIdleTimeout: 300ms\n"))
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

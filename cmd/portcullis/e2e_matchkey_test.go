@@ -238,7 +238,7 @@ func newWireApp(t *testing.T, scimExtra string, seed func(st *scimsync.SQLiteSto
 	pub := httptest.NewServer(a.proxy)
 	t.Cleanup(pub.Close)
 	keys, _ := session.ParseKeys(mustRead(t, filepath.Join(dir, "session.keys")))
-	codec, _ := session.NewCodec("portcullis", keys, true, time.Hour)
+	codec, _ := session.NewCodec(httpsCookieName, keys, true, time.Hour)
 	return &wireApp{t: t, pub: pub.URL, token: sc.token, codec: codec}
 }
 
@@ -254,7 +254,7 @@ func (w *wireApp) session(user, email string, issued time.Time) string {
 // get requests /app with cookie and returns the status and body.
 func (w *wireApp) get(cookie string) (int, string) {
 	req, _ := http.NewRequest("GET", w.pub+"/app", nil)
-	req.AddCookie(&http.Cookie{Name: "portcullis", Value: cookie})
+	req.AddCookie(&http.Cookie{Name: httpsCookieName, Value: cookie})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.t.Fatal(err)

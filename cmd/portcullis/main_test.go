@@ -270,3 +270,30 @@ func TestServe_GracefulShutdownDrainsInFlight(t *testing.T) {
 		t.Fatal("serveOn did not return after the drain")
 	}
 }
+
+// serveInProcess builds the app from the config at path and serves it as
+// `serve` does, on loopback listeners, until the test ends. It returns the
+// public listener's address once /readyz answers 200.
+func serveInProcess(t *testing.T, path string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := build(ctx, path, zap.NewNop())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	pub, _ := net.Listen("tcp", "127.0.0.1:0")
+	adm, _ := net.Listen("tcp", "127.0.0.1:0")
+	served := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { served <- serveOn(ctx, a, pub, adm, zap.NewNop()); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-served
+		a.Close()
+	})
+	if err := waitReady("http://"+adm.Addr().String(), done, readyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	return pub.Addr().String()
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/session"
@@ -33,7 +30,7 @@ Integer n = (Integer) application.getAttribute("adminHits");
 application.setAttribute("adminHits", n == null ? 1 : n + 1);
 %>ADMIN-PAGE servlet=<%= request.getServletPath() %> user=<%= request.getHeader("X-Forwarded-User") %>`,
 	"public/count.jsp": `<%@ page contentType="text/plain" %>admin-hits=<%= application.getAttribute("adminHits") == null ? 0 : application.getAttribute("adminHits") %>`,
-	"shop/cart.jsp": `<%@ page contentType="text/plain" %>CART servlet=<%= request.getServletPath() %> session=<%= request.getRequestedSessionId() %> fromURL=<%= request.isRequestedSessionIdFromURL() %> query=<%= request.getQueryString() %> user=<%= request.getHeader("X-Forwarded-User") %>`,
+	"shop/cart.jsp":    `<%@ page contentType="text/plain" %>CART servlet=<%= request.getServletPath() %> session=<%= request.getRequestedSessionId() %> fromURL=<%= request.isRequestedSessionIdFromURL() %> query=<%= request.getQueryString() %> user=<%= request.getHeader("X-Forwarded-User") %>`,
 }
 
 // startTomcat runs a private Tomcat 10 (Debian's tomcat10: CATALINA_HOME
@@ -137,19 +134,7 @@ func TestTomcat_PathParametersNeverReachARestrictedServlet(t *testing.T) {
 		"routes:\n  - path: /public/\n    public: true\n  - path: /admin/\n    allowGroups: [admins]\n")
 	raw, _ := os.ReadFile(path)
 	writeTestFile(t, path, bytes.Replace(raw, []byte("http://127.0.0.1:3000"), []byte(tomcat), 1))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := build(ctx, path, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	pub, _ := net.Listen("tcp", "127.0.0.1:0")
-	adm, _ := net.Listen("tcp", "127.0.0.1:0")
-	served := make(chan error, 1)
-	go func() { served <- serveOn(ctx, a, pub, adm, zap.NewNop()) }()
-	defer func() { cancel(); <-served }()
-	addr := pub.Addr().String()
+	addr := serveInProcess(t, path)
 
 	keys, err := session.ParseKeys(mustRead(t, filepath.Join(filepath.Dir(path), "session.keys")))
 	if err != nil {
