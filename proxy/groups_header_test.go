@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 )
@@ -29,8 +32,16 @@ func TestGroupsHeader_LeavesOutNamesASplitWouldChange(t *testing.T) {
 		{"unicode white space inside kept", []string{"a\u00a0b"}, "a\u00a0b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := groupsHeader(tc.groups); got != tc.want {
+			got, leftOut := groupsHeader(tc.groups)
+			if got != tc.want {
 				t.Errorf("groupsHeader(%q) = %q, want %q", tc.groups, got, tc.want)
+			}
+			carried := 0
+			if tc.want != "" {
+				carried = len(strings.Split(tc.want, ","))
+			}
+			if wantLeftOut := carried < len(tc.groups); leftOut != wantLeftOut {
+				t.Errorf("groupsHeader(%q) left out %v, want %v", tc.groups, leftOut, wantLeftOut)
 			}
 		})
 	}
@@ -47,7 +58,7 @@ func FuzzGroupsHeader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
 		groups := []string{a, b}
-		h := groupsHeader(groups)
+		h, _ := groupsHeader(groups)
 		if h == "" {
 			return
 		}
@@ -65,4 +76,20 @@ func FuzzGroupsHeader(f *testing.F) {
 			t.Fatalf("groups %q: header %q reads as %q, want exactly %q", groups, h, pieces, carried)
 		}
 	})
+}
+
+// A left-out group is logged once, whatever the number of requests.
+func TestProxy_LeftOutGroupIsLoggedOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, newEcho(t).URL, nil)
+	user := identity.Principal{User: "eve", Groups: []string{"sales,admins", "staff"}}
+	for range 3 {
+		e := decodeEcho(t, h.do("GET", "/app", nil, h.sessionCookies(user, time.Now().Add(time.Hour))))
+		if got := e.Header.Get("X-Forwarded-Groups"); got != "staff" {
+			t.Fatalf("groups header %q, want staff", got)
+		}
+	}
+	if n := h.logs.FilterMessageSnippet("group left out").FilterField(zap.String("group", "sales,admins")).Len(); n != 1 {
+		t.Errorf("%d warnings for the left-out group, want 1", n)
+	}
 }

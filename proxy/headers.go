@@ -104,8 +104,9 @@ func (f cookieFilter) ours(name string) bool {
 // it deletes every inbound header that spells one of our identity headers,
 // removes our cookies from the Cookie header, and sets our identity headers
 // from p (nil: anonymous on a public route, so only the stripping happens).
-// It is pure over h, so it is table-tested directly.
-func applyIdentity(h http.Header, plan *headerPlan, cookies cookieFilter, p *identity.Principal) {
+// It is pure over h, so it is table-tested directly. groupsLeftOut reports
+// that the groups header had to leave out a name (see groupsHeader).
+func applyIdentity(h http.Header, plan *headerPlan, cookies cookieFilter, p *identity.Principal) (groupsLeftOut bool) {
 	for name := range h {
 		if plan.isIdentityHeader(name) {
 			delete(h, name)
@@ -123,34 +124,33 @@ func applyIdentity(h http.Header, plan *headerPlan, cookies cookieFilter, p *ide
 		}
 	}
 	if p == nil || len(plan.set) == 0 {
-		return
+		return false
 	}
 	// One backing array for every identity header's value, each header
 	// getting a one-element window with its capacity capped, so an Add by
 	// someone later cannot write into its neighbour.
 	vals := make([]string, len(plan.set))
 	for i, f := range plan.set {
-		v := identityValue(p, f.field)
+		var v string
+		switch f.field {
+		case identity.FieldUser:
+			v = sanitizeHeaderValue(p.User)
+		case identity.FieldEmail:
+			v = sanitizeHeaderValue(p.Email)
+		case identity.FieldName:
+			v = sanitizeHeaderValue(p.Name)
+		case identity.FieldGroups:
+			var leftOut bool
+			v, leftOut = groupsHeader(p.Groups)
+			groupsLeftOut = groupsLeftOut || leftOut
+		}
 		if v == "" {
 			continue
 		}
 		vals[i] = v
 		h[f.name] = vals[i : i+1 : i+1]
 	}
-}
-
-func identityValue(p *identity.Principal, field string) string {
-	switch field {
-	case identity.FieldUser:
-		return sanitizeHeaderValue(p.User)
-	case identity.FieldEmail:
-		return sanitizeHeaderValue(p.Email)
-	case identity.FieldName:
-		return sanitizeHeaderValue(p.Name)
-	case identity.FieldGroups:
-		return groupsHeader(p.Groups)
-	}
-	return ""
+	return groupsLeftOut
 }
 
 // groupsHeader joins group names with "," for the groups header, leaving
@@ -158,7 +158,7 @@ func identityValue(p *identity.Principal, field string) string {
 // identity.HeaderSafeGroup): a split cannot be undone by quoting, since
 // apps split before they look for quotes. allowGroups still sees every name
 // exactly. The result is allocation-free for one group.
-func groupsHeader(groups []string) string {
+func groupsHeader(groups []string) (header string, leftOut bool) {
 	kept := 0
 	for _, g := range groups {
 		if identity.HeaderSafeGroup(g) {
@@ -167,11 +167,11 @@ func groupsHeader(groups []string) string {
 	}
 	switch {
 	case kept == 0:
-		return ""
+		return "", len(groups) > 0
 	case kept == len(groups) && kept == 1:
-		return groups[0]
+		return groups[0], false
 	case kept == len(groups):
-		return strings.Join(groups, ",")
+		return strings.Join(groups, ","), false
 	}
 	var b strings.Builder
 	for _, g := range groups {
@@ -183,7 +183,7 @@ func groupsHeader(groups []string) string {
 		}
 		b.WriteString(g)
 	}
-	return b.String()
+	return b.String(), true
 }
 
 // sanitizeHeaderValue drops bytes that cannot appear in a header value (CR,

@@ -86,7 +86,9 @@ type Proxy struct {
 	cookies cookieFilter
 	rp      *httputil.ReverseProxy
 	steps   []step
-	handler http.Handler
+	// groupWarn logs group names the groups header leaves out.
+	groupWarn *groupWarner
+	handler   http.Handler
 }
 
 // New builds the proxy from a validated config.
@@ -140,6 +142,7 @@ func New(o Options) (*Proxy, error) {
 		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
 	}
 	p.steps = p.buildSteps()
+	p.groupWarn = &groupWarner{log: p.log, seen: map[string]struct{}{}}
 	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
 	return p, nil
 }
@@ -232,7 +235,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set("X-Forwarded-Prefix", pr.Out.Header.Get("X-Forwarded-Prefix")+prefix)
 	}
 	st := stateOf(pr.In.Context())
-	applyIdentity(pr.Out.Header, p.headers, p.cookies, st.x.who)
+	if applyIdentity(pr.Out.Header, p.headers, p.cookies, st.x.who) {
+		p.groupWarn.note(st.x.who.Groups)
+	}
 	// From here the time is the upstream's (see observe).
 	st.upstreamStart = sinceEpoch(p.now())
 }
