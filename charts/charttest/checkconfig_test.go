@@ -62,6 +62,22 @@ func TestCheckConfig_RenderedPod(t *testing.T) {
 				"portcullis-scim":    {"scim.tokens": tokens},
 			},
 		},
+		{
+			name: "standalone with an https upstream and cert-manager's Secret for mTLS",
+			file: "standalone-sqlite-values.yaml",
+			override: map[string]any{
+				"upstream": "https://app.internal:8443",
+				"saml":     map[string]any{"idpMetadataURL": "", "idpMetadata": idpXML},
+				"upstreamTLS": map[string]any{"existingSecret": "app-client-tls", "caKey": "ca.crt",
+					"certKey": "tls.crt", "keyKey": "tls.key", "serverName": "app.internal", "minVersion": "1.3"},
+			},
+			cluster: map[string]map[string]string{
+				"portcullis-sp":      {"sp.key": spKey, "sp.crt": spCert},
+				"portcullis-session": {"session.keys": sessionKeys},
+				"portcullis-scim":    {"scim.tokens": tokens},
+				"app-client-tls":     {"ca.crt": spCert, "tls.crt": spCert, "tls.key": spKey},
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals := merge(readValues(t, filepath.Join(chartDir, "ci", tc.file)), tc.override)

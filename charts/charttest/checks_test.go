@@ -416,7 +416,7 @@ func keysOf[V any](m map[string]V) []string {
 // existingSecrets lists the existingSecret values set in vals.
 func existingSecrets(vals map[string]any) []string {
 	var out []string
-	for _, sec := range []string{"saml", "session", "scim", "store", "adminToken"} {
+	for _, sec := range []string{"saml", "session", "scim", "store", "adminToken", "upstreamTLS"} {
 		if m, ok := vals[sec].(map[string]any); ok {
 			if n, _ := m["existingSecret"].(string); n != "" {
 				out = append(out, n)
