@@ -81,7 +81,7 @@ func newUpstreamTransportRecheck(cfg *config.Config, log *zap.Logger, recheck ti
 //   - A connection goes back to the pool only when its response was read
 //     to the end of its framing, the upstream did not ask to close, the
 //     framing was unambiguous (never Content-Length with Transfer-Encoding)
-//     and nothing further is buffered or readable on it.
+//     and nothing further is buffered on it.
 //   - When a pooled connection is handed out it is checked again, without
 //     blocking, for bytes that arrived or a close that happened while it
 //     sat idle (a late second response, a body after HEAD, 204 or 304, an

@@ -62,9 +62,10 @@ func (t *directTransport) dial(ctx context.Context) (*directConn, error) {
 }
 
 // put pools dc, whose response was read to the end of its framing, unless
-// anything further is buffered or readable on it.
+// anything further is already buffered (get checks the socket itself
+// before the connection is used again, which covers what arrives later).
 func (t *directTransport) put(dc *directConn) {
-	if dc.br.Buffered() > 0 || dc.probe == nil || !dc.probe.quiet() {
+	if dc.br.Buffered() > 0 || dc.probe == nil {
 		dc.c.Close()
 		return
 	}
