@@ -30,6 +30,7 @@ var allowedImports = map[string][]string{
 	"internal/demoidp":   {},
 	"internal/metrics":   {},
 	"internal/faultnet":  {},
+	"internal/filewatch": {},
 	"internal/status":    {"proxy", "scimsync", "internal/identity", "internal/metrics"},
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -107,6 +108,9 @@ type Service struct {
 	log     *zap.Logger
 	audit   *zap.Logger
 	tokens  tokenUse // the last token that authenticated, for the status page
+	// accepted is the token set in force: Options.Tokens at start, then
+	// what SetTokens installs when scim.tokensFile changes.
+	accepted atomic.Pointer[[]Token]
 }
 
 // NewService builds the SCIM API.
@@ -130,13 +134,27 @@ func NewService(o Options) (*Service, error) {
 		o.Audit = zap.NewNop()
 	}
 	base := o.Config.SCIM.BasePath
-	return &Service{
+	s := &Service{
 		o:       o,
 		base:    base,
 		baseURL: strings.TrimSuffix(o.Config.Public.String(), "/") + base,
 		log:     o.Logger,
 		audit:   o.Audit,
-	}, nil
+	}
+	s.SetTokens(o.Tokens)
+	return s, nil
+}
+
+// SetTokens replaces the accepted tokens; requests already authenticated
+// are not affected, the next request sees the new set (a removed token gets
+// 401). An empty set is refused: a tokens file that lost every line is a
+// mistake, not a wish to lock the IdP out.
+func (s *Service) SetTokens(ts []Token) {
+	if len(ts) == 0 {
+		return
+	}
+	cp := append([]Token(nil), ts...)
+	s.accepted.Store(&cp)
 }
 
 // newUUID returns a random (version 4) UUID.
@@ -161,7 +179,7 @@ func (s *Service) authenticate(r *http.Request) (string, bool) {
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(secret)))
 	label, found := "", 0
-	for _, t := range s.o.Tokens {
+	for _, t := range *s.accepted.Load() {
 		if subtle.ConstantTimeCompare(sum[:], t.hash[:]) == 1 {
 			label, found = t.Label, 1
 		}

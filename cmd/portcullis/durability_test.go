@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -95,29 +96,55 @@ func TestProcessMemory_100kUsers10kGroups(t *testing.T) {
 
 // ---------------------------------------------------------------- binary
 
-// buildBinary builds cmd/portcullis into the test's temp dir.
+// The binary is built once per test binary and shared by every test that
+// runs it (TestMain removes it).
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+	binaryDir  string
+)
+
+// buildBinary builds cmd/portcullis once and returns its path.
 func buildBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary: skipped with -short")
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go" // where this machine kind keeps Go
+	binaryOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = "/usr/local/go/bin/go" // where this machine kind keeps Go
+		}
+		root, err := filepath.Abs(filepath.Join("..", ".."))
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		if binaryDir, binaryErr = os.MkdirTemp("", "portcullis-bin-"); binaryErr != nil {
+			return
+		}
+		out := filepath.Join(binaryDir, "portcullis")
+		cmd := exec.Command(goTool, "build", "-o", out, "./cmd/portcullis")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, b)
+			return
+		}
+		binaryPath = out
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
+	return binaryPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryDir != "" {
+		_ = os.RemoveAll(binaryDir)
 	}
-	out := filepath.Join(t.TempDir(), "portcullis")
-	began := time.Now()
-	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/portcullis")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	t.Logf("built the binary in %s", time.Since(began).Round(time.Millisecond))
-	return out
+	os.Exit(code)
 }
 
 // serveConfig is a config directory for the real binary.

@@ -7,7 +7,10 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"go.uber.org/zap"
 
@@ -54,6 +57,26 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 	go a.sp.Run(bg) // loads IdP metadata now, then refreshes it
 	if a.follower != nil {
 		go a.follower.Run(bg) // keeps the directory in step with other replicas
+	}
+	for _, w := range a.watches {
+		go w.Run(bg)
+	}
+	if len(a.watches) > 0 { // SIGHUP re-reads them at once
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-hup:
+					for _, w := range a.watches {
+						w.Reload()
+					}
+				}
+			}
+		}()
 	}
 
 	errc := make(chan error, len(servers))
