@@ -275,7 +275,7 @@ func (s *Service) writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = 500, []byte(`{"schemas":["`+SchemaError+`"],"status":"500","detail":"response encoding failed"}`)
 	}
-	w.Header().Set("Content-Type", "application/scim+json; charset=utf-8")
+	w.Header().Set("Content-Type", "application/scim+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

@@ -669,3 +669,27 @@ func TestSCIM_ScannedFilterAndGroups(t *testing.T) {
 		t.Errorf("users in no group: %s", r.raw)
 	}
 }
+
+// RFC 7644 §3.1 names the media type application/scim+json; strict clients
+// compare the string, so every answer carries exactly that, with no charset
+// parameter (JSON is UTF-8 by definition, RFC 8259 §8.1).
+func TestSCIM_RFC7644_3_1_ContentTypeIsExactlyApplicationSCIMJSON(t *testing.T) {
+	t.Parallel()
+	h := newSCIM(t)
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/ServiceProviderConfig"},
+		{"GET", "/Users"},
+		{"GET", "/Users/does-not-exist"},
+		{"POST", "/Users"},
+		{"DELETE", "/Groups/does-not-exist"},
+	} {
+		var body string
+		if tc.method == "POST" {
+			body = userBody("ct@example.com", true)
+		}
+		resp := h.req(tc.method, tc.path, body)
+		if got := resp.header.Get("Content-Type"); got != "application/scim+json" {
+			t.Errorf("%s %s: Content-Type %q, want exactly application/scim+json", tc.method, tc.path, got)
+		}
+	}
+}
