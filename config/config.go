@@ -91,6 +91,8 @@ type Config struct {
 	Server         Server            `yaml:"server"`
 	SCIM           SCIM              `yaml:"scim"`
 	Store          Store             `yaml:"store"`
+	// IdentityToken, when its keysFile is set, signs a JWT for the upstream.
+	IdentityToken IdentityToken `yaml:"identityToken"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL
@@ -162,6 +164,9 @@ type Route struct {
 	Path        string   `yaml:"path"`   // a prefix ending in "/" matches the subtree; otherwise exact
 	Public      bool     `yaml:"public"` // no login needed
 	AllowGroups []string `yaml:"allowGroups"`
+	// Audience is the identity token's aud on this route; default
+	// identityToken.audience.
+	Audience string `yaml:"audience"`
 }
 
 // Server holds listener hygiene settings.

@@ -470,4 +470,5 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["store.maxStaleness"] {
 		st.MaxStaleness = DefaultStoreMaxStaleness
 	}
+	c.identityTokenDefaults(explicit)
 }

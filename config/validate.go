@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 	v.server()
 	v.scim()
 	v.store()
+	v.identityToken()
 	return v.ps.err()
 }
 

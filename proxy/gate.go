@@ -82,43 +82,44 @@ func (gp *gatePolicy) stale(now time.Time) bool {
 	return gp.fresh != nil && now.Sub(gp.fresh.ConfirmedAt()) > gp.maxStale
 }
 
-// check judges a session at time now. On allow it returns the principal to
+// check judges a session at time now and returns the directory's standing
+// of the user with the verdict. On allow it returns the principal to
 // use, with groups taken from the source the config names: p itself, or
 // *merged filled from p (merged is caller-owned storage, so the hot path
 // does not allocate a copy).
-func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merged *identity.Principal) (verdict, identity.State, *identity.Principal) {
+func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merged *identity.Principal) (verdict, identity.Standing, *identity.Principal) {
 	if gp.stale(now) {
 		// Whoever this is, the replica cannot tell whether SCIM has
 		// removed them since it last heard from the store.
-		return verdictStale, identity.StateUnknown, nil
+		return verdictStale, identity.Standing{}, nil
 	}
 	st := gp.gate.Standing(gp.key(p))
 	switch st.State {
 	case identity.StateInactive, identity.StateDeleted:
-		return verdictRemoved, st.State, nil
+		return verdictRemoved, st, nil
 	case identity.StateUnknown:
 		if gp.requireProvisioned {
-			return verdictUnprovisioned, st.State, nil
+			return verdictUnprovisioned, st, nil
 		}
 	case identity.StateActive:
 		if issuedAt.Before(st.ValidAfter) {
-			return verdictSessionVoided, st.State, nil
+			return verdictSessionVoided, st, nil
 		}
 	}
 	switch gp.groupsSource {
 	case "saml":
-		return verdictAllow, st.State, p
+		return verdictAllow, st, p
 	case "both":
 		if len(st.Groups) == 0 {
-			return verdictAllow, st.State, p
+			return verdictAllow, st, p
 		}
 		*merged = *p
 		merged.Groups = unionGroups(p.Groups, st.Groups)
-		return verdictAllow, st.State, merged
+		return verdictAllow, st, merged
 	default: // scim
 		*merged = *p
 		merged.Groups = st.Groups
-		return verdictAllow, st.State, merged
+		return verdictAllow, st, merged
 	}
 }
 

@@ -24,10 +24,21 @@ type headerField struct {
 	field string // identity field
 }
 
-func newHeaderPlan(headers map[string]string) *headerPlan {
-	p := &headerPlan{strip: make(map[string]struct{}, len(headers))}
+// newHeaderPlan compiles the identity headers; also names further headers
+// that are ours (the identity token's) and stripped like them, but set
+// elsewhere.
+func newHeaderPlan(headers map[string]string, also ...string) *headerPlan {
+	p := &headerPlan{strip: make(map[string]struct{}, len(headers)+len(also))}
 	for name, field := range headers {
 		p.set = append(p.set, headerField{name: textproto.CanonicalMIMEHeaderKey(name), field: field})
+	}
+	for name := range headers {
+		also = append(also, name)
+	}
+	for _, name := range also {
+		if name == "" {
+			continue
+		}
 		p.strip[normalizeHeaderName(name)] = struct{}{}
 		p.stripLen = max(p.stripLen, len(name))
 	}

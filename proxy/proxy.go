@@ -8,6 +8,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"net/http"
 	"net/http/httputil"
@@ -59,6 +60,9 @@ type Options struct {
 	SCIM http.Handler
 	// Metrics, when set, counts requests by outcome and the proxy's overhead.
 	Metrics *metrics.Metrics
+	// IdentityKeys sign the identity token, newest first (the first signs,
+	// all are published); required when Config.IdentityToken is enabled.
+	IdentityKeys []*ecdsa.PrivateKey
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
 	Now       func() time.Time
@@ -83,10 +87,14 @@ type Proxy struct {
 
 	routes  *routeTable
 	headers *headerPlan
-	cookies cookieFilter
-	rp      *httputil.ReverseProxy
-	steps   []step
-	handler http.Handler
+	// signer mints identity tokens; nil when identityToken is off.
+	signer      *tokenSigner
+	tokenHeader string // canonical identityToken.header
+	defaultAud  string // identityToken.audience or publicURL
+	cookies     cookieFilter
+	rp          *httputil.ReverseProxy
+	steps       []step
+	handler     http.Handler
 }
 
 // New builds the proxy from a validated config.
@@ -115,7 +123,7 @@ func New(o Options) (*Proxy, error) {
 		streams:  newStreamSet(),
 		cache:    newSessionCache(sessionCacheSize),
 		routes:   newRouteTable(o.Config.Routes, o.Config.UpstreamPathParameters),
-		headers:  newHeaderPlan(o.Config.Headers),
+		headers:  newHeaderPlan(o.Config.Headers, tokenHeaderOf(o.Config)),
 		cookies: cookieFilter{
 			session:  o.Sessions.IsSessionCookie,
 			prefixes: o.OwnCookiePrefixes,
@@ -123,6 +131,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if err := p.setupIdentityToken(o.IdentityKeys); err != nil {
+		return nil, err
 	}
 	transport := o.Transport
 	if transport == nil {
@@ -233,6 +244,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	st := stateOf(pr.In.Context())
 	applyIdentity(pr.Out.Header, p.headers, p.cookies, st.x.who)
+	if st.x.token[0] != "" {
+		pr.Out.Header[p.tokenHeader] = st.x.token[:1:1]
+	}
 	// From here the time is the upstream's (see observe).
 	st.upstreamStart = sinceEpoch(p.now())
 }

@@ -18,7 +18,7 @@ import (
 // The public listener's chain, outermost first:
 //
 //	recoverer → scope → bodyIdle → serve:
-//	    ownRoute → [withinPrefix] → routePolicy → authenticate → gateCheck → requireSignIn → authorize → forward
+//	    ownRoute → [withinPrefix] → routePolicy → authenticate → gateCheck → requireSignIn → authorize → [identityToken] → forward
 //
 // The first three are http.Handler middleware. After the own routes (/saml/,
 // SCIM), every request passes the steps below in order; each does one job
@@ -42,12 +42,19 @@ type exchange struct {
 	// view (or nil on a public route), forward's rewrite injects it.
 	who    *identity.Principal
 	merged identity.Principal // gateCheck's storage for who, so it does not allocate
+	scimID string             // gateCheck: the directory's id for who, "" if none
+	// token is the signed identity token for who (identityToken), in a
+	// one-element array so that the header's value needs no allocation.
+	token [1]string
 }
 
 func (p *Proxy) buildSteps() []step {
 	steps := []step{p.routePolicy, p.authenticate, p.gateCheck, p.requireSignIn, p.authorize}
 	if p.cfg.UpstreamPathPrefix != "" {
 		steps = append([]step{p.withinPrefix}, steps...)
+	}
+	if p.signer != nil {
+		steps = append(steps, p.identityToken)
 	}
 	return steps
 }
@@ -67,11 +74,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.forward(x)
 }
 
-// ownRoute serves /saml/ (the Authenticator) and the SCIM base path; the
-// outcome stays OutcomeOther for them.
+// ownRoute serves /saml/ (the Authenticator), the SCIM base path and the
+// identity token's key set; the outcome stays OutcomeOther for them.
 func (p *Proxy) ownRoute(w http.ResponseWriter, r *http.Request) bool {
 	path := r.URL.Path
 	switch {
+	case path == jwksPath && p.signer != nil:
+		p.signer.serveJWKS(w, r)
 	case strings.HasPrefix(path, "/saml/"):
 		p.auth.ServeHTTP(w, r)
 	case p.scim != nil && (path == p.scimBase || strings.HasPrefix(path, p.scimBase) && path[len(p.scimBase)] == '/'):
@@ -140,10 +149,10 @@ func (p *Proxy) gateCheck(x *exchange) bool {
 		return true
 	}
 	s := x.session
-	v, state, allowed := p.gate.check(&s.Principal, s.IssuedAt, x.now, &x.merged)
+	v, standing, allowed := p.gate.check(&s.Principal, s.IssuedAt, x.now, &x.merged)
 	switch {
 	case v == verdictAllow:
-		x.who = allowed
+		x.who, x.scimID = allowed, standing.ID
 		return true
 	case x.policy.Public:
 		x.who = nil // serve it, but as nobody
@@ -161,7 +170,7 @@ func (p *Proxy) gateCheck(x *exchange) bool {
 		return false
 	}
 	stateOf(x.r.Context()).outcome = verdictOutcome(v)
-	p.deny(x.w, x.r, v, state, s.Principal.User, x.policy.Route)
+	p.deny(x.w, x.r, v, standing.State, s.Principal.User, x.policy.Route)
 	return false
 }
 

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestIdentityToken_ParsedWithDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := ParseWithEnv([]byte(minimal+"identityToken:\n  keysFile: identity.keys\n"), "/srv", noEnv)
+	if err != nil {
+		t.Fatalf("ParseWithEnv: %v", err)
+	}
+	want := IdentityToken{Header: DefaultIdentityTokenHeader, KeysFile: "identity.keys", Lifetime: 5 * time.Minute, Enabled: true}
+	if diff := cmp.Diff(want, c.IdentityToken); diff != "" {
+		t.Errorf("identityToken (-want +got):\n%s", diff)
+	}
+	if got := c.TokenAudience(""); got != "https://app.example.com" {
+		t.Errorf("default audience = %q, want publicURL", got)
+	}
+	if got := c.TokenAudience("https://other.example.com"); got != "https://other.example.com" {
+		t.Errorf("route audience = %q", got)
+	}
+	var found bool
+	for _, f := range c.SecretFiles() {
+		found = found || f.Field == "identityToken.keysFile"
+	}
+	if !found {
+		t.Error("identityToken.keysFile is not checked as a secret file")
+	}
+}
+
+func TestIdentityToken_ReportsEachProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"no keys file", "identityToken:\n  lifetime: 5m\n", []string{
+			"line 10: identityToken.keysFile: required: the identity key file (`portcullis keys` writes identity.keys)"}},
+		{"header taken by an identity header", "identityToken:\n  keysFile: k\n  header: x_forwarded_user\n", []string{
+			"line 12: identityToken.header: same header as headers.X-Forwarded-User"}},
+		{"header the proxy sets", "identityToken:\n  keysFile: k\n  header: Authorization\n", []string{
+			"line 12: identityToken.header: Authorization cannot carry the token: it is hop-by-hop, frames the request or is set by the proxy"}},
+		{"lifetime too long", "identityToken:\n  keysFile: k\n  lifetime: 2h\n", []string{
+			"line 12: identityToken.lifetime: must be between 30s and 1h; got 2h0m0s"}},
+		{"audience with a space", "identityToken:\n  keysFile: k\n  audience: my app\n", []string{
+			`line 12: identityToken.audience: must be a URL or name without spaces or control characters, at most 1024 bytes; got "my app"`}},
+		{"route audience without a token", "routes:\n  - path: /x/\n    audience: https://x.example.com\n", []string{
+			"line 12: routes[0].audience: applies to the identity token only; configure identityToken or remove it"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseWithEnv([]byte(minimal+tt.yaml), "/srv", noEnv)
+			if diff := cmp.Diff(tt.want, problemLines(t, err)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
