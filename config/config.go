@@ -93,6 +93,8 @@ type Config struct {
 	Store          Store             `yaml:"store"`
 	// IdentityToken, when its keysFile is set, signs a JWT for the upstream.
 	IdentityToken IdentityToken `yaml:"identityToken"`
+	// ForwardAuth answers an ingress's auth subrequests at /.portcullis/auth.
+	ForwardAuth ForwardAuth `yaml:"forwardAuth"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL

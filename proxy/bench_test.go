@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -373,6 +374,38 @@ func BenchmarkIdentityTokenMint(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := ts.mint(s.ID, &s.Principal, "", "https://app.example.com", time.Now()); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkForwardAuth is one signed-in Traefik-style question to
+// /.portcullis/auth through the whole chain, with the session check and the
+// gate on: what bench/run.sh compares with oauth2-proxy's /oauth2/auth.
+func BenchmarkForwardAuth(b *testing.B) {
+	keysCodec := newBenchCodec(b)
+	cfg := benchConfig(true)
+	cfg.UpstreamURL, cfg.ForwardAuth.Enabled = nil, true
+	cfg.Trusted = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	p, err := New(Options{Config: cfg, Auth: fakeAuth{}, Sessions: keysCodec, Gate: aliceGate()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := keysCodec.Write(rec, nil, benchSession()); err != nil {
+		b.Fatal(err)
+	}
+	req := benchRequest(rec.Result().Cookies())
+	req.URL.Path = faPath
+	for k, v := range map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Proto": "https",
+		"X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/app/page?x=1"} {
+		req.Header.Set(k, v)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, req)
+		if w.Code != 200 || w.Header().Get("X-Forwarded-User") != "alice" {
+			b.Fatalf("status %d", w.Code)
 		}
 	}
 }

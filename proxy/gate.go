@@ -136,7 +136,8 @@ func unionGroups(a, b []string) []string {
 
 // deny answers a request the gate refused. Never a redirect to the IdP for a
 // removed or unprovisioned user: the IdP would sign them straight back in.
-func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state identity.State, user, route string) {
+func (p *Proxy) deny(x *exchange, v verdict, state identity.State, user string) {
+	r, route := x.r, x.policy.Route
 	reason := "unprovisioned"
 	switch v {
 	case verdictRemoved:
@@ -151,17 +152,17 @@ func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state id
 		zap.String("user", user),
 		zap.String("route", route))
 	if v == verdictStale {
-		w.Header().Set("Retry-After", "30")
-		web.Page(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+		x.w.Header().Set("Retry-After", "30")
+		p.refuse(x, http.StatusServiceUnavailable, "Temporarily unavailable",
 			"This application cannot confirm your access right now. Please try again in a few minutes.")
 		return
 	}
 	if v == verdictRemoved {
-		web.Page(w, r, http.StatusForbidden, "Your access has been removed",
+		p.refuse(x, http.StatusForbidden, "Your access has been removed",
 			"Your account is no longer active for this application. Contact your administrator if you think this is a mistake.")
 		return
 	}
-	web.Page(w, r, http.StatusForbidden, "No access",
+	p.refuse(x, http.StatusForbidden, "No access",
 		"You are signed in, but your account has not been set up for this application. Contact your administrator.")
 }
 

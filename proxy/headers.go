@@ -328,3 +328,16 @@ func dropForeignUpgrade(h http.Header) {
 	}
 	h["Connection"] = []string{strings.Join(kept, ", ")}
 }
+
+// setIdentityAnswer sets every configured identity header on a forward-auth
+// answer from p (nil: nobody), through applyIdentity, and the ones it left
+// out to "": an ingress that copies them then always replaces what a
+// client sent.
+func setIdentityAnswer(h http.Header, plan *headerPlan, p *identity.Principal) {
+	applyIdentity(h, plan, cookieFilter{}, p)
+	for _, f := range plan.set {
+		if _, ok := h[f.name]; !ok {
+			h[f.name] = []string{""}
+		}
+	}
+}

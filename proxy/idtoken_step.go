@@ -47,8 +47,10 @@ func (p *Proxy) JWKS() http.Handler {
 
 // identityToken signs who the request is for, after every step that could
 // refuse them: a deactivated or revoked user never gets a token.
+// In forward-auth only a trusted caller gets one, so that nobody can fetch
+// a signed token and replay it around the proxy.
 func (p *Proxy) identityToken(x *exchange) bool {
-	if x.who == nil {
+	if x.who == nil || x.fa != nil && !x.fa.trusted {
 		return true
 	}
 	aud := x.policy.Audience
@@ -58,7 +60,7 @@ func (p *Proxy) identityToken(x *exchange) bool {
 	tok, err := p.signer.token(x.session, x.who, x.scimID, aud, x.now)
 	if err != nil {
 		p.log.Error("identity token", zap.String("request_id", web.RequestID(x.r.Context())), zap.Error(err))
-		web.Page(x.w, x.r, http.StatusInternalServerError, "Something went wrong", "The request could not be completed.")
+		p.refuse(x, http.StatusInternalServerError, "Something went wrong", "The request could not be completed.")
 		return false
 	}
 	x.token[0] = tok

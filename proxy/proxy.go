@@ -94,6 +94,7 @@ type Proxy struct {
 	cookies     cookieFilter
 	rp          *httputil.ReverseProxy
 	steps       []step
+	faSteps     []step // forward-auth's (buildForwardAuthSteps)
 	handler     http.Handler
 }
 
@@ -105,7 +106,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Gate != nil && !o.Config.SCIM.Enabled {
 		return nil, errors.New("proxy: a Gate needs scim.enabled in the config")
 	}
-	if o.Config.UpstreamURL == nil {
+	if o.Config.UpstreamURL == nil && !o.Config.ForwardAuth.Enabled {
 		return nil, errors.New("proxy: config has no parsed upstream URL")
 	}
 	p := &Proxy{
@@ -135,6 +136,11 @@ func New(o Options) (*Proxy, error) {
 	if err := p.setupIdentityToken(o.IdentityKeys); err != nil {
 		return nil, err
 	}
+	p.steps, p.faSteps = p.buildSteps(), p.buildForwardAuthSteps()
+	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
+	if o.Config.UpstreamURL == nil {
+		return p, nil // forward-auth only
+	}
 	transport := o.Transport
 	if transport == nil {
 		var err error
@@ -150,8 +156,6 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:      zap.NewStdLog(p.log.Named("reverseproxy")),
 		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
 	}
-	p.steps = p.buildSteps()
-	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
 	return p, nil
 }
 

@@ -46,6 +46,9 @@ type exchange struct {
 	// token is the signed identity token for who (identityToken), in a
 	// one-element array so that the header's value needs no allocation.
 	token [1]string
+	// fa is set when the request is a forward-auth question (forwardAuth):
+	// the steps then answer with refuse and signIn's forward-auth statuses.
+	fa *faCall
 }
 
 func (p *Proxy) buildSteps() []step {
@@ -59,8 +62,23 @@ func (p *Proxy) buildSteps() []step {
 	return steps
 }
 
+// buildForwardAuthSteps are the steps for a request an ingress describes:
+// those of proxy mode but withinPrefix (upstreamPathPrefix is about this
+// proxy's own upstream).
+func (p *Proxy) buildForwardAuthSteps() []step {
+	steps := []step{p.routePolicy, p.authenticate, p.gateCheck, p.requireSignIn, p.authorize}
+	if p.signer != nil {
+		steps = append(steps, p.identityToken)
+	}
+	return steps
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.ownRoute(w, r) {
+		return
+	}
+	if p.rp == nil { // forward-auth only: no upstream
+		web.Page(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
 		return
 	}
 	st := stateOf(r.Context())
@@ -81,6 +99,8 @@ func (p *Proxy) ownRoute(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case path == jwksPath && p.signer != nil:
 		p.signer.serveJWKS(w, r)
+	case p.isForwardAuth(path):
+		p.forwardAuth(w, r)
 	case strings.HasPrefix(path, "/saml/"):
 		p.auth.ServeHTTP(w, r)
 	case p.scim != nil && (path == p.scimBase || strings.HasPrefix(path, p.scimBase) && path[len(p.scimBase)] == '/'):
@@ -111,7 +131,7 @@ func (p *Proxy) routePolicy(x *exchange) bool {
 	pol, err := p.routes.decide(x.r.URL)
 	if err != nil {
 		p.log.Debug("refused ambiguous path", zap.String("request_id", web.RequestID(x.r.Context())))
-		web.Page(x.w, x.r, http.StatusBadRequest, "Bad request", "The request path is not acceptable.")
+		p.refuse(x, http.StatusBadRequest, "Bad request", "The request path is not acceptable.")
 		return false
 	}
 	x.policy = pol
@@ -129,11 +149,13 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			zap.String("event", "session_rejected"),
 			zap.String("reason", "duplicate_cookie"),
 			zap.String("request_id", web.RequestID(x.r.Context())))
-		web.Page(x.w, x.r, http.StatusBadRequest, "Bad request",
+		p.refuse(x, http.StatusBadRequest, "Bad request",
 			"Your browser sent two different sign-in cookies for this site. Clear this site's cookies and sign in again.")
 		return false
 	}
-	p.sessions.ClearLegacy(x.w, x.r)
+	if x.fa == nil { // an ingress would hand the cookie to the app's host
+		p.sessions.ClearLegacy(x.w, x.r)
+	}
 	x.session = s
 	if s != nil {
 		x.who = &s.Principal
@@ -165,12 +187,14 @@ func (p *Proxy) gateCheck(x *exchange) bool {
 			zap.String("reason", "revoked"),
 			zap.String("request_id", web.RequestID(x.r.Context())),
 			zap.String("user", s.Principal.User))
-		p.sessions.Clear(x.w, x.r)
-		p.loginRequired(x.w, x.r)
+		if x.fa == nil {
+			p.sessions.Clear(x.w, x.r)
+		}
+		p.signIn(x)
 		return false
 	}
 	stateOf(x.r.Context()).outcome = verdictOutcome(v)
-	p.deny(x.w, x.r, v, standing.State, s.Principal.User, x.policy.Route)
+	p.deny(x, v, standing.State, s.Principal.User)
 	return false
 }
 
@@ -181,7 +205,7 @@ func (p *Proxy) requireSignIn(x *exchange) bool {
 		return true
 	}
 	stateOf(x.r.Context()).outcome = metrics.OutcomeLoginRequired
-	p.loginRequired(x.w, x.r)
+	p.signIn(x)
 	return false
 }
 
@@ -198,7 +222,7 @@ func (p *Proxy) authorize(x *exchange) bool {
 		zap.String("request_id", web.RequestID(x.r.Context())),
 		zap.String("user", x.who.User),
 		zap.String("route", pol.Route))
-	web.Page(x.w, x.r, http.StatusForbidden, "No access",
+	p.refuse(x, http.StatusForbidden, "No access",
 		"You are signed in, but you do not have access to this page.")
 	return false
 }

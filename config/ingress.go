@@ -1,5 +1,8 @@
 package config
 
+// The settings that fit Portcullis to an ingress and to the apps behind it:
+// the identity token, forward-auth, and sign-in across hosts.
+
 import (
 	"fmt"
 	"net/textproto"
@@ -92,4 +95,12 @@ func (v *validator) audience(path, s string) {
 	if len(s) > 1024 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		v.add(path, "must be a URL or name without spaces or control characters, at most 1024 bytes; got %q", truncate(s, 60))
 	}
+}
+
+// ForwardAuth configures the forward-auth endpoint: with it on, the public
+// listener answers /.portcullis/auth for an ingress (nginx auth_request,
+// Traefik ForwardAuth, Caddy forward_auth, Envoy ext_authz) and upstream
+// may be left out.
+type ForwardAuth struct {
+	Enabled bool `yaml:"enabled"`
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,23 @@ func TestIdentityToken_ReportsEachProblem(t *testing.T) {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestForwardAuth_UpstreamOptional(t *testing.T) {
+	t.Parallel()
+	noUpstream := strings.Replace(minimal, "upstream: http://127.0.0.1:3000\n", "", 1)
+	if _, err := ParseWithEnv([]byte(noUpstream), "/srv", noEnv); err == nil {
+		t.Error("a config without upstream and without forwardAuth loaded")
+	}
+	c, err := ParseWithEnv([]byte(noUpstream+"forwardAuth:\n  enabled: true\n"), "/srv", noEnv)
+	if err != nil {
+		t.Fatalf("forward-auth only: %v", err)
+	}
+	if c.UpstreamURL != nil {
+		t.Errorf("UpstreamURL = %v, want nil", c.UpstreamURL)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "forwardAuth.enabled: with no trustedProxies") {
+		t.Errorf("no warning about missing trustedProxies: %q", w)
 	}
 }
