@@ -104,3 +104,50 @@ func (v *validator) audience(path, s string) {
 type ForwardAuth struct {
 	Enabled bool `yaml:"enabled"`
 }
+
+// crossHost checks session.cookieDomain and allowedRedirectHosts.
+func (v *validator) crossHost() {
+	c := v.c
+	if d := c.Session.CookieDomain; d != "" {
+		name := strings.TrimPrefix(d, ".")
+		switch {
+		case !hostName(name) || !strings.Contains(name, "."):
+			v.add("session.cookieDomain", "must be a domain such as .example.com; got %q", d)
+		case strings.HasPrefix(c.Session.CookieName, HostCookiePrefix):
+			v.add("session.cookieName", "a %s cookie cannot have a Domain; leave cookieName unset or pick another name with session.cookieDomain", HostCookiePrefix)
+		case c.Public != nil && !domainMatch(strings.ToLower(c.Public.Hostname()), strings.ToLower(name)):
+			v.add("session.cookieDomain", "%s does not cover publicURL's host %s, so browsers would refuse the cookie", d, c.Public.Hostname())
+		}
+	}
+	for i, h := range c.AllowedRedirectHosts {
+		host, port, hasPort := strings.Cut(h, ":")
+		if !hostName(host) || hasPort && (port == "" || strings.Trim(port, "0123456789") != "") {
+			v.add(fmt.Sprintf("allowedRedirectHosts[%d]", i), "must be a host name such as app2.example.com (or name:port), exactly: no scheme, path or wildcard; got %q", h)
+		}
+	}
+}
+
+// hostName accepts a DNS name: labels of letters, digits and "-", no
+// leading or trailing dot.
+func hostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// domainMatch is RFC 6265's: host is domain or ends with "." + domain.
+func domainMatch(host, domain string) bool {
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}

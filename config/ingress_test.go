@@ -80,3 +80,42 @@ func TestForwardAuth_UpstreamOptional(t *testing.T) {
 		t.Errorf("no warning about missing trustedProxies: %q", w)
 	}
 }
+
+func TestCrossHost_CookieDomainDefaultsAndChecks(t *testing.T) {
+	t.Parallel()
+	c, err := ParseWithEnv([]byte(strings.Replace(minimal, "session:\n", "session:\n  cookieDomain: .example.com\n", 1)+
+		"allowedRedirectHosts: [app2.example.com, app3.example.com:8443]\n"), "/srv", noEnv)
+	if err != nil {
+		t.Fatalf("ParseWithEnv: %v", err)
+	}
+	if c.Session.CookieName != "__Secure-portcullis" {
+		t.Errorf("cookieName = %q, want __Secure-portcullis (a __Host- cookie cannot have a Domain)", c.Session.CookieName)
+	}
+	tests := []struct {
+		name, session, extra string
+		want                 []string
+	}{
+		{"domain not covering publicURL", "  cookieDomain: .other.com\n", "", []string{
+			"line 9: session.cookieDomain: .other.com does not cover publicURL's host app.example.com, so browsers would refuse the cookie"}},
+		{"a top-level domain", "  cookieDomain: .com\n", "", []string{
+			`line 9: session.cookieDomain: must be a domain such as .example.com; got ".com"`}},
+		{"__Host- with a domain", "  cookieDomain: .example.com\n  cookieName: __Host-x\n", "", []string{
+			"line 10: session.cookieName: a __Host- cookie cannot have a Domain; leave cookieName unset or pick another name with session.cookieDomain"}},
+		{"wildcard host", "", "allowedRedirectHosts: ['*.example.com', https://a.example.com, a.example.com/x, 'a.example.com:']\n", []string{
+			`line 10: allowedRedirectHosts[0]: must be a host name such as app2.example.com (or name:port), exactly: no scheme, path or wildcard; got "*.example.com"`,
+			`line 10: allowedRedirectHosts[1]: must be a host name such as app2.example.com (or name:port), exactly: no scheme, path or wildcard; got "https://a.example.com"`,
+			`line 10: allowedRedirectHosts[2]: must be a host name such as app2.example.com (or name:port), exactly: no scheme, path or wildcard; got "a.example.com/x"`,
+			`line 10: allowedRedirectHosts[3]: must be a host name such as app2.example.com (or name:port), exactly: no scheme, path or wildcard; got "a.example.com:"`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			text := strings.Replace(minimal, "session:\n", "session:\n"+tt.session, 1) + tt.extra
+			_, err := ParseWithEnv([]byte(text), "/srv", noEnv)
+			if diff := cmp.Diff(tt.want, problemLines(t, err)); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

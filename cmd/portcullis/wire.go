@@ -88,6 +88,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		return nil, fmt.Errorf("session.keysFile: %w", err)
 	}
 	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
+	codec.SetDomain(cfg.Session.CookieDomain)
 	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
 	for _, l := range cfg.Session.LegacyCookieNames {
 		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
