@@ -110,7 +110,7 @@ type SP struct {
 	allowIDPInit bool
 	// redirects judges return targets: same-origin paths, and absolute URLs
 	// on allowedRedirectHosts (an IdP-initiated RelayState: paths only).
-	redirects *redirect.Policy
+	redirects    *redirect.Policy
 	skew         time.Duration
 	loginWindow  time.Duration
 	lifetime     time.Duration
