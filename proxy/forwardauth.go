@@ -94,13 +94,20 @@ func (p *Proxy) faSignIn(x *exchange) {
 	if x.fa.handsOn && isBrowserNavigation(x.r) {
 		h := x.w.Header()
 		h.Set("Cache-Control", "no-store")
-		h.Set("Location", p.cfg.Public.String()+"/saml/login?rd="+url.QueryEscape(x.fa.returnTo))
+		h.Set("Location", p.signInURL(x.fa.returnTo))
 		x.w.WriteHeader(http.StatusFound)
 		return
 	}
 	p.faUnauthorized(x)
 }
 
+func (p *Proxy) signInURL(returnTo string) string {
+	return p.cfg.Public.String() + "/saml/login?rd=" + url.QueryEscape(returnTo)
+}
+
+// faUnauthorized is the 401. Its X-Portcullis-Signin header is the sign-in
+// URL for the original request, rd encoded (nginx cannot encode it, so its
+// error_page redirects there: auth_request_set).
 func (p *Proxy) faUnauthorized(x *exchange) {
 	if st := stateOf(x.r.Context()); st.outcome == metrics.OutcomeOther {
 		st.outcome = metrics.OutcomeLoginRequired
@@ -108,6 +115,7 @@ func (p *Proxy) faUnauthorized(x *exchange) {
 	h := x.w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	h.Set("X-Portcullis-Signin", p.signInURL(x.fa.returnTo))
 	x.w.WriteHeader(http.StatusUnauthorized)
 	_, _ = x.w.Write([]byte("401 unauthorized: sign in first (request ID " + web.RequestID(x.r.Context()) + ")\n"))
 }

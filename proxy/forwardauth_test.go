@@ -86,7 +86,8 @@ func TestForwardAuth_Answers(t *testing.T) {
 		{"traefik API call without a session", faPath, traefik("GET", "app2.example.com", "/api", "application/json"), nil, 401, ""},
 		{"traefik POST without a session", faPath, traefik("POST", "app2.example.com", "/x", html), nil, 401, ""},
 		{"nginx signed in", faPath, nginxHeaders("GET", "https://app2.example.com/x", html), alice, 200, ""},
-		{"nginx browser without a session gets 401, not a redirect nginx would drop", faPath, nginxHeaders("GET", "https://app2.example.com/x", html), nil, 401, ""},
+		{"nginx browser without a session gets 401, not a redirect nginx would drop", faPath, nginxHeaders("GET", "https://app2.example.com/x?a=1&b=2", html), nil, 401,
+			"https://app.example.com/saml/login?rd=" + url.QueryEscape("https://app2.example.com/x?a=1&b=2")},
 		{"envoy signed in", faEnvoy + "/x/y?z=1", http.Header{"Accept": {html}}, alice, 200, ""},
 		{"envoy browser without a session", faEnvoy + "/x/y?z=1", http.Header{"Accept": {html}}, nil, 302,
 			"https://app.example.com/saml/login?rd=" + url.QueryEscape("https://"+strings.TrimPrefix(h.front.URL, "http://")+"/x/y?z=1")},
@@ -107,8 +108,11 @@ func TestForwardAuth_Answers(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
 			}
-			if tt.location != "" && resp.Header.Get("Location") != tt.location {
+			if tt.location != "" && resp.StatusCode == 302 && resp.Header.Get("Location") != tt.location {
 				t.Errorf("Location %q, want %q", resp.Header.Get("Location"), tt.location)
+			}
+			if tt.location != "" && resp.StatusCode == 401 && resp.Header.Get("X-Portcullis-Signin") != tt.location {
+				t.Errorf("X-Portcullis-Signin %q, want %q", resp.Header.Get("X-Portcullis-Signin"), tt.location)
 			}
 			if resp.StatusCode == 200 {
 				for _, name := range []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Portcullis-Identity"} {
