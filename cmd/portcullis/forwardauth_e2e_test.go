@@ -44,11 +44,11 @@ var faIdentityHeaders = []string{"X-Forwarded-User", "X-Forwarded-Email", "X-For
 
 type faEnv struct {
 	publicURL, nginxURL, caddyURL string
-	scimURL, token               string
-	users                        map[string]string // name → SCIM id
-	jwks                         string            // URL of the key set
-	logs                         *lockedBuffer
-	upstream                     string
+	scimURL, token                string
+	users                         map[string]string // name → SCIM id
+	jwks                          string            // URL of the key set
+	logs                          *lockedBuffer
+	upstream                      string
 }
 
 func TestForwardAuth_NginxAndCaddyChromium(t *testing.T) {
