@@ -42,6 +42,8 @@ start_oauth2_proxy() {
   [ "$(curl -sS -H "Cookie: $ck" "http://127.0.0.1:$o2p_port/")" = ok ] || die "oauth2-proxy does not pass the session through"
   log "oauth2-proxy signed in"
   targets+=("oauth2-proxy-$o2p_version"$'\t'"http://127.0.0.1:$o2p_port/"$'\t'"Cookie: $ck"$'\t'"$o2p_pid")
+  # Its forward-auth answer (202 with the session), beside portcullis-forward-auth.
+  targets+=("oauth2-proxy-$o2p_version-auth"$'\t'"http://127.0.0.1:$o2p_port/oauth2/auth"$'\t'"Cookie: $ck"$'\t'"$o2p_pid")
 }
 
 start_mellon() {

@@ -3,6 +3,9 @@
 # gate and identity-header injection all on) against a bare Go
 # httputil.ReverseProxy, and with --peers against Apache + mod_auth_mellon and
 # oauth2-proxy, all in front of the same nginx upstream answering 2 bytes.
+# Also measured: Portcullis with the identity token on (a second process),
+# Portcullis's forward-auth answer (/.portcullis/auth, as Traefik asks it)
+# and, with --peers, oauth2-proxy's /oauth2/auth beside it.
 #
 # Each server under test is pinned to one core (--server-cpu), wrk and nginx
 # to the other (--client-cpu). Rounds are interleaved (A B A B ...) and the
@@ -135,6 +138,8 @@ listen: "127.0.0.1:$pc_port"
 adminListen: "127.0.0.1:18083"
 publicURL: "http://127.0.0.1:$pc_port"
 upstream: "$upstream"
+trustedProxies: ["127.0.0.1"]
+forwardAuth: {enabled: true}
 saml:
   idpMetadataURL: "${idp_url%/}/metadata"
   certFile: sp.crt
@@ -163,14 +168,32 @@ EOF
 start portcullis "$server_cpu" env PORTCULLIS_BENCH_PPROF=127.0.0.1:18084 "$bin/portcullis" serve --config "$pc/portcullis.yaml"
 pc_pid=${pids[-1]} # taskset and env exec, so this is portcullis itself
 wait_http "http://127.0.0.1:18083/healthz"
-scim() { # scim METHOD PATH BODY: prints the created id
-  curl -sS -X "$1" "http://127.0.0.1:$pc_port/scim/v2$2" -H "Authorization: Bearer $scim_token" \
+scim() { # scim METHOD PATH BODY: prints the created id (on $scim_port, default Portcullis's)
+  curl -sS -X "$1" "http://127.0.0.1:${scim_port:-$pc_port}/scim/v2$2" -H "Authorization: Bearer $scim_token" \
     -H 'Content-Type: application/scim+json' -d "$3" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
 }
 alice=$(scim POST /Users '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@example.com","displayName":"Alice Anders","emails":[{"value":"alice@example.com","primary":true}],"active":true}')
 [ -n "$alice" ] || die "SCIM create of alice failed; see $work/portcullis.log"
 gid=$(scim POST /Groups "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"staff\",\"members\":[{\"value\":\"$alice\"}]}")
 [ -n "$gid" ] || die "SCIM create of group staff failed"
+# --- Portcullis with the identity token ------------------------------------------
+# The same config and session keys plus identityToken, in a second process
+# with its own directory (alice provisioned the same way, before the
+# sign-in: a session older than the user's creation is void), so the one
+# session is valid on both.
+pc2=$work/portcullis-token
+mkdir -p "$pc2"
+"$bin/portcullis" keys --out "$pc2/k" >/dev/null
+cp "$pc/session.keys" "$pc/sp.crt" "$pc/sp.key" "$pc/scim.tokens" "$pc2/k/identity.keys" "$pc2/"
+pc2_port=18088
+sed -e "s#127.0.0.1:$pc_port#127.0.0.1:$pc2_port#g" -e 's#127.0.0.1:18083#127.0.0.1:18089#' "$pc/portcullis.yaml" >"$pc2/portcullis.yaml"
+printf 'identityToken:\n  keysFile: identity.keys\n' >>"$pc2/portcullis.yaml"
+start portcullis-token "$server_cpu" "$bin/portcullis" serve --config "$pc2/portcullis.yaml"
+pc2_pid=${pids[-1]}
+wait_http "http://127.0.0.1:18089/healthz"
+alice2=$(scim_port=$pc2_port scim POST /Users '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@example.com","displayName":"Alice Anders","emails":[{"value":"alice@example.com","primary":true}],"active":true}')
+[ -n "$alice2" ] || die "SCIM create of alice on the token Portcullis failed"
+scim_port=$pc2_port scim POST /Groups "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"staff\",\"members\":[{\"value\":\"$alice2\"}]}" >/dev/null
 log "signing in as alice through the demo IdP"
 cookie=$("$bin/signin" -url "$demo_url" -user alice -cookie-prefix portcullis) || die "sign-in failed"
 who=$(curl -sS -H "Cookie: $cookie" "http://127.0.0.1:$pc_port/whoami")
@@ -179,6 +202,10 @@ anon=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pc_port/")
 [ "$anon" = 401 ] || die "without a session Portcullis answered $anon, want 401"
 log "session checked: upstream sees '$who'; without the cookie: $anon"
 
+# A forward-auth question as Traefik asks it: several headers, split on RS.
+rs=$'\x1e'
+fa_hdr="Cookie: $cookie${rs}X-Forwarded-Method: GET${rs}X-Forwarded-Proto: http${rs}X-Forwarded-Host: app.example.com${rs}X-Forwarded-Uri: /app/page?x=1"
+
 # --- peers ---------------------------------------------------------------------
 # name, url, request header, pid of the server (its CPU time is measured), tab-separated: cookies may hold "|"
 # Every proxy gets the same request bytes: the bare proxy is sent
@@ -186,6 +213,8 @@ log "session checked: upstream sees '$who'; without the cookie: $anon"
 # browser would send it to whatever serves the origin.
 targets=("bare-go-reverseproxy"$'\t'"http://127.0.0.1:$base_port/"$'\t'"Cookie: $cookie"$'\t'"$base_pid")
 targets+=("portcullis"$'\t'"http://127.0.0.1:$pc_port/"$'\t'"Cookie: $cookie"$'\t'"$pc_pid")
+targets+=("portcullis-identity-token"$'\t'"http://127.0.0.1:$pc2_port/"$'\t'"Cookie: $cookie"$'\t'"$pc2_pid")
+targets+=("portcullis-forward-auth"$'\t'"http://127.0.0.1:$pc_port/.portcullis/auth"$'\t'"$fa_hdr"$'\t'"$pc_pid")
 if [ "$peers" = 1 ]; then
   # shellcheck source=bench/peers.sh
   . bench/peers.sh
@@ -209,17 +238,26 @@ cpu_ticks() {
 descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do echo "$c"; descendants "$c"; done; }
 clk_tck=$(getconf CLK_TCK)
 
-run_wrk() { # run_wrk URL HEADER DURATION
+# headers HEADERS: the -H arguments for one or more headers split on RS (\x1e)
+headers() { local h; IFS=$'\x1e' read -r -a hs <<<"$1"; for h in "${hs[@]}"; do [ -n "$h" ] && printf '%s\0' -H "$h"; done; }
+run_wrk() { # run_wrk URL HEADERS DURATION
   local hdr=()
-  [ -n "$2" ] && hdr=(-H "$2")
+  mapfile -d '' hdr < <(headers "$2")
   taskset -c "$client_cpu" wrk -t1 -c"$conns" -d"$3" --timeout 5s -s bench/report.lua "${hdr[@]}" "$1" | grep '^RESULT'
 }
 for t in "${targets[@]}"; do
   IFS=$'\t' read -r name url hdr _ <<<"$t"
   # The exact request wrk will send must reach the upstream (a redirect to
   # a sign-in page would not count as an error in wrk's summary).
-  got=$(curl -sS -H "$hdr" "$url") || die "$name: $url did not answer"
-  [ "$got" = ok ] || die "$name: the benchmark request got '${got:0:80}', not the upstream's 'ok'"
+  mapfile -d '' curl_hdr < <(headers "$hdr")
+  case "$url" in
+  */.portcullis/auth | */oauth2/auth) # an auth answer: allowed, no body
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "${curl_hdr[@]}" "$url") || die "$name: $url did not answer"
+    case "$code" in 200 | 202) ;; *) die "$name: the benchmark request got $code, not an allowing 2xx" ;; esac ;;
+  *)
+    got=$(curl -sS "${curl_hdr[@]}" "$url") || die "$name: $url did not answer"
+    [ "$got" = ok ] || die "$name: the benchmark request got '${got:0:80}', not the upstream's 'ok'" ;;
+  esac
   log "warm-up $name"
   run_wrk "$url" "$hdr" "$warmup" >/dev/null
 done

@@ -21,7 +21,10 @@ const (
 	DefaultCookieName      = "portcullis"
 	// HostCookiePrefix is put before DefaultCookieName on https (RFC 6265bis
 	// cookie prefixes).
-	HostCookiePrefix         = "__Host-"
+	HostCookiePrefix = "__Host-"
+	// SecureCookiePrefix is put before DefaultCookieName on https when
+	// session.cookieDomain is set (a __Host- cookie cannot have a Domain).
+	SecureCookiePrefix       = "__Secure-"
 	DefaultSessionLifetime   = 8 * time.Hour
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
@@ -91,6 +94,13 @@ type Config struct {
 	Server         Server            `yaml:"server"`
 	SCIM           SCIM              `yaml:"scim"`
 	Store          Store             `yaml:"store"`
+	// IdentityToken, when its keysFile is set, signs a JWT for the upstream.
+	IdentityToken IdentityToken `yaml:"identityToken"`
+	// ForwardAuth answers an ingress's auth subrequests at /.portcullis/auth.
+	ForwardAuth ForwardAuth `yaml:"forwardAuth"`
+	// AllowedRedirectHosts are the other hosts (exact names, or
+	// name:port) that sign-in may return to: /saml/login?rd=https://host/x.
+	AllowedRedirectHosts []string `yaml:"allowedRedirectHosts"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL
@@ -148,9 +158,13 @@ type Session struct {
 	// CookieName defaults to "__Host-portcullis" on an https publicURL
 	// (Secure, Path=/, no Domain: nothing on another path or subdomain can
 	// set one that shadows it) and "portcullis" on http.
-	CookieName string        `yaml:"cookieName"`
-	KeysFile   string        `yaml:"keysFile"`
-	Lifetime   time.Duration `yaml:"lifetime"`
+	CookieName string `yaml:"cookieName"`
+	// CookieDomain, when set (".example.com"), shares the session cookie
+	// with every host under it, for forward-auth to apps on other hosts.
+	// The default name is then __Secure-portcullis on https.
+	CookieDomain string        `yaml:"cookieDomain"`
+	KeysFile     string        `yaml:"keysFile"`
+	Lifetime     time.Duration `yaml:"lifetime"`
 	// LegacyCookieNames are session cookie names of earlier versions that
 	// the default replaced (not configurable): never read as a session,
 	// stripped from upstream requests, expired in browsers.
@@ -162,6 +176,9 @@ type Route struct {
 	Path        string   `yaml:"path"`   // a prefix ending in "/" matches the subtree; otherwise exact
 	Public      bool     `yaml:"public"` // no login needed
 	AllowGroups []string `yaml:"allowGroups"`
+	// Audience is the identity token's aud on this route; default
+	// identityToken.audience.
+	Audience string `yaml:"audience"`
 }
 
 // Server holds listener hygiene settings.

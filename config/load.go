@@ -403,6 +403,15 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["saml.loginWindow"] {
 		c.SAML.LoginWindow = DefaultLoginWindow
 	}
+	if c.Session.CookieName == "" && c.Session.CookieDomain != "" {
+		// A cookie with a Domain cannot be __Host-; __Secure- still
+		// keeps plain-http pages of the domain from setting it.
+		c.Session.CookieName = DefaultCookieName
+		if strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
+			c.Session.CookieName = SecureCookiePrefix + DefaultCookieName
+			c.Session.LegacyCookieNames = []string{HostCookiePrefix + DefaultCookieName, DefaultCookieName}
+		}
+	}
 	if c.Session.CookieName == "" {
 		c.Session.CookieName = DefaultCookieName
 		if strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
@@ -470,4 +479,5 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["store.maxStaleness"] {
 		st.MaxStaleness = DefaultStoreMaxStaleness
 	}
+	c.identityTokenDefaults(explicit)
 }

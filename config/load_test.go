@@ -77,11 +77,12 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 			BodyIdleTimeout:   DefaultBodyIdleTimeout,
 			ACSBodyLimit:      DefaultACSBodyLimit,
 		},
-		SCIM:        defaultSCIM,
-		Store:       defaultStore,
-		Public:      mustURL("https://app.example.com"),
-		UpstreamURL: mustURL("http://127.0.0.1:3000"),
-		Trusted:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		SCIM:          defaultSCIM,
+		Store:         defaultStore,
+		IdentityToken: defaultIdentityToken,
+		Public:        mustURL("https://app.example.com"),
+		UpstreamURL:   mustURL("http://127.0.0.1:3000"),
+		Trusted:       []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	}
 	if diff := cmp.Diff(want, c, cmpConfig...); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -458,10 +459,11 @@ func TestParse_AppliesDefaults(t *testing.T) {
 			BodyIdleTimeout:   DefaultBodyIdleTimeout,
 			ACSBodyLimit:      DefaultACSBodyLimit,
 		},
-		SCIM:        defaultSCIM,
-		Store:       defaultStore,
-		Public:      mustURL("https://app.example.com"),
-		UpstreamURL: mustURL("http://127.0.0.1:3000"),
+		SCIM:          defaultSCIM,
+		Store:         defaultStore,
+		IdentityToken: defaultIdentityToken,
+		Public:        mustURL("https://app.example.com"),
+		UpstreamURL:   mustURL("http://127.0.0.1:3000"),
 	}
 	if diff := cmp.Diff(want, c, cmpConfig...); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -539,3 +541,5 @@ var defaultSCIM = SCIM{
 }
 
 var defaultStore = Store{Driver: DefaultStoreDriver, DSN: DefaultSQLitePath, MaxStaleness: DefaultStoreMaxStaleness}
+
+var defaultIdentityToken = IdentityToken{Header: DefaultIdentityTokenHeader, Lifetime: DefaultIdentityTokenLifetime}

@@ -28,6 +28,9 @@ func (c *Config) SecretFiles() []SecretFile {
 	add("session.keysFile", c.Session.KeysFile)
 	add("adminTokenFile", c.AdminTokenFile)
 	add("upstreamTLS.keyFile", c.UpstreamTLS.KeyFile)
+	if c.IdentityToken.Enabled {
+		add("identityToken.keysFile", c.IdentityToken.KeysFile)
+	}
 	if c.SCIM.Enabled {
 		add("scim.tokensFile", c.SCIM.TokensFile)
 	}

@@ -38,6 +38,8 @@ func (c *Config) Validate() error {
 	v.server()
 	v.scim()
 	v.store()
+	v.identityToken()
+	v.crossHost()
 	return v.ps.err()
 }
 
@@ -142,6 +144,10 @@ func (v *validator) publicURL() {
 }
 
 func (v *validator) upstream() {
+	v.c.UpstreamURL = nil
+	if v.c.Upstream == "" && v.c.ForwardAuth.Enabled {
+		return // forward-auth only: nothing to proxy to
+	}
 	v.c.UpstreamURL = v.httpURL("upstream", v.c.Upstream)
 	v.upstreamTLS()
 	if p := v.c.UpstreamPathPrefix; p != "" && !validPathPrefix(p) {

@@ -17,6 +17,9 @@ func (c *Config) Warnings() []string {
 	if !c.AdminLoopback() && c.AdminTokenFile == "" {
 		add("adminListen", "%s is not loopback and adminTokenFile is not set, so the status page answers 403; set adminTokenFile to use it", c.AdminListen)
 	}
+	if c.ForwardAuth.Enabled && len(c.Trusted) == 0 {
+		add("forwardAuth.enabled", "with no trustedProxies every caller of /.portcullis/auth is judged as a request for that path itself; list the ingress's addresses in trustedProxies")
+	}
 	if c.UpstreamTLS.InsecureSkipVerify {
 		add("upstreamTLS.insecureSkipVerify", "accepts any certificate from the upstream, so anyone on the path to it can read and change every request, identity headers included; give upstreamTLS.caFile instead")
 	}

@@ -65,6 +65,9 @@ type AdminOptions struct {
 	Checks []ReadyCheck
 	// Metrics, if set, is served at /metrics.
 	Metrics http.Handler
+	// JWKS, if set, is served at /.well-known/portcullis/jwks.json (the
+	// identity token's keys; Proxy.JWKS).
+	JWKS http.Handler
 	// Status, if set, is served at / and below (other than the paths above).
 	Status http.Handler
 	// LoopbackHostsOnly answers 421 to every request whose Host is not a
@@ -95,6 +98,9 @@ func AdminHandler(o AdminOptions) http.Handler {
 	})
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
+	}
+	if o.JWKS != nil {
+		mux.Handle(jwksPath, o.JWKS)
 	}
 	if o.Status != nil {
 		mux.Handle("/", o.Status)

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"crypto/ecdsa"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -36,12 +38,21 @@ func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // benchProxy builds the proxy with the canned transport, optionally with a gate.
 func benchProxy(b *testing.B, gate Gate) (*Proxy, []*http.Cookie) {
+	return benchProxyWith(b, gate, false)
+}
+
+// benchProxyWith is benchProxy, with the identity token on when token.
+func benchProxyWith(b *testing.B, gate Gate, token bool) (*Proxy, []*http.Cookie) {
 	b.Helper()
 	keysCodec := newBenchCodec(b)
 	cfg := benchConfig(gate != nil)
 	o := Options{Config: cfg, Auth: fakeAuth{}, Sessions: keysCodec, OwnCookiePrefixes: []string{"portcullis_t_"}, Transport: cannedTransport{}}
 	if gate != nil {
 		o.Gate = gate
+	}
+	if token {
+		cfg.IdentityToken = config.IdentityToken{Enabled: true, Header: config.DefaultIdentityTokenHeader, Lifetime: 5 * time.Minute}
+		o.IdentityKeys = []*ecdsa.PrivateKey{newIdentityKey(b)}
 	}
 	p, err := New(o)
 	if err != nil {
@@ -58,16 +69,21 @@ func benchProxy(b *testing.B, gate Gate) (*Proxy, []*http.Cookie) {
 // (request scope, access log, route match, cookie decode, gate, header
 // rewrite, ReverseProxy) with the upstream round trip replaced by a canned
 // response, so only Portcullis's own work is measured.
+//
+// gate+token is the gate case with the identity token on: after the first
+// request the token comes from the cache, so it measures the cache lookup,
+// not a signature per request.
 func BenchmarkHotPath(b *testing.B) {
-	for _, withGate := range []bool{false, true} {
-		name := "no-gate"
+	for _, c := range []struct {
+		name        string
+		gate, token bool
+	}{{"no-gate", false, false}, {"gate", true, false}, {"gate+token", true, true}} {
 		var gate Gate
-		if withGate {
-			name = "gate"
+		if c.gate {
 			gate = &mapGate{m: map[string]identity.Standing{"alice@example.com": {State: identity.StateActive, Groups: []string{"staff", "admins"}}}}
 		}
-		b.Run(name, func(b *testing.B) {
-			p, cookies := benchProxy(b, gate)
+		b.Run(c.name, func(b *testing.B) {
+			p, cookies := benchProxyWith(b, gate, c.token)
 			req := httptest.NewRequest("GET", "http://app.example.com/app/page?x=1", nil)
 			req.Header.Set("Accept", "text/html")
 			req.Header.Set("X-Forwarded-User", "spoof")
@@ -81,6 +97,9 @@ func BenchmarkHotPath(b *testing.B) {
 				if w.Code != 200 {
 					b.Fatalf("status %d", w.Code)
 				}
+			}
+			if c.token && len(p.signer.cache.m) != 1 {
+				b.Fatalf("%d tokens cached, want the one token of the session", len(p.signer.cache.m))
 			}
 		})
 	}
@@ -340,5 +359,53 @@ func BenchmarkUpstreamRoundTrip(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkIdentityTokenMint is what a cache miss costs: one ES256
+// signature and the claims' JSON.
+func BenchmarkIdentityTokenMint(b *testing.B) {
+	ts, err := newTokenSigner([]*ecdsa.PrivateKey{newIdentityKey(b)}, "https://app.example.com", 5*time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := benchSession()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ts.mint(s.ID, &s.Principal, "", "https://app.example.com", time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkForwardAuth is one signed-in Traefik-style question to
+// /.portcullis/auth through the whole chain, with the session check and the
+// gate on: what bench/run.sh compares with oauth2-proxy's /oauth2/auth.
+func BenchmarkForwardAuth(b *testing.B) {
+	keysCodec := newBenchCodec(b)
+	cfg := benchConfig(true)
+	cfg.UpstreamURL, cfg.ForwardAuth.Enabled = nil, true
+	cfg.Trusted = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	p, err := New(Options{Config: cfg, Auth: fakeAuth{}, Sessions: keysCodec, Gate: aliceGate()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := keysCodec.Write(rec, nil, benchSession()); err != nil {
+		b.Fatal(err)
+	}
+	req := benchRequest(rec.Result().Cookies())
+	req.URL.Path = faPath
+	for k, v := range map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Proto": "https",
+		"X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "/app/page?x=1"} {
+		req.Header.Set(k, v)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, req)
+		if w.Code != 200 || w.Header().Get("X-Forwarded-User") != "alice" {
+			b.Fatalf("status %d", w.Code)
+		}
 	}
 }

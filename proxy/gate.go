@@ -83,50 +83,51 @@ func (gp *gatePolicy) stale(now time.Time) bool {
 	return gp.fresh != nil && now.Sub(gp.fresh.ConfirmedAt()) > gp.maxStale
 }
 
-// check judges a session at time now. On allow it returns the principal to
+// check judges a session at time now and returns the directory's standing
+// of the user with the verdict. On allow it returns the principal to
 // use, with groups taken from the source the config names: p itself, or
 // *merged filled from p (merged is caller-owned storage, so the hot path
 // does not allocate a copy).
-func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merged *identity.Principal) (verdict, identity.State, *identity.Principal) {
+func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merged *identity.Principal) (verdict, identity.Standing, *identity.Principal) {
 	if gp.stale(now) {
 		// Whoever this is, the replica cannot tell whether SCIM has
 		// removed them since it last heard from the store.
-		return verdictStale, identity.StateUnknown, nil
+		return verdictStale, identity.Standing{}, nil
 	}
 	st := gp.gate.Standing(gp.key(p))
 	switch st.State {
 	case identity.StateInactive, identity.StateDeleted:
-		return verdictRemoved, st.State, nil
+		return verdictRemoved, st, nil
 	case identity.StateAmbiguous:
-		return verdictAmbiguous, st.State, nil
+		return verdictAmbiguous, st, nil
 	case identity.StateUnknown:
 		if issuedAt.Before(st.ValidAfter) { // a key a user left by a rename
-			return verdictSessionVoided, st.State, nil
+			return verdictSessionVoided, st, nil
 		}
 		if gp.requireProvisioned {
-			return verdictUnprovisioned, st.State, nil
+			return verdictUnprovisioned, st, nil
 		}
 	case identity.StateActive:
 		if issuedAt.Before(st.ValidAfter) {
-			return verdictSessionVoided, st.State, nil
+			return verdictSessionVoided, st, nil
 		}
 	default: // a state this gate does not know: fail closed
-		return verdictAmbiguous, st.State, nil
+		return verdictAmbiguous, st, nil
 	}
 	switch gp.groupsSource {
 	case "saml":
-		return verdictAllow, st.State, p
+		return verdictAllow, st, p
 	case "both":
 		if len(st.Groups) == 0 {
-			return verdictAllow, st.State, p
+			return verdictAllow, st, p
 		}
 		*merged = *p
 		merged.Groups = unionGroups(p.Groups, st.Groups)
-		return verdictAllow, st.State, merged
+		return verdictAllow, st, merged
 	default: // scim
 		*merged = *p
 		merged.Groups = st.Groups
-		return verdictAllow, st.State, merged
+		return verdictAllow, st, merged
 	}
 }
 
@@ -143,7 +144,8 @@ func unionGroups(a, b []string) []string {
 
 // deny answers a request the gate refused. Never a redirect to the IdP for a
 // removed or unprovisioned user: the IdP would sign them straight back in.
-func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state identity.State, user, route string) {
+func (p *Proxy) deny(x *exchange, v verdict, state identity.State, user string) {
+	r, route := x.r, x.policy.Route
 	reason := "unprovisioned"
 	switch v {
 	case verdictRemoved, verdictAmbiguous:
@@ -158,17 +160,17 @@ func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, v verdict, state id
 		zap.String("user", user),
 		zap.String("route", route))
 	if v == verdictStale {
-		w.Header().Set("Retry-After", "30")
-		web.Page(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+		x.w.Header().Set("Retry-After", "30")
+		p.refuse(x, http.StatusServiceUnavailable, "Temporarily unavailable",
 			"This application cannot confirm your access right now. Please try again in a few minutes.")
 		return
 	}
 	if v == verdictRemoved {
-		web.Page(w, r, http.StatusForbidden, "Your access has been removed",
+		p.refuse(x, http.StatusForbidden, "Your access has been removed",
 			"Your account is no longer active for this application. Contact your administrator if you think this is a mistake.")
 		return
 	}
-	web.Page(w, r, http.StatusForbidden, "No access",
+	p.refuse(x, http.StatusForbidden, "No access",
 		"You are signed in, but your account has not been set up for this application. Contact your administrator.")
 }
 

@@ -24,10 +24,21 @@ type headerField struct {
 	field string // identity field
 }
 
-func newHeaderPlan(headers map[string]string) *headerPlan {
-	p := &headerPlan{strip: make(map[string]struct{}, len(headers))}
+// newHeaderPlan compiles the identity headers; also names further headers
+// that are ours (the identity token's) and stripped like them, but set
+// elsewhere.
+func newHeaderPlan(headers map[string]string, also ...string) *headerPlan {
+	p := &headerPlan{strip: make(map[string]struct{}, len(headers)+len(also))}
 	for name, field := range headers {
 		p.set = append(p.set, headerField{name: textproto.CanonicalMIMEHeaderKey(name), field: field})
+	}
+	for name := range headers {
+		also = append(also, name)
+	}
+	for _, name := range also {
+		if name == "" {
+			continue
+		}
 		p.strip[normalizeHeaderName(name)] = struct{}{}
 		p.stripLen = max(p.stripLen, len(name))
 	}
@@ -316,4 +327,17 @@ func dropForeignUpgrade(h http.Header) {
 		return
 	}
 	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// setIdentityAnswer sets every configured identity header on a forward-auth
+// answer from p (nil: nobody), through applyIdentity, and the ones it left
+// out to "": an ingress that copies them then always replaces what a
+// client sent.
+func setIdentityAnswer(h http.Header, plan *headerPlan, p *identity.Principal) {
+	applyIdentity(h, plan, cookieFilter{}, p)
+	for _, f := range plan.set {
+		if _, ok := h[f.name]; !ok {
+			h[f.name] = []string{""}
+		}
+	}
 }

@@ -8,6 +8,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"net/http"
 	"net/http/httputil"
@@ -59,6 +60,9 @@ type Options struct {
 	SCIM http.Handler
 	// Metrics, when set, counts requests by outcome and the proxy's overhead.
 	Metrics *metrics.Metrics
+	// IdentityKeys sign the identity token, newest first (the first signs,
+	// all are published); required when Config.IdentityToken is enabled.
+	IdentityKeys []*ecdsa.PrivateKey
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
 	Now       func() time.Time
@@ -83,9 +87,14 @@ type Proxy struct {
 
 	routes  *routeTable
 	headers *headerPlan
-	cookies cookieFilter
-	rp      *httputil.ReverseProxy
-	steps   []step
+	// signer mints identity tokens; nil when identityToken is off.
+	signer      *tokenSigner
+	tokenHeader string // canonical identityToken.header
+	defaultAud  string // identityToken.audience or publicURL
+	cookies     cookieFilter
+	rp          *httputil.ReverseProxy
+	steps       []step
+	faSteps     []step // forward-auth's (buildForwardAuthSteps)
 	// groupWarn logs group names the groups header leaves out.
 	groupWarn *groupWarner
 	handler   http.Handler
@@ -99,7 +108,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Gate != nil && !o.Config.SCIM.Enabled {
 		return nil, errors.New("proxy: a Gate needs scim.enabled in the config")
 	}
-	if o.Config.UpstreamURL == nil {
+	if o.Config.UpstreamURL == nil && !o.Config.ForwardAuth.Enabled {
 		return nil, errors.New("proxy: config has no parsed upstream URL")
 	}
 	p := &Proxy{
@@ -117,7 +126,7 @@ func New(o Options) (*Proxy, error) {
 		streams:  newStreamSet(),
 		cache:    newSessionCache(sessionCacheSize),
 		routes:   newRouteTable(o.Config.Routes, o.Config.UpstreamPathParameters),
-		headers:  newHeaderPlan(o.Config.Headers),
+		headers:  newHeaderPlan(o.Config.Headers, tokenHeaderOf(o.Config)),
 		cookies: cookieFilter{
 			session:  o.Sessions.IsSessionCookie,
 			prefixes: o.OwnCookiePrefixes,
@@ -125,6 +134,15 @@ func New(o Options) (*Proxy, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if err := p.setupIdentityToken(o.IdentityKeys); err != nil {
+		return nil, err
+	}
+	p.steps, p.faSteps = p.buildSteps(), p.buildForwardAuthSteps()
+	p.groupWarn = &groupWarner{log: p.log, seen: map[string]struct{}{}}
+	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
+	if o.Config.UpstreamURL == nil {
+		return p, nil // forward-auth only
 	}
 	transport := o.Transport
 	if transport == nil {
@@ -141,9 +159,6 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:      zap.NewStdLog(p.log.Named("reverseproxy")),
 		FlushInterval: 0, // text/event-stream responses are flushed at once by ReverseProxy itself
 	}
-	p.steps = p.buildSteps()
-	p.groupWarn = &groupWarner{log: p.log, seen: map[string]struct{}{}}
-	p.handler = p.recoverer(p.scope(p.bodyIdle(http.HandlerFunc(p.serve))))
 	return p, nil
 }
 
@@ -237,6 +252,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateOf(pr.In.Context())
 	if applyIdentity(pr.Out.Header, p.headers, p.cookies, st.x.who) {
 		p.groupWarn.note(st.x.who.Groups)
+	}
+	if st.x.token[0] != "" {
+		pr.Out.Header[p.tokenHeader] = st.x.token[:1:1]
 	}
 	// From here the time is the upstream's (see observe).
 	st.upstreamStart = sinceEpoch(p.now())

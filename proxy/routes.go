@@ -20,6 +20,7 @@ type policy struct {
 	Public      bool
 	AllowGroups []string // nil = any signed-in user; shared, do not modify
 	Route       string   // the matched config path, "" if none (for logs)
+	Audience    string   // the route's identity-token audience; "" for the default
 }
 
 // routeTable is compiled once from config.
@@ -63,6 +64,7 @@ type route struct {
 	subtree bool     // path ends in "/"
 	public  bool     // only if the route restricts no groups
 	groups  []string // nil = any signed-in user
+	aud     string   // identity-token audience, "" for the default
 }
 
 func newRouteTable(routes []config.Route, pathParameters string) *routeTable {
@@ -72,7 +74,7 @@ func newRouteTable(routes []config.Route, pathParameters string) *routeTable {
 	}
 	for _, r := range routes {
 		p := collapseSlashes(r.Path)
-		c := route{path: r.Path, base: p}
+		c := route{path: r.Path, base: p, aud: r.Audience}
 		if strings.HasSuffix(p, "/") {
 			c.subtree = true
 			c.base = p[:len(p)-1]
@@ -140,7 +142,7 @@ func (t *routeTable) decide(u *url.URL) (policy, error) {
 }
 
 func (r *route) policy() policy {
-	return policy{Public: r.public, AllowGroups: r.groups, Route: r.path}
+	return policy{Public: r.public, AllowGroups: r.groups, Route: r.path, Audience: r.aud}
 }
 
 // match reports whether the cleaned path p matches r case-sensitively.

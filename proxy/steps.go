@@ -18,7 +18,7 @@ import (
 // The public listener's chain, outermost first:
 //
 //	recoverer → scope → bodyIdle → serve:
-//	    ownRoute → [withinPrefix] → routePolicy → authenticate → gateCheck → requireSignIn → authorize → forward
+//	    ownRoute → [withinPrefix] → routePolicy → authenticate → gateCheck → requireSignIn → authorize → [identityToken] → forward
 //
 // The first three are http.Handler middleware. After the own routes (/saml/,
 // SCIM), every request passes the steps below in order; each does one job
@@ -42,6 +42,13 @@ type exchange struct {
 	// view (or nil on a public route), forward's rewrite injects it.
 	who    *identity.Principal
 	merged identity.Principal // gateCheck's storage for who, so it does not allocate
+	scimID string             // gateCheck: the directory's id for who, "" if none
+	// token is the signed identity token for who (identityToken), in a
+	// one-element array so that the header's value needs no allocation.
+	token [1]string
+	// fa is set when the request is a forward-auth question (forwardAuth):
+	// the steps then answer with refuse and signIn's forward-auth statuses.
+	fa *faCall
 }
 
 func (p *Proxy) buildSteps() []step {
@@ -49,11 +56,29 @@ func (p *Proxy) buildSteps() []step {
 	if p.cfg.UpstreamPathPrefix != "" {
 		steps = append([]step{p.withinPrefix}, steps...)
 	}
+	if p.signer != nil {
+		steps = append(steps, p.identityToken)
+	}
+	return steps
+}
+
+// buildForwardAuthSteps are the steps for a request an ingress describes:
+// those of proxy mode but withinPrefix (upstreamPathPrefix is about this
+// proxy's own upstream).
+func (p *Proxy) buildForwardAuthSteps() []step {
+	steps := []step{p.routePolicy, p.authenticate, p.gateCheck, p.requireSignIn, p.authorize}
+	if p.signer != nil {
+		steps = append(steps, p.identityToken)
+	}
 	return steps
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.ownRoute(w, r) {
+		return
+	}
+	if p.rp == nil { // forward-auth only: no upstream
+		web.Page(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
 		return
 	}
 	st := stateOf(r.Context())
@@ -67,11 +92,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.forward(x)
 }
 
-// ownRoute serves /saml/ (the Authenticator) and the SCIM base path; the
-// outcome stays OutcomeOther for them.
+// ownRoute serves /saml/ (the Authenticator), the SCIM base path and the
+// identity token's key set; the outcome stays OutcomeOther for them.
 func (p *Proxy) ownRoute(w http.ResponseWriter, r *http.Request) bool {
 	path := r.URL.Path
 	switch {
+	case path == jwksPath && p.signer != nil:
+		p.signer.serveJWKS(w, r)
+	case p.isForwardAuth(path):
+		p.forwardAuth(w, r)
 	case strings.HasPrefix(path, "/saml/"):
 		p.auth.ServeHTTP(w, r)
 	case p.scim != nil && (path == p.scimBase || strings.HasPrefix(path, p.scimBase) && path[len(p.scimBase)] == '/'):
@@ -102,7 +131,7 @@ func (p *Proxy) routePolicy(x *exchange) bool {
 	pol, err := p.routes.decide(x.r.URL)
 	if err != nil {
 		p.log.Debug("refused ambiguous path", zap.String("request_id", web.RequestID(x.r.Context())))
-		web.Page(x.w, x.r, http.StatusBadRequest, "Bad request", "The request path is not acceptable.")
+		p.refuse(x, http.StatusBadRequest, "Bad request", "The request path is not acceptable.")
 		return false
 	}
 	x.policy = pol
@@ -120,11 +149,13 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			zap.String("event", "session_rejected"),
 			zap.String("reason", "duplicate_cookie"),
 			zap.String("request_id", web.RequestID(x.r.Context())))
-		web.Page(x.w, x.r, http.StatusBadRequest, "Bad request",
+		p.refuse(x, http.StatusBadRequest, "Bad request",
 			"Your browser sent two different sign-in cookies for this site. Clear this site's cookies and sign in again.")
 		return false
 	}
-	p.sessions.ClearLegacy(x.w, x.r)
+	if x.fa == nil { // an ingress would hand the cookie to the app's host
+		p.sessions.ClearLegacy(x.w, x.r)
+	}
 	x.session = s
 	if s != nil {
 		x.who = &s.Principal
@@ -140,10 +171,10 @@ func (p *Proxy) gateCheck(x *exchange) bool {
 		return true
 	}
 	s := x.session
-	v, state, allowed := p.gate.check(&s.Principal, s.IssuedAt, x.now, &x.merged)
+	v, standing, allowed := p.gate.check(&s.Principal, s.IssuedAt, x.now, &x.merged)
 	switch {
 	case v == verdictAllow:
-		x.who = allowed
+		x.who, x.scimID = allowed, standing.ID
 		return true
 	case x.policy.Public:
 		x.who = nil // serve it, but as nobody
@@ -156,12 +187,14 @@ func (p *Proxy) gateCheck(x *exchange) bool {
 			zap.String("reason", "revoked"),
 			zap.String("request_id", web.RequestID(x.r.Context())),
 			zap.String("user", s.Principal.User))
-		p.sessions.Clear(x.w, x.r)
-		p.loginRequired(x.w, x.r)
+		if x.fa == nil {
+			p.sessions.Clear(x.w, x.r)
+		}
+		p.signIn(x)
 		return false
 	}
 	stateOf(x.r.Context()).outcome = verdictOutcome(v)
-	p.deny(x.w, x.r, v, state, s.Principal.User, x.policy.Route)
+	p.deny(x, v, standing.State, s.Principal.User)
 	return false
 }
 
@@ -172,7 +205,7 @@ func (p *Proxy) requireSignIn(x *exchange) bool {
 		return true
 	}
 	stateOf(x.r.Context()).outcome = metrics.OutcomeLoginRequired
-	p.loginRequired(x.w, x.r)
+	p.signIn(x)
 	return false
 }
 
@@ -189,7 +222,7 @@ func (p *Proxy) authorize(x *exchange) bool {
 		zap.String("request_id", web.RequestID(x.r.Context())),
 		zap.String("user", x.who.User),
 		zap.String("route", pol.Route))
-	web.Page(x.w, x.r, http.StatusForbidden, "No access",
+	p.refuse(x, http.StatusForbidden, "No access",
 		"You are signed in, but you do not have access to this page.")
 	return false
 }

@@ -211,7 +211,7 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 				fmt.Errorf("response InResponseTo %q is not the request %q this browser started", info.InResponseTo, t.RequestID))
 		}
 		requestIDs = []string{t.RequestID}
-		res.returnTo, _ = redirect.Safe(t.ReturnTo)
+		res.returnTo, _ = sp.redirects.Safe(t.ReturnTo)
 	case errors.Is(terr, errTrackingExpired):
 		return nil, refuse(http.StatusForbidden, reasonTrackingExpired, terr)
 	case errors.Is(terr, errTrackingInvalid):

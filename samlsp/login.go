@@ -7,7 +7,6 @@ import (
 	"github.com/crewjam/saml"
 	"go.uber.org/zap"
 
-	"github.com/portcullis-sso/portcullis/internal/redirect"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
@@ -26,7 +25,7 @@ func (sp *SP) StartLogin(w http.ResponseWriter, r *http.Request, returnTo string
 		web.Page(w, r, http.StatusServiceUnavailable, titleNotReady, messageNotReady)
 		return
 	}
-	returnTo, _ = redirect.Safe(returnTo)
+	returnTo, _ = sp.redirects.Safe(returnTo)
 
 	idp := *st.sp // a copy: nothing in it is changed, but the request is built per call
 	req, err := idp.MakeAuthenticationRequest(st.ssoURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
@@ -81,7 +80,7 @@ func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 		return
 	}
-	target, _ := redirect.Safe(r.URL.Query().Get("rd"))
+	target, _ := sp.redirects.Safe(r.URL.Query().Get("rd"))
 	if s, err := sp.sessions.Read(r); err == nil {
 		sp.audit.Info("logout",
 			zap.String("event", "logout"),

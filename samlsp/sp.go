@@ -29,6 +29,7 @@ import (
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/internal/redirect"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/web"
 )
@@ -107,6 +108,9 @@ type SP struct {
 	nameIDFormat saml.NameIDFormat
 	attrs        config.Attributes
 	allowIDPInit bool
+	// redirects judges return targets: same-origin paths, and absolute URLs
+	// on allowedRedirectHosts (an IdP-initiated RelayState: paths only).
+	redirects    *redirect.Policy
 	skew         time.Duration
 	loginWindow  time.Duration
 	lifetime     time.Duration
@@ -217,6 +221,7 @@ func New(opts Options) (*SP, error) {
 	}
 	sp.attrs = s.Attributes
 	sp.allowIDPInit = s.AllowIDPInitiated
+	sp.redirects = redirect.NewPolicy(cfg.AllowedRedirectHosts, strings.HasPrefix(public, "http://"))
 	sp.skew = s.ClockSkew // zero is a valid, explicit setting
 	// Defaults were applied once, by config.Load; a hand-built config must
 	// set what it uses.

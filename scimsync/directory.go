@@ -91,7 +91,7 @@ func (d *Directory) Standing(key string) identity.Standing {
 	u, state, validAfter := d.find(k)
 	st := identity.Standing{State: state, ValidAfter: validAfter}
 	if u != nil {
-		st.Groups = u.groupNames
+		st.Groups, st.ID = u.groupNames, u.id
 	}
 	return st
 }

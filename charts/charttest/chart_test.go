@@ -59,6 +59,21 @@ type renderCase struct {
 }
 
 var ciCases = map[string]renderCase{
+	"forwardauth": {
+		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1},
+		check: func(t *testing.T, rel *release, vals map[string]any) {
+			if got := containerNames(rel.pod); !slices.Equal(got, []string{"portcullis"}) {
+				t.Errorf("containers %v, want portcullis alone", got)
+			}
+			c := rel.config
+			if !c.ForwardAuth.Enabled || c.Upstream != "" || c.UpstreamURL != nil {
+				t.Errorf("config forwardAuth %v upstream %q: want forward-auth with no upstream", c.ForwardAuth.Enabled, c.Upstream)
+			}
+			if c.Session.CookieDomain != ".example.com" || !slices.Equal(c.AllowedRedirectHosts, []string{"app.example.com", "app2.example.com"}) {
+				t.Errorf("cookieDomain %q allowedRedirectHosts %q", c.Session.CookieDomain, c.AllowedRedirectHosts)
+			}
+		},
+	},
 	"standalone-sqlite": {
 		kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "PersistentVolumeClaim": 1, "Deployment": 1, "PodDisruptionBudget": 1},
 		check: func(t *testing.T, rel *release, vals map[string]any) {

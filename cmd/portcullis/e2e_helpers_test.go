@@ -324,6 +324,16 @@ func waitReady(adminURL string, done <-chan struct{}, timeout time.Duration) err
 // opens its own browser context (separate cookie jar) in it.
 func startBrowser(t *testing.T) (context.Context, *lockedBuffer) {
 	t.Helper()
+	return startBrowserWith(t, "")
+}
+
+// startBrowserWith is startBrowser with host-resolver rules put before the
+// ones that keep every name off the network ("MAP *.pc.test 127.0.0.1").
+func startBrowserWith(t *testing.T, rules string) (context.Context, *lockedBuffer) {
+	t.Helper()
+	if rules != "" {
+		rules += " , "
+	}
 	output := &lockedBuffer{}
 	profile := t.TempDir() // removed after the browser is gone (Cleanup is LIFO)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -336,7 +346,7 @@ func startBrowser(t *testing.T) (context.Context, *lockedBuffer) {
 		chromedp.Flag("no-proxy-server", true),
 		// Nothing here may leave the machine: no name resolves, and every
 		// peer is addressed as 127.0.0.1.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", rules+"MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
 		chromedp.CombinedOutput(output),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -123,7 +123,7 @@ func TestCLI_KeysWritesOwnerOnlyAndNeverOverwrites(t *testing.T) {
 		t.Fatalf("keys: %s", stderr)
 	}
 	before := map[string][]byte{}
-	for _, n := range []string{"sp.key", "sp.crt", "session.keys"} {
+	for _, n := range []string{"sp.key", "sp.crt", "session.keys", "identity.keys"} {
 		st, err := os.Stat(filepath.Join(dir, n))
 		if err != nil {
 			t.Fatal(err)

@@ -87,11 +87,16 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 			}
 		}()
 	}
+	upstream := "none (forward-auth only)"
+	if cfg.UpstreamURL != nil {
+		upstream = cfg.UpstreamURL.Redacted()
+	}
 	log.Info("listening",
 		zap.String("listen", pub.Addr().String()),
 		zap.String("admin_listen", adm.Addr().String()),
 		zap.String("public_url", cfg.Public.String()),
-		zap.String("upstream", cfg.UpstreamURL.Redacted()))
+		zap.String("upstream", upstream),
+		zap.Bool("forward_auth", cfg.ForwardAuth.Enabled))
 
 	var serveErr error
 	select {

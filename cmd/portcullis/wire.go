@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,6 +92,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		return nil, fmt.Errorf("session.keysFile: %w", err)
 	}
 	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
+	codec.SetDomain(cfg.Session.CookieDomain)
 	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
 	for _, l := range cfg.Session.LegacyCookieNames {
 		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
@@ -144,6 +146,10 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if sc.dir != nil {
 		opts.Gate, opts.SCIM = sc.dir, sc.svc
 	}
+	if opts.IdentityKeys, err = readIdentityKeys(cfg); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
 	if sc.follower != nil { // a typed nil would read as a Freshness
 		opts.Freshness = sc.follower
 	}
@@ -176,6 +182,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	a.admin = proxy.AdminHandler(proxy.AdminOptions{
 		Checks:  checks,
 		Metrics: a.metrics.Handler(),
+		JWKS:    a.proxy.JWKS(),
 		Status:  status.New(so),
 		// Nothing but the loopback bind guards the listener: refuse Hosts
 		// that a DNS-rebinding page would send.
@@ -336,4 +343,20 @@ func printMetadata(ctx context.Context, path string, log *zap.Logger, out io.Wri
 	}
 	_, err = out.Write(xml)
 	return err
+}
+
+// readIdentityKeys loads identityToken.keysFile; nil when the token is off.
+func readIdentityKeys(cfg *config.Config) ([]*ecdsa.PrivateKey, error) {
+	if !cfg.IdentityToken.Enabled {
+		return nil, nil
+	}
+	text, err := os.ReadFile(cfg.Resolve(cfg.IdentityToken.KeysFile))
+	if err != nil {
+		return nil, fmt.Errorf("identityToken.keysFile: %w", err)
+	}
+	keys, err := proxy.ParseIdentityKeys(text)
+	if err != nil {
+		return nil, fmt.Errorf("identityToken.keysFile %s: %w", cfg.IdentityToken.KeysFile, err)
+	}
+	return keys, nil
 }

@@ -77,6 +77,9 @@ type Standing struct {
 	ValidAfter time.Time
 	// Groups are the directory's group names for the user. Shared, read-only.
 	Groups []string
+	// ID is the directory's own id for the user (the SCIM id); "" when the
+	// directory has none or does not say. It goes into the identity token.
+	ID string
 }
 
 // MatchKey is the match key of an identity value (an email, a user name, an

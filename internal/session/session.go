@@ -64,6 +64,7 @@ type Codec struct {
 	name    string
 	legacy  []string // earlier names: stripped from upstream requests and expired in browsers
 	secure  bool
+	domain  string // Domain attribute (session.cookieDomain); "" for host-only
 	codecs  []securecookie.Codec
 	enc     securecookie.Codec // keys[0] without a length limit, so Encode can tell "too large" apart
 	maxAge  time.Duration
@@ -108,6 +109,11 @@ func (c *Codec) SetClock(now func() time.Time) { c.nowFunc = now }
 // read as a session, never reach the upstream, and are expired in the
 // browser by ClearLegacy.
 func (c *Codec) SetLegacyNames(names ...string) { c.legacy = names }
+
+// SetDomain gives the session cookies a Domain attribute (".example.com"),
+// so that every host under it receives them (session.cookieDomain).
+// Cookies whose names need a host-only cookie (__Host-) never get it.
+func (c *Codec) SetDomain(domain string) { c.domain = domain }
 
 // Name is the base cookie name.
 func (c *Codec) Name() string { return c.name }
@@ -288,7 +294,7 @@ func cookieValue(lines []string, name string) (value string, found, dup bool) {
 }
 
 func (c *Codec) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
+	ck := &http.Cookie{
 		Name:     name,
 		Value:    value,
 		Path:     "/",
@@ -297,6 +303,10 @@ func (c *Codec) cookie(name, value string, maxAge int) *http.Cookie {
 		Secure:   c.secure,
 		SameSite: http.SameSiteLaxMode,
 	}
+	if !strings.HasPrefix(name, "__Host-") {
+		ck.Domain = c.domain
+	}
+	return ck
 }
 
 func chunkName(base string, i int) string {

@@ -1,0 +1,583 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/portcullis-sso/portcullis/internal/demoidp"
+	"github.com/portcullis-sso/portcullis/scimsync"
+)
+
+// The forward-auth end-to-end test: Portcullis in forward-auth mode (no
+// upstream) behind a real nginx (auth_request) and a real Caddy
+// (forward_auth), each on its own host name under one cookie domain, with
+// the demo IdP for sign-in and Chromium as the browser. The nginx and Caddy
+// configurations are the README's snippets with the test's ports.
+
+const (
+	nginxPath = "/usr/sbin/nginx"
+	caddyPath = "/usr/bin/caddy"
+	faDomain  = "pc.test" // Chromium maps *.pc.test to 127.0.0.1
+)
+
+// faIdentityHeaders are the headers Portcullis answers with (the defaults
+// and the identity token).
+var faIdentityHeaders = []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Portcullis-Identity"}
+
+type faEnv struct {
+	publicURL, nginxURL, caddyURL string
+	scimURL, token                string
+	users                         map[string]string // name → SCIM id
+	jwks                          string            // URL of the key set
+	logs                          *lockedBuffer
+	upstream                      string
+}
+
+func TestForwardAuth_NginxAndCaddyChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	for _, p := range []string{chromiumPath, nginxPath, caddyPath} {
+		fi, err := os.Stat(p)
+		requirePeer(t, p, err == nil && fi.Mode()&0o111 != 0)
+	}
+	env := startForwardAuthEnv(t)
+	browser, chromeOut := startBrowserWith(t, "MAP *."+faDomain+" 127.0.0.1")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- chromium output:\n%s\n--- portcullis logs:\n%s", chromeOut, env.logs)
+		}
+	})
+	e := &e2e{publicURL: env.publicURL, cookieName: "portcullis", logs: env.logs, browser: browser, secrets: map[string]string{env.token: "the SCIM token"}}
+
+	var aliceCookie string
+	t.Run("NginxSignsInThroughThe401AndCaddySharesTheSession", func(t *testing.T) {
+		tb := e.newTab(t)
+		tb.do("open the nginx app", chromedp.Navigate(env.nginxURL+"/x/page?a=1&b=2"))
+		demoSignInTab(tb, "alice")
+		if loc := tb.location(); loc.String() != env.nginxURL+"/x/page?a=1&b=2" {
+			tb.fatal("after sign-in the browser is at %s, want the nginx app's page with its whole query", loc)
+		}
+		checkIdentity(t, env, tb.upstream(), "alice")
+		tb.do("open the Caddy app", chromedp.Navigate(env.caddyURL+"/y"))
+		tb.waitUpstream()
+		checkIdentity(t, env, tb.upstream(), "alice")
+		aliceCookie = tb.sessionCookie()
+	})
+	t.Run("CaddyRedirectsABrowserToSignIn", func(t *testing.T) {
+		tb := e.newTab(t)
+		tb.do("open the Caddy app", chromedp.Navigate(env.caddyURL+"/z?q=1"))
+		demoSignInTab(tb, "bob")
+		if loc := tb.location(); loc.String() != env.caddyURL+"/z?q=1" {
+			tb.fatal("after sign-in the browser is at %s, want the Caddy app's page", loc)
+		}
+		checkIdentity(t, env, tb.upstream(), "bob")
+	})
+	if aliceCookie == "" {
+		t.Fatal("no session from the first subtest")
+	}
+	session := &http.Cookie{Name: "portcullis", Value: aliceCookie}
+	t.Run("IngressDropsClientIdentityHeadersInEverySpelling", func(t *testing.T) {
+		for _, base := range []string{env.nginxURL, env.caddyURL} {
+			h := http.Header{}
+			for _, name := range faIdentityHeaders {
+				for _, spelling := range []string{name, strings.ToLower(name), strings.ToUpper(name), strings.ReplaceAll(name, "-", "_"),
+					strings.ToLower(strings.ReplaceAll(name, "-", "_")), strings.Replace(name, "-", "_", 1)} {
+					h[spelling] = []string{"forged"}
+				}
+			}
+			status, view := getUpstream(t, base+"/spoof", h, session)
+			if status != 200 {
+				t.Fatalf("%s: status %d", base, status)
+			}
+			checkIdentity(t, env, view, "alice")
+		}
+	})
+	t.Run("TamperedCookieIs401", func(t *testing.T) {
+		bad := &http.Cookie{Name: "portcullis", Value: flipOneByte(aliceCookie)}
+		if status, _ := getUpstream(t, env.caddyURL+"/x", nil, bad); status != 401 {
+			t.Errorf("Caddy: status %d, want Portcullis's 401", status)
+		}
+		status, loc := getStatus(t, env.nginxURL+"/x", nil, bad)
+		if status != 302 || !strings.HasPrefix(loc, env.publicURL+"/saml/login?rd=") {
+			t.Errorf("nginx: status %d Location %q, want its error_page 401 redirect to sign-in", status, loc)
+		}
+	})
+	t.Run("UntrustedCallerCannotPickTheURL", func(t *testing.T) {
+		// From 127.0.0.3, outside trustedProxies, the describing headers
+		// name the public route /public/; they are ignored.
+		untrusted := &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirect, Transport: &http.Transport{
+			Proxy: nil, DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).DialContext}}
+		trusted := &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirect, Transport: &http.Transport{Proxy: nil}}
+		for _, h := range []http.Header{
+			{"X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"app.pc.test"}, "X-Forwarded-Uri": {"/public/x"}, "Accept": {"text/html"}},
+			{"X-Original-Url": {"http://app.pc.test/public/x"}, "X-Original-Method": {"GET"}},
+		} {
+			if got := authStatus(t, trusted, env.publicURL, h); got != 200 {
+				t.Fatalf("control: from a trusted proxy %v is %d, want 200 (a public route)", h, got)
+			}
+			if got := authStatus(t, untrusted, env.publicURL, h); got != 401 {
+				t.Errorf("from an untrusted address %v is %d, want 401 (judged as /.portcullis/auth)", h, got)
+			}
+		}
+	})
+	t.Run("DeactivatedUserIs403", func(t *testing.T) {
+		deactivate(t, env, "alice")
+		for _, base := range []string{env.nginxURL, env.caddyURL} {
+			if status, _ := getStatus(t, base+"/x", nil, session); status != 403 {
+				t.Errorf("%s: status %d for a deactivated user, want 403", base, status)
+			}
+		}
+	})
+}
+
+// demoSignIn clicks user on the demo IdP's page and waits for the app.
+func demoSignInTab(tb *tab, user string) {
+	tb.t.Helper()
+	tb.do("wait for the demo IdP login page", chromedp.WaitVisible(chromedp.ID("user-"+user)))
+	tb.cookies()
+	tb.do("click "+user, chromedp.Click(chromedp.ID("user-"+user)))
+	tb.waitUpstream()
+}
+
+// checkIdentity: the upstream saw exactly Portcullis's identity headers,
+// one spelling each, and a token that verifies.
+func checkIdentity(t *testing.T, env *faEnv, v upstreamView, user string) {
+	t.Helper()
+	for _, name := range faIdentityHeaders {
+		vals, names := headerValues(v.Header, name)
+		if len(names) != 1 || len(vals) != 1 || vals[0] == "forged" {
+			t.Errorf("upstream got %s as %q = %q; want exactly Portcullis's one value", name, names, vals)
+		}
+	}
+	if got := v.Header.Get("X-Forwarded-User"); got != user {
+		t.Errorf("X-Forwarded-User = %q, want %s", got, user)
+	}
+	tok := v.Header.Get("X-Portcullis-Identity")
+	claims := verifyTokenE2E(t, env, tok)
+	if claims["sub"] != user || claims["scim_id"] != env.users[user] {
+		t.Errorf("token claims %v, want sub %s and its SCIM id %s", claims, user, env.users[user])
+	}
+}
+
+func getUpstream(t *testing.T, u string, h http.Header, c *http.Cookie) (int, upstreamView) {
+	t.Helper()
+	resp := doGet(t, u, h, c)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var v upstreamView
+	if resp.StatusCode == 200 {
+		i, j := strings.Index(string(body), `<pre id="headers">`), strings.Index(string(body), "</pre>")
+		if i < 0 || j < i {
+			t.Fatalf("%s: not the upstream page: %s", u, body)
+		}
+		raw := html.UnescapeString(string(body)[i+len(`<pre id="headers">`) : j])
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+	}
+	return resp.StatusCode, v
+}
+
+func getStatus(t *testing.T, u string, h http.Header, c *http.Cookie) (int, string) {
+	t.Helper()
+	resp := doGet(t, u, h, c)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+func doGet(t *testing.T, u string, h http.Header, c *http.Cookie) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v // as spelled: Go writes non-canonical keys as they are
+	}
+	if c != nil {
+		req.AddCookie(c)
+	}
+	// The app's host name resolves to the ingress's loopback port.
+	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: noRedirect, Transport: &http.Transport{Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+port)
+		}}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func authStatus(t *testing.T, c *http.Client, publicURL string, h http.Header) int {
+	t.Helper()
+	u, _ := url.Parse(publicURL)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+u.Port()+"/.portcullis/auth", nil)
+	req.Header = h
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func flipOneByte(v string) string {
+	b := []byte(v)
+	i := len(b) / 2
+	b[i] ^= 1
+	if b[i] == '=' || b[i] == ';' || b[i] < 0x21 {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+func deactivate(t *testing.T, env *faEnv, user string) {
+	t.Helper()
+	u, _ := url.Parse(env.scimURL)
+	body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
+	req, _ := http.NewRequest("PATCH", "http://127.0.0.1:"+u.Port()+u.Path+"/Users/"+env.users[user], strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+env.token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("deactivate %s: status %d", user, resp.StatusCode)
+	}
+}
+
+// startForwardAuthEnv runs Portcullis (forward-auth only), the demo IdP,
+// the echo app, nginx and Caddy, all on loopback, until the test ends.
+func startForwardAuthEnv(t *testing.T) *faEnv {
+	t.Helper()
+	dir := t.TempDir()
+	if err := writeKeys(dir, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := scimsync.GenerateToken()
+	writeFileT(t, filepath.Join(dir, "scim.tokens"), "e2e "+token+"\n")
+	pub, adm, idpLn := listenLoopback(t), listenLoopback(t), listenLoopback(t)
+	port := func(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+	ngx, cad := freePort(t), freePort(t)
+	env := &faEnv{
+		publicURL: fmt.Sprintf("http://auth.%s:%d", faDomain, port(pub)),
+		nginxURL:  fmt.Sprintf("http://app.%s:%d", faDomain, ngx),
+		caddyURL:  fmt.Sprintf("http://app2.%s:%d", faDomain, cad),
+		token:     token,
+		logs:      &lockedBuffer{},
+		upstream:  newEchoUpstream(t).URL,
+	}
+	env.scimURL = env.publicURL + "/scim/v2"
+	env.jwks = fmt.Sprintf("http://127.0.0.1:%d/.well-known/portcullis/jwks.json", port(pub))
+	// The IdP shares the site (pc.test) with Portcullis, so that the SAML
+	// tracking cookie (SameSite=Lax on http) comes back with the ACS post.
+	idpURL := fmt.Sprintf("http://idp.%s:%d", faDomain, port(idpLn))
+	cfg := fmt.Sprintf(`version: 1
+listen: "%s"
+adminListen: "%s"
+publicURL: "%s"
+forwardAuth: {enabled: true}
+trustedProxies: ["127.0.0.1"]
+allowedRedirectHosts: ["app.%s:%d", "app2.%s:%d"]
+saml:
+  idpMetadataFile: idp.xml
+  certFile: sp.crt
+  keyFile: sp.key
+  attributes: {user: uid, email: mail, name: displayName, groups: groups}
+session:
+  keysFile: session.keys
+  cookieDomain: ".%s"
+identityToken:
+  keysFile: identity.keys
+  audience: https://apps.%s
+routes:
+  - path: /public/
+    public: true
+scim:
+  enabled: true
+  tokensFile: scim.tokens
+  match: {identityField: email, scimAttribute: userName}
+store:
+  dsn: portcullis.db
+`, pub.Addr(), adm.Addr(), env.publicURL, faDomain, ngx, faDomain, cad, faDomain, faDomain)
+	cfgPath := filepath.Join(dir, "portcullis.yaml")
+	writeFileT(t, cfgPath, cfg)
+	log, err := newLogger("json", "debug", env.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := build(ctx, cfgPath, log)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	spMeta, err := a.sp.MetadataXML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := url.Parse(idpURL)
+	idp, err := demoidp.New(demoidp.Options{BaseURL: base, SPMetadata: spMeta, Users: demoidp.Users(), AppURL: env.publicURL + "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpSrv := &http.Server{Handler: idp}
+	go func() { _ = idpSrv.Serve(idpLn) }()
+	md := httptest.NewRecorder()
+	idp.ServeHTTP(md, httptest.NewRequest("GET", idpURL+demoidp.PathMetadata, nil))
+	writeFileT(t, filepath.Join(dir, "idp.xml"), md.Body.String())
+	if err := a.sp.LoadMetadata(ctx); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- serveOn(ctx, a, pub, adm, log) }()
+	t.Cleanup(func() {
+		cancel()
+		<-served
+		_ = idpSrv.Close()
+		_ = a.Close()
+	})
+	users, err := provisionDemo(ctx, fmt.Sprintf("http://127.0.0.1:%d/scim/v2", port(pub)), token, demoidp.Users())
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	env.users = map[string]string{}
+	for _, u := range users {
+		env.users[u.Name] = u.ID
+	}
+	vars := ingressVars{Dir: dir, Portcullis: fmt.Sprintf("127.0.0.1:%d", port(pub)), PublicURL: env.publicURL,
+		Upstream: strings.TrimPrefix(env.upstream, "http://"), NginxPort: ngx, CaddyPort: cad, Domain: faDomain}
+	startNginx(t, dir, vars)
+	startCaddy(t, dir, vars)
+	return env
+}
+
+type ingressVars struct {
+	Dir, Portcullis, PublicURL, Upstream, Domain string
+	NginxPort, CaddyPort                         int
+}
+
+// nginxConf is the README's nginx snippet inside a private instance.
+var nginxConf = template.Must(template.New("nginx").Parse(`worker_processes 1;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/nginx-error.log info;
+events { worker_connections 64; }
+http {
+  access_log {{.Dir}}/nginx-access.log;
+  client_body_temp_path {{.Dir}}/nginx-tmp;
+  proxy_temp_path {{.Dir}}/nginx-tmp;
+  fastcgi_temp_path {{.Dir}}/nginx-tmp;
+  uwsgi_temp_path {{.Dir}}/nginx-tmp;
+  scgi_temp_path {{.Dir}}/nginx-tmp;
+  server {
+    listen 127.0.0.1:{{.NginxPort}};
+    server_name app.{{.Domain}};
+    # --- README nginx begins
+    # underscores_in_headers stays off (the default): nginx drops every
+    # client header spelled with "_", such as X_Forwarded_User.
+    location / {
+      auth_request /.portcullis/auth;
+      auth_request_set $pc_user   $upstream_http_x_forwarded_user;
+      auth_request_set $pc_email  $upstream_http_x_forwarded_email;
+      auth_request_set $pc_groups $upstream_http_x_forwarded_groups;
+      auth_request_set $pc_name   $upstream_http_x_forwarded_preferred_username;
+      auth_request_set $pc_token  $upstream_http_x_portcullis_identity;
+      auth_request_set $pc_signin $upstream_http_x_portcullis_signin;
+      error_page 401 = @portcullis_signin;
+      # These replace a client's header of the same name in any case.
+      proxy_set_header X-Forwarded-User               $pc_user;
+      proxy_set_header X-Forwarded-Email              $pc_email;
+      proxy_set_header X-Forwarded-Groups             $pc_groups;
+      proxy_set_header X-Forwarded-Preferred-Username $pc_name;
+      proxy_set_header X-Portcullis-Identity          $pc_token;
+      proxy_pass http://{{.Upstream}};
+    }
+    location = /.portcullis/auth {
+      internal;
+      proxy_pass http://{{.Portcullis}};
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-Uri "";
+    }
+    location @portcullis_signin {
+      return 302 $pc_signin;
+    }
+    # --- README nginx ends
+  }
+}
+`))
+
+// caddyConf is the README's Caddy snippet inside a private instance.
+var caddyConf = template.Must(template.New("caddy").Parse(`{
+	admin off
+	auto_https off
+	storage file_system {{.Dir}}/caddy
+}
+http://app2.{{.Domain}}:{{.CaddyPort}} {
+	bind 127.0.0.1
+	# --- README caddy begins
+	route {
+		# A client's identity headers go first, in every spelling: every
+		# name with "_", and ours in any case.
+		request_header -*_*
+		request_header -X-Forwarded-User
+		request_header -X-Forwarded-Email
+		request_header -X-Forwarded-Groups
+		request_header -X-Forwarded-Preferred-Username
+		request_header -X-Portcullis-Identity
+		forward_auth {{.Portcullis}} {
+			uri /.portcullis/auth
+			copy_headers X-Forwarded-User X-Forwarded-Email X-Forwarded-Groups X-Forwarded-Preferred-Username X-Portcullis-Identity
+		}
+		reverse_proxy {{.Upstream}}
+	}
+	# --- README caddy ends
+}
+`))
+
+func startNginx(t *testing.T, dir string, v ingressVars) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	writeTemplate(t, conf, nginxConf, v)
+	startPeer(t, v.NginxPort, filepath.Join(dir, "nginx-error.log"),
+		exec.Command(nginxPath, "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", conf, "-g", "daemon off;"))
+}
+
+func startCaddy(t *testing.T, dir string, v ingressVars) {
+	t.Helper()
+	conf := filepath.Join(dir, "Caddyfile")
+	writeTemplate(t, conf, caddyConf, v)
+	cmd := exec.Command(caddyPath, "run", "--config", conf, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	startPeer(t, v.CaddyPort, filepath.Join(dir, "caddy.log"), cmd)
+}
+
+// startPeer runs cmd with its output in logPath until the test ends and
+// waits for its port.
+func startPeer(t *testing.T, port int, logPath string, cmd *exec.Cmd) {
+	t.Helper()
+	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		out.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("--- %s:\n%s", logPath, b)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited early:\n%s", cmd.Path, b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s not listening on %d after 20s:\n%s", cmd.Path, port, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func writeTemplate(t *testing.T, path string, tmpl *template.Template, v any) {
+	t.Helper()
+	var b strings.Builder
+	if err := tmpl.Execute(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	writeFileT(t, path, b.String())
+}
+
+func writeFileT(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verifyTokenE2E checks the token against the JWKS Portcullis publishes.
+func verifyTokenE2E(t *testing.T, env *faEnv, tok string) map[string]any {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(env.jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	claims, err := verifyWithJWKS(resp.Body, tok, env.publicURL, "https://apps."+faDomain)
+	if err != nil {
+		t.Fatalf("identity token: %v", err)
+	}
+	return claims
+}
+
+// verifyWithJWKS verifies tok with go-jose against the key set in r.
+func verifyWithJWKS(r io.Reader, tok, issuer, audience string) (map[string]any, error) {
+	var keys jose.JSONWebKeySet
+	if err := json.NewDecoder(r).Decode(&keys); err != nil {
+		return nil, err
+	}
+	parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, err
+	}
+	var std jwt.Claims
+	all := map[string]any{}
+	if err := parsed.Claims(&keys, &std, &all); err != nil {
+		return nil, err
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{audience}, Time: time.Now()}, 30*time.Second); err != nil {
+		return nil, err
+	}
+	return all, nil
+}

@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// describedRequest rebuilds the request an ingress asks about. The
+// describing headers count only from trustedProxies; from anyone else, and
+// from a trusted caller that sends none, the request is judged as a request
+// for /.portcullis/auth itself, so a client cannot choose the URL that is
+// judged. ok is false when a trusted caller's description is in doubt: a
+// header that does not parse, two values where one is expected, two
+// conventions at once.
+//
+//   - Envoy ext_authz (path_prefix /.portcullis/auth/envoy): the original
+//     path and query follow the prefix; method and Host are the original's.
+//   - Traefik, Caddy: X-Forwarded-Method, -Proto, -Host and -Uri.
+//   - nginx, ingress-nginx: X-Original-URL and X-Original-Method.
+func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) {
+	call := faCall{trusted: p.trusted(peerAddr(r))}
+	out := new(http.Request)
+	*out = *r // shares the header (cookies, Accept) with the caller's request
+	out.URL = &url.URL{Path: faPath}
+	call.returnTo = faPath
+	if !call.trusted {
+		return out, call, true
+	}
+	h := r.Header
+	envoy := r.URL.Path != faPath
+	_, hasURI := h["X-Forwarded-Uri"]
+	_, hasOrig := h["X-Original-Url"]
+	if btoi(envoy)+btoi(hasURI)+btoi(hasOrig) > 1 {
+		return out, call, false
+	}
+	var method, scheme, host, uri string
+	ok := true
+	switch {
+	case envoy:
+		call.handsOn = true
+		uri = strings.TrimPrefix(r.URL.EscapedPath(), faEnvoy)
+		if uri == "" {
+			uri = "/"
+		}
+		if r.URL.RawQuery != "" || r.URL.ForceQuery {
+			uri += "?" + r.URL.RawQuery
+		}
+		method, host = r.Method, r.Host
+		scheme = p.cfg.Public.Scheme
+		if _, set := h["X-Forwarded-Proto"]; set {
+			scheme, ok = one(h, "X-Forwarded-Proto")
+		}
+	case hasURI:
+		call.handsOn = true
+		var oks [4]bool
+		method, oks[0] = one(h, "X-Forwarded-Method")
+		scheme, oks[1] = one(h, "X-Forwarded-Proto")
+		host, oks[2] = one(h, "X-Forwarded-Host")
+		uri, oks[3] = one(h, "X-Forwarded-Uri")
+		ok = oks == [4]bool{true, true, true, true}
+	case hasOrig:
+		var orig string
+		var okURL, okMethod bool
+		orig, okURL = one(h, "X-Original-Url")
+		method, okMethod = one(h, "X-Original-Method")
+		scheme, host, uri, ok = splitAbsolute(orig)
+		ok = ok && okURL && okMethod
+	default:
+		return out, call, true
+	}
+	if !ok || !isToken(method) || (scheme != "http" && scheme != "https") || !plainHost(host) {
+		return out, call, false
+	}
+	u, err := url.ParseRequestURI(uri)
+	// "//host/x" is a path to us, but reads as a scheme-relative URL to
+	// much else: a doubt.
+	if err != nil || !strings.HasPrefix(uri, "/") || strings.HasPrefix(uri, "//") || u.Host != "" || strings.ContainsAny(uri, "#\\") {
+		return out, call, false
+	}
+	out.Method, out.Host, out.URL = method, host, u
+	call.returnTo = uri
+	if !strings.EqualFold(host, p.cfg.Public.Host) || scheme != p.cfg.Public.Scheme {
+		call.returnTo = scheme + "://" + host + uri
+	}
+	return out, call, true
+}
+
+// one returns the single value of a header: false when it is missing, empty
+// or sent more than once.
+func one(h http.Header, name string) (string, bool) {
+	vs := h[name]
+	if len(vs) != 1 || vs[0] == "" {
+		return "", false
+	}
+	return vs[0], true
+}
+
+// splitAbsolute splits an absolute URL into its scheme, host (as written:
+// plainHost judges it) and request URI; false when it has no "://".
+func splitAbsolute(s string) (scheme, host, uri string, ok bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return "", "", "", false
+	}
+	rest := s[i+3:]
+	j := strings.IndexAny(rest, "/?#")
+	if j < 0 {
+		j = len(rest)
+	}
+	host, uri = rest[:j], rest[j:]
+	switch {
+	case uri == "":
+		uri = "/"
+	case uri[0] == '?':
+		uri = "/" + uri
+	}
+	return strings.ToLower(s[:i]), host, uri, true
+}
+
+// plainHost accepts a host or host:port as a Host header carries it:
+// letters, digits, "-", ".", ":" and the brackets of an IPv6 literal.
+func plainHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-.:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an RFC 9110 token (a method).
+func isToken(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
