@@ -26,8 +26,19 @@ type faCall struct {
 	trusted bool // the peer is in trustedProxies
 	// handsOn: the caller hands the answer to the browser as it is
 	// (Traefik, Caddy, Envoy), so a sign-in can be a 302.
-	handsOn  bool
-	returnTo string // the original URL, for /saml/login?rd=
+	handsOn bool
+	// The original URL, for /saml/login?rd=: uri, and scheme and host when
+	// they are not publicURL's (see returnTo). Kept apart so that an
+	// allowed request, which never needs it, builds no string.
+	scheme, host, uri string
+}
+
+// returnTo is the original URL: a path on publicURL's origin, or absolute.
+func (c *faCall) returnTo(public *url.URL) string {
+	if c.host == "" || strings.EqualFold(c.host, public.Host) && c.scheme == public.Scheme {
+		return c.uri
+	}
+	return c.scheme + "://" + c.host + c.uri
 }
 
 // isForwardAuth reports whether path is the forward-auth endpoint's.
@@ -46,7 +57,8 @@ func (p *Proxy) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	x := &st.x
 	x.w, x.r, x.now = w, r, p.now()
 	orig, call, ok := p.describedRequest(r)
-	x.fa = &call
+	x.faCall = call
+	x.fa = &x.faCall // in the scope's allocation: no allocation of its own
 	if !ok {
 		p.faRefuse(x, http.StatusBadRequest, "", "")
 		return
@@ -71,7 +83,7 @@ func (p *Proxy) faAllow(x *exchange) {
 	if p.signer != nil {
 		h[p.tokenHeader] = x.token[:1:1] // "" unless minted (identityToken)
 	}
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = noStore[:1:1]
 	x.w.WriteHeader(http.StatusOK)
 }
 
@@ -94,7 +106,7 @@ func (p *Proxy) faSignIn(x *exchange) {
 	if x.fa.handsOn && isBrowserNavigation(x.r) {
 		h := x.w.Header()
 		h.Set("Cache-Control", "no-store")
-		h.Set("Location", p.signInURL(x.fa.returnTo))
+		h.Set("Location", p.signInURL(x.fa.returnTo(p.cfg.Public)))
 		x.w.WriteHeader(http.StatusFound)
 		return
 	}
@@ -115,7 +127,7 @@ func (p *Proxy) faUnauthorized(x *exchange) {
 	h := x.w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Portcullis-Signin", p.signInURL(x.fa.returnTo))
+	h.Set("X-Portcullis-Signin", p.signInURL(x.fa.returnTo(p.cfg.Public)))
 	x.w.WriteHeader(http.StatusUnauthorized)
 	_, _ = x.w.Write([]byte("401 unauthorized: sign in first (request ID " + web.RequestID(x.r.Context()) + ")\n"))
 }

@@ -23,7 +23,7 @@ func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) 
 	out := new(http.Request)
 	*out = *r // shares the header (cookies, Accept) with the caller's request
 	out.URL = &url.URL{Path: faPath}
-	call.returnTo = faPath
+	call.uri = faPath
 	if !call.trusted {
 		return out, call, true
 	}
@@ -79,10 +79,7 @@ func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) 
 		return out, call, false
 	}
 	out.Method, out.Host, out.URL = method, host, u
-	call.returnTo = uri
-	if !strings.EqualFold(host, p.cfg.Public.Host) || scheme != p.cfg.Public.Scheme {
-		call.returnTo = scheme + "://" + host + uri
-	}
+	call.scheme, call.host, call.uri = scheme, host, uri
 	return out, call, true
 }
 

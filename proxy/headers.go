@@ -337,7 +337,14 @@ func setIdentityAnswer(h http.Header, plan *headerPlan, p *identity.Principal) {
 	applyIdentity(h, plan, cookieFilter{}, p)
 	for _, f := range plan.set {
 		if _, ok := h[f.name]; !ok {
-			h[f.name] = []string{""}
+			h[f.name] = emptyValue[:1:1]
 		}
 	}
 }
+
+// Shared header values, never written to: the capacity is capped where they
+// are used, so an Add by anyone makes a copy.
+var (
+	emptyValue = []string{""}
+	noStore    = []string{"no-store"}
+)

@@ -48,7 +48,8 @@ type exchange struct {
 	token [1]string
 	// fa is set when the request is a forward-auth question (forwardAuth):
 	// the steps then answer with refuse and signIn's forward-auth statuses.
-	fa *faCall
+	fa     *faCall
+	faCall faCall // fa's storage
 }
 
 func (p *Proxy) buildSteps() []step {
