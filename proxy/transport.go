@@ -135,8 +135,9 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, early, err := t.exchange(dc, req)
-		if err == nil {
+		var resp *http.Response
+		var early bool
+		if resp, early, err = t.exchange(dc, req); err == nil {
 			return resp, nil
 		}
 		dc.c.Close()

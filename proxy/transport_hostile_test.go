@@ -241,3 +241,51 @@ func TestUpstreamTransport_ConnectionsTheUpstreamClosedAreNeverUsed(t *testing.T
 		t.Errorf("connections %d, want at least 5 (a fresh one after the idle ones closed)", n)
 	}
 }
+
+// The retry after a closed pooled connection dials afresh; when that dial
+// fails, the error comes back (it was dropped once, and the retry ran on no
+// connection at all).
+func TestUpstreamTransport_RetryWhoseDialFailsReturnsTheError(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		accepted <- c
+	}()
+	rt := upstreamTransport(t, "http://"+addr, 5*time.Second)
+	if code, body, err := roundTrip(t, rt, "GET", "http://"+addr+"/", nil); err != nil || code != 200 || body != "ok" {
+		t.Fatalf("first request: %d %q %v", code, body, err)
+	}
+	c := <-accepted
+	ln.Close() // nothing listens any more: the retry's dial is refused
+	// The pooled connection looks quiet when handed out; the upstream then
+	// closes it before answering, so the request fails early and is retried.
+	dt := rt.(*directTransport)
+	dt.mu.Lock()
+	pooled := len(dt.idle)
+	dt.mu.Unlock()
+	if pooled != 1 {
+		t.Fatalf("%d pooled connections, want 1", pooled)
+	}
+	go func() {
+		br := bufio.NewReader(c)
+		_, _ = http.ReadRequest(br)
+		c.Close()
+	}()
+	_, _, err = roundTrip(t, rt, "GET", "http://"+addr+"/", nil)
+	if err == nil {
+		t.Fatal("no error when the upstream is gone")
+	}
+}
