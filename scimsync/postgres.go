@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"slices"
 	"strings"
 	"sync"
@@ -83,8 +84,8 @@ var pgMigrationFiles embed.FS
 
 // pgMigrations returns the embedded migrations, which must be numbered 1..N
 // without gaps (0001_init.sql, 0002_….sql).
-var pgMigrations = sync.OnceValues(func() ([]migration, error) {
-	return loadMigrations(pgMigrationFiles, "migrations_postgres")
+var pgMigrations = sync.OnceValues(func() ([]store.Migration, error) {
+	return store.LoadMigrations(pgMigrationFiles, "migrations_postgres")
 })
 
 // OpenPostgres connects to the database named by dsn (a postgres:// URL or
@@ -94,8 +95,8 @@ var pgMigrations = sync.OnceValues(func() ([]migration, error) {
 // advisory lock, one replica at a time. It refuses a database whose schema
 // is newer than this binary knows. Without WithMatchRule, the match key is
 // the userName.
-func OpenPostgres(ctx context.Context, dsn string, opts ...StoreOption) (*PostgresStore, error) {
-	match, err := matchRuleOf(opts)
+func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*PostgresStore, error) {
+	match, err := store.RuleOf(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
@@ -124,9 +125,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...StoreOption) (*Postgr
 }
 
 // migrate applies the pending migrations in one transaction, holding an
-// advisory lock so that replicas starting together apply each migration
+// advisory lock so that replicas starting together apply each store.Migration
 // once (the others wait, then find nothing to do). DDL is transactional in
-// PostgreSQL: a migration that fails leaves no trace.
+// PostgreSQL: a store.Migration that fails leaves no trace.
 func (s *PostgresStore) migrate(ctx context.Context) error {
 	migs, err := pgMigrations()
 	if err != nil {
@@ -155,17 +156,17 @@ func (s *PostgresStore) migrate(ctx context.Context) error {
 		return fmt.Errorf("database schema version %d is newer than this portcullis knows (%d); upgrade portcullis", cur, latest)
 	}
 	for _, m := range migs[cur:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil { // no arguments: simple protocol, many statements
-			return pgErr(ctx, "migration "+m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil { // no arguments: simple protocol, many statements
+			return pgErr(ctx, "store.Migration "+m.Name, err)
 		}
-		if step := pgSteps[m.key]; step != nil {
+		if step := pgSteps[m.Key]; step != nil {
 			if err := step(ctx, tx); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+				return fmt.Errorf("store.Migration %s: %w", m.Name, err)
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-			m.version, s.now()); err != nil {
-			return pgErr(ctx, "migration "+m.name, err)
+			m.Version, s.now()); err != nil {
+			return pgErr(ctx, "store.Migration "+m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -241,7 +242,7 @@ func (s *PostgresStore) appendEvents(ctx context.Context, w *pgWrite) error {
 	b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, pgEventLockClass, s.eventLockObj)
 	for i := range w.events {
 		e := &w.events[i]
-		data, err := pgEventData(e)
+		data, err := store.EncodeEventData(e)
 		if err != nil {
 			return fmt.Errorf("encode %s event: %w", e.Kind, err)
 		}
@@ -280,9 +281,9 @@ func (s *PostgresStore) CreateUser(ctx context.Context, u *User, actor string) (
 	if u == nil || u.ID == "" || u.UserName == "" {
 		return nil, errors.New("create user: id and userName are required")
 	}
-	nu := storedUserCopy(u)
+	nu := store.StoredUser(u)
 	return s.write(ctx, "create user", func(w *pgWrite) error {
-		if err := s.keyWrite(ctx, w, nu.ID, s.match.change(nil, nu, w.now)); err != nil {
+		if err := s.keyWrite(ctx, w, nu.ID, s.match.Change(nil, nu, w.now)); err != nil {
 			return err
 		}
 		_, err := w.tx.Exec(ctx, `INSERT INTO users
@@ -309,19 +310,19 @@ func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *
 		if err != nil {
 			return err
 		}
-		next, err := fn(storedUserCopy(cur))
+		next, err := fn(store.StoredUser(cur))
 		if err != nil {
 			return err
 		}
 		if next == nil {
 			return fmt.Errorf("update user %s: update function returned no user", id)
 		}
-		nu := storedUserCopy(next)
+		nu := store.StoredUser(next)
 		nu.ID, nu.Created = cur.ID, cur.Created
-		if sqliteSameUser(cur, nu) {
+		if store.SameUser(cur, nu) {
 			return nil
 		}
-		kc := s.match.change(cur, nu, w.now)
+		kc := s.match.Change(cur, nu, w.now)
 		if err := s.keyWrite(ctx, w, id, kc); err != nil {
 			return err
 		}
@@ -343,7 +344,7 @@ func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *
 		case !cur.Active && nu.Active:
 			kind = EventUserReactivated
 		}
-		w.add(Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.cutoffs})
+		w.add(Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.Cutoffs})
 		return nil
 	})
 }
@@ -359,14 +360,14 @@ func (s *PostgresStore) DeleteUser(ctx context.Context, id string, fn func(cur *
 		if err := fn(cur); err != nil {
 			return err
 		}
-		kc := s.match.change(cur, nil, w.now)
+		kc := s.match.Change(cur, nil, w.now)
 		if err := s.keyWrite(ctx, w, id, kc); err != nil {
 			return err
 		}
 		if _, err := w.tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
 			return pgErr(ctx, "delete user", err)
 		}
-		w.add(Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.cutoffs})
+		w.add(Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
 		return nil
 	})
 }
@@ -388,8 +389,8 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, g *Group, actor string)
 	if g == nil || g.ID == "" || g.DisplayName == "" {
 		return nil, errors.New("create group: id and displayName are required")
 	}
-	ng := storedGroupCopy(g)
-	members := sortedUnique(ng.Members)
+	ng := store.StoredGroup(g)
+	members := store.SortedUnique(ng.Members)
 	ng.Members = nil
 	return s.write(ctx, "create group", func(w *pgWrite) error {
 		var gpk int64
@@ -424,14 +425,14 @@ func (s *PostgresStore) UpdateGroup(ctx context.Context, id string, fn func(cur 
 		if err != nil {
 			return err
 		}
-		next, err := fn(storedGroupCopy(cur))
+		next, err := fn(store.StoredGroup(cur))
 		if err != nil {
 			return err
 		}
 		if next == nil {
 			return fmt.Errorf("update group %s: update function returned no group", id)
 		}
-		ng := storedGroupCopy(next)
+		ng := store.StoredGroup(next)
 		ng.ID, ng.Created = cur.ID, cur.Created
 
 		newSet := make(map[string]struct{}, len(ng.Members))

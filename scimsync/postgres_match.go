@@ -3,13 +3,14 @@ package scimsync
 import (
 	"context"
 	"errors"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // pgKeyExpr is the SQL for a user's match key under each attribute, exactly
-// as migration 0003 indexes it: translate() folds the ASCII letters only,
+// as store.Migration 0003 indexes it: translate() folds the ASCII letters only,
 // as identity.MatchKey does, whatever the collation.
 var pgKeyExpr = map[string]string{
 	"userName":   `translate(user_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')`,
@@ -30,27 +31,27 @@ const pgKeyLockClass int32 = 0x706d6b79
 // statement) sees the first one's user. The lock is taken after the row
 // lock of the user being written and before the event lock, and a write
 // claims at most one key, so it cannot deadlock with either.
-func (s *PostgresStore) keyWrite(ctx context.Context, w *pgWrite, id string, kc keyChange) error {
-	if kc.claim != "" {
-		if _, err := w.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pgKeyLockClass, kc.claim); err != nil {
+func (s *PostgresStore) keyWrite(ctx context.Context, w *pgWrite, id string, kc store.KeyChange) error {
+	if kc.Claim != "" {
+		if _, err := w.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, pgKeyLockClass, kc.Claim); err != nil {
 			return pgErr(ctx, "lock match key", err)
 		}
 		var other string
 		err := w.tx.QueryRow(ctx, `SELECT id FROM users WHERE `+pgKeyExpr[s.match.Attribute]+` = $1 AND id <> $2 LIMIT 1`,
-			kc.claim, id).Scan(&other)
+			kc.Claim, id).Scan(&other)
 		if err == nil {
-			return s.match.takenError(id, kc.claim, other)
+			return s.match.TakenError(id, kc.Claim, other)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return pgErr(ctx, "check match key", err)
 		}
 	}
-	if len(kc.cutoffs) == 0 {
+	if len(kc.Cutoffs) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM match_key_cutoffs WHERE expires <= $1`, w.now)
-	for _, c := range kc.cutoffs {
+	for _, c := range kc.Cutoffs {
 		b.Queue(`INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (match_key) DO UPDATE SET
 				voids_before = GREATEST(match_key_cutoffs.voids_before, EXCLUDED.voids_before),

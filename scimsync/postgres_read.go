@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -111,7 +112,7 @@ func (s *PostgresStore) EventsAfter(ctx context.Context, seq int64, limit int) (
 	_, err := pgx.ForEachRow(rows, []any{&e.Seq, &t, &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data}, func() error {
 		ev := Event{Seq: e.Seq, Time: t.UTC(), Kind: e.Kind, ResourceType: e.ResourceType, ResourceID: e.ResourceID, Actor: e.Actor}
 		if len(data) > 0 {
-			if err := decodeEventData(data, &ev); err != nil {
+			if err := store.DecodeEventData(data, &ev); err != nil {
 				return fmt.Errorf("event %d: %w", ev.Seq, err)
 			}
 		}
@@ -281,9 +282,9 @@ func pgUserWhere(q Query) (string, []any, error) {
 	case "":
 		return "", nil, nil
 	case "username", "email": // as match keys: ASCII case only (matchkey.go)
-		return " WHERE " + pgKeyExpr[queryKeyAttr[q.Attr]] + " = $1", []any{identity.MatchKey(q.Value)}, nil
+		return " WHERE " + pgKeyExpr[store.QueryMatchAttribute(q.Attr)] + " = $1", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
-		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{likePrefix(q.Value)}, nil
+		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{store.LikePrefix(q.Value)}, nil
 	case "externalid":
 		return " WHERE external_id = $1", []any{q.Value}, nil
 	case "id":

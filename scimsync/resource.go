@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"strings"
 	"time"
 )
@@ -114,7 +115,7 @@ func userFromJSON(m map[string]any) (*User, error) {
 	for _, k := range []string{"id", "meta", "groups"} {
 		deleteCI(m, k)
 	}
-	dropWriteOnly(m)
+	store.DropWriteOnly(m)
 	v, key, ok := getCI(m, "userName")
 	un, isStr := v.(string)
 	if !ok || !isStr || strings.TrimSpace(un) == "" {

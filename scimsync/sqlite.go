@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,12 +19,6 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
-
-// ErrUnknownMember is returned (wrapped, with the ID) when a group names a
-// member that is not a stored user; handlers answer 400 invalidValue.
-//
-// TODO(lead): it belongs in store.go beside the other Store errors.
-var ErrUnknownMember = errors.New("unknown member")
 
 // SQLiteStore is the Store on one local SQLite file, for a single replica.
 //
@@ -57,19 +52,19 @@ var sqliteMigrationFiles embed.FS
 
 // sqliteMigrations returns the embedded migrations, which must be numbered
 // 1..N without gaps (0001_init.sql, 0002_….sql).
-var sqliteMigrations = sync.OnceValues(func() ([]migration, error) {
-	return loadMigrations(sqliteMigrationFiles, "migrations_sqlite")
+var sqliteMigrations = sync.OnceValues(func() ([]store.Migration, error) {
+	return store.LoadMigrations(sqliteMigrationFiles, "migrations_sqlite")
 })
 
 // OpenSQLite opens (creating it if needed, owner-only) the database at path
 // and brings its schema up to date. It refuses a database whose schema is
 // newer than this binary knows. Without WithMatchRule, the match key is
 // the userName.
-func OpenSQLite(ctx context.Context, path string, opts ...StoreOption) (*SQLiteStore, error) {
+func OpenSQLite(ctx context.Context, path string, opts ...store.Option) (*SQLiteStore, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path", path)
 	}
-	match, err := matchRuleOf(opts)
+	match, err := store.RuleOf(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -248,7 +243,7 @@ func (s *SQLiteStore) write(ctx context.Context, op string, fn func(tx *sql.Tx, 
 // add appends e to the event log, filling Seq and Time.
 func (t *txEvents) add(ctx context.Context, e Event) error {
 	e.Time = t.now
-	data, err := encodeEventData(&e)
+	data, err := store.EncodeEventData(&e)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", e.Kind, err)
 	}
@@ -271,9 +266,9 @@ func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]
 	if u == nil || u.ID == "" || u.UserName == "" {
 		return nil, errors.New("create user: id and userName are required")
 	}
-	nu := storedUserCopy(u)
+	nu := store.StoredUser(u)
 	return s.write(ctx, "create user", func(tx *sql.Tx, ev *txEvents) error {
-		if err := s.keyWrite(ctx, tx, nu.ID, s.match.change(nil, nu, ev.now), ev.now); err != nil {
+		if err := s.keyWrite(ctx, tx, nu.ID, s.match.Change(nil, nu, ev.now), ev.now); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO users
@@ -306,19 +301,19 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		if err != nil {
 			return err
 		}
-		next, err := fn(storedUserCopy(cur))
+		next, err := fn(store.StoredUser(cur))
 		if err != nil {
 			return err
 		}
 		if next == nil {
 			return fmt.Errorf("update user %s: update function returned no user", id)
 		}
-		nu := storedUserCopy(next)
+		nu := store.StoredUser(next)
 		nu.ID, nu.Created = cur.ID, cur.Created
-		if sqliteSameUser(cur, nu) {
+		if store.SameUser(cur, nu) {
 			return nil
 		}
-		kc := s.match.change(cur, nu, ev.now)
+		kc := s.match.Change(cur, nu, ev.now)
 		if err := s.keyWrite(ctx, tx, id, kc, ev.now); err != nil {
 			return err
 		}
@@ -340,7 +335,7 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		case !cur.Active && nu.Active:
 			kind = EventUserReactivated
 		}
-		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.cutoffs})
+		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.Cutoffs})
 	})
 }
 
@@ -358,14 +353,14 @@ func (s *SQLiteStore) DeleteUser(ctx context.Context, id string, fn func(cur *Us
 		if err := fn(cur); err != nil {
 			return err
 		}
-		kc := s.match.change(cur, nil, ev.now)
+		kc := s.match.Change(cur, nil, ev.now)
 		if err := s.keyWrite(ctx, tx, id, kc, ev.now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE pk = ?`, pk); err != nil {
 			return sqliteErr("delete user", err)
 		}
-		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.cutoffs})
+		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
 	})
 }
 
@@ -388,8 +383,8 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, g *Group, actor string) (
 	if g == nil || g.ID == "" || g.DisplayName == "" {
 		return nil, errors.New("create group: id and displayName are required")
 	}
-	ng := storedGroupCopy(g)
-	members := sortedUnique(ng.Members)
+	ng := store.StoredGroup(g)
+	members := store.SortedUnique(ng.Members)
 	ng.Members = nil
 	return s.write(ctx, "create group", func(tx *sql.Tx, ev *txEvents) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO groups
@@ -434,14 +429,14 @@ func (s *SQLiteStore) UpdateGroup(ctx context.Context, id string, fn func(cur *G
 		if err != nil {
 			return err
 		}
-		next, err := fn(storedGroupCopy(cur))
+		next, err := fn(store.StoredGroup(cur))
 		if err != nil {
 			return err
 		}
 		if next == nil {
 			return fmt.Errorf("update group %s: update function returned no group", id)
 		}
-		ng := storedGroupCopy(next)
+		ng := store.StoredGroup(next)
 		ng.ID, ng.Created = cur.ID, cur.Created
 
 		newSet := make(map[string]struct{}, len(ng.Members))
@@ -664,7 +659,7 @@ func (s *SQLiteStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]
 		}
 		e.Time = time.UnixMilli(t).UTC()
 		if data.Valid {
-			if err := decodeEventData([]byte(data.String), &e); err != nil {
+			if err := store.DecodeEventData([]byte(data.String), &e); err != nil {
 				return fmt.Errorf("event %d: %w", e.Seq, err)
 			}
 		}
@@ -742,56 +737,6 @@ func sqliteTime(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v.Int64).UTC()
-}
-
-// storedTime is t as the store gives it back: UTC, whole milliseconds.
-func storedTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return time.UnixMilli(t.UnixMilli()).UTC()
-}
-
-// storedUserCopy copies u as the store keeps it: times UTC to the
-// millisecond, an empty Doc nil, no slice shared with the caller.
-func storedUserCopy(u *User) *User {
-	c := *u
-	c.Doc = storedDoc(u.Doc)
-	c.Created, c.LastModified, c.ValidAfter = storedTime(c.Created), storedTime(c.LastModified), storedTime(c.ValidAfter)
-	return &c
-}
-
-// storedGroupCopy is storedUserCopy for groups; Members are copied too.
-func storedGroupCopy(g *Group) *Group {
-	c := *g
-	c.Doc = storedDoc(g.Doc)
-	c.Members = slices.Clone(g.Members)
-	c.Created, c.LastModified = storedTime(c.Created), storedTime(c.LastModified)
-	return &c
-}
-
-func storedDoc(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return bytes.Clone(b)
-}
-
-// sqliteSameUser reports whether storing b over a would change nothing a
-// client or the gate can see (Version and LastModified aside).
-func sqliteSameUser(a, b *User) bool {
-	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.Email == b.Email &&
-		a.Active == b.Active && a.ValidAfter.Equal(b.ValidAfter) && bytes.Equal(a.Doc, b.Doc)
-}
-
-// sortedUnique returns ids sorted without repeats, as a new slice.
-func sortedUnique(ids []string) []string {
-	if len(ids) == 0 {
-		return nil
-	}
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // --- errors ---

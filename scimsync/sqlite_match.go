@@ -4,11 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"time"
 )
 
 // sqliteKeyExpr is the SQL for a user's match key under each attribute;
-// migration 0003 indexes each one. lower() folds ASCII only, as
+// store.Migration 0003 indexes each one. lower() folds ASCII only, as
 // identity.MatchKey does.
 var sqliteKeyExpr = map[string]string{
 	"userName":   "lower(user_name)",
@@ -20,25 +21,25 @@ var sqliteKeyExpr = map[string]string{
 // another user holds, and stores the cut-offs (pruning expired ones).
 // Writes are serialised, so nobody can claim the key between the check and
 // the commit.
-func (s *SQLiteStore) keyWrite(ctx context.Context, tx *sql.Tx, id string, kc keyChange, now time.Time) error {
-	if kc.claim != "" {
+func (s *SQLiteStore) keyWrite(ctx context.Context, tx *sql.Tx, id string, kc store.KeyChange, now time.Time) error {
+	if kc.Claim != "" {
 		var other string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE `+sqliteKeyExpr[s.match.Attribute]+` = ? AND id <> ? LIMIT 1`,
-			kc.claim, id).Scan(&other)
+			kc.Claim, id).Scan(&other)
 		if err == nil {
-			return s.match.takenError(id, kc.claim, other)
+			return s.match.TakenError(id, kc.Claim, other)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return sqliteErr("check match key", err)
 		}
 	}
-	if len(kc.cutoffs) == 0 {
+	if len(kc.Cutoffs) == 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM match_key_cutoffs WHERE expires <= ?`, now.UnixMilli()); err != nil {
 		return sqliteErr("prune match key cut-offs", err)
 	}
-	for _, c := range kc.cutoffs {
+	for _, c := range kc.Cutoffs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (match_key) DO UPDATE SET voids_before = max(voids_before, excluded.voids_before),

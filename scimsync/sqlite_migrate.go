@@ -3,6 +3,7 @@ package scimsync
 import (
 	"context"
 	"fmt"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // applyMigration applies m unless the database has it already: its SQL and
@@ -10,18 +11,18 @@ import (
 // A step that vacuums commits first, then runs VACUUM (which cannot run
 // inside a transaction) and only then records m, so a crash in between
 // repeats the idempotent step and the VACUUM at the next start.
-func (s *SQLiteStore) applyMigration(ctx context.Context, m migration, latest int) error {
-	step := sqliteSteps[m.key]
+func (s *SQLiteStore) applyMigration(ctx context.Context, m store.Migration, latest int) error {
+	step := sqliteSteps[m.Key]
 	ran, err := s.runMigration(ctx, m, latest, step)
 	if err != nil || !ran || !step.vacuum {
 		return err
 	}
 	if err := s.vacuum(ctx); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return fmt.Errorf("store.Migration %s: %w", m.Name, err)
 	}
 	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		m.version, s.now().UnixMilli()); err != nil {
-		return sqliteErr("migration "+m.name, err)
+		m.Version, s.now().UnixMilli()); err != nil {
+		return sqliteErr("store.Migration "+m.Name, err)
 	}
 	return nil
 }
@@ -29,32 +30,32 @@ func (s *SQLiteStore) applyMigration(ctx context.Context, m migration, latest in
 // runMigration runs m's SQL and step in one transaction, recording m unless
 // the step vacuums afterwards. It reports false when m was applied already
 // (perhaps by another process).
-func (s *SQLiteStore) runMigration(ctx context.Context, m migration, latest int, step sqliteStep) (bool, error) {
+func (s *SQLiteStore) runMigration(ctx context.Context, m store.Migration, latest int, step sqliteStep) (bool, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, sqliteErr("migrate", err)
 	}
 	defer tx.Rollback()
 	cur, err := s.schemaVersion(ctx, tx, latest)
-	if err != nil || cur >= m.version {
+	if err != nil || cur >= m.Version {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return false, sqliteErr("migration "+m.name, err)
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return false, sqliteErr("store.Migration "+m.Name, err)
 	}
 	if step.run != nil {
 		if err := step.run(ctx, tx); err != nil {
-			return false, fmt.Errorf("migration %s: %w", m.name, err)
+			return false, fmt.Errorf("store.Migration %s: %w", m.Name, err)
 		}
 	}
 	if !step.vacuum {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-			m.version, s.now().UnixMilli()); err != nil {
-			return false, sqliteErr("migration "+m.name, err)
+			m.Version, s.now().UnixMilli()); err != nil {
+			return false, sqliteErr("store.Migration "+m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return false, sqliteErr("migration "+m.name, err)
+		return false, sqliteErr("store.Migration "+m.Name, err)
 	}
 	return true, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"strings"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
@@ -72,9 +73,9 @@ func userWhere(q Query) (string, []any, error) {
 	case "":
 		return "", nil, nil
 	case "username", "email": // as match keys: ASCII case only (matchkey.go)
-		return " WHERE " + sqliteKeyExpr[queryKeyAttr[q.Attr]] + " = ?", []any{identity.MatchKey(q.Value)}, nil
+		return " WHERE " + sqliteKeyExpr[store.QueryMatchAttribute(q.Attr)] + " = ?", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
-		like := likePrefix(q.Value)
+		like := store.LikePrefix(q.Value)
 		return ` WHERE (user_name_lower LIKE ? ESCAPE '\' OR email_lower LIKE ? ESCAPE '\')`, []any{like, like}, nil
 	case "externalid":
 		return " WHERE external_id = ?", []any{q.Value}, nil

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // TestSCIM_RFC7643_4_1_1_PasswordIsWriteOnly: a password (Okta sends one
@@ -177,14 +179,14 @@ func sqliteFiles(t *testing.T, st *SQLiteStore) []rawFile {
 // renamed file must not silently lose its step.
 func TestMigrationSteps_EachNamesAnEmbeddedMigration(t *testing.T) {
 	t.Parallel()
-	keys := func(load func() ([]migration, error)) map[string]bool {
+	keys := func(load func() ([]store.Migration, error)) map[string]bool {
 		migs, err := load()
 		if err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]bool{}
 		for _, m := range migs {
-			out[m.key] = true
+			out[m.Key] = true
 		}
 		return out
 	}

@@ -1,4 +1,4 @@
-package scimsync
+package store
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"unicode/utf8"
 )
 
-// The event log's payload, as both stores write it (events.data).
+// The event log's payload (events.data), as every backend writes it: one
+// encoder, one decoder.
 
 // storedEventData is the JSON in events.data. Times are unix milliseconds,
-// absent for the zero time. A document that is compact JSON is kept as
-// JSON, so the log reads well in the sqlite3 shell; any other bytes go
-// base64 in docB64, so every document comes back byte for byte.
+// absent for the zero time. A document that is compact JSON in UTF-8 is
+// kept as JSON, so the log reads well in a database shell; any other bytes
+// go base64 in docB64 (PostgreSQL's json column holds UTF-8 only), so every
+// document comes back byte for byte.
 type storedEventData struct {
 	User    *storedEventResource `json:"user,omitempty"`
 	Group   *storedEventResource `json:"group,omitempty"`
@@ -63,9 +65,10 @@ func setEventDoc(r *storedEventResource, doc []byte) {
 	if len(doc) == 0 {
 		return
 	}
-	// The encoder compacts a RawMessage; keep it only if that changes nothing.
+	// The encoder compacts a RawMessage; keep it only if that changes
+	// nothing and the column can hold it.
 	var c bytes.Buffer
-	if json.Compact(&c, doc) == nil && bytes.Equal(c.Bytes(), doc) {
+	if utf8.Valid(doc) && json.Compact(&c, doc) == nil && bytes.Equal(c.Bytes(), doc) {
 		r.Doc = doc
 	} else {
 		r.DocB64 = doc
@@ -82,8 +85,9 @@ func eventDoc(r *storedEventResource) []byte {
 	return nil
 }
 
-// encodeEventData returns the JSON for e's payload, or nil if it has none.
-func encodeEventData(e *Event) (any, error) {
+// EncodeEventData returns the JSON text of e's payload, or nil if it has
+// none. The text is valid UTF-8.
+func EncodeEventData(e *Event) (any, error) {
 	var d storedEventData
 	if u := e.User; u != nil {
 		d.User = &storedEventResource{ID: u.ID, UserName: u.UserName, ExternalID: u.ExternalID, Email: u.Email,
@@ -113,7 +117,9 @@ func encodeEventData(e *Event) (any, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-func decodeEventData(b []byte, e *Event) error {
+// DecodeEventData fills e's payload from b, as EncodeEventData (or an
+// earlier version of it) wrote it.
+func DecodeEventData(b []byte, e *Event) error {
 	var d storedEventData
 	if err := json.Unmarshal(b, &d); err != nil {
 		return err
@@ -133,48 +139,4 @@ func decodeEventData(b []byte, e *Event) error {
 			Expires: time.UnixMilli(c.Expires).UTC(), Deleted: c.Deleted})
 	}
 	return nil
-}
-
-// pgEventData is encodeEventData, except that a document that is not valid
-// UTF-8 goes base64 (the data column is json, which holds UTF-8 only, where
-// the SQLite log would keep such a document raw). Either way it decodes to
-// the same bytes.
-func pgEventData(e *Event) (any, error) {
-	data, err := encodeEventData(e)
-	if s, ok := data.(string); err != nil || !ok || utf8.ValidString(s) {
-		return data, err
-	}
-	c := *e
-	var userDoc, groupDoc []byte
-	if e.User != nil {
-		u := *e.User
-		userDoc, u.Doc = u.Doc, nil
-		c.User = &u
-	}
-	if e.Group != nil {
-		g := *e.Group
-		groupDoc, g.Doc = g.Doc, nil
-		c.Group = &g
-	}
-	plain, err := encodeEventData(&c)
-	if err != nil || plain == nil {
-		return plain, err
-	}
-	var d storedEventData
-	if err := json.Unmarshal([]byte(plain.(string)), &d); err != nil {
-		return nil, err
-	}
-	if d.User != nil {
-		d.User.DocB64 = userDoc
-	}
-	if d.Group != nil {
-		d.Group.DocB64 = groupDoc
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&d); err != nil {
-		return nil, err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
 }

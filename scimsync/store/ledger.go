@@ -1,4 +1,4 @@
-package scimsync
+package store
 
 import (
 	"context"
@@ -30,12 +30,6 @@ type Logins struct {
 
 // LedgerMaxLive bounds Logins.Live.
 const LedgerMaxLive = 50
-
-// EventKinds lists every event kind, in the order the status page shows them.
-var EventKinds = []string{
-	EventUserCreated, EventUserUpdated, EventUserDeactivated, EventUserReactivated, EventUserDeleted,
-	EventGroupCreated, EventGroupUpdated, EventGroupDeleted, EventGroupMemberAdded, EventGroupMemberRemoved,
-}
 
 // LastEvent is the newest event of one kind, without its data.
 type LastEvent struct {
