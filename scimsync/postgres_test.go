@@ -19,7 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/portcullis-sso/portcullis/scimsync"
-	"github.com/portcullis-sso/portcullis/scimsync/storetest"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // The PostgreSQL tests need a server. They skip when none answers at
@@ -129,7 +130,7 @@ func openPostgres(t testing.TB, dsn string) *scimsync.PostgresStore {
 
 func TestPostgresStore_Conformance(t *testing.T) {
 	pgAdmin(t) // skip the whole suite at once when there is no server
-	storetest.Run(t, func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store {
+	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
 		dsn, _ := pgSchema(t)
 		st, err := scimsync.OpenPostgres(context.Background(), dsn, opts...)
 		if err != nil {

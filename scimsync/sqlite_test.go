@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/scimsync"
-	"github.com/portcullis-sso/portcullis/scimsync/storetest"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 func openSQLite(t testing.TB, path string, opts ...scimsync.StoreOption) *scimsync.SQLiteStore {
@@ -34,7 +35,7 @@ func sqliteMigrationCount(t testing.TB) int {
 }
 
 func TestSQLiteStore_Conformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store {
+	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
 		return openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"), opts...)
 	})
 }

@@ -9,37 +9,37 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-func testMissingIDs(t *testing.T, st scimsync.Store) {
+func testMissingIDs(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	createUsers(t, st, newUser("u1", "alice"))
 	createGroup(t, st, newGroup("g1", "staff"))
 	called := false
 	for _, tc := range []struct {
 		name string
-		call func() ([]scimsync.Event, error)
+		call func() ([]store.Event, error)
 	}{
-		{"UpdateUser", func() ([]scimsync.Event, error) {
-			return st.UpdateUser(ctx, "nobody", func(u *scimsync.User) (*scimsync.User, error) { called = true; return u, nil }, "t")
+		{"UpdateUser", func() ([]store.Event, error) {
+			return st.UpdateUser(ctx, "nobody", func(u *store.User) (*store.User, error) { called = true; return u, nil }, "t")
 		}},
-		{"DeleteUser", func() ([]scimsync.Event, error) {
-			return st.DeleteUser(ctx, "nobody", func(*scimsync.User) error { called = true; return nil }, "t")
+		{"DeleteUser", func() ([]store.Event, error) {
+			return st.DeleteUser(ctx, "nobody", func(*store.User) error { called = true; return nil }, "t")
 		}},
-		{"UpdateGroup", func() ([]scimsync.Event, error) {
-			return st.UpdateGroup(ctx, "u1", func(g *scimsync.Group) (*scimsync.Group, error) { called = true; return g, nil }, "t")
+		{"UpdateGroup", func() ([]store.Event, error) {
+			return st.UpdateGroup(ctx, "u1", func(g *store.Group) (*store.Group, error) { called = true; return g, nil }, "t")
 		}},
-		{"DeleteGroup", func() ([]scimsync.Event, error) {
-			return st.DeleteGroup(ctx, "nogroup", func(*scimsync.Group) error { called = true; return nil }, "t")
+		{"DeleteGroup", func() ([]store.Event, error) {
+			return st.DeleteGroup(ctx, "nogroup", func(*store.Group) error { called = true; return nil }, "t")
 		}},
-		{"UpdateUserWithGroupID", func() ([]scimsync.Event, error) {
-			return st.UpdateUser(ctx, "g1", func(u *scimsync.User) (*scimsync.User, error) { called = true; return u, nil }, "t")
+		{"UpdateUserWithGroupID", func() ([]store.Event, error) {
+			return st.UpdateUser(ctx, "g1", func(u *store.User) (*store.User, error) { called = true; return u, nil }, "t")
 		}},
 	} {
 		called = false
 		evs, err := tc.call()
-		if !errors.Is(err, scimsync.ErrNotFound) {
+		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s: error = %v, want ErrNotFound", tc.name, err)
 		}
 		if called || len(evs) != 0 {
@@ -48,9 +48,9 @@ func testMissingIDs(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testEventsAfterPages(t *testing.T, st scimsync.Store) {
+func testEventsAfterPages(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	var users []*scimsync.User
+	var users []*store.User
 	for i := range 5 {
 		users = append(users, newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i)))
 	}
@@ -60,7 +60,7 @@ func testEventsAfterPages(t *testing.T, st scimsync.Store) {
 		t.Errorf("EventsAfter(0, 0) returned %d events", len(evs))
 	}
 
-	var got []scimsync.Event
+	var got []store.Event
 	pages := 0
 	for seq := int64(0); ; pages++ {
 		page, err := st.EventsAfter(ctx, seq, 3)
@@ -85,8 +85,8 @@ func testEventsAfterPages(t *testing.T, st scimsync.Store) {
 		}
 	}
 	want := []string{
-		scimsync.EventUserCreated, scimsync.EventUserCreated, scimsync.EventUserCreated, scimsync.EventUserCreated,
-		scimsync.EventUserCreated, scimsync.EventGroupCreated, scimsync.EventGroupMemberAdded,
+		store.EventUserCreated, store.EventUserCreated, store.EventUserCreated, store.EventUserCreated,
+		store.EventUserCreated, store.EventGroupCreated, store.EventGroupMemberAdded,
 	}
 	if diff := cmp.Diff(want, kinds(got)); diff != "" {
 		t.Errorf("paged kinds (-want +got):\n%s", diff)
@@ -108,7 +108,7 @@ func testEventsAfterPages(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testTimesRoundTrip(t *testing.T, st scimsync.Store) {
+func testTimesRoundTrip(t *testing.T, st store.Store) {
 	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
 	created := time.Date(2025, 6, 7, 8, 9, 10, 123_456_789, zone)
 	u := newUser("u1", "alice")
@@ -157,14 +157,14 @@ func testTimesRoundTrip(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testCancelledContext(t *testing.T, st scimsync.Store) {
+func testCancelledContext(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := st.CreateUser(ctx, newUser("u2", "bob"), "test"); !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateUser with a cancelled context: error = %v, want context.Canceled", err)
 	}
-	_, err := st.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	_, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Active = false
 		return nu, nil
@@ -175,10 +175,10 @@ func testCancelledContext(t *testing.T, st scimsync.Store) {
 	if _, err := st.Snapshot(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Snapshot with a cancelled context: error = %v, want context.Canceled", err)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
 }
 
-func testEventsCarryDocExactly(t *testing.T, st scimsync.Store) {
+func testEventsCarryDocExactly(t *testing.T, st store.Store) {
 	docs := [][]byte{
 		[]byte(`{ "title" : "R&D <lead>",` + "\n" + `  "x": "\u2028" }`), // spaces, HTML characters, an escape
 		[]byte(`{"title":"R&D <lead>"}`),

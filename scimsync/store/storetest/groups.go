@@ -10,19 +10,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-func testDeleteUserLeavesGroups(t *testing.T, st scimsync.Store) {
+func testDeleteUserLeavesGroups(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
 	createGroup(t, st, newGroup("g1", "staff", "u1", "u2"))
 	createGroup(t, st, newGroup("g2", "admins", "u1"))
-	evs, err := st.DeleteUser(context.Background(), "u1", func(*scimsync.User) error { return nil }, "test")
+	evs, err := st.DeleteUser(context.Background(), "u1", func(*store.User) error { return nil }, "test")
 	if err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	// Decided: only user.deleted; whoever applies it drops the memberships.
-	if diff := cmp.Diff([]string{scimsync.EventUserDeleted}, kinds(evs)); diff != "" {
+	if diff := cmp.Diff([]string{store.EventUserDeleted}, kinds(evs)); diff != "" {
 		t.Errorf("DeleteUser events (-want +got):\n%s", diff)
 	}
 	s := snapshot(t, st)
@@ -41,14 +41,14 @@ func testDeleteUserLeavesGroups(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testCreateGroupWithMembers(t *testing.T, st scimsync.Store) {
+func testCreateGroupWithMembers(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol"))
 	g := newGroup("g1", "staff", "u3", "u1", "u3") // unsorted, a duplicate
 	evs, err := st.CreateGroup(context.Background(), g, "okta")
 	if err != nil {
 		t.Fatalf("CreateGroup: %v", err)
 	}
-	if diff := cmp.Diff([]string{scimsync.EventGroupCreated, scimsync.EventGroupMemberAdded}, kinds(evs)); diff != "" {
+	if diff := cmp.Diff([]string{store.EventGroupCreated, store.EventGroupMemberAdded}, kinds(evs)); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 	attrs := newGroup("g1", "staff")
@@ -66,50 +66,50 @@ func testCreateGroupWithMembers(t *testing.T, st scimsync.Store) {
 		t.Errorf("group.member_added = %+v, want Group nil, Group g1", evs[1])
 	}
 	wantSnapshot(t, st,
-		[]*scimsync.User{newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")},
-		[]*scimsync.Group{newGroup("g1", "staff", "u1", "u3")})
+		[]*store.User{newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")},
+		[]*store.Group{newGroup("g1", "staff", "u1", "u3")})
 	if diff := cmp.Diff(evs, allEvents(t, st)[3:], cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("event log differs from the events returned (-returned +log):\n%s", diff)
 	}
 }
 
-func testCreateGroupWithoutMembers(t *testing.T, st scimsync.Store) {
+func testCreateGroupWithoutMembers(t *testing.T, st store.Store) {
 	evs, err := st.CreateGroup(context.Background(), newGroup("g1", "staff"), "test")
 	if err != nil {
 		t.Fatalf("CreateGroup: %v", err)
 	}
-	if diff := cmp.Diff([]string{scimsync.EventGroupCreated}, kinds(evs)); diff != "" {
+	if diff := cmp.Diff([]string{store.EventGroupCreated}, kinds(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	wantSnapshot(t, st, nil, []*scimsync.Group{newGroup("g1", "staff")})
+	wantSnapshot(t, st, nil, []*store.Group{newGroup("g1", "staff")})
 }
 
-func testDuplicateGroupID(t *testing.T, st scimsync.Store) {
+func testDuplicateGroupID(t *testing.T, st store.Store) {
 	createGroup(t, st, newGroup("g1", "staff"))
 	_, err := st.CreateGroup(context.Background(), newGroup("g1", "other"), "test")
-	if !errors.Is(err, scimsync.ErrConflict) {
+	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateGroup with a taken ID: error = %v, want ErrConflict", err)
 	}
-	wantSnapshot(t, st, nil, []*scimsync.Group{newGroup("g1", "staff")})
+	wantSnapshot(t, st, nil, []*store.Group{newGroup("g1", "staff")})
 }
 
-func testCreateGroupUnknownMember(t *testing.T, st scimsync.Store) {
+func testCreateGroupUnknownMember(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	_, err := st.CreateGroup(context.Background(), newGroup("g1", "staff", "u1", "ghost"), "test")
-	if !errors.Is(err, scimsync.ErrUnknownMember) {
+	if !errors.Is(err, store.ErrUnknownMember) {
 		t.Errorf("CreateGroup with member ghost: error = %v, want ErrUnknownMember", err)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
 	if n := len(allEvents(t, st)); n != 1 {
 		t.Errorf("event log has %d events, want 1", n)
 	}
 }
 
-func testUpdateGroupMemberDiff(t *testing.T, st scimsync.Store) {
+func testUpdateGroupMemberDiff(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol"), newUser("u4", "dave"))
 	createGroup(t, st, newGroup("g1", "staff", "u1", "u2"))
 	var seen []string
-	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		seen = slices.Clone(cur.Members)
 		ng := nextGroup(cur)
 		ng.Members = []string{"u2", "u4", "u3", "u4"}
@@ -121,7 +121,7 @@ func testUpdateGroupMemberDiff(t *testing.T, st scimsync.Store) {
 	if diff := cmp.Diff([]string{"u1", "u2"}, seen, setOpts); diff != "" {
 		t.Errorf("fn saw members (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{scimsync.EventGroupMemberAdded, scimsync.EventGroupMemberRemoved}, kinds(evs)); diff != "" {
+	if diff := cmp.Diff([]string{store.EventGroupMemberAdded, store.EventGroupMemberRemoved}, kinds(evs)); diff != "" {
 		t.Fatalf("events (-want +got; no group.updated when only members change):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"u3", "u4"}, evs[0].Members, setOpts); diff != "" {
@@ -142,10 +142,10 @@ func testUpdateGroupMemberDiff(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testUpdateGroupAttributes(t *testing.T, st scimsync.Store) {
+func testUpdateGroupAttributes(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	createGroup(t, st, newGroup("g1", "staff", "u1"))
-	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		ng := nextGroup(cur)
 		ng.DisplayName = "employees"
 		return ng, nil
@@ -153,7 +153,7 @@ func testUpdateGroupAttributes(t *testing.T, st scimsync.Store) {
 	if err != nil {
 		t.Fatalf("UpdateGroup: %v", err)
 	}
-	if diff := cmp.Diff([]string{scimsync.EventGroupUpdated}, kinds(evs)); diff != "" {
+	if diff := cmp.Diff([]string{store.EventGroupUpdated}, kinds(evs)); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 	want := newGroup("g1", "staff")
@@ -162,32 +162,32 @@ func testUpdateGroupAttributes(t *testing.T, st scimsync.Store) {
 		t.Errorf("group.updated group (-want +got; Members nil):\n%s", diff)
 	}
 	want.Members = []string{"u1"}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, []*scimsync.Group{want})
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, []*store.Group{want})
 }
 
-func testUpdateGroupUnknownMember(t *testing.T, st scimsync.Store) {
+func testUpdateGroupUnknownMember(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
 	createGroup(t, st, newGroup("g1", "staff", "u1"))
-	_, err := st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	_, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		ng := nextGroup(cur)
 		ng.DisplayName = "renamed"
 		ng.Members = []string{"u2", "ghost"}
 		return ng, nil
 	}, "test")
-	if !errors.Is(err, scimsync.ErrUnknownMember) {
+	if !errors.Is(err, store.ErrUnknownMember) {
 		t.Errorf("adding member ghost: error = %v, want ErrUnknownMember", err)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice"), newUser("u2", "bob")},
-		[]*scimsync.Group{newGroup("g1", "staff", "u1")})
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")},
+		[]*store.Group{newGroup("g1", "staff", "u1")})
 	if n := len(allEvents(t, st)); n != 4 {
 		t.Errorf("event log has %d events, want 4", n)
 	}
 }
 
-func testUpdateGroupReplay(t *testing.T, st scimsync.Store) {
+func testUpdateGroupReplay(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
 	createGroup(t, st, newGroup("g1", "staff", "u1", "u2"))
-	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		ng := nextGroup(cur)
 		slices.Reverse(ng.Members) // same set, other order
 		return ng, nil
@@ -198,18 +198,18 @@ func testUpdateGroupReplay(t *testing.T, st scimsync.Store) {
 	if len(evs) != 0 {
 		t.Errorf("replay returned events %v, want none", kinds(evs))
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice"), newUser("u2", "bob")},
-		[]*scimsync.Group{newGroup("g1", "staff", "u1", "u2")})
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")},
+		[]*store.Group{newGroup("g1", "staff", "u1", "u2")})
 	if n := len(allEvents(t, st)); n != 4 {
 		t.Errorf("event log has %d events, want 4", n)
 	}
 }
 
-func testUpdateGroupFuncError(t *testing.T, st scimsync.Store) {
+func testUpdateGroupFuncError(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	createGroup(t, st, newGroup("g1", "staff", "u1"))
 	mine := errors.New("scim: mutability")
-	_, err := st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	_, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		cur.Members[0] = "ghost" // a copy: must not reach the store
 		cur.DisplayName = "x"
 		return nil, mine
@@ -217,32 +217,32 @@ func testUpdateGroupFuncError(t *testing.T, st scimsync.Store) {
 	if err != mine {
 		t.Errorf("UpdateGroup error = %v, want %v unchanged", err, mine)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, []*scimsync.Group{newGroup("g1", "staff", "u1")})
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, []*store.Group{newGroup("g1", "staff", "u1")})
 }
 
-func testDeleteGroup(t *testing.T, st scimsync.Store) {
+func testDeleteGroup(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	createGroup(t, st, newGroup("g1", "staff", "u1"))
-	_, err := st.DeleteGroup(context.Background(), "g1", func(cur *scimsync.Group) error {
+	_, err := st.DeleteGroup(context.Background(), "g1", func(cur *store.Group) error {
 		if !slices.Equal(cur.Members, []string{"u1"}) {
 			t.Errorf("fn saw members %v, want [u1]", cur.Members)
 		}
-		return scimsync.ErrPrecondition
+		return store.ErrPrecondition
 	}, "test")
-	if err != scimsync.ErrPrecondition {
+	if err != store.ErrPrecondition {
 		t.Errorf("DeleteGroup error = %v, want ErrPrecondition unchanged", err)
 	}
-	evs, err := st.DeleteGroup(context.Background(), "g1", func(*scimsync.Group) error { return nil }, "okta")
+	evs, err := st.DeleteGroup(context.Background(), "g1", func(*store.Group) error { return nil }, "okta")
 	if err != nil {
 		t.Fatalf("DeleteGroup: %v", err)
 	}
-	if len(evs) != 1 || evs[0].Kind != scimsync.EventGroupDeleted || evs[0].ResourceID != "g1" || evs[0].ResourceType != "Group" {
+	if len(evs) != 1 || evs[0].Kind != store.EventGroupDeleted || evs[0].ResourceID != "g1" || evs[0].ResourceType != "Group" {
 		t.Errorf("events = %+v, want one group.deleted for Group g1", evs)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
 }
 
-func testLargeGroupAddOne(t *testing.T, st scimsync.Store) {
+func testLargeGroupAddOne(t *testing.T, st store.Store) {
 	n := 10_000
 	if testing.Short() {
 		n = 1_000
@@ -259,7 +259,7 @@ func testLargeGroupAddOne(t *testing.T, st scimsync.Store) {
 	if len(evs) != 2 || len(evs[1].Members) != n {
 		t.Fatalf("CreateGroup events = %v, want group.created and group.member_added with %d IDs", kinds(evs), n)
 	}
-	evs, err = st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	evs, err = st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		if len(cur.Members) != n {
 			t.Errorf("fn saw %d members, want %d", len(cur.Members), n)
 		}
@@ -270,7 +270,7 @@ func testLargeGroupAddOne(t *testing.T, st scimsync.Store) {
 	if err != nil {
 		t.Fatalf("UpdateGroup: %v", err)
 	}
-	if len(evs) != 1 || evs[0].Kind != scimsync.EventGroupMemberAdded || !slices.Equal(evs[0].Members, ids[n:]) {
+	if len(evs) != 1 || evs[0].Kind != store.EventGroupMemberAdded || !slices.Equal(evs[0].Members, ids[n:]) {
 		t.Errorf("events = %+v, want one group.member_added with [%s]", evs, ids[n])
 	}
 	g := groupByID(snapshot(t, st), "g1")
@@ -282,10 +282,10 @@ func testLargeGroupAddOne(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testUpdateGroupFuncModifiesCurrent(t *testing.T, st scimsync.Store) {
+func testUpdateGroupFuncModifiesCurrent(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
 	createGroup(t, st, newGroup("g1", "staff", "u1"))
-	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *scimsync.Group) (*scimsync.Group, error) {
+	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		cur.Members = append(cur.Members, "u2") // fn's own copy, returned changed
 		cur.Version++
 		return cur, nil
@@ -293,10 +293,10 @@ func testUpdateGroupFuncModifiesCurrent(t *testing.T, st scimsync.Store) {
 	if err != nil {
 		t.Fatalf("UpdateGroup: %v", err)
 	}
-	if len(evs) != 1 || evs[0].Kind != scimsync.EventGroupMemberAdded || !slices.Equal(evs[0].Members, []string{"u2"}) {
+	if len(evs) != 1 || evs[0].Kind != store.EventGroupMemberAdded || !slices.Equal(evs[0].Members, []string{"u2"}) {
 		t.Errorf("events = %+v, want one group.member_added [u2]", evs)
 	}
 	want := newGroup("g1", "staff", "u1", "u2")
 	want.Version = 2
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice"), newUser("u2", "bob")}, []*scimsync.Group{want})
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")}, []*store.Group{want})
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-func testCreateUserSnapshot(t *testing.T, st scimsync.Store) {
+func testCreateUserSnapshot(t *testing.T, st store.Store) {
 	u := newUser("u1", "alice")
 	u.Active = false
 	evs, err := st.CreateUser(context.Background(), u, "okta")
@@ -25,7 +25,7 @@ func testCreateUserSnapshot(t *testing.T, st scimsync.Store) {
 		t.Fatalf("CreateUser returned %d events, want 1", len(evs))
 	}
 	e := evs[0]
-	if e.Kind != scimsync.EventUserCreated || e.ResourceType != "User" || e.ResourceID != "u1" || e.Actor != "okta" {
+	if e.Kind != store.EventUserCreated || e.ResourceType != "User" || e.ResourceID != "u1" || e.Actor != "okta" {
 		t.Errorf("event = %s %s %s by %s, want user.created User u1 by okta", e.Kind, e.ResourceType, e.ResourceID, e.Actor)
 	}
 	if e.Seq <= 0 || e.Time.IsZero() {
@@ -34,7 +34,7 @@ func testCreateUserSnapshot(t *testing.T, st scimsync.Store) {
 	if diff := cmp.Diff(u, e.User, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("event user (-want +got):\n%s", diff)
 	}
-	s := wantSnapshot(t, st, []*scimsync.User{u}, nil)
+	s := wantSnapshot(t, st, []*store.User{u}, nil)
 	if s.Seq != e.Seq {
 		t.Errorf("snapshot Seq = %d, want %d", s.Seq, e.Seq)
 	}
@@ -47,7 +47,7 @@ func testCreateUserSnapshot(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testUserNameUniqueIgnoringCase(t *testing.T, st scimsync.Store) {
+func testUserNameUniqueIgnoringCase(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "Alice"), newUser("u2", "ÉLODIE"))
 	for _, tc := range []struct{ id, userName string }{
 		{"u3", "alice"},
@@ -55,7 +55,7 @@ func testUserNameUniqueIgnoringCase(t *testing.T, st scimsync.Store) {
 		{"u5", "élodie"}, // the directory lowercases with Unicode rules; the store must agree
 	} {
 		_, err := st.CreateUser(context.Background(), newUser(tc.id, tc.userName), "test")
-		if !errors.Is(err, scimsync.ErrConflict) {
+		if !errors.Is(err, store.ErrConflict) {
 			t.Errorf("CreateUser(%q) error = %v, want ErrConflict", tc.userName, err)
 		}
 	}
@@ -68,16 +68,16 @@ func testUserNameUniqueIgnoringCase(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testDuplicateUserID(t *testing.T, st scimsync.Store) {
+func testDuplicateUserID(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	_, err := st.CreateUser(context.Background(), newUser("u1", "bob"), "test")
-	if !errors.Is(err, scimsync.ErrConflict) {
+	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateUser with a taken ID: error = %v, want ErrConflict", err)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
 }
 
-func testConcurrentCreateSameUserName(t *testing.T, st scimsync.Store) {
+func testConcurrentCreateSameUserName(t *testing.T, st store.Store) {
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -97,7 +97,7 @@ func testConcurrentCreateSameUserName(t *testing.T, st scimsync.Store) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, scimsync.ErrConflict):
+		case !errors.Is(err, store.ErrConflict):
 			t.Errorf("create %d: error = %v, want nil or ErrConflict", i, err)
 		}
 	}
@@ -109,13 +109,13 @@ func testConcurrentCreateSameUserName(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testCreateUserCopiesInput(t *testing.T, st scimsync.Store) {
+func testCreateUserCopiesInput(t *testing.T, st store.Store) {
 	u := newUser("u1", "alice")
 	want := newUser("u1", "alice")
 	createUsers(t, st, u)
 	u.Doc[2] = 'X'
 	u.UserName = "mallory"
-	wantSnapshot(t, st, []*scimsync.User{want}, nil)
+	wantSnapshot(t, st, []*store.User{want}, nil)
 
 	g := newGroup("g1", "staff", "u1")
 	createGroup(t, st, g)
@@ -136,7 +136,7 @@ func counter(t *testing.T, doc []byte) int {
 	return d.N
 }
 
-func testConcurrentUpdates(t *testing.T, st scimsync.Store) {
+func testConcurrentUpdates(t *testing.T, st store.Store) {
 	u := newUser("u1", "alice")
 	u.Doc = []byte(`{"n":0}`)
 	createUsers(t, st, u)
@@ -148,7 +148,7 @@ func testConcurrentUpdates(t *testing.T, st scimsync.Store) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := st.UpdateUser(context.Background(), "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+			_, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 				nu := next(cur)
 				nu.Doc = fmt.Appendf(nil, `{"n":%d}`, counter(t, cur.Doc)+1)
 				return nu, nil
@@ -175,12 +175,12 @@ func testConcurrentUpdates(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testUpdateUserFuncError(t *testing.T, st scimsync.Store) {
+func testUpdateUserFuncError(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
 	mine := errors.New("scim: invalid value")
-	for _, want := range []error{mine, scimsync.ErrPrecondition} {
+	for _, want := range []error{mine, store.ErrPrecondition} {
 		called := false
-		_, err := st.UpdateUser(context.Background(), "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+		_, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 			called = true
 			cur.UserName = "mallory" // a copy: must not reach the store
 			cur.Doc[2] = 'X'
@@ -194,28 +194,28 @@ func testUpdateUserFuncError(t *testing.T, st scimsync.Store) {
 			t.Errorf("UpdateUser error = %v, want %v unchanged", err, want)
 		}
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
 	if n := len(allEvents(t, st)); n != 1 {
 		t.Errorf("event log has %d events, want 1", n)
 	}
 }
 
-func testUpdateUserRenameConflict(t *testing.T, st scimsync.Store) {
+func testUpdateUserRenameConflict(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
-	_, err := st.UpdateUser(context.Background(), "u2", func(cur *scimsync.User) (*scimsync.User, error) {
+	_, err := st.UpdateUser(context.Background(), "u2", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.UserName = "ALICE"
 		return nu, nil
 	}, "test")
-	if !errors.Is(err, scimsync.ErrConflict) {
+	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("rename onto another user's name: error = %v, want ErrConflict", err)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice"), newUser("u2", "bob")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")}, nil)
 }
 
-func testUpdateUserCaseRename(t *testing.T, st scimsync.Store) {
+func testUpdateUserCaseRename(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
-	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.UserName = "Alice"
 		return nu, nil
@@ -231,10 +231,10 @@ func testUpdateUserCaseRename(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testUpdateUserReplay(t *testing.T, st scimsync.Store) {
+func testUpdateUserReplay(t *testing.T, st store.Store) {
 	u := newUser("u1", "alice")
 	createUsers(t, st, u)
-	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		return next(cur), nil // same attributes, new version and time: a replayed PATCH
 	}, "test")
 	if err != nil {
@@ -243,40 +243,40 @@ func testUpdateUserReplay(t *testing.T, st scimsync.Store) {
 	if len(evs) != 0 {
 		t.Errorf("replay returned events %v, want none", kinds(evs))
 	}
-	wantSnapshot(t, st, []*scimsync.User{u}, nil) // old Version and LastModified kept
+	wantSnapshot(t, st, []*store.User{u}, nil) // old Version and LastModified kept
 	if n := len(allEvents(t, st)); n != 1 {
 		t.Errorf("event log has %d events, want 1", n)
 	}
 }
 
-func testUserLifecycleEvents(t *testing.T, st scimsync.Store) {
+func testUserLifecycleEvents(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	u := newUser("u1", "alice")
-	var got []scimsync.Event
-	collect := func(evs []scimsync.Event, err error) {
+	var got []store.Event
+	collect := func(evs []store.Event, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, evs...)
 	}
-	update := func(change func(u *scimsync.User)) ([]scimsync.Event, error) {
-		return st.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	update := func(change func(u *store.User)) ([]store.Event, error) {
+		return st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
 			nu := next(cur)
 			change(nu)
 			return nu, nil
 		}, "azure")
 	}
 	collect(st.CreateUser(ctx, u, "azure"))
-	collect(update(func(u *scimsync.User) { u.Email = "alice@example.org" }))
-	collect(update(func(u *scimsync.User) { u.Active = false; u.ValidAfter = at(5000) }))
-	collect(update(func(u *scimsync.User) { u.Active = true; u.ValidAfter = at(9000) }))
-	collect(update(func(u *scimsync.User) { u.Doc = []byte(`{"title":"CTO"}`) }))
-	collect(st.DeleteUser(ctx, "u1", func(*scimsync.User) error { return nil }, "azure"))
+	collect(update(func(u *store.User) { u.Email = "alice@example.org" }))
+	collect(update(func(u *store.User) { u.Active = false; u.ValidAfter = at(5000) }))
+	collect(update(func(u *store.User) { u.Active = true; u.ValidAfter = at(9000) }))
+	collect(update(func(u *store.User) { u.Doc = []byte(`{"title":"CTO"}`) }))
+	collect(st.DeleteUser(ctx, "u1", func(*store.User) error { return nil }, "azure"))
 
 	want := []string{
-		scimsync.EventUserCreated, scimsync.EventUserUpdated, scimsync.EventUserDeactivated,
-		scimsync.EventUserReactivated, scimsync.EventUserUpdated, scimsync.EventUserDeleted,
+		store.EventUserCreated, store.EventUserUpdated, store.EventUserDeactivated,
+		store.EventUserReactivated, store.EventUserUpdated, store.EventUserDeleted,
 	}
 	if diff := cmp.Diff(want, kinds(got)); diff != "" {
 		t.Fatalf("returned event kinds (-want +got):\n%s", diff)
@@ -291,7 +291,7 @@ func testUserLifecycleEvents(t *testing.T, st scimsync.Store) {
 		if e.ResourceType != "User" || e.ResourceID != "u1" || e.Actor != "azure" {
 			t.Errorf("event %d = %s %s by %s, want User u1 by azure", i, e.ResourceType, e.ResourceID, e.Actor)
 		}
-		if e.Kind == scimsync.EventUserDeleted {
+		if e.Kind == store.EventUserDeleted {
 			if e.User != nil {
 				t.Errorf("user.deleted carries a user: %+v", e.User)
 			}
@@ -309,25 +309,25 @@ func testUserLifecycleEvents(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testDeleteUserFuncError(t *testing.T, st scimsync.Store) {
+func testDeleteUserFuncError(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
-	var seen *scimsync.User
-	_, err := st.DeleteUser(context.Background(), "u1", func(cur *scimsync.User) error {
+	var seen *store.User
+	_, err := st.DeleteUser(context.Background(), "u1", func(cur *store.User) error {
 		seen = cur
-		return scimsync.ErrPrecondition
+		return store.ErrPrecondition
 	}, "test")
-	if err != scimsync.ErrPrecondition {
+	if err != store.ErrPrecondition {
 		t.Errorf("DeleteUser error = %v, want ErrPrecondition unchanged", err)
 	}
 	if seen == nil || seen.ID != "u1" || seen.Version != 1 {
 		t.Errorf("fn saw %+v, want the current user u1 at version 1", seen)
 	}
-	wantSnapshot(t, st, []*scimsync.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
 }
 
-func testUpdateUserFuncModifiesCurrent(t *testing.T, st scimsync.Store) {
+func testUpdateUserFuncModifiesCurrent(t *testing.T, st store.Store) {
 	createUsers(t, st, newUser("u1", "alice"))
-	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		cur.Active = false // cur is fn's own copy: changing it and returning it is a normal update
 		cur.Version++
 		return cur, nil
@@ -335,10 +335,10 @@ func testUpdateUserFuncModifiesCurrent(t *testing.T, st scimsync.Store) {
 	if err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
-	if diff := cmp.Diff([]string{scimsync.EventUserDeactivated}, kinds(evs)); diff != "" {
+	if diff := cmp.Diff([]string{store.EventUserDeactivated}, kinds(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 	want := newUser("u1", "alice")
 	want.Active, want.Version = false, 2
-	wantSnapshot(t, st, []*scimsync.User{want}, nil)
+	wantSnapshot(t, st, []*store.User{want}, nil)
 }

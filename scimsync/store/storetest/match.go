@@ -11,30 +11,30 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // matchTests run on a store opened with their match rule.
 var matchTests = []struct {
 	name string
-	rule scimsync.MatchRule
-	fn   func(t *testing.T, st scimsync.Store, rule scimsync.MatchRule)
+	rule store.MatchRule
+	fn   func(t *testing.T, st store.Store, rule store.MatchRule)
 }{
-	{"MatchKey_EmailUniqueIgnoringASCIICaseOnly", scimsync.MatchRule{Attribute: "email"}, testEmailKeyUnique},
-	{"MatchKey_ExternalIDUniqueIgnoringASCIICaseOnly", scimsync.MatchRule{Attribute: "externalId"}, testExternalIDKeyUnique},
-	{"MatchKey_RenameOntoAnotherUsersKeyConflicts", scimsync.MatchRule{Attribute: "email"}, testRenameOntoTakenKey},
-	{"MatchKey_SharedEmailAllowedWhenMatchingOnUserName", scimsync.MatchRule{}, testSharedEmailAllowed},
-	{"MatchKey_ConcurrentClaimsOfOneKeyOneWins", scimsync.MatchRule{Attribute: "email"}, testConcurrentClaims},
-	{"MatchKey_RenameLeavesCutoffsOnOldAndNewKey", scimsync.MatchRule{SessionLifetime: 2 * time.Hour}, testRenameCutoffs},
-	{"MatchKey_DeleteLeavesCutoffThatOutlivesANewHolder", scimsync.MatchRule{Attribute: "email"}, testDeleteCutoff},
-	{"MatchKey_CaseOnlyChangeLeavesNoCutoff", scimsync.MatchRule{}, testCaseOnlyChange},
-	{"MatchKey_OtherChangesLeaveNoCutoff", scimsync.MatchRule{Attribute: "email"}, testOtherChangesNoCutoff},
-	{"MatchKey_ExpiredCutoffsLeaveTheSnapshot", scimsync.MatchRule{SessionLifetime: time.Second}, testCutoffsExpire},
-	{"MatchKey_UserNameAndEmailQueriesFoldASCIIOnly", scimsync.MatchRule{}, testUserNameQueryFoldsASCIIOnly},
+	{"MatchKey_EmailUniqueIgnoringASCIICaseOnly", store.MatchRule{Attribute: "email"}, testEmailKeyUnique},
+	{"MatchKey_ExternalIDUniqueIgnoringASCIICaseOnly", store.MatchRule{Attribute: "externalId"}, testExternalIDKeyUnique},
+	{"MatchKey_RenameOntoAnotherUsersKeyConflicts", store.MatchRule{Attribute: "email"}, testRenameOntoTakenKey},
+	{"MatchKey_SharedEmailAllowedWhenMatchingOnUserName", store.MatchRule{}, testSharedEmailAllowed},
+	{"MatchKey_ConcurrentClaimsOfOneKeyOneWins", store.MatchRule{Attribute: "email"}, testConcurrentClaims},
+	{"MatchKey_RenameLeavesCutoffsOnOldAndNewKey", store.MatchRule{SessionLifetime: 2 * time.Hour}, testRenameCutoffs},
+	{"MatchKey_DeleteLeavesCutoffThatOutlivesANewHolder", store.MatchRule{Attribute: "email"}, testDeleteCutoff},
+	{"MatchKey_CaseOnlyChangeLeavesNoCutoff", store.MatchRule{}, testCaseOnlyChange},
+	{"MatchKey_OtherChangesLeaveNoCutoff", store.MatchRule{Attribute: "email"}, testOtherChangesNoCutoff},
+	{"MatchKey_ExpiredCutoffsLeaveTheSnapshot", store.MatchRule{SessionLifetime: time.Second}, testCutoffsExpire},
+	{"MatchKey_UserNameAndEmailQueriesFoldASCIIOnly", store.MatchRule{}, testUserNameQueryFoldsASCIIOnly},
 }
 
 // keyUser is a user whose userName, email and externalId are set apart.
-func keyUser(id, userName, email, ext string) *scimsync.User {
+func keyUser(id, userName, email, ext string) *store.User {
 	u := newUser(id, userName)
 	u.Email, u.ExternalID = email, ext
 	return u
@@ -42,12 +42,12 @@ func keyUser(id, userName, email, ext string) *scimsync.User {
 
 func wantTaken(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, scimsync.ErrMatchKeyTaken) || !errors.Is(err, scimsync.ErrConflict) {
+	if !errors.Is(err, store.ErrMatchKeyTaken) || !errors.Is(err, store.ErrConflict) {
 		t.Errorf("%s: error %v, want ErrMatchKeyTaken (an ErrConflict)", what, err)
 	}
 }
 
-func testEmailKeyUnique(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testEmailKeyUnique(t *testing.T, st store.Store, _ store.MatchRule) {
 	ctx := context.Background()
 	createUsers(t, st, keyUser("u1", "dee", "Dee@Example.com", "e1"))
 	_, err := st.CreateUser(ctx, keyUser("u2", "other", "dee@example.COM", "e2"), "test")
@@ -68,7 +68,7 @@ func testEmailKeyUnique(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
 	createUsers(t, st, keyUser("n1", "none1", "", "n1"), keyUser("n2", "none2", "", "n2"))
 }
 
-func testExternalIDKeyUnique(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testExternalIDKeyUnique(t *testing.T, st store.Store, _ store.MatchRule) {
 	ctx := context.Background()
 	createUsers(t, st, keyUser("u1", "a", "a@example.com", "EXT-1"))
 	_, err := st.CreateUser(ctx, keyUser("u2", "b", "b@example.com", "ext-1"), "test")
@@ -76,11 +76,11 @@ func testExternalIDKeyUnique(t *testing.T, st scimsync.Store, _ scimsync.MatchRu
 	createUsers(t, st, keyUser("u3", "c", "a@example.com", "ext-2")) // email is not the key here
 }
 
-func testRenameOntoTakenKey(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testRenameOntoTakenKey(t *testing.T, st store.Store, _ store.MatchRule) {
 	ctx := context.Background()
 	a, b := keyUser("u1", "a", "a@example.com", "e1"), keyUser("u2", "b", "b@example.com", "e2")
 	createUsers(t, st, a, b)
-	evs, err := st.UpdateUser(ctx, "u2", func(cur *scimsync.User) (*scimsync.User, error) {
+	evs, err := st.UpdateUser(ctx, "u2", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Email = "A@EXAMPLE.COM"
 		return nu, nil
@@ -89,9 +89,9 @@ func testRenameOntoTakenKey(t *testing.T, st scimsync.Store, _ scimsync.MatchRul
 	if len(evs) != 0 {
 		t.Errorf("refused update returned events %v", kinds(evs))
 	}
-	wantSnapshot(t, st, []*scimsync.User{a, b}, nil)
+	wantSnapshot(t, st, []*store.User{a, b}, nil)
 	// A user may keep its own key (a write that changes something else).
-	if _, err := st.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	if _, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Doc = []byte(`{"title":"x"}`)
 		return nu, nil
@@ -100,11 +100,11 @@ func testRenameOntoTakenKey(t *testing.T, st scimsync.Store, _ scimsync.MatchRul
 	}
 }
 
-func testSharedEmailAllowed(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testSharedEmailAllowed(t *testing.T, st store.Store, _ store.MatchRule) {
 	createUsers(t, st, keyUser("u1", "a", "shared@example.com", "e1"), keyUser("u2", "b", "shared@example.com", "e2"))
 }
 
-func testConcurrentClaims(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testConcurrentClaims(t *testing.T, st store.Store, _ store.MatchRule) {
 	ctx := context.Background()
 	for round := range 10 {
 		email := fmt.Sprintf("race%d@example.com", round)
@@ -122,7 +122,7 @@ func testConcurrentClaims(t *testing.T, st scimsync.Store, _ scimsync.MatchRule)
 			switch {
 			case err == nil:
 				won++
-			case !errors.Is(err, scimsync.ErrMatchKeyTaken):
+			case !errors.Is(err, store.ErrMatchKeyTaken):
 				t.Errorf("round %d: %v, want nil or ErrMatchKeyTaken", round, err)
 			}
 		}
@@ -133,8 +133,8 @@ func testConcurrentClaims(t *testing.T, st scimsync.Store, _ scimsync.MatchRule)
 }
 
 // cutoffsOf returns the cut-offs by key.
-func cutoffsOf(cs []scimsync.KeyCutoff) map[string]scimsync.KeyCutoff {
-	m := map[string]scimsync.KeyCutoff{}
+func cutoffsOf(cs []store.KeyCutoff) map[string]store.KeyCutoff {
+	m := map[string]store.KeyCutoff{}
 	for _, c := range cs {
 		m[c.Key] = c
 	}
@@ -143,7 +143,7 @@ func cutoffsOf(cs []scimsync.KeyCutoff) map[string]scimsync.KeyCutoff {
 
 // wantCutoffs checks cs names exactly keys, each voiding from within
 // [from, to] and expiring lifetime later.
-func wantCutoffs(t *testing.T, what string, cs []scimsync.KeyCutoff, from, to time.Time, lifetime time.Duration, keys ...string) {
+func wantCutoffs(t *testing.T, what string, cs []store.KeyCutoff, from, to time.Time, lifetime time.Duration, keys ...string) {
 	t.Helper()
 	got := cutoffsOf(cs)
 	if len(got) != len(keys) {
@@ -162,9 +162,9 @@ func wantCutoffs(t *testing.T, what string, cs []scimsync.KeyCutoff, from, to ti
 	}
 }
 
-func rename(t *testing.T, st scimsync.Store, id, userName string) []scimsync.Event {
+func rename(t *testing.T, st store.Store, id, userName string) []store.Event {
 	t.Helper()
-	evs, err := st.UpdateUser(context.Background(), id, func(cur *scimsync.User) (*scimsync.User, error) {
+	evs, err := st.UpdateUser(context.Background(), id, func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.UserName = userName
 		return nu, nil
@@ -178,7 +178,7 @@ func rename(t *testing.T, st scimsync.Store, id, userName string) []scimsync.Eve
 // testRenameCutoffs is the issue's scenario at the store: dee renamed away,
 // then spare renamed to dee. Each rename leaves a cut-off on the key it
 // leaves and the key it takes, in the event and in the snapshot.
-func testRenameCutoffs(t *testing.T, st scimsync.Store, rule scimsync.MatchRule) {
+func testRenameCutoffs(t *testing.T, st store.Store, rule store.MatchRule) {
 	createUsers(t, st, newUser("u1", "spare@example.com"), newUser("u2", "dee@example.com"))
 	t1 := time.Now()
 	evs := rename(t, st, "u2", "dee-departed@example.com")
@@ -211,7 +211,7 @@ func testRenameCutoffs(t *testing.T, st scimsync.Store, rule scimsync.MatchRule)
 	}
 }
 
-func testDeleteCutoff(t *testing.T, st scimsync.Store, rule scimsync.MatchRule) {
+func testDeleteCutoff(t *testing.T, st store.Store, rule store.MatchRule) {
 	ctx := context.Background()
 	lifetime := rule.SessionLifetime
 	if lifetime == 0 {
@@ -219,7 +219,7 @@ func testDeleteCutoff(t *testing.T, st scimsync.Store, rule scimsync.MatchRule) 
 	}
 	createUsers(t, st, keyUser("u1", "dee", "Dee@example.com", "e1"))
 	t1 := time.Now()
-	evs, err := st.DeleteUser(ctx, "u1", func(*scimsync.User) error { return nil }, "test")
+	evs, err := st.DeleteUser(ctx, "u1", func(*store.User) error { return nil }, "test")
 	t2 := time.Now()
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("DeleteUser: %v, %d events", err, len(evs))
@@ -236,7 +236,7 @@ func testDeleteCutoff(t *testing.T, st scimsync.Store, rule scimsync.MatchRule) 
 	wantCutoffs(t, "snapshot after another user took the key", cs, t1, t2, lifetime, "dee@example.com")
 	// The tombstone stays one when the new holder leaves the key again.
 	time.Sleep(2 * time.Millisecond)
-	if _, err := st.UpdateUser(ctx, "u2", func(cur *scimsync.User) (*scimsync.User, error) {
+	if _, err := st.UpdateUser(ctx, "u2", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Email = "new@example.com"
 		return nu, nil
@@ -248,7 +248,7 @@ func testDeleteCutoff(t *testing.T, st scimsync.Store, rule scimsync.MatchRule) 
 	}
 }
 
-func testCaseOnlyChange(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testCaseOnlyChange(t *testing.T, st store.Store, _ store.MatchRule) {
 	createUsers(t, st, newUser("u1", "Dee@Example.com"))
 	evs := rename(t, st, "u1", "dee@example.com")
 	if len(evs) != 1 || len(evs[0].Cutoffs) != 0 {
@@ -259,10 +259,10 @@ func testCaseOnlyChange(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
 	}
 }
 
-func testOtherChangesNoCutoff(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testOtherChangesNoCutoff(t *testing.T, st store.Store, _ store.MatchRule) {
 	createUsers(t, st, keyUser("u1", "dee", "dee@example.com", "e1"))
 	evs := rename(t, st, "u1", "dee-renamed") // the key is the email
-	if _, err := st.UpdateUser(context.Background(), "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	if _, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Active = false
 		return nu, nil
@@ -274,7 +274,7 @@ func testOtherChangesNoCutoff(t *testing.T, st scimsync.Store, _ scimsync.MatchR
 	}
 }
 
-func testCutoffsExpire(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
+func testCutoffsExpire(t *testing.T, st store.Store, _ store.MatchRule) {
 	createUsers(t, st, newUser("u1", "dee"))
 	rename(t, st, "u1", "dee2")
 	time.Sleep(1100 * time.Millisecond)
@@ -287,10 +287,10 @@ func testCutoffsExpire(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
 	}
 }
 
-func testUserNameQueryFoldsASCIIOnly(t *testing.T, st scimsync.Store, _ scimsync.MatchRule) {
-	rd, ok := st.(scimsync.Reader)
+func testUserNameQueryFoldsASCIIOnly(t *testing.T, st store.Store, _ store.MatchRule) {
+	rd, ok := st.(store.Reader)
 	if !ok {
-		t.Fatalf("%T does not implement scimsync.Reader", st)
+		t.Fatalf("%T does not implement store.Reader", st)
 	}
 	createUsers(t, st, keyUser("u1", "Alice@example.com", "Kim@example.com", "e1"))
 	for _, tc := range []struct {
@@ -302,7 +302,7 @@ func testUserNameQueryFoldsASCIIOnly(t *testing.T, st scimsync.Store, _ scimsync
 		{"email", "kim@EXAMPLE.com", 1},
 		{"email", "\u212Aim@example.com", 0},
 	} {
-		us, total, err := rd.ListUsers(context.Background(), scimsync.Query{Attr: tc.attr, Value: tc.value})
+		us, total, err := rd.ListUsers(context.Background(), store.Query{Attr: tc.attr, Value: tc.value})
 		if err != nil || total != tc.want || len(us) != tc.want {
 			t.Errorf("ListUsers(%s %q) = %d users, total %d, %v; want %d", tc.attr, tc.value, len(us), total, err, tc.want)
 		}

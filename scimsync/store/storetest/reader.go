@@ -6,12 +6,12 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 var readerTests = []struct {
 	name string
-	fn   func(t *testing.T, st scimsync.Store)
+	fn   func(t *testing.T, st store.Store)
 }{
 	{"ListUsers_NamePrefixIgnoresCaseAndEscapesWildcards", testNamePrefix},
 	{"EachUser_StreamsInOrderAndStopsOnError", testEachUser},
@@ -19,10 +19,10 @@ var readerTests = []struct {
 
 // testNamePrefix: the people-facing search matches the start of userName
 // or email, ignoring case, and treats % and _ as themselves.
-func testNamePrefix(t *testing.T, st scimsync.Store) {
-	rd, ok := st.(scimsync.Reader)
+func testNamePrefix(t *testing.T, st store.Store) {
+	rd, ok := st.(store.Reader)
 	if !ok {
-		t.Fatalf("%T does not implement scimsync.Reader", st)
+		t.Fatalf("%T does not implement store.Reader", st)
 	}
 	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "Alicia"), newUser("u3", "bob"), newUser("u4", "100%_x"), newUser("u5", "1000x"))
 	for _, tc := range []struct {
@@ -39,7 +39,7 @@ func testNamePrefix(t *testing.T, st scimsync.Store) {
 		{"_", nil},
 		{"zed", nil},
 	} {
-		us, total, err := rd.ListUsers(context.Background(), scimsync.Query{Attr: "nameprefix", Value: tc.prefix})
+		us, total, err := rd.ListUsers(context.Background(), store.Query{Attr: "nameprefix", Value: tc.prefix})
 		if err != nil {
 			t.Fatalf("nameprefix %q: %v", tc.prefix, err)
 		}
@@ -56,14 +56,14 @@ func testNamePrefix(t *testing.T, st scimsync.Store) {
 
 // testEachUser: a scan sees every matching user once, in the store's
 // order, and stops with fn's error.
-func testEachUser(t *testing.T, st scimsync.Store) {
-	rd, ok := st.(scimsync.Reader)
+func testEachUser(t *testing.T, st store.Store) {
+	rd, ok := st.(store.Reader)
 	if !ok {
-		t.Fatalf("%T does not implement scimsync.Reader", st)
+		t.Fatalf("%T does not implement store.Reader", st)
 	}
 	createUsers(t, st, newUser("u1", "carol"), newUser("u2", "alice"), newUser("u3", "bob"))
 	var got []string
-	if err := rd.EachUser(context.Background(), scimsync.Query{}, func(u *scimsync.User) error {
+	if err := rd.EachUser(context.Background(), store.Query{}, func(u *store.User) error {
 		got = append(got, u.UserName)
 		return nil
 	}); err != nil {
@@ -73,7 +73,7 @@ func testEachUser(t *testing.T, st scimsync.Store) {
 		t.Errorf("scan: %v, want creation order %v", got, want)
 	}
 	got = nil
-	if err := rd.EachUser(context.Background(), scimsync.Query{Attr: "username", Value: "ALICE"}, func(u *scimsync.User) error {
+	if err := rd.EachUser(context.Background(), store.Query{Attr: "username", Value: "ALICE"}, func(u *store.User) error {
 		got = append(got, u.ID)
 		return nil
 	}); err != nil || !slices.Equal(got, []string{"u2"}) {
@@ -81,7 +81,7 @@ func testEachUser(t *testing.T, st scimsync.Store) {
 	}
 	stop := errors.New("enough")
 	n := 0
-	err := rd.EachUser(context.Background(), scimsync.Query{}, func(*scimsync.User) error { n++; return stop })
+	err := rd.EachUser(context.Background(), store.Query{}, func(*store.User) error { n++; return stop })
 	if err != stop || n != 1 {
 		t.Errorf("fn's error: scan returned %v after %d users, want it as is after 1", err, n)
 	}

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite for scimsync.Store: every
+// Package storetest is the conformance suite for store.Store: every
 // implementation (SQLite, PostgreSQL) runs the same tests, in the manner of
 // oauth2-proxy's RunSessionStoreTests.
 package storetest
@@ -13,17 +13,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Run runs the suite. open is called once per subtest, possibly from
 // parallel subtests, and must return a new, empty store that shares nothing
 // with the others (a fresh file; a fresh schema or database), opened with
 // opts. Run closes each store when its subtest ends.
-func Run(t *testing.T, open func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store) {
+func Run(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, st scimsync.Store)
+		fn   func(t *testing.T, st store.Store)
 	}{
 		{"CreateUser_SnapshotReturnsEveryField", testCreateUserSnapshot},
 		{"CreateUser_UserNameUniqueIgnoringCase", testUserNameUniqueIgnoringCase},
@@ -68,14 +68,14 @@ func Run(t *testing.T, open func(t *testing.T, opts ...scimsync.StoreOption) sci
 	for _, tc := range matchTests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.fn(t, openClosed(t, open, scimsync.WithMatchRule(tc.rule)), tc.rule)
+			tc.fn(t, openClosed(t, open, store.WithMatchRule(tc.rule)), tc.rule)
 		})
 	}
 }
 
 // openClosed opens a store that is closed when t ends.
-func openClosed(t *testing.T, open func(t *testing.T, opts ...scimsync.StoreOption) scimsync.Store,
-	opts ...scimsync.StoreOption) scimsync.Store {
+func openClosed(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store,
+	opts ...store.Option) store.Store {
 	st := open(t, opts...)
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
@@ -91,8 +91,8 @@ var base = time.Date(2025, 3, 1, 9, 30, 0, 0, time.UTC)
 
 func at(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
 
-func newUser(id, userName string) *scimsync.User {
-	return &scimsync.User{
+func newUser(id, userName string) *store.User {
+	return &store.User{
 		ID:           id,
 		UserName:     userName,
 		ExternalID:   "ext-" + id,
@@ -106,8 +106,8 @@ func newUser(id, userName string) *scimsync.User {
 	}
 }
 
-func newGroup(id, name string, members ...string) *scimsync.Group {
-	return &scimsync.Group{
+func newGroup(id, name string, members ...string) *store.Group {
+	return &store.Group{
 		ID:           id,
 		DisplayName:  name,
 		ExternalID:   "ext-" + id,
@@ -119,7 +119,7 @@ func newGroup(id, name string, members ...string) *scimsync.Group {
 	}
 }
 
-func createUsers(t *testing.T, st scimsync.Store, users ...*scimsync.User) {
+func createUsers(t *testing.T, st store.Store, users ...*store.User) {
 	t.Helper()
 	for _, u := range users {
 		if _, err := st.CreateUser(context.Background(), u, "test"); err != nil {
@@ -128,14 +128,14 @@ func createUsers(t *testing.T, st scimsync.Store, users ...*scimsync.User) {
 	}
 }
 
-func createGroup(t *testing.T, st scimsync.Store, g *scimsync.Group) {
+func createGroup(t *testing.T, st store.Store, g *store.Group) {
 	t.Helper()
 	if _, err := st.CreateGroup(context.Background(), g, "test"); err != nil {
 		t.Fatalf("CreateGroup(%s): %v", g.ID, err)
 	}
 }
 
-func snapshot(t *testing.T, st scimsync.Store) *scimsync.Snapshot {
+func snapshot(t *testing.T, st store.Store) *store.Snapshot {
 	t.Helper()
 	s, err := st.Snapshot(context.Background())
 	if err != nil {
@@ -144,7 +144,7 @@ func snapshot(t *testing.T, st scimsync.Store) *scimsync.Snapshot {
 	return s
 }
 
-func allEvents(t *testing.T, st scimsync.Store) []scimsync.Event {
+func allEvents(t *testing.T, st store.Store) []store.Event {
 	t.Helper()
 	evs, err := st.EventsAfter(context.Background(), 0, 100_000)
 	if err != nil {
@@ -153,7 +153,7 @@ func allEvents(t *testing.T, st scimsync.Store) []scimsync.Event {
 	return evs
 }
 
-func userByID(s *scimsync.Snapshot, id string) *scimsync.User {
+func userByID(s *store.Snapshot, id string) *store.User {
 	for _, u := range s.Users {
 		if u.ID == id {
 			return u
@@ -162,7 +162,7 @@ func userByID(s *scimsync.Snapshot, id string) *scimsync.User {
 	return nil
 }
 
-func groupByID(s *scimsync.Snapshot, id string) *scimsync.Group {
+func groupByID(s *store.Snapshot, id string) *store.Group {
 	for _, g := range s.Groups {
 		if g.ID == id {
 			return g
@@ -171,7 +171,7 @@ func groupByID(s *scimsync.Snapshot, id string) *scimsync.Group {
 	return nil
 }
 
-func kinds(evs []scimsync.Event) []string {
+func kinds(evs []store.Event) []string {
 	var ks []string
 	for _, e := range evs {
 		ks = append(ks, e.Kind)
@@ -180,7 +180,7 @@ func kinds(evs []scimsync.Event) []string {
 }
 
 // next is the usual update: a copy with Version+1 and a later LastModified.
-func next(u *scimsync.User) *scimsync.User {
+func next(u *store.User) *store.User {
 	c := *u
 	c.Doc = slices.Clone(u.Doc)
 	c.Version++
@@ -188,7 +188,7 @@ func next(u *scimsync.User) *scimsync.User {
 	return &c
 }
 
-func nextGroup(g *scimsync.Group) *scimsync.Group {
+func nextGroup(g *store.Group) *store.Group {
 	c := *g
 	c.Doc = slices.Clone(g.Doc)
 	c.Members = slices.Clone(g.Members)
@@ -204,14 +204,14 @@ var setOpts = cmp.Options{
 }
 
 // wantSnapshot checks that the snapshot of st holds exactly users and groups.
-func wantSnapshot(t *testing.T, st scimsync.Store, users []*scimsync.User, groups []*scimsync.Group) *scimsync.Snapshot {
+func wantSnapshot(t *testing.T, st store.Store, users []*store.User, groups []*store.Group) *store.Snapshot {
 	t.Helper()
 	s := snapshot(t, st)
-	byID := func(x []*scimsync.User) []*scimsync.User {
-		return slices.SortedFunc(slices.Values(x), func(a, b *scimsync.User) int { return cmpString(a.ID, b.ID) })
+	byID := func(x []*store.User) []*store.User {
+		return slices.SortedFunc(slices.Values(x), func(a, b *store.User) int { return cmpString(a.ID, b.ID) })
 	}
-	gByID := func(x []*scimsync.Group) []*scimsync.Group {
-		return slices.SortedFunc(slices.Values(x), func(a, b *scimsync.Group) int { return cmpString(a.ID, b.ID) })
+	gByID := func(x []*store.Group) []*store.Group {
+		return slices.SortedFunc(slices.Values(x), func(a, b *store.Group) int { return cmpString(a.ID, b.ID) })
 	}
 	if diff := cmp.Diff(byID(users), byID(s.Users), setOpts); diff != "" {
 		t.Errorf("snapshot users (-want +got):\n%s", diff)

@@ -8,14 +8,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // ledgerTests are the login ledger and event stats tests; Run runs them
 // with the others.
 var ledgerTests = []struct {
 	name string
-	fn   func(t *testing.T, st scimsync.Store)
+	fn   func(t *testing.T, st store.Store)
 }{
 	{"Ledger_LastLoginAndLiveSessions", testLedgerLiveSessions},
 	{"Ledger_ExpiredSessionsArePruned", testLedgerPrunesExpired},
@@ -23,11 +23,11 @@ var ledgerTests = []struct {
 	{"EventStats_LastOfEachKindAndCountSince", testEventStats},
 }
 
-func ledger(t *testing.T, st scimsync.Store) scimsync.Ledger {
+func ledger(t *testing.T, st store.Store) store.Ledger {
 	t.Helper()
-	lg, ok := st.(scimsync.Ledger)
+	lg, ok := st.(store.Ledger)
 	if !ok {
-		t.Fatalf("%T does not implement scimsync.Ledger", st)
+		t.Fatalf("%T does not implement store.Ledger", st)
 	}
 	return lg
 }
@@ -38,28 +38,28 @@ func future(ms int) time.Time {
 	return time.Now().Add(48 * time.Hour).Truncate(time.Hour).Add(time.Duration(ms) * time.Millisecond).UTC()
 }
 
-func testLedgerLiveSessions(t *testing.T, st scimsync.Store) {
+func testLedgerLiveSessions(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	lg := ledger(t, st)
 	b0 := future(0)
-	rec := func(l scimsync.LedgerLogin) {
+	rec := func(l store.LedgerLogin) {
 		t.Helper()
 		if err := lg.RecordLogin(ctx, l); err != nil {
 			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
 		}
 	}
 	hour := time.Hour
-	voided := scimsync.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-voided",
+	voided := store.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-voided",
 		Issued: b0, Expires: b0.Add(8 * hour)}
-	ended := scimsync.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-ended",
+	ended := store.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-ended",
 		Issued: b0.Add(2 * hour), Expires: b0.Add(3 * hour)}
-	live1 := scimsync.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-live1",
+	live1 := store.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-live1",
 		Issued: b0.Add(3 * hour), Expires: b0.Add(11 * hour), IdPInitiated: true}
-	live2 := scimsync.LedgerLogin{Subject: "alice@example.com", User: "Alice", SessionID: "s-live2",
+	live2 := store.LedgerLogin{Subject: "alice@example.com", User: "Alice", SessionID: "s-live2",
 		Issued: b0.Add(4 * hour), Expires: b0.Add(12 * hour)}
-	other := scimsync.LedgerLogin{Subject: "bob@example.com", User: "bob", SessionID: "s-bob",
+	other := store.LedgerLogin{Subject: "bob@example.com", User: "bob", SessionID: "s-bob",
 		Issued: b0.Add(5 * hour), Expires: b0.Add(13 * hour)}
-	for _, l := range []scimsync.LedgerLogin{voided, ended, live2, live1, other} {
+	for _, l := range []store.LedgerLogin{voided, ended, live2, live1, other} {
 		rec(l)
 	}
 	rec(live1) // recorded twice (a retried hook): still one session
@@ -69,7 +69,7 @@ func testLedgerLiveSessions(t *testing.T, st scimsync.Store) {
 	if err != nil {
 		t.Fatalf("LoginsOf: %v", err)
 	}
-	want := scimsync.Logins{Last: live2.Issued, Live: []scimsync.LedgerLogin{live2, live1}, LiveTotal: 2}
+	want := store.Logins{Last: live2.Issued, Live: []store.LedgerLogin{live2, live1}, LiveTotal: 2}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("LoginsOf(alice) (-want +got):\n%s", diff)
 	}
@@ -92,14 +92,14 @@ func testLedgerLiveSessions(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testLedgerPrunesExpired(t *testing.T, st scimsync.Store) {
+func testLedgerPrunesExpired(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	lg := ledger(t, st)
 	// Expired by the store's clock: the next RecordLogin deletes it. The
 	// query's own now is before its expiry, so only the prune can hide it.
-	old := scimsync.LedgerLogin{Subject: "dave@example.com", User: "dave", SessionID: "s-old",
+	old := store.LedgerLogin{Subject: "dave@example.com", User: "dave", SessionID: "s-old",
 		Issued: at(0), Expires: at(60_000)}
-	for _, l := range []scimsync.LedgerLogin{old, {Subject: "erin@example.com", User: "erin", SessionID: "s-new",
+	for _, l := range []store.LedgerLogin{old, {Subject: "erin@example.com", User: "erin", SessionID: "s-new",
 		Issued: future(0), Expires: future(3_600_000)}} {
 		if err := lg.RecordLogin(ctx, l); err != nil {
 			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
@@ -117,9 +117,9 @@ func testLedgerPrunesExpired(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testLedgerRequiresKeys(t *testing.T, st scimsync.Store) {
+func testLedgerRequiresKeys(t *testing.T, st store.Store) {
 	lg := ledger(t, st)
-	for _, l := range []scimsync.LedgerLogin{
+	for _, l := range []store.LedgerLogin{
 		{User: "x", SessionID: "s", Issued: future(0), Expires: future(1)},
 		{Subject: "x", User: "x", Issued: future(0), Expires: future(1)},
 	} {
@@ -129,7 +129,7 @@ func testLedgerRequiresKeys(t *testing.T, st scimsync.Store) {
 	}
 }
 
-func testEventStats(t *testing.T, st scimsync.Store) {
+func testEventStats(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	lg := ledger(t, st)
 	empty, err := lg.EventStats(ctx, time.Time{})
@@ -140,8 +140,8 @@ func testEventStats(t *testing.T, st scimsync.Store) {
 		t.Errorf("EventStats of an empty log = %+v", empty)
 	}
 
-	var evs []scimsync.Event
-	collect := func(e []scimsync.Event, err error) {
+	var evs []store.Event
+	collect := func(e []store.Event, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +151,7 @@ func testEventStats(t *testing.T, st scimsync.Store) {
 	collect(st.CreateUser(ctx, newUser("u1", "alice"), "azure"))
 	collect(st.CreateUser(ctx, newUser("u2", "bob"), "azure"))
 	time.Sleep(5 * time.Millisecond) // a distinct event time for the since cut
-	collect(st.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	collect(st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Active = false
 		return nu, nil
@@ -159,17 +159,17 @@ func testEventStats(t *testing.T, st scimsync.Store) {
 	collect(st.CreateGroup(ctx, newGroup("g1", "eng", "u2"), "okta"))
 
 	// The expectation comes from the events the writes returned.
-	last := map[string]scimsync.Event{}
+	last := map[string]store.Event{}
 	for _, e := range evs {
 		last[e.Kind] = e // in seq order: the newest wins
 	}
-	var want scimsync.EventStats
-	for _, k := range scimsync.EventKinds {
+	var want store.EventStats
+	for _, k := range store.EventKinds {
 		if e, ok := last[k]; ok {
-			want.Last = append(want.Last, scimsync.LastEvent{Kind: k, Seq: e.Seq, Time: e.Time, Actor: e.Actor})
+			want.Last = append(want.Last, store.LastEvent{Kind: k, Seq: e.Seq, Time: e.Time, Actor: e.Actor})
 		}
 	}
-	cut := last[scimsync.EventUserDeactivated].Time
+	cut := last[store.EventUserDeactivated].Time
 	for _, e := range evs {
 		if !e.Time.Before(cut) {
 			want.Since++
