@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 const edgeToken = "edge-0123456789abcdef"
@@ -31,7 +32,10 @@ var backends = []struct {
 	open func(t *testing.T) storeReader
 }{
 	{"sqlite", func(t *testing.T) storeReader {
-		st := openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"))
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { st.Close() })
 		return st
 	}},

@@ -11,11 +11,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 	t.Parallel()
-	st, err := OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 
 func TestLoginRecorder_StoreFailureIsLoggedNotRaised(t *testing.T) {
 	t.Parallel()
-	st, err := OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}

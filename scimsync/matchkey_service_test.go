@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // admits is the gate's rule for one session of key issued at issued: the
@@ -103,7 +104,7 @@ func TestSCIM_EmailMatchKeyIsUnique(t *testing.T) {
 func TestDirectory_AmbiguousKeyFromOldData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, t.TempDir()+"/dir.db") // userName rule: emails may repeat
+	st, err := sqlite.Open(ctx, t.TempDir()+"/dir.db") // userName rule: emails may repeat
 	if err != nil {
 		t.Fatal(err)
 	}

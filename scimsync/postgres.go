@@ -96,7 +96,7 @@ var pgMigrations = sync.OnceValues(func() ([]store.Migration, error) {
 // is newer than this binary knows. Without WithMatchRule, the match key is
 // the userName.
 func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*PostgresStore, error) {
-	match, err := store.RuleOf(opts)
+	conf, err := store.Configure(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
@@ -110,7 +110,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*Postg
 		return nil, pgErr(ctx, "open postgres store "+where, err)
 	}
 	closing, stop := context.WithCancel(context.Background())
-	s := &PostgresStore{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: time.Now, closing: closing, stop: stop, match: match}
+	s := &PostgresStore{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: conf.Now, closing: closing, stop: stop, match: conf.Match}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", where, err)
@@ -125,9 +125,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*Postg
 }
 
 // migrate applies the pending migrations in one transaction, holding an
-// advisory lock so that replicas starting together apply each store.Migration
+// advisory lock so that replicas starting together apply each migration
 // once (the others wait, then find nothing to do). DDL is transactional in
-// PostgreSQL: a store.Migration that fails leaves no trace.
+// PostgreSQL: a migration that fails leaves no trace.
 func (s *PostgresStore) migrate(ctx context.Context) error {
 	migs, err := pgMigrations()
 	if err != nil {
@@ -157,16 +157,16 @@ func (s *PostgresStore) migrate(ctx context.Context) error {
 	}
 	for _, m := range migs[cur:] {
 		if _, err := tx.Exec(ctx, m.SQL); err != nil { // no arguments: simple protocol, many statements
-			return pgErr(ctx, "store.Migration "+m.Name, err)
+			return pgErr(ctx, "migration "+m.Name, err)
 		}
 		if step := pgSteps[m.Key]; step != nil {
 			if err := step(ctx, tx); err != nil {
-				return fmt.Errorf("store.Migration %s: %w", m.Name, err)
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
 			m.Version, s.now()); err != nil {
-			return pgErr(ctx, "store.Migration "+m.Name, err)
+			return pgErr(ctx, "migration "+m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

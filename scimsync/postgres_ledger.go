@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 var _ Ledger = (*PostgresStore)(nil)
@@ -24,7 +26,7 @@ func (s *PostgresStore) RecordLogin(ctx context.Context, l LedgerLogin) error {
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING`,
 		l.SessionID, l.Subject, l.User, l.Issued, l.Expires, l.IdPInitiated)
 	b.Queue(`DELETE FROM login_sessions WHERE session_id IN
-		(SELECT session_id FROM login_sessions WHERE expires <= $1 LIMIT $2)`, s.now(), ledgerPruneBatch)
+		(SELECT session_id FROM login_sessions WHERE expires <= $1 LIMIT $2)`, s.now(), store.LedgerPruneBatch)
 	// A batch outside a transaction runs as one implicit transaction.
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return pgErr(ctx, "record login", err)

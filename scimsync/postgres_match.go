@@ -10,7 +10,7 @@ import (
 )
 
 // pgKeyExpr is the SQL for a user's match key under each attribute, exactly
-// as store.Migration 0003 indexes it: translate() folds the ASCII letters only,
+// as migration 0003 indexes it: translate() folds the ASCII letters only,
 // as identity.MatchKey does, whatever the collation.
 var pgKeyExpr = map[string]string{
 	"userName":   `translate(user_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')`,

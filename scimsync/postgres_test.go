@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
@@ -367,7 +368,10 @@ func TestPostgresStore_ReaderMatchesSQLite(t *testing.T) {
 	t.Parallel()
 	dsn, _ := pgSchema(t)
 	pg := openPostgres(t, dsn)
-	lite := openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"))
+	lite, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { lite.Close() })
 	ctx := context.Background()
 	for _, st := range []scimsync.Store{pg, lite} {

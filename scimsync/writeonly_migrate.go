@@ -2,7 +2,6 @@ package scimsync
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,63 +12,8 @@ import (
 // the same transaction after it. They are keyed by the file name without
 // its number, so that renumbering a migration keeps its step.
 
-// sqliteStep is the Go part of a SQLite migration.
-type sqliteStep struct {
-	run func(ctx context.Context, tx *sql.Tx) error
-	// vacuum: run VACUUM and a WAL checkpoint once the transaction has
-	// committed, so that removed bytes leave the file. The step must then
-	// be idempotent: its schema_migrations row is written after the VACUUM.
-	vacuum bool
-}
-
-var sqliteSteps = map[string]sqliteStep{
-	"drop_passwords.sql": {run: sqliteDropPasswords, vacuum: true},
-}
-
 var pgSteps = map[string]func(ctx context.Context, tx pgx.Tx) error{
 	"drop_passwords.sql": pgDropPasswords,
-}
-
-// sqliteDropPasswords removes write-only attributes from every user
-// document and every user event, as versions before they were dropped at
-// the edge had stored them. LIKE is ASCII case-insensitive: a cheap filter,
-// the decision is store.DropWriteOnly's.
-func sqliteDropPasswords(ctx context.Context, tx *sql.Tx) error {
-	users, err := sqliteScrub(ctx, tx, `SELECT pk, doc FROM users WHERE CAST(doc AS TEXT) LIKE '%password%'`, store.ScrubUserRow)
-	if err != nil {
-		return err
-	}
-	for _, u := range users {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET doc = ? WHERE pk = ?`, u.Data, u.Key); err != nil {
-			return sqliteErr("drop passwords: update user", err)
-		}
-	}
-	events, err := sqliteScrub(ctx, tx, `SELECT seq, data FROM events WHERE resource_type = 'User'
-		AND (data LIKE '%password%' OR data LIKE '%"docB64"%')`, store.ScrubEventRow)
-	if err != nil {
-		return err
-	}
-	for _, e := range events {
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET data = ? WHERE seq = ?`, e.Data, e.Key); err != nil {
-			return sqliteErr("drop passwords: update event", err)
-		}
-	}
-	return nil
-}
-
-// sqliteScrub reads every row query selects (key, value) and returns those
-// scrub changed.
-func sqliteScrub(ctx context.Context, tx *sql.Tx, query string, scrub func([]byte) (any, bool, error)) ([]store.Scrubbed, error) {
-	rows, err := tx.QueryContext(ctx, query)
-	if err != nil {
-		return nil, sqliteErr("drop passwords: read", err)
-	}
-	defer rows.Close()
-	out, err := store.Scrub(rows, scrub)
-	if err != nil {
-		return nil, sqliteErr("drop passwords: read", err)
-	}
-	return out, nil
 }
 
 // pgDropPasswords is sqliteDropPasswords for PostgreSQL: documents are

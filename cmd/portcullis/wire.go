@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // app is everything one process serves.
@@ -212,7 +213,7 @@ func storeFor(ctx context.Context, cfg *config.Config) (interface {
 		}
 		return scimsync.OpenPostgres(ctx, dsn, match)
 	default:
-		return scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN), match)
+		return sqlite.Open(ctx, cfg.Resolve(cfg.Store.DSN), match)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // BenchmarkStatusPage_RenderWithSearch is one page view as an operator
@@ -18,7 +19,7 @@ import (
 // audit ring, the whole registry gathered.
 func BenchmarkStatusPage_RenderWithSearch(b *testing.B) {
 	ctx := context.Background()
-	st, err := scimsync.OpenSQLite(ctx, b.TempDir()+"/dir.db")
+	st, err := sqlite.Open(ctx, b.TempDir()+"/dir.db")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 const adminToken = "admin-token-0123456789"
@@ -312,9 +313,9 @@ func TestHandler_ReadyChecksShown(t *testing.T) {
 }
 
 // openStore is a real SQLite store in a temporary directory.
-func openStore(t *testing.T) *scimsync.SQLiteStore {
+func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
-	st, err := scimsync.OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,11 @@ type Logins struct {
 // LedgerMaxLive bounds Logins.Live.
 const LedgerMaxLive = 50
 
+// LedgerPruneBatch is how many expired sessions one RecordLogin deletes at
+// most: each login adds one row and takes away up to this many dead ones,
+// so the table stays near the number of live sessions without a janitor.
+const LedgerPruneBatch = 100
+
 // LastEvent is the newest event of one kind, without its data.
 type LastEvent struct {
 	Kind  string

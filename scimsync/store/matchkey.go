@@ -39,29 +39,43 @@ type MatchRule struct {
 	SessionLifetime time.Duration
 }
 
+// Config is what a backend's Open is configured with.
+type Config struct {
+	Match MatchRule
+	// Now is the store's clock (event times, cut-offs, pruning); default
+	// time.Now.
+	Now func() time.Time
+}
+
 // Option configures a backend's Open.
-type Option func(*MatchRule)
+type Option func(*Config)
 
 // WithMatchRule sets the store's match rule.
-func WithMatchRule(r MatchRule) Option { return func(m *MatchRule) { *m = r } }
+func WithMatchRule(r MatchRule) Option { return func(c *Config) { c.Match = r } }
 
-// RuleOf applies opts to the default rule (config's defaults) and checks
-// the result; a backend's Open calls it.
-func RuleOf(opts []Option) (MatchRule, error) {
-	var m MatchRule
+// WithClock sets the store's clock, for tests.
+func WithClock(now func() time.Time) Option { return func(c *Config) { c.Now = now } }
+
+// Configure applies opts to the defaults (config's, for the match rule)
+// and checks the result; a backend's Open calls it.
+func Configure(opts []Option) (Config, error) {
+	var c Config
 	for _, o := range opts {
-		o(&m)
+		o(&c)
 	}
-	if m.Attribute == "" {
-		m.Attribute = config.DefaultMatchSCIM
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	if m.SessionLifetime <= 0 {
-		m.SessionLifetime = config.DefaultSessionLifetime
+	if c.Match.Attribute == "" {
+		c.Match.Attribute = config.DefaultMatchSCIM
 	}
-	if !ValidMatchAttribute(m.Attribute) {
-		return m, fmt.Errorf("match rule: unknown attribute %q", m.Attribute)
+	if c.Match.SessionLifetime <= 0 {
+		c.Match.SessionLifetime = config.DefaultSessionLifetime
 	}
-	return m, nil
+	if !ValidMatchAttribute(c.Match.Attribute) {
+		return c, fmt.Errorf("match rule: unknown attribute %q", c.Match.Attribute)
+	}
+	return c, nil
 }
 
 // ValidMatchAttribute reports whether attr can be a match attribute.

@@ -1,4 +1,4 @@
-package scimsync
+package sqlite
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +17,11 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-// SQLiteStore is the Store on one local SQLite file, for a single replica.
+// Store is the Store on one local SQLite file, for a single replica.
 //
 // Writes run one at a time on a single connection, each in a BEGIN
 // IMMEDIATE transaction that is synced to disk (WAL, synchronous=FULL)
@@ -31,40 +32,40 @@ import (
 //
 // Update and delete functions run inside the write transaction and must not
 // call the store's write methods (they would wait for themselves).
-type SQLiteStore struct {
+type Store struct {
 	w     *sql.DB // exactly one connection: the write path
 	r     *sql.DB // read-only pool
 	now   func() time.Time
-	match MatchRule
+	match store.MatchRule
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ Store = (*SQLiteStore)(nil)
+var _ store.Store = (*Store)(nil)
 
-// sqliteBusyTimeout bounds how long a statement waits for a lock held by
+// busyTimeout bounds how long a statement waits for a lock held by
 // another process (within this one, writes queue on the write connection).
-const sqliteBusyTimeout = 5 * time.Second
+const busyTimeout = 5 * time.Second
 
-//go:embed migrations_sqlite/*.sql
-var sqliteMigrationFiles embed.FS
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
-// sqliteMigrations returns the embedded migrations, which must be numbered
+// migrations returns the embedded migrations, which must be numbered
 // 1..N without gaps (0001_init.sql, 0002_….sql).
-var sqliteMigrations = sync.OnceValues(func() ([]store.Migration, error) {
-	return store.LoadMigrations(sqliteMigrationFiles, "migrations_sqlite")
+var migrations = sync.OnceValues(func() ([]store.Migration, error) {
+	return store.LoadMigrations(migrationFiles, "migrations")
 })
 
-// OpenSQLite opens (creating it if needed, owner-only) the database at path
+// Open opens (creating it if needed, owner-only) the database at path
 // and brings its schema up to date. It refuses a database whose schema is
 // newer than this binary knows. Without WithMatchRule, the match key is
 // the userName.
-func OpenSQLite(ctx context.Context, path string, opts ...store.Option) (*SQLiteStore, error) {
+func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path", path)
 	}
-	match, err := store.RuleOf(opts)
+	conf, err := store.Configure(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -85,7 +86,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...store.Option) (*SQLite
 
 	// The pragmas are per connection, so they go in the DSN: database/sql
 	// applies them to every connection it opens, including after a reconnect.
-	common := "?_pragma=busy_timeout(" + strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10) + ")" +
+	common := "?_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	w, err := sql.Open("sqlite", abs+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
@@ -95,12 +96,12 @@ func OpenSQLite(ctx context.Context, path string, opts ...store.Option) (*SQLite
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &SQLiteStore{w: w, now: time.Now, match: match}
+	s := &Store{w: w, now: conf.Now, match: conf.Match}
 
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		w.Close()
-		return nil, sqliteErr("open sqlite store "+path, err)
+		return nil, dbErr("open sqlite store "+path, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		w.Close()
@@ -124,8 +125,8 @@ func OpenSQLite(ctx context.Context, path string, opts ...store.Option) (*SQLite
 
 // migrate applies the pending migrations in order, each in its own
 // transaction together with its schema_migrations row.
-func (s *SQLiteStore) migrate(ctx context.Context) error {
-	migs, err := sqliteMigrations()
+func (s *Store) migrate(ctx context.Context) error {
+	migs, err := migrations()
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	) STRICT`); err != nil {
-		return sqliteErr("create schema_migrations", err)
+		return dbErr("create schema_migrations", err)
 	}
 	for _, m := range migs {
 		if err := s.applyMigration(ctx, m, latest); err != nil {
@@ -146,16 +147,16 @@ func (s *SQLiteStore) migrate(ctx context.Context) error {
 	return err
 }
 
-type sqliteRowQuerier interface {
+type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // schemaVersion returns the database's schema version, or an error if it is
 // newer than latest.
-func (s *SQLiteStore) schemaVersion(ctx context.Context, q sqliteRowQuerier, latest int) (int, error) {
+func (s *Store) schemaVersion(ctx context.Context, q rowQuerier, latest int) (int, error) {
 	var v int
 	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return 0, sqliteErr("read schema version", err)
+		return 0, dbErr("read schema version", err)
 	}
 	if v > latest {
 		return v, fmt.Errorf("database schema version %d is newer than this portcullis knows (%d); upgrade portcullis", v, latest)
@@ -163,9 +164,9 @@ func (s *SQLiteStore) schemaVersion(ctx context.Context, q sqliteRowQuerier, lat
 	return v, nil
 }
 
-// SQLiteSettings are the settings in effect on the write connection, for
+// Settings are the settings in effect on the write connection, for
 // the start-up log and for tests.
-type SQLiteSettings struct {
+type Settings struct {
 	JournalMode   string // "wal"
 	Synchronous   int    // 2 = FULL
 	ForeignKeys   bool
@@ -174,13 +175,13 @@ type SQLiteSettings struct {
 }
 
 // Settings reads the settings in effect on the write connection.
-func (s *SQLiteStore) Settings(ctx context.Context) (SQLiteSettings, error) {
-	var st SQLiteSettings
+func (s *Store) Settings(ctx context.Context) (Settings, error) {
+	var st Settings
 	var fk int
 	var busyMS int64
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return st, sqliteErr("read settings", err)
+		return st, dbErr("read settings", err)
 	}
 	defer conn.Close()
 	for _, p := range []struct {
@@ -193,19 +194,19 @@ func (s *SQLiteStore) Settings(ctx context.Context) (SQLiteSettings, error) {
 		{"busy_timeout", &busyMS},
 	} {
 		if err := conn.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(p.dst); err != nil {
-			return st, sqliteErr("read pragma "+p.pragma, err)
+			return st, dbErr("read pragma "+p.pragma, err)
 		}
 	}
 	st.ForeignKeys = fk == 1
 	st.BusyTimeout = time.Duration(busyMS) * time.Millisecond
 	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&st.SchemaVersion); err != nil {
-		return st, sqliteErr("read schema version", err)
+		return st, dbErr("read schema version", err)
 	}
 	return st, nil
 }
 
 // Close closes the database. It is safe to call more than once.
-func (s *SQLiteStore) Close() error {
+func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
@@ -218,16 +219,16 @@ func (s *SQLiteStore) Close() error {
 type txEvents struct {
 	tx     *sql.Tx
 	now    time.Time
-	events []Event
+	events []store.Event
 }
 
 // write runs fn in one write transaction and commits it. fn returns its
 // errors as they should reach the caller (an update function's error
-// unchanged, database errors through sqliteErr); any error rolls back.
-func (s *SQLiteStore) write(ctx context.Context, op string, fn func(tx *sql.Tx, ev *txEvents) error) ([]Event, error) {
+// unchanged, database errors through dbErr); any error rolls back.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx, ev *txEvents) error) ([]store.Event, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, sqliteErr(op, err)
+		return nil, dbErr(op, err)
 	}
 	defer tx.Rollback() // also when fn panics: the write connection must come back clean
 	ev := &txEvents{tx: tx, now: s.now().UTC().Truncate(time.Millisecond)}
@@ -235,13 +236,13 @@ func (s *SQLiteStore) write(ctx context.Context, op string, fn func(tx *sql.Tx, 
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, sqliteErr(op, err)
+		return nil, dbErr(op, err)
 	}
 	return ev.events, nil
 }
 
 // add appends e to the event log, filling Seq and Time.
-func (t *txEvents) add(ctx context.Context, e Event) error {
+func (t *txEvents) add(ctx context.Context, e store.Event) error {
 	e.Time = t.now
 	data, err := store.EncodeEventData(&e)
 	if err != nil {
@@ -250,19 +251,19 @@ func (t *txEvents) add(ctx context.Context, e Event) error {
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO events (time, kind, resource_type, resource_id, actor, data)
 		VALUES (?, ?, ?, ?, ?, ?)`, e.Time.UnixMilli(), e.Kind, e.ResourceType, e.ResourceID, e.Actor, data)
 	if err != nil {
-		return sqliteErr("append event", err)
+		return dbErr("append event", err)
 	}
 	if e.Seq, err = res.LastInsertId(); err != nil {
-		return sqliteErr("append event", err)
+		return dbErr("append event", err)
 	}
 	t.events = append(t.events, e)
 	return nil
 }
 
-const sqliteUserColumns = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
+const userColumns = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
 
-// CreateUser implements Store.
-func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]Event, error) {
+// CreateUser implements store.Store.
+func (s *Store) CreateUser(ctx context.Context, u *store.User, actor string) ([]store.Event, error) {
 	if u == nil || u.ID == "" || u.UserName == "" {
 		return nil, errors.New("create user: id and userName are required")
 	}
@@ -275,18 +276,18 @@ func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]
 			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			nu.ID, nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
-			nu.Version, sqliteMS(nu.Created), sqliteMS(nu.LastModified), sqliteMS(nu.ValidAfter))
-		if sqliteUnique(err) {
-			return fmt.Errorf("create user %q: %w", nu.UserName, ErrConflict)
+			nu.Version, unixMS(nu.Created), unixMS(nu.LastModified), unixMS(nu.ValidAfter))
+		if isUnique(err) {
+			return fmt.Errorf("create user %q: %w", nu.UserName, store.ErrConflict)
 		}
 		if err != nil {
-			return sqliteErr("create user", err)
+			return dbErr("create user", err)
 		}
-		return ev.add(ctx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+		return ev.add(ctx, store.Event{Kind: store.EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
 	})
 }
 
-// UpdateUser implements Store. fn gets a copy of the current user. What it
+// UpdateUser implements store.Store. fn gets a copy of the current user. What it
 // returns is stored with the ID and Created of the current user and Version
 // set to the current Version+1 (the ETag always advances), unless it equals
 // the current user in UserName, ExternalID, Email, Active, ValidAfter and
@@ -295,9 +296,9 @@ func (s *SQLiteStore) CreateUser(ctx context.Context, u *User, actor string) ([]
 //
 // The event is user.deactivated when Active goes from true to false,
 // user.reactivated from false to true, and user.updated otherwise.
-func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error) {
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(cur *store.User) (*store.User, error), actor string) ([]store.Event, error) {
 	return s.write(ctx, "update user", func(tx *sql.Tx, ev *txEvents) error {
-		pk, cur, err := sqliteGetUser(ctx, tx, id)
+		pk, cur, err := getUser(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -321,32 +322,32 @@ func (s *SQLiteStore) UpdateUser(ctx context.Context, id string, fn func(cur *Us
 		_, err = tx.ExecContext(ctx, `UPDATE users SET user_name = ?, user_name_lower = ?, external_id = ?, email = ?,
 			email_lower = ?, active = ?, doc = ?, version = ?, last_modified = ?, valid_after = ? WHERE pk = ?`,
 			nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
-			nu.Version, sqliteMS(nu.LastModified), sqliteMS(nu.ValidAfter), pk)
-		if sqliteUnique(err) {
-			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, ErrConflict)
+			nu.Version, unixMS(nu.LastModified), unixMS(nu.ValidAfter), pk)
+		if isUnique(err) {
+			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, store.ErrConflict)
 		}
 		if err != nil {
-			return sqliteErr("update user", err)
+			return dbErr("update user", err)
 		}
-		kind := EventUserUpdated
+		kind := store.EventUserUpdated
 		switch {
 		case cur.Active && !nu.Active:
-			kind = EventUserDeactivated
+			kind = store.EventUserDeactivated
 		case !cur.Active && nu.Active:
-			kind = EventUserReactivated
+			kind = store.EventUserReactivated
 		}
-		return ev.add(ctx, Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.Cutoffs})
+		return ev.add(ctx, store.Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.Cutoffs})
 	})
 }
 
-// DeleteUser implements Store. The user's memberships go with it, and the
+// DeleteUser implements store.Store. The user's memberships go with it, and the
 // only event is user.deleted: no group.member_removed events are appended
 // for the groups the user was in. Whoever applies user.deleted removes the
 // user from every group itself (as Directory does), which keeps deleting a
 // user in 500 groups one event instead of 501.
-func (s *SQLiteStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error) {
+func (s *Store) DeleteUser(ctx context.Context, id string, fn func(cur *store.User) error, actor string) ([]store.Event, error) {
 	return s.write(ctx, "delete user", func(tx *sql.Tx, ev *txEvents) error {
-		pk, cur, err := sqliteGetUser(ctx, tx, id)
+		pk, cur, err := getUser(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -358,28 +359,28 @@ func (s *SQLiteStore) DeleteUser(ctx context.Context, id string, fn func(cur *Us
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE pk = ?`, pk); err != nil {
-			return sqliteErr("delete user", err)
+			return dbErr("delete user", err)
 		}
-		return ev.add(ctx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
+		return ev.add(ctx, store.Event{Kind: store.EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
 	})
 }
 
-func sqliteGetUser(ctx context.Context, tx *sql.Tx, id string) (int64, *User, error) {
-	u, pk, err := sqliteScanUser(tx.QueryRowContext(ctx, `SELECT `+sqliteUserColumns+` FROM users WHERE id = ?`, id))
+func getUser(ctx context.Context, tx *sql.Tx, id string) (int64, *store.User, error) {
+	u, pk, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
+		return 0, nil, fmt.Errorf("user %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, nil, sqliteErr("read user", err)
+		return 0, nil, dbErr("read user", err)
 	}
 	return pk, u, nil
 }
 
-// CreateGroup implements Store. Every member must be a stored user, else
-// the error wraps ErrUnknownMember and nothing is written. Events:
+// CreateGroup implements store.Store. Every member must be a stored user, else
+// the error wraps store.ErrUnknownMember and nothing is written. Events:
 // group.created with the attributes, then group.member_added with every
 // member (sorted) if there are any.
-func (s *SQLiteStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Event, error) {
+func (s *Store) CreateGroup(ctx context.Context, g *store.Group, actor string) ([]store.Event, error) {
 	if g == nil || g.ID == "" || g.DisplayName == "" {
 		return nil, errors.New("create group: id and displayName are required")
 	}
@@ -389,31 +390,31 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, g *Group, actor string) (
 	return s.write(ctx, "create group", func(tx *sql.Tx, ev *txEvents) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO groups
 			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			ng.ID, ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, sqliteMS(ng.Created), sqliteMS(ng.LastModified))
-		if sqliteUnique(err) {
-			return fmt.Errorf("create group %s: %w", ng.ID, ErrConflict)
+			ng.ID, ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, unixMS(ng.Created), unixMS(ng.LastModified))
+		if isUnique(err) {
+			return fmt.Errorf("create group %s: %w", ng.ID, store.ErrConflict)
 		}
 		if err != nil {
-			return sqliteErr("create group", err)
+			return dbErr("create group", err)
 		}
 		gpk, err := res.LastInsertId()
 		if err != nil {
-			return sqliteErr("create group", err)
+			return dbErr("create group", err)
 		}
-		if err := sqliteAddMembers(ctx, tx, gpk, members); err != nil {
+		if err := addMembers(ctx, tx, gpk, members); err != nil {
 			return err
 		}
-		if err := ev.add(ctx, Event{Kind: EventGroupCreated, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Group: ng}); err != nil {
+		if err := ev.add(ctx, store.Event{Kind: store.EventGroupCreated, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Group: ng}); err != nil {
 			return err
 		}
 		if len(members) == 0 {
 			return nil
 		}
-		return ev.add(ctx, Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Members: members})
+		return ev.add(ctx, store.Event{Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Members: members})
 	})
 }
 
-// UpdateGroup implements Store. fn gets a copy of the current group with
+// UpdateGroup implements store.Store. fn gets a copy of the current group with
 // its Members. Only the difference between the old and new member sets is
 // written (a group of 10,000 gaining one member inserts one row). The ID and
 // Created stay, and Version becomes the current Version+1 when anything
@@ -423,9 +424,9 @@ func (s *SQLiteStore) CreateGroup(ctx context.Context, g *Group, actor string) (
 // Events, in this order: group.updated (attributes, Members nil) if an
 // attribute changed; group.member_added with the added IDs; then
 // group.member_removed with the removed IDs.
-func (s *SQLiteStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group) (*Group, error), actor string) ([]Event, error) {
+func (s *Store) UpdateGroup(ctx context.Context, id string, fn func(cur *store.Group) (*store.Group, error), actor string) ([]store.Event, error) {
 	return s.write(ctx, "update group", func(tx *sql.Tx, ev *txEvents) error {
-		gpk, cur, memberPK, err := sqliteGetGroup(ctx, tx, id)
+		gpk, cur, memberPK, err := getGroup(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -463,50 +464,50 @@ func (s *SQLiteStore) UpdateGroup(ctx context.Context, id string, fn func(cur *G
 		slices.Sort(added)
 		slices.Sort(removed)
 
-		if err := sqliteAddMembers(ctx, tx, gpk, added); err != nil {
+		if err := addMembers(ctx, tx, gpk, added); err != nil {
 			return err
 		}
 		if len(removed) > 0 {
 			del, err := tx.PrepareContext(ctx, `DELETE FROM group_members WHERE group_pk = ? AND user_pk = ?`)
 			if err != nil {
-				return sqliteErr("remove members", err)
+				return dbErr("remove members", err)
 			}
 			defer del.Close()
 			for _, m := range removed {
 				if _, err := del.ExecContext(ctx, gpk, memberPK[m]); err != nil {
-					return sqliteErr("remove member", err)
+					return dbErr("remove member", err)
 				}
 			}
 		}
 		ng.Version = cur.Version + 1
 		if _, err := tx.ExecContext(ctx, `UPDATE groups SET display_name = ?, display_name_lower = ?, external_id = ?,
 			doc = ?, version = ?, last_modified = ? WHERE pk = ?`,
-			ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, sqliteMS(ng.LastModified), gpk); err != nil {
-			return sqliteErr("update group", err)
+			ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, unixMS(ng.LastModified), gpk); err != nil {
+			return dbErr("update group", err)
 		}
 
 		ng.Members = nil
 		if attrs {
-			if err := ev.add(ctx, Event{Kind: EventGroupUpdated, ResourceType: "Group", ResourceID: id, Actor: actor, Group: ng}); err != nil {
+			if err := ev.add(ctx, store.Event{Kind: store.EventGroupUpdated, ResourceType: "Group", ResourceID: id, Actor: actor, Group: ng}); err != nil {
 				return err
 			}
 		}
 		if len(added) > 0 {
-			if err := ev.add(ctx, Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: id, Actor: actor, Members: added}); err != nil {
+			if err := ev.add(ctx, store.Event{Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: id, Actor: actor, Members: added}); err != nil {
 				return err
 			}
 		}
 		if len(removed) > 0 {
-			return ev.add(ctx, Event{Kind: EventGroupMemberRemoved, ResourceType: "Group", ResourceID: id, Actor: actor, Members: removed})
+			return ev.add(ctx, store.Event{Kind: store.EventGroupMemberRemoved, ResourceType: "Group", ResourceID: id, Actor: actor, Members: removed})
 		}
 		return nil
 	})
 }
 
-// DeleteGroup implements Store. fn gets the current group with its Members.
-func (s *SQLiteStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group) error, actor string) ([]Event, error) {
+// DeleteGroup implements store.Store. fn gets the current group with its Members.
+func (s *Store) DeleteGroup(ctx context.Context, id string, fn func(cur *store.Group) error, actor string) ([]store.Event, error) {
 	return s.write(ctx, "delete group", func(tx *sql.Tx, ev *txEvents) error {
-		gpk, cur, _, err := sqliteGetGroup(ctx, tx, id)
+		gpk, cur, _, err := getGroup(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -514,25 +515,25 @@ func (s *SQLiteStore) DeleteGroup(ctx context.Context, id string, fn func(cur *G
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE pk = ?`, gpk); err != nil {
-			return sqliteErr("delete group", err)
+			return dbErr("delete group", err)
 		}
-		return ev.add(ctx, Event{Kind: EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
+		return ev.add(ctx, store.Event{Kind: store.EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
 	})
 }
 
-const sqliteGroupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
+const groupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
 
-// sqliteGetGroup reads a group with its members, and the members' user keys.
-func sqliteGetGroup(ctx context.Context, tx *sql.Tx, id string) (int64, *Group, map[string]int64, error) {
-	g, gpk, err := sqliteScanGroup(tx.QueryRowContext(ctx, `SELECT `+sqliteGroupColumns+` FROM groups WHERE id = ?`, id))
+// getGroup reads a group with its members, and the members' user keys.
+func getGroup(ctx context.Context, tx *sql.Tx, id string) (int64, *store.Group, map[string]int64, error) {
+	g, gpk, err := scanGroup(tx.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM groups WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
+		return 0, nil, nil, fmt.Errorf("group %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, nil, nil, sqliteErr("read group", err)
+		return 0, nil, nil, dbErr("read group", err)
 	}
 	memberPK := map[string]int64{}
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+	err = each(ctx, tx, func(rows *sql.Rows) error {
 		var upk int64
 		var uid string
 		if err := rows.Scan(&upk, &uid); err != nil {
@@ -543,30 +544,30 @@ func sqliteGetGroup(ctx context.Context, tx *sql.Tx, id string) (int64, *Group, 
 		return nil
 	}, `SELECT m.user_pk, u.id FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE m.group_pk = ?`, gpk)
 	if err != nil {
-		return 0, nil, nil, sqliteErr("read members", err)
+		return 0, nil, nil, dbErr("read members", err)
 	}
 	return gpk, g, memberPK, nil
 }
 
-// sqliteAddMembers inserts memberships of group gpk, failing with
-// ErrUnknownMember on the first ID that is not a user (groups cannot be
+// addMembers inserts memberships of group gpk, failing with
+// store.ErrUnknownMember on the first ID that is not a user (groups cannot be
 // members). The IDs must be new to the group.
-func sqliteAddMembers(ctx context.Context, tx *sql.Tx, gpk int64, ids []string) error {
+func addMembers(ctx context.Context, tx *sql.Tx, gpk int64, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO group_members (group_pk, user_pk) SELECT ?, pk FROM users WHERE id = ?`)
 	if err != nil {
-		return sqliteErr("add members", err)
+		return dbErr("add members", err)
 	}
 	defer ins.Close()
 	for _, id := range ids {
 		res, err := ins.ExecContext(ctx, gpk, id)
 		if err != nil {
-			return sqliteErr("add member", err)
+			return dbErr("add member", err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+			return fmt.Errorf("%w: %s", store.ErrUnknownMember, id)
 		}
 	}
 	return nil
@@ -574,55 +575,55 @@ func sqliteAddMembers(ctx context.Context, tx *sql.Tx, gpk int64, ids []string) 
 
 // --- reads ---
 
-// Snapshot implements Store. Everything is read in one read transaction,
+// Snapshot implements store.Store. Everything is read in one read transaction,
 // so Seq matches the users and groups exactly. Users and groups come in
 // creation order, members in the order they were added.
-func (s *SQLiteStore) Snapshot(ctx context.Context) (*Snapshot, error) {
+func (s *Store) Snapshot(ctx context.Context) (*store.Snapshot, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, sqliteErr("snapshot", err)
+		return nil, dbErr("snapshot", err)
 	}
 	defer tx.Rollback()
 
-	snap := &Snapshot{}
+	snap := &store.Snapshot{}
 	var nUsers, nGroups int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0),
 		(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM groups)`).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
-		return nil, sqliteErr("snapshot", err)
+		return nil, dbErr("snapshot", err)
 	}
 	userIDs := make(map[int64]string, nUsers)
-	snap.Users = make([]*User, 0, nUsers)
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
-		u, pk, err := sqliteScanUser(rows)
+	snap.Users = make([]*store.User, 0, nUsers)
+	err = each(ctx, tx, func(rows *sql.Rows) error {
+		u, pk, err := scanUser(rows)
 		if err != nil {
 			return err
 		}
 		userIDs[pk] = u.ID
 		snap.Users = append(snap.Users, u)
 		return nil
-	}, `SELECT `+sqliteUserColumns+` FROM users ORDER BY pk`)
+	}, `SELECT `+userColumns+` FROM users ORDER BY pk`)
 	if err != nil {
-		return nil, sqliteErr("snapshot users", err)
+		return nil, dbErr("snapshot users", err)
 	}
-	groups := make(map[int64]*Group, nGroups)
-	snap.Groups = make([]*Group, 0, nGroups)
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
-		g, pk, err := sqliteScanGroup(rows)
+	groups := make(map[int64]*store.Group, nGroups)
+	snap.Groups = make([]*store.Group, 0, nGroups)
+	err = each(ctx, tx, func(rows *sql.Rows) error {
+		g, pk, err := scanGroup(rows)
 		if err != nil {
 			return err
 		}
 		groups[pk] = g
 		snap.Groups = append(snap.Groups, g)
 		return nil
-	}, `SELECT `+sqliteGroupColumns+` FROM groups ORDER BY pk`)
+	}, `SELECT `+groupColumns+` FROM groups ORDER BY pk`)
 	if err != nil {
-		return nil, sqliteErr("snapshot groups", err)
+		return nil, dbErr("snapshot groups", err)
 	}
 	// In primary-key order each group's rows come together; member IDs share
 	// the strings of the users read above.
-	var g *Group
+	var g *store.Group
 	lastGPK := int64(-1)
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
+	err = each(ctx, tx, func(rows *sql.Rows) error {
 		var gpk, upk int64
 		if err := rows.Scan(&gpk, &upk); err != nil {
 			return err
@@ -636,22 +637,22 @@ func (s *SQLiteStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil
 	}, `SELECT group_pk, user_pk FROM group_members`)
 	if err != nil {
-		return nil, sqliteErr("snapshot members", err)
+		return nil, dbErr("snapshot members", err)
 	}
-	if snap.Cutoffs, err = sqliteCutoffs(ctx, tx, s.now()); err != nil {
+	if snap.Cutoffs, err = readCutoffs(ctx, tx, s.now()); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
-// EventsAfter implements Store.
-func (s *SQLiteStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
+// EventsAfter implements store.Store.
+func (s *Store) EventsAfter(ctx context.Context, seq int64, limit int) ([]store.Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
 	}
-	var evs []Event
-	err := sqliteEach(ctx, s.r, func(rows *sql.Rows) error {
-		var e Event
+	var evs []store.Event
+	err := each(ctx, s.r, func(rows *sql.Rows) error {
+		var e store.Event
 		var t int64
 		var data sql.NullString
 		if err := rows.Scan(&e.Seq, &t, &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data); err != nil {
@@ -667,17 +668,17 @@ func (s *SQLiteStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]
 		return nil
 	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
 	if err != nil {
-		return nil, sqliteErr("read events", err)
+		return nil, dbErr("read events", err)
 	}
 	return evs, nil
 }
 
-type sqliteQuerier interface {
+type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// sqliteEach runs query and calls fn for each row, stopping at its first error.
-func sqliteEach(ctx context.Context, q sqliteQuerier, fn func(*sql.Rows) error, query string, args ...any) error {
+// each runs query and calls fn for each row, stopping at its first error.
+func each(ctx context.Context, q querier, fn func(*sql.Rows) error, query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -691,10 +692,10 @@ func sqliteEach(ctx context.Context, q sqliteQuerier, fn func(*sql.Rows) error, 
 	return rows.Err()
 }
 
-type sqliteRowScanner interface{ Scan(dest ...any) error }
+type rowScanner interface{ Scan(dest ...any) error }
 
-func sqliteScanUser(r sqliteRowScanner) (*User, int64, error) {
-	var u User
+func scanUser(r rowScanner) (*store.User, int64, error) {
+	var u store.User
 	var pk int64
 	var created, modified, validAfter sql.NullInt64
 	if err := r.Scan(&pk, &u.ID, &u.UserName, &u.ExternalID, &u.Email, &u.Active, &u.Doc, &u.Version,
@@ -704,12 +705,12 @@ func sqliteScanUser(r sqliteRowScanner) (*User, int64, error) {
 	if len(u.Doc) == 0 {
 		u.Doc = nil
 	}
-	u.Created, u.LastModified, u.ValidAfter = sqliteTime(created), sqliteTime(modified), sqliteTime(validAfter)
+	u.Created, u.LastModified, u.ValidAfter = timeOf(created), timeOf(modified), timeOf(validAfter)
 	return &u, pk, nil
 }
 
-func sqliteScanGroup(r sqliteRowScanner) (*Group, int64, error) {
-	var g Group
+func scanGroup(r rowScanner) (*store.Group, int64, error) {
+	var g store.Group
 	var pk int64
 	var created, modified sql.NullInt64
 	if err := r.Scan(&pk, &g.ID, &g.DisplayName, &g.ExternalID, &g.Doc, &g.Version, &created, &modified); err != nil {
@@ -718,21 +719,21 @@ func sqliteScanGroup(r sqliteRowScanner) (*Group, int64, error) {
 	if len(g.Doc) == 0 {
 		g.Doc = nil
 	}
-	g.Created, g.LastModified = sqliteTime(created), sqliteTime(modified)
+	g.Created, g.LastModified = timeOf(created), timeOf(modified)
 	return &g, pk, nil
 }
 
 // --- values ---
 
-// sqliteMS is t in unix milliseconds, or NULL for the zero time.
-func sqliteMS(t time.Time) any {
+// unixMS is t in unix milliseconds, or NULL for the zero time.
+func unixMS(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
 	return t.UnixMilli()
 }
 
-func sqliteTime(v sql.NullInt64) time.Time {
+func timeOf(v sql.NullInt64) time.Time {
 	if !v.Valid {
 		return time.Time{}
 	}
@@ -741,21 +742,21 @@ func sqliteTime(v sql.NullInt64) time.Time {
 
 // --- errors ---
 
-// sqliteErr wraps a database error with op, marking the ones worth a retry
-// (locked, busy, out of disk, I/O) as ErrUnavailable.
-func sqliteErr(op string, err error) error {
+// dbErr wraps a database error with op, marking the ones worth a retry
+// (locked, busy, out of disk, I/O) as store.ErrUnavailable.
+func dbErr(op string, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
 			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
-			return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+			return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func sqliteUnique(err error) bool {
+func isUnique(err error) bool {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false

@@ -1,4 +1,4 @@
-package scimsync_test
+package sqlite_test
 
 import (
 	"context"
@@ -11,23 +11,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
-func openSQLite(t testing.TB, path string, opts ...scimsync.StoreOption) *scimsync.SQLiteStore {
+func openSQLite(t testing.TB, path string, opts ...store.Option) *sqlite.Store {
 	t.Helper()
-	st, err := scimsync.OpenSQLite(context.Background(), path, opts...)
+	st, err := sqlite.Open(context.Background(), path, opts...)
 	if err != nil {
-		t.Fatalf("OpenSQLite(%s): %v", path, err)
+		t.Fatalf("Open(%s): %v", path, err)
 	}
 	return st
 }
 
 func sqliteMigrationCount(t testing.TB) int {
 	t.Helper()
-	files, err := filepath.Glob("migrations_sqlite/*.sql")
+	files, err := filepath.Glob("migrations/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no migrations found: %v", err)
 	}
@@ -50,7 +50,7 @@ func TestOpenSQLite_SettingsInEffect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Settings: %v", err)
 	}
-	want := scimsync.SQLiteSettings{JournalMode: "wal", Synchronous: 2, ForeignKeys: true, BusyTimeout: 5 * time.Second, SchemaVersion: sqliteMigrationCount(t)}
+	want := sqlite.Settings{JournalMode: "wal", Synchronous: 2, ForeignKeys: true, BusyTimeout: 5 * time.Second, SchemaVersion: sqliteMigrationCount(t)}
 	if got != want {
 		t.Errorf("Settings = %+v, want %+v", got, want)
 	}
@@ -118,10 +118,10 @@ func TestOpenSQLite_RefusesNewerSchema(t *testing.T) {
 	if _, err := rawDB(t, path).Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`); err != nil {
 		t.Fatal(err)
 	}
-	st, err := scimsync.OpenSQLite(context.Background(), path)
+	st, err := sqlite.Open(context.Background(), path)
 	if err == nil {
 		st.Close()
-		t.Fatal("OpenSQLite opened a database with schema version 99")
+		t.Fatal("Open opened a database with schema version 99")
 	}
 	want := fmt.Sprintf("database schema version 99 is newer than this portcullis knows (%d); upgrade portcullis", sqliteMigrationCount(t))
 	if !strings.Contains(err.Error(), want) {
@@ -132,9 +132,9 @@ func TestOpenSQLite_RefusesNewerSchema(t *testing.T) {
 func TestOpenSQLite_RejectsNonFilePaths(t *testing.T) {
 	t.Parallel()
 	for _, p := range []string{"", ":memory:", "file:x.db?mode=memory", filepath.Join(t.TempDir(), "a?b.db")} {
-		if st, err := scimsync.OpenSQLite(context.Background(), p); err == nil {
+		if st, err := sqlite.Open(context.Background(), p); err == nil {
 			st.Close()
-			t.Errorf("OpenSQLite(%q) succeeded, want an error", p)
+			t.Errorf("Open(%q) succeeded, want an error", p)
 		}
 	}
 }
@@ -145,12 +145,12 @@ func TestSQLiteStore_DataSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "portcullis.db")
 	st := openSQLite(t, path)
 	now := time.UnixMilli(1_750_000_000_123).UTC()
-	u := &scimsync.User{ID: "u1", UserName: "alice", Active: true, Doc: []byte(`{"a":1}`), Version: 1,
+	u := &store.User{ID: "u1", UserName: "alice", Active: true, Doc: []byte(`{"a":1}`), Version: 1,
 		Created: now, LastModified: now, ValidAfter: now}
 	if _, err := st.CreateUser(ctx, u, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateGroup(ctx, &scimsync.Group{ID: "g1", DisplayName: "staff", Members: []string{"u1"}, Version: 1}, "test"); err != nil {
+	if _, err := st.CreateGroup(ctx, &store.Group{ID: "g1", DisplayName: "staff", Members: []string{"u1"}, Version: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
@@ -179,7 +179,7 @@ func TestSQLiteStore_DataSurvivesReopen(t *testing.T) {
 		t.Errorf("Seq after reopen = %d, want 3", s.Seq)
 	}
 	// The log goes on from where it was.
-	evs, err := st.CreateUser(ctx, &scimsync.User{ID: "u2", UserName: "bob", Version: 1}, "test")
+	evs, err := st.CreateUser(ctx, &store.User{ID: "u2", UserName: "bob", Version: 1}, "test")
 	if err != nil || len(evs) != 1 || evs[0].Seq != 4 {
 		t.Errorf("CreateUser after reopen = %+v, %v; want one event with Seq 4", evs, err)
 	}
@@ -190,11 +190,11 @@ func TestSQLiteStore_ReadsDoNotWaitForWriter(t *testing.T) {
 	ctx := context.Background()
 	st := openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"))
 	defer st.Close()
-	if _, err := st.CreateUser(ctx, &scimsync.User{ID: "u1", UserName: "alice", Version: 1}, "test"); err != nil {
+	if _, err := st.CreateUser(ctx, &store.User{ID: "u1", UserName: "alice", Version: 1}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	// Hold the write transaction open inside fn while reading.
-	_, err := st.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) {
+	_, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		s, err := st.Snapshot(rctx)
@@ -237,7 +237,7 @@ func BenchmarkSQLiteCreateUser(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		u := &scimsync.User{ID: fmt.Sprintf("id-%d", i), UserName: fmt.Sprintf("user%d@example.com", i), Email: "x@example.com",
+		u := &store.User{ID: fmt.Sprintf("id-%d", i), UserName: fmt.Sprintf("user%d@example.com", i), Email: "x@example.com",
 			Active: true, Doc: doc, Version: 1, Created: now, LastModified: now, ValidAfter: now}
 		if _, err := st.CreateUser(ctx, u, "bench"); err != nil {
 			b.Fatal(err)
@@ -259,7 +259,7 @@ func BenchmarkSQLiteSnapshot100k(b *testing.B) {
 	now := time.Now()
 	userID := func(i int) string { return fmt.Sprintf("2819c223-7f76-453a-919d-%012d", i) }
 	for i := range nUsers {
-		u := &scimsync.User{ID: userID(i), UserName: fmt.Sprintf("user%d@example.com", i), Email: fmt.Sprintf("user%d@example.com", i),
+		u := &store.User{ID: userID(i), UserName: fmt.Sprintf("user%d@example.com", i), Email: fmt.Sprintf("user%d@example.com", i),
 			ExternalID: fmt.Sprint(i), Active: true, Version: 1, Created: now, LastModified: now, ValidAfter: now,
 			Doc: fmt.Appendf(nil, `{"name":{"givenName":"User","familyName":"%d"},"emails":[{"value":"user%d@example.com","primary":true}]}`, i, i)}
 		if _, err := st.CreateUser(ctx, u, "bench"); err != nil {
@@ -277,7 +277,7 @@ func BenchmarkSQLiteSnapshot100k(b *testing.B) {
 				members = append(members, userID((g*10+i)%nUsers))
 			}
 		}
-		grp := &scimsync.Group{ID: fmt.Sprintf("group-%d", g), DisplayName: fmt.Sprintf("Group %d", g), Version: 1,
+		grp := &store.Group{ID: fmt.Sprintf("group-%d", g), DisplayName: fmt.Sprintf("Group %d", g), Version: 1,
 			Created: now, LastModified: now, Members: members, Doc: []byte(`{"displayName":"x"}`)}
 		if _, err := st.CreateGroup(ctx, grp, "bench"); err != nil {
 			b.Fatal(err)
@@ -308,16 +308,16 @@ func BenchmarkSQLiteAddMemberToLargeGroup(b *testing.B) {
 	ids := make([]string, n+1)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("u%05d", i)
-		if _, err := st.CreateUser(ctx, &scimsync.User{ID: ids[i], UserName: ids[i], Version: 1}, "bench"); err != nil {
+		if _, err := st.CreateUser(ctx, &store.User{ID: ids[i], UserName: ids[i], Version: 1}, "bench"); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if _, err := st.CreateGroup(ctx, &scimsync.Group{ID: "g", DisplayName: "g", Members: ids[:n], Version: 1}, "bench"); err != nil {
+	if _, err := st.CreateGroup(ctx, &store.Group{ID: "g", DisplayName: "g", Members: ids[:n], Version: 1}, "bench"); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		_, err := st.UpdateGroup(ctx, "g", func(cur *scimsync.Group) (*scimsync.Group, error) {
+		_, err := st.UpdateGroup(ctx, "g", func(cur *store.Group) (*store.Group, error) {
 			ng := *cur
 			ng.Version++
 			if i%2 == 0 {

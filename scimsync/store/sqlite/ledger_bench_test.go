@@ -1,4 +1,4 @@
-package scimsync
+package sqlite
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // benchLedgerEvents is the event log size of the ledger benchmarks: years
@@ -15,11 +17,11 @@ const benchLedgerEvents = 1_000_000
 // benchLedgerStore is a SQLite store whose event log holds n events spread
 // over the last 30 days, kinds in rotation, written raw in one transaction
 // (events only: EventStats reads nothing else).
-func benchLedgerStore(b *testing.B, n int) *SQLiteStore {
+func benchLedgerStore(b *testing.B, n int) *Store {
 	b.Helper()
 	began := time.Now()
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "portcullis.db"))
+	st, err := Open(ctx, filepath.Join(b.TempDir(), "portcullis.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func benchLedgerStore(b *testing.B, n int) *SQLiteStore {
 	start := time.Now().Add(-30 * 24 * time.Hour).UnixMilli()
 	step := (30 * 24 * time.Hour).Milliseconds() / int64(n)
 	for i := range n {
-		if _, err := ins.ExecContext(ctx, start+int64(i)*step, EventKinds[i%len(EventKinds)], fmt.Sprintf("u%d", i)); err != nil {
+		if _, err := ins.ExecContext(ctx, start+int64(i)*step, store.EventKinds[i%len(store.EventKinds)], fmt.Sprintf("u%d", i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -59,7 +61,7 @@ func BenchmarkEventStats_SQLite1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(s.Last) != len(EventKinds) || s.Since == 0 {
+		if len(s.Last) != len(store.EventKinds) || s.Since == 0 {
 			b.Fatalf("EventStats = %+v", s)
 		}
 	}
@@ -69,14 +71,14 @@ func BenchmarkEventStats_SQLite1M(b *testing.B) {
 // synced transaction), with 10k live sessions already recorded.
 func BenchmarkRecordLogin_SQLite(b *testing.B) {
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "portcullis.db"))
+	st, err := Open(ctx, filepath.Join(b.TempDir(), "portcullis.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
 	now := time.Now()
 	for i := range 10_000 {
-		if err := st.RecordLogin(ctx, LedgerLogin{Subject: fmt.Sprintf("user%05d@example.com", i%1000), User: "u",
+		if err := st.RecordLogin(ctx, store.LedgerLogin{Subject: fmt.Sprintf("user%05d@example.com", i%1000), User: "u",
 			SessionID: fmt.Sprintf("warm-%d", i), Issued: now, Expires: now.Add(8 * time.Hour)}); err != nil {
 			b.Fatal(err)
 		}
@@ -85,7 +87,7 @@ func BenchmarkRecordLogin_SQLite(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		i++
-		if err := st.RecordLogin(ctx, LedgerLogin{Subject: fmt.Sprintf("user%05d@example.com", i%1000), User: "u",
+		if err := st.RecordLogin(ctx, store.LedgerLogin{Subject: fmt.Sprintf("user%05d@example.com", i%1000), User: "u",
 			SessionID: fmt.Sprintf("s-%d", i), Issued: now, Expires: now.Add(8 * time.Hour)}); err != nil {
 			b.Fatal(err)
 		}

@@ -1,52 +1,52 @@
-package scimsync
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"strings"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-var _ Reader = (*SQLiteStore)(nil)
+var _ store.Reader = (*Store)(nil)
 
-// GetUser implements Reader.
-func (s *SQLiteStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, _, err := sqliteScanUser(s.r.QueryRowContext(ctx, `SELECT `+sqliteUserColumns+` FROM users WHERE id = ?`, id))
+// GetUser implements store.Reader.
+func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
+	u, _, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	if err != nil {
-		return nil, sqliteErr("get user", err)
+		return nil, dbErr("get user", err)
 	}
 	return u, nil
 }
 
-// GetGroup implements Reader.
-func (s *SQLiteStore) GetGroup(ctx context.Context, id string) (*Group, error) {
+// GetGroup implements store.Reader.
+func (s *Store) GetGroup(ctx context.Context, id string) (*store.Group, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, sqliteErr("get group", err)
+		return nil, dbErr("get group", err)
 	}
 	defer tx.Rollback()
-	g, pk, err := sqliteScanGroup(tx.QueryRowContext(ctx, `SELECT `+sqliteGroupColumns+` FROM groups WHERE id = ?`, id))
+	g, pk, err := scanGroup(tx.QueryRowContext(ctx, `SELECT `+groupColumns+` FROM groups WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	if err != nil {
-		return nil, sqliteErr("get group", err)
+		return nil, dbErr("get group", err)
 	}
-	if err := sqliteLoadMembers(ctx, tx, map[int64]*Group{pk: g}); err != nil {
-		return nil, sqliteErr("get group members", err)
+	if err := loadMembers(ctx, tx, map[int64]*store.Group{pk: g}); err != nil {
+		return nil, dbErr("get group members", err)
 	}
 	return g, nil
 }
 
-// sqliteLoadMembers fills Members of the groups keyed by primary key.
-func sqliteLoadMembers(ctx context.Context, q sqliteQuerier, groups map[int64]*Group) error {
+// loadMembers fills Members of the groups keyed by primary key.
+func loadMembers(ctx context.Context, q querier, groups map[int64]*store.Group) error {
 	if len(groups) == 0 {
 		return nil
 	}
@@ -54,7 +54,7 @@ func sqliteLoadMembers(ctx context.Context, q sqliteQuerier, groups map[int64]*G
 	for pk := range groups {
 		pks = append(pks, fmt.Sprint(pk))
 	}
-	return sqliteEach(ctx, q, func(rows *sql.Rows) error {
+	return each(ctx, q, func(rows *sql.Rows) error {
 		var gpk int64
 		var uid string
 		if err := rows.Scan(&gpk, &uid); err != nil {
@@ -68,12 +68,12 @@ func sqliteLoadMembers(ctx context.Context, q sqliteQuerier, groups map[int64]*G
 		WHERE m.group_pk IN (`+strings.Join(pks, ",")+`) ORDER BY m.group_pk, u.pk`)
 }
 
-func userWhere(q Query) (string, []any, error) {
+func userWhere(q store.Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
 	case "username", "email": // as match keys: ASCII case only (matchkey.go)
-		return " WHERE " + sqliteKeyExpr[store.QueryMatchAttribute(q.Attr)] + " = ?", []any{identity.MatchKey(q.Value)}, nil
+		return " WHERE " + keyExpr[store.QueryMatchAttribute(q.Attr)] + " = ?", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
 		like := store.LikePrefix(q.Value)
 		return ` WHERE (user_name_lower LIKE ? ESCAPE '\' OR email_lower LIKE ? ESCAPE '\')`, []any{like, like}, nil
@@ -85,7 +85,7 @@ func userWhere(q Query) (string, []any, error) {
 	return "", nil, fmt.Errorf("list users: unknown query attribute %q", q.Attr)
 }
 
-func groupWhere(q Query) (string, []any, error) {
+func groupWhere(q store.Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
@@ -102,7 +102,7 @@ func groupWhere(q Query) (string, []any, error) {
 	return "", nil, fmt.Errorf("list groups: unknown query attribute %q", q.Attr)
 }
 
-func limitClause(q Query) string {
+func limitClause(q store.Query) string {
 	if q.Limit <= 0 && q.Offset <= 0 {
 		return ""
 	}
@@ -113,53 +113,53 @@ func limitClause(q Query) string {
 	return fmt.Sprintf(" LIMIT %d OFFSET %d", limit, max(q.Offset, 0))
 }
 
-// ListUsers implements Reader.
-func (s *SQLiteStore) ListUsers(ctx context.Context, q Query) ([]*User, int, error) {
+// ListUsers implements store.Reader.
+func (s *Store) ListUsers(ctx context.Context, q store.Query) ([]*store.User, int, error) {
 	where, args, err := userWhere(q)
 	if err != nil {
 		return nil, 0, err
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, 0, sqliteErr("list users", err)
+		return nil, 0, dbErr("list users", err)
 	}
 	defer tx.Rollback()
 	var total int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`+where, args...).Scan(&total); err != nil {
-		return nil, 0, sqliteErr("count users", err)
+		return nil, 0, dbErr("count users", err)
 	}
-	var users []*User
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
-		u, _, err := sqliteScanUser(rows)
+	var users []*store.User
+	err = each(ctx, tx, func(rows *sql.Rows) error {
+		u, _, err := scanUser(rows)
 		if err == nil {
 			users = append(users, u)
 		}
 		return err
-	}, `SELECT `+sqliteUserColumns+` FROM users`+where+` ORDER BY pk`+limitClause(q), args...)
+	}, `SELECT `+userColumns+` FROM users`+where+` ORDER BY pk`+limitClause(q), args...)
 	if err != nil {
-		return nil, 0, sqliteErr("list users", err)
+		return nil, 0, dbErr("list users", err)
 	}
 	return users, total, nil
 }
 
-// scanStopped carries fn's error out of sqliteEach unchanged.
+// scanStopped carries fn's error out of each unchanged.
 type scanStopped struct{ err error }
 
 func (e scanStopped) Error() string { return e.err.Error() }
 
-// EachUser implements Reader.
-func (s *SQLiteStore) EachUser(ctx context.Context, q Query, fn func(*User) error) error {
+// EachUser implements store.Reader.
+func (s *Store) EachUser(ctx context.Context, q store.Query, fn func(*store.User) error) error {
 	where, args, err := userWhere(q)
 	if err != nil {
 		return err
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return sqliteErr("scan users", err)
+		return dbErr("scan users", err)
 	}
 	defer tx.Rollback()
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
-		u, _, err := sqliteScanUser(rows)
+	err = each(ctx, tx, func(rows *sql.Rows) error {
+		u, _, err := scanUser(rows)
 		if err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func (s *SQLiteStore) EachUser(ctx context.Context, q Query, fn func(*User) erro
 			return scanStopped{err}
 		}
 		return nil
-	}, `SELECT `+sqliteUserColumns+` FROM users`+where+` ORDER BY pk`, args...)
+	}, `SELECT `+userColumns+` FROM users`+where+` ORDER BY pk`, args...)
 	var stopped scanStopped
 	switch {
 	case err == nil:
@@ -175,40 +175,40 @@ func (s *SQLiteStore) EachUser(ctx context.Context, q Query, fn func(*User) erro
 	case errors.As(err, &stopped):
 		return stopped.err
 	}
-	return sqliteErr("scan users", err)
+	return dbErr("scan users", err)
 }
 
-// ListGroups implements Reader.
-func (s *SQLiteStore) ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error) {
+// ListGroups implements store.Reader.
+func (s *Store) ListGroups(ctx context.Context, q store.Query, withMembers bool) ([]*store.Group, int, error) {
 	where, args, err := groupWhere(q)
 	if err != nil {
 		return nil, 0, err
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, 0, sqliteErr("list groups", err)
+		return nil, 0, dbErr("list groups", err)
 	}
 	defer tx.Rollback()
 	var total int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM groups`+where, args...).Scan(&total); err != nil {
-		return nil, 0, sqliteErr("count groups", err)
+		return nil, 0, dbErr("count groups", err)
 	}
-	var groups []*Group
-	byPK := map[int64]*Group{}
-	err = sqliteEach(ctx, tx, func(rows *sql.Rows) error {
-		g, pk, err := sqliteScanGroup(rows)
+	var groups []*store.Group
+	byPK := map[int64]*store.Group{}
+	err = each(ctx, tx, func(rows *sql.Rows) error {
+		g, pk, err := scanGroup(rows)
 		if err == nil {
 			groups = append(groups, g)
 			byPK[pk] = g
 		}
 		return err
-	}, `SELECT `+sqliteGroupColumns+` FROM groups`+where+` ORDER BY pk`+limitClause(q), args...)
+	}, `SELECT `+groupColumns+` FROM groups`+where+` ORDER BY pk`+limitClause(q), args...)
 	if err != nil {
-		return nil, 0, sqliteErr("list groups", err)
+		return nil, 0, dbErr("list groups", err)
 	}
 	if withMembers {
-		if err := sqliteLoadMembers(ctx, tx, byPK); err != nil {
-			return nil, 0, sqliteErr("list group members", err)
+		if err := loadMembers(ctx, tx, byPK); err != nil {
+			return nil, 0, dbErr("list group members", err)
 		}
 	}
 	return groups, total, nil
