@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 const edgeToken = "edge-0123456789abcdef"
@@ -40,7 +41,7 @@ var backends = []struct {
 		return st
 	}},
 	{"postgres", func(t *testing.T) storeReader {
-		dsn, _ := pgSchema(t)
+		dsn, _ := storetest.PostgresSchema(t)
 		return openPostgres(t, dsn)
 	}},
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Listener wakes a follower when another replica may have written.
-// PostgresStore implements it with LISTEN/NOTIFY.
+// The PostgreSQL store (store/postgres) implements it with LISTEN/NOTIFY.
 type Listener interface {
 	// Wait returns nil when there may be new events (a notification
 	// arrived, or the listener reconnected and may have missed some), or an
@@ -38,7 +38,7 @@ type FollowerOptions struct {
 const DefaultFollowerPoll = time.Second
 
 // followerListenRetry is the pause after a listener error, so that a
-// Listener failing without delay cannot spin (PostgresStore backs off by
+// Listener failing without delay cannot spin (the PostgreSQL store backs off by
 // itself as well).
 const followerListenRetry = 100 * time.Millisecond
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // --- without PostgreSQL: a fake log and a fake listener ---
@@ -217,7 +219,7 @@ func TestFollower_ConfirmedAtStartsAtTheSnapshotAndFollowsCatchUps(t *testing.T)
 
 // replica is one process's view of a shared PostgreSQL directory.
 type replica struct {
-	st  *scimsync.PostgresStore
+	st  *postgres.Store
 	dir *scimsync.Directory
 	f   *scimsync.Follower
 }
@@ -270,11 +272,11 @@ func wantViewMatches(t testing.TB, dir *scimsync.Directory, st scimsync.Store) {
 
 func TestFollower_PostgresPropagatesDeactivations(t *testing.T) {
 	t.Parallel()
-	dsn, _ := pgSchema(t)
+	dsn, _ := storetest.PostgresSchema(t)
 	const n = 50
 	a := openPostgres(t, dsn)
 	for i := range n {
-		if _, err := a.CreateUser(context.Background(), pgUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
+		if _, err := a.CreateUser(context.Background(), storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -315,7 +317,7 @@ func TestFollower_PostgresPropagatesDeactivations(t *testing.T) {
 func listenerPID(t testing.TB, schema string) int32 {
 	t.Helper()
 	var pid int32
-	err := pgAdmin(t).QueryRow(context.Background(), `SELECT COALESCE(MAX(pid), 0) FROM pg_stat_activity
+	err := storetest.PostgresAdmin(t).QueryRow(context.Background(), `SELECT COALESCE(MAX(pid), 0) FROM pg_stat_activity
 		WHERE application_name = $1 AND query = 'LISTEN portcullis_events'`, schema).Scan(&pid)
 	if err != nil {
 		t.Fatal(err)
@@ -325,12 +327,12 @@ func listenerPID(t testing.TB, schema string) int32 {
 
 func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 	t.Parallel()
-	dsn, schema := pgSchema(t)
+	dsn, schema := storetest.PostgresSchema(t)
 	a := openPostgres(t, dsn)
 	// An hour between polls: only the listener can bring changes in time.
 	b := newReplica(t, dsn, scimsync.FollowerOptions{Poll: time.Hour})
 	create := func(i int) {
-		if _, err := a.CreateUser(context.Background(), pgUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
+		if _, err := a.CreateUser(context.Background(), storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,7 +350,7 @@ func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 	})
 
 	var ok bool
-	if err := pgAdmin(t).QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+	if err := storetest.PostgresAdmin(t).QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
 		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
 	}
 	for i := 1; i <= 20; i++ { // at least the first of these while it reconnects
@@ -376,9 +378,9 @@ func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, schema := pgSchema(t)
+	dsn, schema := storetest.PostgresSchema(t)
 	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
-	for _, u := range []*scimsync.User{pgUser("u1", "alice"), pgUser("u2", "bob")} {
+	for _, u := range []*scimsync.User{storetest.NewUser("u1", "alice"), storetest.NewUser("u2", "bob")} {
 		if _, err := a.CreateUser(ctx, u, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +390,7 @@ func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	blocker, err := pgConn(t, schema).Begin(ctx)
+	blocker, err := storetest.PostgresConn(t, schema).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +408,7 @@ func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 	waiting := func(event string) func() bool {
 		return func() bool {
 			var n int
-			err := pgAdmin(t).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			err := storetest.PostgresAdmin(t).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 				WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = $2`, schema, event).Scan(&n)
 			return err == nil && n > 0
 		}
@@ -471,11 +473,11 @@ func (r *seqRecorder) EventsAfter(ctx context.Context, seq int64, limit int) ([]
 func TestFollower_PostgresConcurrentWritersNoSeqSkipped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, _ := pgSchema(t)
-	stores := []*scimsync.PostgresStore{openPostgres(t, dsn), openPostgres(t, dsn)}
+	dsn, _ := storetest.PostgresSchema(t)
+	stores := []*postgres.Store{openPostgres(t, dsn), openPostgres(t, dsn)}
 	const writers, each = 4, 25
 	for w := range writers {
-		if _, err := stores[0].CreateUser(ctx, pgUser(fmt.Sprint("u", w), fmt.Sprint("user", w)), "test"); err != nil {
+		if _, err := stores[0].CreateUser(ctx, storetest.NewUser(fmt.Sprint("u", w), fmt.Sprint("user", w)), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -406,7 +406,7 @@ func (c *scimClient) countUserName(t *testing.T, base, name string) int {
 // writes nUsers users and nGroups groups in one transaction, straight into
 // the tables: group 0 has 10,000 members, every other group 50. Going
 // around the Store API is what makes 100k users take seconds instead of one
-// fsync per user; the columns are those of migrations_sqlite/0001_init.sql.
+// fsync per user; the columns are those of scimsync/store/sqlite/migrations/0001_init.sql.
 // It returns the number of memberships written.
 func fillStore(t *testing.T, path string, nUsers, nGroups int) int {
 	t.Helper()

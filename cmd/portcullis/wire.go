@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
@@ -211,7 +212,7 @@ func storeFor(ctx context.Context, cfg *config.Config) (interface {
 			}
 			dsn = strings.TrimSpace(string(b))
 		}
-		return scimsync.OpenPostgres(ctx, dsn, match)
+		return postgres.Open(ctx, dsn, match)
 	default:
 		return sqlite.Open(ctx, cfg.Resolve(cfg.Store.DSN), match)
 	}

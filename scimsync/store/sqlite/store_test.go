@@ -13,7 +13,6 @@ import (
 
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
-	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 func openSQLite(t testing.TB, path string, opts ...store.Option) *sqlite.Store {
@@ -32,12 +31,6 @@ func sqliteMigrationCount(t testing.TB) int {
 		t.Fatalf("no migrations found: %v", err)
 	}
 	return len(files)
-}
-
-func TestSQLiteStore_Conformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
-		return openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"), opts...)
-	})
 }
 
 func TestOpenSQLite_SettingsInEffect(t *testing.T) {

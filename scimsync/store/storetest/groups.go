@@ -14,9 +14,9 @@ import (
 )
 
 func testDeleteUserLeavesGroups(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
-	createGroup(t, st, newGroup("g1", "staff", "u1", "u2"))
-	createGroup(t, st, newGroup("g2", "admins", "u1"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1", "u2"))
+	createGroup(t, st, NewGroup("g2", "admins", "u1"))
 	evs, err := st.DeleteUser(context.Background(), "u1", func(*store.User) error { return nil }, "test")
 	if err != nil {
 		t.Fatalf("DeleteUser: %v", err)
@@ -33,7 +33,7 @@ func testDeleteUserLeavesGroups(t *testing.T, st store.Store) {
 		t.Errorf("g2 = %+v, want no members", g)
 	}
 	// The user's ID is free again and the new user is in no group.
-	createUsers(t, st, newUser("u1", "alice"))
+	createUsers(t, st, NewUser("u1", "alice"))
 	for _, g := range snapshot(t, st).Groups {
 		if slices.Contains(g.Members, "u1") {
 			t.Errorf("recreated u1 is a member of %s", g.ID)
@@ -42,8 +42,8 @@ func testDeleteUserLeavesGroups(t *testing.T, st store.Store) {
 }
 
 func testCreateGroupWithMembers(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol"))
-	g := newGroup("g1", "staff", "u3", "u1", "u3") // unsorted, a duplicate
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"), NewUser("u3", "carol"))
+	g := NewGroup("g1", "staff", "u3", "u1", "u3") // unsorted, a duplicate
 	evs, err := st.CreateGroup(context.Background(), g, "okta")
 	if err != nil {
 		t.Fatalf("CreateGroup: %v", err)
@@ -51,7 +51,7 @@ func testCreateGroupWithMembers(t *testing.T, st store.Store) {
 	if diff := cmp.Diff([]string{store.EventGroupCreated, store.EventGroupMemberAdded}, kinds(evs)); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
-	attrs := newGroup("g1", "staff")
+	attrs := NewGroup("g1", "staff")
 	attrs.Members = nil
 	if diff := cmp.Diff(attrs, evs[0].Group); diff != "" {
 		t.Errorf("group.created group (-want +got; Members must be nil):\n%s", diff)
@@ -66,48 +66,48 @@ func testCreateGroupWithMembers(t *testing.T, st store.Store) {
 		t.Errorf("group.member_added = %+v, want Group nil, Group g1", evs[1])
 	}
 	wantSnapshot(t, st,
-		[]*store.User{newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")},
-		[]*store.Group{newGroup("g1", "staff", "u1", "u3")})
+		[]*store.User{NewUser("u1", "alice"), NewUser("u2", "bob"), NewUser("u3", "carol")},
+		[]*store.Group{NewGroup("g1", "staff", "u1", "u3")})
 	if diff := cmp.Diff(evs, allEvents(t, st)[3:], cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("event log differs from the events returned (-returned +log):\n%s", diff)
 	}
 }
 
 func testCreateGroupWithoutMembers(t *testing.T, st store.Store) {
-	evs, err := st.CreateGroup(context.Background(), newGroup("g1", "staff"), "test")
+	evs, err := st.CreateGroup(context.Background(), NewGroup("g1", "staff"), "test")
 	if err != nil {
 		t.Fatalf("CreateGroup: %v", err)
 	}
 	if diff := cmp.Diff([]string{store.EventGroupCreated}, kinds(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	wantSnapshot(t, st, nil, []*store.Group{newGroup("g1", "staff")})
+	wantSnapshot(t, st, nil, []*store.Group{NewGroup("g1", "staff")})
 }
 
 func testDuplicateGroupID(t *testing.T, st store.Store) {
-	createGroup(t, st, newGroup("g1", "staff"))
-	_, err := st.CreateGroup(context.Background(), newGroup("g1", "other"), "test")
+	createGroup(t, st, NewGroup("g1", "staff"))
+	_, err := st.CreateGroup(context.Background(), NewGroup("g1", "other"), "test")
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateGroup with a taken ID: error = %v, want ErrConflict", err)
 	}
-	wantSnapshot(t, st, nil, []*store.Group{newGroup("g1", "staff")})
+	wantSnapshot(t, st, nil, []*store.Group{NewGroup("g1", "staff")})
 }
 
 func testCreateGroupUnknownMember(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
-	_, err := st.CreateGroup(context.Background(), newGroup("g1", "staff", "u1", "ghost"), "test")
+	createUsers(t, st, NewUser("u1", "alice"))
+	_, err := st.CreateGroup(context.Background(), NewGroup("g1", "staff", "u1", "ghost"), "test")
 	if !errors.Is(err, store.ErrUnknownMember) {
 		t.Errorf("CreateGroup with member ghost: error = %v, want ErrUnknownMember", err)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, nil)
 	if n := len(allEvents(t, st)); n != 1 {
 		t.Errorf("event log has %d events, want 1", n)
 	}
 }
 
 func testUpdateGroupMemberDiff(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol"), newUser("u4", "dave"))
-	createGroup(t, st, newGroup("g1", "staff", "u1", "u2"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"), NewUser("u3", "carol"), NewUser("u4", "dave"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1", "u2"))
 	var seen []string
 	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		seen = slices.Clone(cur.Members)
@@ -143,8 +143,8 @@ func testUpdateGroupMemberDiff(t *testing.T, st store.Store) {
 }
 
 func testUpdateGroupAttributes(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
-	createGroup(t, st, newGroup("g1", "staff", "u1"))
+	createUsers(t, st, NewUser("u1", "alice"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1"))
 	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		ng := nextGroup(cur)
 		ng.DisplayName = "employees"
@@ -156,18 +156,18 @@ func testUpdateGroupAttributes(t *testing.T, st store.Store) {
 	if diff := cmp.Diff([]string{store.EventGroupUpdated}, kinds(evs)); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
-	want := newGroup("g1", "staff")
+	want := NewGroup("g1", "staff")
 	want.DisplayName, want.Version, want.LastModified = "employees", 2, at(1000)
 	if diff := cmp.Diff(want, evs[0].Group); diff != "" {
 		t.Errorf("group.updated group (-want +got; Members nil):\n%s", diff)
 	}
 	want.Members = []string{"u1"}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, []*store.Group{want})
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, []*store.Group{want})
 }
 
 func testUpdateGroupUnknownMember(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
-	createGroup(t, st, newGroup("g1", "staff", "u1"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1"))
 	_, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		ng := nextGroup(cur)
 		ng.DisplayName = "renamed"
@@ -177,16 +177,16 @@ func testUpdateGroupUnknownMember(t *testing.T, st store.Store) {
 	if !errors.Is(err, store.ErrUnknownMember) {
 		t.Errorf("adding member ghost: error = %v, want ErrUnknownMember", err)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")},
-		[]*store.Group{newGroup("g1", "staff", "u1")})
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice"), NewUser("u2", "bob")},
+		[]*store.Group{NewGroup("g1", "staff", "u1")})
 	if n := len(allEvents(t, st)); n != 4 {
 		t.Errorf("event log has %d events, want 4", n)
 	}
 }
 
 func testUpdateGroupReplay(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
-	createGroup(t, st, newGroup("g1", "staff", "u1", "u2"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1", "u2"))
 	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		ng := nextGroup(cur)
 		slices.Reverse(ng.Members) // same set, other order
@@ -198,16 +198,16 @@ func testUpdateGroupReplay(t *testing.T, st store.Store) {
 	if len(evs) != 0 {
 		t.Errorf("replay returned events %v, want none", kinds(evs))
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")},
-		[]*store.Group{newGroup("g1", "staff", "u1", "u2")})
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice"), NewUser("u2", "bob")},
+		[]*store.Group{NewGroup("g1", "staff", "u1", "u2")})
 	if n := len(allEvents(t, st)); n != 4 {
 		t.Errorf("event log has %d events, want 4", n)
 	}
 }
 
 func testUpdateGroupFuncError(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
-	createGroup(t, st, newGroup("g1", "staff", "u1"))
+	createUsers(t, st, NewUser("u1", "alice"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1"))
 	mine := errors.New("scim: mutability")
 	_, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		cur.Members[0] = "ghost" // a copy: must not reach the store
@@ -217,12 +217,12 @@ func testUpdateGroupFuncError(t *testing.T, st store.Store) {
 	if err != mine {
 		t.Errorf("UpdateGroup error = %v, want %v unchanged", err, mine)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, []*store.Group{newGroup("g1", "staff", "u1")})
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, []*store.Group{NewGroup("g1", "staff", "u1")})
 }
 
 func testDeleteGroup(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
-	createGroup(t, st, newGroup("g1", "staff", "u1"))
+	createUsers(t, st, NewUser("u1", "alice"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1"))
 	_, err := st.DeleteGroup(context.Background(), "g1", func(cur *store.Group) error {
 		if !slices.Equal(cur.Members, []string{"u1"}) {
 			t.Errorf("fn saw members %v, want [u1]", cur.Members)
@@ -239,7 +239,7 @@ func testDeleteGroup(t *testing.T, st store.Store) {
 	if len(evs) != 1 || evs[0].Kind != store.EventGroupDeleted || evs[0].ResourceID != "g1" || evs[0].ResourceType != "Group" {
 		t.Errorf("events = %+v, want one group.deleted for Group g1", evs)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, nil)
 }
 
 func testLargeGroupAddOne(t *testing.T, st store.Store) {
@@ -250,9 +250,9 @@ func testLargeGroupAddOne(t *testing.T, st store.Store) {
 	ids := make([]string, n+1)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("u%05d", i)
-		createUsers(t, st, newUser(ids[i], "user"+ids[i]))
+		createUsers(t, st, NewUser(ids[i], "user"+ids[i]))
 	}
-	evs, err := st.CreateGroup(context.Background(), newGroup("g1", "everyone", ids[:n]...), "test")
+	evs, err := st.CreateGroup(context.Background(), NewGroup("g1", "everyone", ids[:n]...), "test")
 	if err != nil {
 		t.Fatalf("CreateGroup with %d members: %v", n, err)
 	}
@@ -283,8 +283,8 @@ func testLargeGroupAddOne(t *testing.T, st store.Store) {
 }
 
 func testUpdateGroupFuncModifiesCurrent(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
-	createGroup(t, st, newGroup("g1", "staff", "u1"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"))
+	createGroup(t, st, NewGroup("g1", "staff", "u1"))
 	evs, err := st.UpdateGroup(context.Background(), "g1", func(cur *store.Group) (*store.Group, error) {
 		cur.Members = append(cur.Members, "u2") // fn's own copy, returned changed
 		cur.Version++
@@ -296,7 +296,7 @@ func testUpdateGroupFuncModifiesCurrent(t *testing.T, st store.Store) {
 	if len(evs) != 1 || evs[0].Kind != store.EventGroupMemberAdded || !slices.Equal(evs[0].Members, []string{"u2"}) {
 		t.Errorf("events = %+v, want one group.member_added [u2]", evs)
 	}
-	want := newGroup("g1", "staff", "u1", "u2")
+	want := NewGroup("g1", "staff", "u1", "u2")
 	want.Version = 2
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")}, []*store.Group{want})
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice"), NewUser("u2", "bob")}, []*store.Group{want})
 }

@@ -148,15 +148,15 @@ func testEventStats(t *testing.T, st store.Store) {
 		}
 		evs = append(evs, e...)
 	}
-	collect(st.CreateUser(ctx, newUser("u1", "alice"), "azure"))
-	collect(st.CreateUser(ctx, newUser("u2", "bob"), "azure"))
+	collect(st.CreateUser(ctx, NewUser("u1", "alice"), "azure"))
+	collect(st.CreateUser(ctx, NewUser("u2", "bob"), "azure"))
 	time.Sleep(5 * time.Millisecond) // a distinct event time for the since cut
 	collect(st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.Active = false
 		return nu, nil
 	}, "okta"))
-	collect(st.CreateGroup(ctx, newGroup("g1", "eng", "u2"), "okta"))
+	collect(st.CreateGroup(ctx, NewGroup("g1", "eng", "u2"), "okta"))
 
 	// The expectation comes from the events the writes returned.
 	last := map[string]store.Event{}

@@ -14,8 +14,8 @@ import (
 
 func testMissingIDs(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	createUsers(t, st, newUser("u1", "alice"))
-	createGroup(t, st, newGroup("g1", "staff"))
+	createUsers(t, st, NewUser("u1", "alice"))
+	createGroup(t, st, NewGroup("g1", "staff"))
 	called := false
 	for _, tc := range []struct {
 		name string
@@ -52,10 +52,10 @@ func testEventsAfterPages(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	var users []*store.User
 	for i := range 5 {
-		users = append(users, newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i)))
+		users = append(users, NewUser(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i)))
 	}
 	createUsers(t, st, users...)
-	createGroup(t, st, newGroup("g1", "staff", "u0", "u1")) // two events
+	createGroup(t, st, NewGroup("g1", "staff", "u0", "u1")) // two events
 	if evs, err := st.EventsAfter(ctx, 0, 0); err == nil && len(evs) > 0 {
 		t.Errorf("EventsAfter(0, 0) returned %d events", len(evs))
 	}
@@ -111,9 +111,9 @@ func testEventsAfterPages(t *testing.T, st store.Store) {
 func testTimesRoundTrip(t *testing.T, st store.Store) {
 	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
 	created := time.Date(2025, 6, 7, 8, 9, 10, 123_456_789, zone)
-	u := newUser("u1", "alice")
+	u := NewUser("u1", "alice")
 	u.Created, u.LastModified, u.ValidAfter = created, created.Add(time.Nanosecond), created.Add(400*time.Microsecond)
-	g := newGroup("g1", "staff")
+	g := NewGroup("g1", "staff")
 	g.Created, g.LastModified = created, created.Add(1500*time.Microsecond)
 	createUsers(t, st, u)
 	createGroup(t, st, g)
@@ -149,7 +149,7 @@ func testTimesRoundTrip(t *testing.T, st store.Store) {
 	}
 
 	// The zero time stays zero (no session cut-off, never modified).
-	z := newUser("u2", "zero")
+	z := NewUser("u2", "zero")
 	z.ValidAfter, z.LastModified = time.Time{}, time.Time{}
 	createUsers(t, st, z)
 	if gz := userByID(snapshot(t, st), "u2"); gz == nil || !gz.ValidAfter.IsZero() || !gz.LastModified.IsZero() {
@@ -158,10 +158,10 @@ func testTimesRoundTrip(t *testing.T, st store.Store) {
 }
 
 func testCancelledContext(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
+	createUsers(t, st, NewUser("u1", "alice"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := st.CreateUser(ctx, newUser("u2", "bob"), "test"); !errors.Is(err, context.Canceled) {
+	if _, err := st.CreateUser(ctx, NewUser("u2", "bob"), "test"); !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateUser with a cancelled context: error = %v, want context.Canceled", err)
 	}
 	_, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
@@ -175,7 +175,7 @@ func testCancelledContext(t *testing.T, st store.Store) {
 	if _, err := st.Snapshot(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Snapshot with a cancelled context: error = %v, want context.Canceled", err)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, nil)
 }
 
 func testEventsCarryDocExactly(t *testing.T, st store.Store) {
@@ -185,11 +185,11 @@ func testEventsCarryDocExactly(t *testing.T, st store.Store) {
 		[]byte("{\"raw\":\"\xe2\x80\xa8\"}"), // a raw U+2028
 	}
 	for i, doc := range docs {
-		u := newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i))
+		u := NewUser(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i))
 		u.Doc = doc
 		createUsers(t, st, u)
 	}
-	g := newGroup("g1", "staff")
+	g := NewGroup("g1", "staff")
 	g.Doc = docs[0]
 	createGroup(t, st, g)
 

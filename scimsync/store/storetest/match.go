@@ -35,7 +35,7 @@ var matchTests = []struct {
 
 // keyUser is a user whose userName, email and externalId are set apart.
 func keyUser(id, userName, email, ext string) *store.User {
-	u := newUser(id, userName)
+	u := NewUser(id, userName)
 	u.Email, u.ExternalID = email, ext
 	return u
 }
@@ -179,7 +179,7 @@ func rename(t *testing.T, st store.Store, id, userName string) []store.Event {
 // then spare renamed to dee. Each rename leaves a cut-off on the key it
 // leaves and the key it takes, in the event and in the snapshot.
 func testRenameCutoffs(t *testing.T, st store.Store, rule store.MatchRule) {
-	createUsers(t, st, newUser("u1", "spare@example.com"), newUser("u2", "dee@example.com"))
+	createUsers(t, st, NewUser("u1", "spare@example.com"), NewUser("u2", "dee@example.com"))
 	t1 := time.Now()
 	evs := rename(t, st, "u2", "dee-departed@example.com")
 	t2 := time.Now()
@@ -249,7 +249,7 @@ func testDeleteCutoff(t *testing.T, st store.Store, rule store.MatchRule) {
 }
 
 func testCaseOnlyChange(t *testing.T, st store.Store, _ store.MatchRule) {
-	createUsers(t, st, newUser("u1", "Dee@Example.com"))
+	createUsers(t, st, NewUser("u1", "Dee@Example.com"))
 	evs := rename(t, st, "u1", "dee@example.com")
 	if len(evs) != 1 || len(evs[0].Cutoffs) != 0 {
 		t.Errorf("case-only rename: events %+v, want one without cut-offs", evs)
@@ -275,7 +275,7 @@ func testOtherChangesNoCutoff(t *testing.T, st store.Store, _ store.MatchRule) {
 }
 
 func testCutoffsExpire(t *testing.T, st store.Store, _ store.MatchRule) {
-	createUsers(t, st, newUser("u1", "dee"))
+	createUsers(t, st, NewUser("u1", "dee"))
 	rename(t, st, "u1", "dee2")
 	time.Sleep(1100 * time.Millisecond)
 	if cs := snapshot(t, st).Cutoffs; len(cs) != 0 {

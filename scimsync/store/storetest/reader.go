@@ -24,7 +24,7 @@ func testNamePrefix(t *testing.T, st store.Store) {
 	if !ok {
 		t.Fatalf("%T does not implement store.Reader", st)
 	}
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "Alicia"), newUser("u3", "bob"), newUser("u4", "100%_x"), newUser("u5", "1000x"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "Alicia"), NewUser("u3", "bob"), NewUser("u4", "100%_x"), NewUser("u5", "1000x"))
 	for _, tc := range []struct {
 		prefix string
 		want   []string
@@ -61,7 +61,7 @@ func testEachUser(t *testing.T, st store.Store) {
 	if !ok {
 		t.Fatalf("%T does not implement store.Reader", st)
 	}
-	createUsers(t, st, newUser("u1", "carol"), newUser("u2", "alice"), newUser("u3", "bob"))
+	createUsers(t, st, NewUser("u1", "carol"), NewUser("u2", "alice"), NewUser("u3", "bob"))
 	var got []string
 	if err := rd.EachUser(context.Background(), store.Query{}, func(u *store.User) error {
 		got = append(got, u.UserName)

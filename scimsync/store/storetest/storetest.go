@@ -91,7 +91,8 @@ var base = time.Date(2025, 3, 1, 9, 30, 0, 0, time.UTC)
 
 func at(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
 
-func newUser(id, userName string) *store.User {
+// NewUser is a user as the suite writes it: every field set, times on the suite's clock.
+func NewUser(id, userName string) *store.User {
 	return &store.User{
 		ID:           id,
 		UserName:     userName,
@@ -106,7 +107,8 @@ func newUser(id, userName string) *store.User {
 	}
 }
 
-func newGroup(id, name string, members ...string) *store.Group {
+// NewGroup is NewUser for groups.
+func NewGroup(id, name string, members ...string) *store.Group {
 	return &store.Group{
 		ID:           id,
 		DisplayName:  name,

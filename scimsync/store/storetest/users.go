@@ -15,7 +15,7 @@ import (
 )
 
 func testCreateUserSnapshot(t *testing.T, st store.Store) {
-	u := newUser("u1", "alice")
+	u := NewUser("u1", "alice")
 	u.Active = false
 	evs, err := st.CreateUser(context.Background(), u, "okta")
 	if err != nil {
@@ -48,13 +48,13 @@ func testCreateUserSnapshot(t *testing.T, st store.Store) {
 }
 
 func testUserNameUniqueIgnoringCase(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "Alice"), newUser("u2", "ÉLODIE"))
+	createUsers(t, st, NewUser("u1", "Alice"), NewUser("u2", "ÉLODIE"))
 	for _, tc := range []struct{ id, userName string }{
 		{"u3", "alice"},
 		{"u4", "ALICE"},
 		{"u5", "élodie"}, // the directory lowercases with Unicode rules; the store must agree
 	} {
-		_, err := st.CreateUser(context.Background(), newUser(tc.id, tc.userName), "test")
+		_, err := st.CreateUser(context.Background(), NewUser(tc.id, tc.userName), "test")
 		if !errors.Is(err, store.ErrConflict) {
 			t.Errorf("CreateUser(%q) error = %v, want ErrConflict", tc.userName, err)
 		}
@@ -69,12 +69,12 @@ func testUserNameUniqueIgnoringCase(t *testing.T, st store.Store) {
 }
 
 func testDuplicateUserID(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
-	_, err := st.CreateUser(context.Background(), newUser("u1", "bob"), "test")
+	createUsers(t, st, NewUser("u1", "alice"))
+	_, err := st.CreateUser(context.Background(), NewUser("u1", "bob"), "test")
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateUser with a taken ID: error = %v, want ErrConflict", err)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, nil)
 }
 
 func testConcurrentCreateSameUserName(t *testing.T, st store.Store) {
@@ -87,7 +87,7 @@ func testConcurrentCreateSameUserName(t *testing.T, st store.Store) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = st.CreateUser(context.Background(), newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("Bob%c", "bB"[i%2])), "test")
+			_, errs[i] = st.CreateUser(context.Background(), NewUser(fmt.Sprintf("u%d", i), fmt.Sprintf("Bob%c", "bB"[i%2])), "test")
 		}()
 	}
 	close(start)
@@ -110,19 +110,19 @@ func testConcurrentCreateSameUserName(t *testing.T, st store.Store) {
 }
 
 func testCreateUserCopiesInput(t *testing.T, st store.Store) {
-	u := newUser("u1", "alice")
-	want := newUser("u1", "alice")
+	u := NewUser("u1", "alice")
+	want := NewUser("u1", "alice")
 	createUsers(t, st, u)
 	u.Doc[2] = 'X'
 	u.UserName = "mallory"
 	wantSnapshot(t, st, []*store.User{want}, nil)
 
-	g := newGroup("g1", "staff", "u1")
+	g := NewGroup("g1", "staff", "u1")
 	createGroup(t, st, g)
 	g.Members[0] = "u2"
 	g.Doc[2] = 'X'
 	s := snapshot(t, st)
-	if diff := cmp.Diff(newGroup("g1", "staff", "u1"), groupByID(s, "g1"), setOpts); diff != "" {
+	if diff := cmp.Diff(NewGroup("g1", "staff", "u1"), groupByID(s, "g1"), setOpts); diff != "" {
 		t.Errorf("group changed with the caller's slices (-want +got):\n%s", diff)
 	}
 }
@@ -137,7 +137,7 @@ func counter(t *testing.T, doc []byte) int {
 }
 
 func testConcurrentUpdates(t *testing.T, st store.Store) {
-	u := newUser("u1", "alice")
+	u := NewUser("u1", "alice")
 	u.Doc = []byte(`{"n":0}`)
 	createUsers(t, st, u)
 	const n = 20
@@ -176,7 +176,7 @@ func testConcurrentUpdates(t *testing.T, st store.Store) {
 }
 
 func testUpdateUserFuncError(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
+	createUsers(t, st, NewUser("u1", "alice"))
 	mine := errors.New("scim: invalid value")
 	for _, want := range []error{mine, store.ErrPrecondition} {
 		called := false
@@ -194,14 +194,14 @@ func testUpdateUserFuncError(t *testing.T, st store.Store) {
 			t.Errorf("UpdateUser error = %v, want %v unchanged", err, want)
 		}
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, nil)
 	if n := len(allEvents(t, st)); n != 1 {
 		t.Errorf("event log has %d events, want 1", n)
 	}
 }
 
 func testUpdateUserRenameConflict(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"), newUser("u2", "bob"))
+	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "bob"))
 	_, err := st.UpdateUser(context.Background(), "u2", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.UserName = "ALICE"
@@ -210,11 +210,11 @@ func testUpdateUserRenameConflict(t *testing.T, st store.Store) {
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("rename onto another user's name: error = %v, want ErrConflict", err)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice"), newUser("u2", "bob")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice"), NewUser("u2", "bob")}, nil)
 }
 
 func testUpdateUserCaseRename(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
+	createUsers(t, st, NewUser("u1", "alice"))
 	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		nu := next(cur)
 		nu.UserName = "Alice"
@@ -232,7 +232,7 @@ func testUpdateUserCaseRename(t *testing.T, st store.Store) {
 }
 
 func testUpdateUserReplay(t *testing.T, st store.Store) {
-	u := newUser("u1", "alice")
+	u := NewUser("u1", "alice")
 	createUsers(t, st, u)
 	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		return next(cur), nil // same attributes, new version and time: a replayed PATCH
@@ -251,7 +251,7 @@ func testUpdateUserReplay(t *testing.T, st store.Store) {
 
 func testUserLifecycleEvents(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	u := newUser("u1", "alice")
+	u := NewUser("u1", "alice")
 	var got []store.Event
 	collect := func(evs []store.Event, err error) {
 		t.Helper()
@@ -310,7 +310,7 @@ func testUserLifecycleEvents(t *testing.T, st store.Store) {
 }
 
 func testDeleteUserFuncError(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
+	createUsers(t, st, NewUser("u1", "alice"))
 	var seen *store.User
 	_, err := st.DeleteUser(context.Background(), "u1", func(cur *store.User) error {
 		seen = cur
@@ -322,11 +322,11 @@ func testDeleteUserFuncError(t *testing.T, st store.Store) {
 	if seen == nil || seen.ID != "u1" || seen.Version != 1 {
 		t.Errorf("fn saw %+v, want the current user u1 at version 1", seen)
 	}
-	wantSnapshot(t, st, []*store.User{newUser("u1", "alice")}, nil)
+	wantSnapshot(t, st, []*store.User{NewUser("u1", "alice")}, nil)
 }
 
 func testUpdateUserFuncModifiesCurrent(t *testing.T, st store.Store) {
-	createUsers(t, st, newUser("u1", "alice"))
+	createUsers(t, st, NewUser("u1", "alice"))
 	evs, err := st.UpdateUser(context.Background(), "u1", func(cur *store.User) (*store.User, error) {
 		cur.Active = false // cur is fn's own copy: changing it and returning it is a normal update
 		cur.Version++
@@ -338,7 +338,7 @@ func testUpdateUserFuncModifiesCurrent(t *testing.T, st store.Store) {
 	if diff := cmp.Diff([]string{store.EventUserDeactivated}, kinds(evs)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	want := newUser("u1", "alice")
+	want := NewUser("u1", "alice")
 	want.Active, want.Version = false, 2
 	wantSnapshot(t, st, []*store.User{want}, nil)
 }

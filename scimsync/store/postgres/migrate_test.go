@@ -1,10 +1,10 @@
-package scimsync_test
+package postgres_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
@@ -12,17 +12,17 @@ import (
 // checking the rows (the server's files are out of reach; README: VACUUM FULL).
 func TestPostgres_MigrationDropsStoredPasswords(t *testing.T) {
 	t.Parallel()
-	dsn, schema := pgSchema(t)
-	st, err := scimsync.OpenPostgres(context.Background(), dsn)
+	dsn, schema := storetest.PostgresSchema(t)
+	st, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := storetest.PlantPasswords(t, st)
 	st.Close()
-	conn := pgConn(t, schema)
+	conn := storetest.PostgresConn(t, schema)
 	ctx := context.Background()
 	if _, err := conn.Exec(ctx, `DELETE FROM schema_migrations WHERE version >= $1`,
-		storetest.MigrationNumber(t, "migrations_postgres", "drop_passwords.sql")); err != nil {
+		storetest.MigrationNumber(t, "migrations", "drop_passwords.sql")); err != nil {
 		t.Fatal(err)
 	}
 	rowsText := func() []byte {

@@ -1,4 +1,4 @@
-package scimsync_test
+package postgres_test
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // BenchmarkEventStats_Postgres1M is BenchmarkEventStats_SQLite1M on
 // PostgreSQL: one round trip, a lateral index walk per kind.
 func BenchmarkEventStats_Postgres1M(b *testing.B) {
-	dsn, schema := pgSchema(b)
+	dsn, schema := storetest.PostgresSchema(b)
 	st := openPostgres(b, dsn)
 	ctx := context.Background()
 	began := time.Now()
@@ -23,10 +24,10 @@ func BenchmarkEventStats_Postgres1M(b *testing.B) {
 	step := 30 * 24 * time.Hour / n
 	rows := make([][]any, 0, n)
 	for i := range n {
-		rows = append(rows, []any{start.Add(time.Duration(i) * step), scimsync.EventKinds[i%len(scimsync.EventKinds)],
+		rows = append(rows, []any{start.Add(time.Duration(i) * step), store.EventKinds[i%len(store.EventKinds)],
 			"User", fmt.Sprintf("u%d", i), "okta"})
 	}
-	conn := pgConn(b, schema)
+	conn := storetest.PostgresConn(b, schema)
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "events"},
 		[]string{"time", "kind", "resource_type", "resource_id", "actor"}, pgx.CopyFromRows(rows)); err != nil {
 		b.Fatal(err)
@@ -42,7 +43,7 @@ func BenchmarkEventStats_Postgres1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(s.Last) != len(scimsync.EventKinds) || s.Since == 0 {
+		if len(s.Last) != len(store.EventKinds) || s.Since == 0 {
 			b.Fatalf("EventStats = %+v", s)
 		}
 	}

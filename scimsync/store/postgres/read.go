@@ -1,10 +1,9 @@
-package scimsync
+package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -16,69 +15,67 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-var (
-	_ Reader   = (*PostgresStore)(nil)
-	_ Listener = (*PostgresStore)(nil)
-)
+var _ store.Reader = (*Store)(nil)
 
-// pgReadOnly is a read transaction that sees one committed state
+// readOnly is a read transaction that sees one committed state
 // throughout, so a snapshot's Seq matches its users and groups exactly.
-var pgReadOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
 // --- snapshot and event feed ---
 
 // Snapshot implements Store. Users and groups come in creation order.
 // Because appends commit in seq order, every event up to the snapshot's Seq
 // is in it and none after.
-func (s *PostgresStore) Snapshot(ctx context.Context) (*Snapshot, error) {
-	tx, err := s.pool.BeginTx(ctx, pgReadOnly)
+func (s *Store) Snapshot(ctx context.Context) (*store.Snapshot, error) {
+	tx, err := s.pool.BeginTx(ctx, readOnly)
 	if err != nil {
-		return nil, pgErr(ctx, "snapshot", err)
+		return nil, dbErr(ctx, "snapshot", err)
 	}
-	defer pgRollback(tx)
+	defer rollback(tx)
 
-	snap := &Snapshot{}
+	snap := &store.Snapshot{}
 	var nUsers, nGroups int
 	if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0),
 		(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM groups)`).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
-		return nil, pgErr(ctx, "snapshot", err)
+		return nil, dbErr(ctx, "snapshot", err)
 	}
 	userIDs := make(map[int64]string, nUsers)
-	snap.Users = make([]*User, 0, nUsers)
-	rows, _ := tx.Query(ctx, `SELECT `+pgUserColumns+` FROM users ORDER BY pk`)
+	snap.Users = make([]*store.User, 0, nUsers)
+	rows, _ := tx.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY pk`)
 	for rows.Next() {
-		u, pk, err := pgScanUser(rows)
+		u, pk, err := scanUser(rows)
 		if err != nil {
 			rows.Close()
-			return nil, pgErr(ctx, "snapshot users", err)
+			return nil, dbErr(ctx, "snapshot users", err)
 		}
 		userIDs[pk] = u.ID
 		snap.Users = append(snap.Users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgErr(ctx, "snapshot users", err)
+		return nil, dbErr(ctx, "snapshot users", err)
 	}
-	groups := make(map[int64]*Group, nGroups)
-	snap.Groups = make([]*Group, 0, nGroups)
-	rows, _ = tx.Query(ctx, `SELECT `+pgGroupColumns+` FROM groups ORDER BY pk`)
+	groups := make(map[int64]*store.Group, nGroups)
+	snap.Groups = make([]*store.Group, 0, nGroups)
+	rows, _ = tx.Query(ctx, `SELECT `+groupColumns+` FROM groups ORDER BY pk`)
 	for rows.Next() {
-		g, pk, err := pgScanGroup(rows)
+		g, pk, err := scanGroup(rows)
 		if err != nil {
 			rows.Close()
-			return nil, pgErr(ctx, "snapshot groups", err)
+			return nil, dbErr(ctx, "snapshot groups", err)
 		}
 		groups[pk] = g
 		snap.Groups = append(snap.Groups, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, pgErr(ctx, "snapshot groups", err)
+		return nil, dbErr(ctx, "snapshot groups", err)
 	}
 	// Unordered (a sort of every membership would cost more than the rest
 	// together); member IDs share the strings of the users read above.
 	var gpk, upk, lastGPK int64 = 0, 0, -1
-	var g *Group
+	var g *store.Group
 	rows, _ = tx.Query(ctx, `SELECT group_pk, user_pk FROM group_members`)
 	_, err = pgx.ForEachRow(rows, []any{&gpk, &upk}, func() error {
 		if gpk != lastGPK {
@@ -90,27 +87,27 @@ func (s *PostgresStore) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, pgErr(ctx, "snapshot members", err)
+		return nil, dbErr(ctx, "snapshot members", err)
 	}
-	if snap.Cutoffs, err = pgCutoffs(ctx, tx, s.now()); err != nil {
+	if snap.Cutoffs, err = readCutoffs(ctx, tx, s.now()); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
 // EventsAfter implements Store.
-func (s *PostgresStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
+func (s *Store) EventsAfter(ctx context.Context, seq int64, limit int) ([]store.Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
 	}
-	var evs []Event
-	var e Event
+	var evs []store.Event
+	var e store.Event
 	var t time.Time
 	var data []byte
 	rows, _ := s.pool.Query(ctx, `SELECT seq, time, kind, resource_type, resource_id, actor, data
 		FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
 	_, err := pgx.ForEachRow(rows, []any{&e.Seq, &t, &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data}, func() error {
-		ev := Event{Seq: e.Seq, Time: t.UTC(), Kind: e.Kind, ResourceType: e.ResourceType, ResourceID: e.ResourceID, Actor: e.Actor}
+		ev := store.Event{Seq: e.Seq, Time: t.UTC(), Kind: e.Kind, ResourceType: e.ResourceType, ResourceID: e.ResourceID, Actor: e.Actor}
 		if len(data) > 0 {
 			if err := store.DecodeEventData(data, &ev); err != nil {
 				return fmt.Errorf("event %d: %w", ev.Seq, err)
@@ -120,16 +117,16 @@ func (s *PostgresStore) EventsAfter(ctx context.Context, seq int64, limit int) (
 		return nil
 	})
 	if err != nil {
-		return nil, pgErr(ctx, "read events", err)
+		return nil, dbErr(ctx, "read events", err)
 	}
 	return evs, nil
 }
 
 // Backoff between attempts to (re)connect the listen connection.
 const (
-	pgListenBackoffMin = 100 * time.Millisecond
-	pgListenBackoffMax = 5 * time.Second
-	pgListenConnectMax = 10 * time.Second // one connection attempt
+	listenBackoffMin = 100 * time.Millisecond
+	listenBackoffMax = 5 * time.Second
+	listenConnectMax = 10 * time.Second // one connection attempt
 )
 
 // Wait implements Listener on a dedicated connection (outside the pool)
@@ -142,7 +139,7 @@ const (
 // 100 ms to 5 s (with jitter, so replicas do not reconnect in step) while
 // attempts keep failing. Calls queue: one Wait at a time owns the
 // connection. Close wakes a Wait in progress.
-func (s *PostgresStore) Wait(ctx context.Context) error {
+func (s *Store) Wait(ctx context.Context) error {
 	s.listenMu.Lock()
 	defer s.listenMu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
@@ -154,7 +151,7 @@ func (s *PostgresStore) Wait(ctx context.Context) error {
 
 	if s.listenConn == nil {
 		if s.listenFails > 0 {
-			t := time.NewTimer(pgListenBackoff(s.listenFails))
+			t := time.NewTimer(listenBackoff(s.listenFails))
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -165,7 +162,7 @@ func (s *PostgresStore) Wait(ctx context.Context) error {
 		conn, err := s.connectListener(ctx)
 		if err != nil {
 			s.listenFails++
-			return pgErr(ctx, "listen", err)
+			return dbErr(ctx, "listen", err)
 		}
 		s.listenFails, s.listenConn = 0, conn
 		return nil
@@ -177,7 +174,7 @@ func (s *PostgresStore) Wait(ctx context.Context) error {
 		if ctx.Err() == nil || s.listenConn.IsClosed() {
 			s.dropListener()
 		}
-		return pgErr(ctx, "listen", err)
+		return dbErr(ctx, "listen", err)
 	}
 	drained, stop := context.WithCancel(context.Background())
 	stop() // with a done context pgx returns buffered notifications and reads nothing
@@ -188,14 +185,14 @@ func (s *PostgresStore) Wait(ctx context.Context) error {
 	}
 }
 
-func (s *PostgresStore) connectListener(ctx context.Context) (*pgx.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, pgListenConnectMax)
+func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, listenConnectMax)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, s.listenConfig.Copy())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgNotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
@@ -203,19 +200,19 @@ func (s *PostgresStore) connectListener(ctx context.Context) (*pgx.Conn, error) 
 }
 
 // dropListener closes the listen connection; s.listenMu is held.
-func (s *PostgresStore) dropListener() {
+func (s *Store) dropListener() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	s.listenConn.Close(ctx)
 	s.listenConn = nil
 }
 
-// pgListenBackoff is the wait before attempt n+1 after n failures: doubling
+// listenBackoff is the wait before attempt n+1 after n failures: doubling
 // from the minimum to the maximum, each between half and the whole of it.
-func pgListenBackoff(failures int) time.Duration {
-	d := pgListenBackoffMax
+func listenBackoff(failures int) time.Duration {
+	d := listenBackoffMax
 	if failures < 16 {
-		d = min(pgListenBackoffMin<<(failures-1), pgListenBackoffMax)
+		d = min(listenBackoffMin<<(failures-1), listenBackoffMax)
 	}
 	return d/2 + rand.N(d/2+1)
 }
@@ -223,40 +220,40 @@ func pgListenBackoff(failures int) time.Duration {
 // --- SCIM reads ---
 
 // GetUser implements Reader.
-func (s *PostgresStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, _, err := pgScanUser(s.pool.QueryRow(ctx, `SELECT `+pgUserColumns+` FROM users WHERE id = $1`, id))
+func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
+	u, _, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	if err != nil {
-		return nil, pgErr(ctx, "get user", err)
+		return nil, dbErr(ctx, "get user", err)
 	}
 	return u, nil
 }
 
 // GetGroup implements Reader.
-func (s *PostgresStore) GetGroup(ctx context.Context, id string) (*Group, error) {
-	tx, err := s.pool.BeginTx(ctx, pgReadOnly)
+func (s *Store) GetGroup(ctx context.Context, id string) (*store.Group, error) {
+	tx, err := s.pool.BeginTx(ctx, readOnly)
 	if err != nil {
-		return nil, pgErr(ctx, "get group", err)
+		return nil, dbErr(ctx, "get group", err)
 	}
-	defer pgRollback(tx)
-	g, pk, err := pgScanGroup(tx.QueryRow(ctx, `SELECT `+pgGroupColumns+` FROM groups WHERE id = $1`, id))
+	defer rollback(tx)
+	g, pk, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	if err != nil {
-		return nil, pgErr(ctx, "get group", err)
+		return nil, dbErr(ctx, "get group", err)
 	}
-	if err := pgLoadMembers(ctx, tx, map[int64]*Group{pk: g}); err != nil {
-		return nil, pgErr(ctx, "get group members", err)
+	if err := loadMembers(ctx, tx, map[int64]*store.Group{pk: g}); err != nil {
+		return nil, dbErr(ctx, "get group members", err)
 	}
 	return g, nil
 }
 
-// pgLoadMembers fills Members of the groups keyed by primary key, in the
+// loadMembers fills Members of the groups keyed by primary key, in the
 // users' creation order.
-func pgLoadMembers(ctx context.Context, tx pgx.Tx, groups map[int64]*Group) error {
+func loadMembers(ctx context.Context, tx pgx.Tx, groups map[int64]*store.Group) error {
 	if len(groups) == 0 {
 		return nil
 	}
@@ -277,12 +274,12 @@ func pgLoadMembers(ctx context.Context, tx pgx.Tx, groups map[int64]*Group) erro
 	return err
 }
 
-func pgUserWhere(q Query) (string, []any, error) {
+func userWhere(q store.Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
 	case "username", "email": // as match keys: ASCII case only (matchkey.go)
-		return " WHERE " + pgKeyExpr[store.QueryMatchAttribute(q.Attr)] + " = $1", []any{identity.MatchKey(q.Value)}, nil
+		return " WHERE " + keyExpr[store.QueryMatchAttribute(q.Attr)] + " = $1", []any{identity.MatchKey(q.Value)}, nil
 	case "nameprefix":
 		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{store.LikePrefix(q.Value)}, nil
 	case "externalid":
@@ -293,7 +290,7 @@ func pgUserWhere(q Query) (string, []any, error) {
 	return "", nil, fmt.Errorf("list users: unknown query attribute %q", q.Attr)
 }
 
-func pgGroupWhere(q Query) (string, []any, error) {
+func groupWhere(q store.Query) (string, []any, error) {
 	switch q.Attr {
 	case "":
 		return "", nil, nil
@@ -310,7 +307,7 @@ func pgGroupWhere(q Query) (string, []any, error) {
 	return "", nil, fmt.Errorf("list groups: unknown query attribute %q", q.Attr)
 }
 
-func pgLimit(q Query) string {
+func limitClause(q store.Query) string {
 	if q.Limit <= 0 && q.Offset <= 0 {
 		return ""
 	}
@@ -323,94 +320,94 @@ func pgLimit(q Query) string {
 
 // ListUsers implements Reader. The count and the page come from one
 // consistent state.
-func (s *PostgresStore) ListUsers(ctx context.Context, q Query) ([]*User, int, error) {
-	where, args, err := pgUserWhere(q)
+func (s *Store) ListUsers(ctx context.Context, q store.Query) ([]*store.User, int, error) {
+	where, args, err := userWhere(q)
 	if err != nil {
 		return nil, 0, err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgReadOnly)
+	tx, err := s.pool.BeginTx(ctx, readOnly)
 	if err != nil {
-		return nil, 0, pgErr(ctx, "list users", err)
+		return nil, 0, dbErr(ctx, "list users", err)
 	}
-	defer pgRollback(tx)
+	defer rollback(tx)
 	var total int
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users`+where, args...).Scan(&total); err != nil {
-		return nil, 0, pgErr(ctx, "count users", err)
+		return nil, 0, dbErr(ctx, "count users", err)
 	}
-	var users []*User
-	rows, _ := tx.Query(ctx, `SELECT `+pgUserColumns+` FROM users`+where+` ORDER BY pk`+pgLimit(q), args...)
+	var users []*store.User
+	rows, _ := tx.Query(ctx, `SELECT `+userColumns+` FROM users`+where+` ORDER BY pk`+limitClause(q), args...)
 	for rows.Next() {
-		u, _, err := pgScanUser(rows)
+		u, _, err := scanUser(rows)
 		if err != nil {
 			rows.Close()
-			return nil, 0, pgErr(ctx, "list users", err)
+			return nil, 0, dbErr(ctx, "list users", err)
 		}
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, pgErr(ctx, "list users", err)
+		return nil, 0, dbErr(ctx, "list users", err)
 	}
 	return users, total, nil
 }
 
 // EachUser implements Reader.
-func (s *PostgresStore) EachUser(ctx context.Context, q Query, fn func(*User) error) error {
-	where, args, err := pgUserWhere(q)
+func (s *Store) EachUser(ctx context.Context, q store.Query, fn func(*store.User) error) error {
+	where, args, err := userWhere(q)
 	if err != nil {
 		return err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgReadOnly)
+	tx, err := s.pool.BeginTx(ctx, readOnly)
 	if err != nil {
-		return pgErr(ctx, "scan users", err)
+		return dbErr(ctx, "scan users", err)
 	}
-	defer pgRollback(tx)
-	rows, _ := tx.Query(ctx, `SELECT `+pgUserColumns+` FROM users`+where+` ORDER BY pk`, args...)
+	defer rollback(tx)
+	rows, _ := tx.Query(ctx, `SELECT `+userColumns+` FROM users`+where+` ORDER BY pk`, args...)
 	defer rows.Close()
 	for rows.Next() {
-		u, _, err := pgScanUser(rows)
+		u, _, err := scanUser(rows)
 		if err != nil {
-			return pgErr(ctx, "scan users", err)
+			return dbErr(ctx, "scan users", err)
 		}
 		if err := fn(u); err != nil {
 			return err
 		}
 	}
-	return pgErr(ctx, "scan users", rows.Err())
+	return dbErr(ctx, "scan users", rows.Err())
 }
 
 // ListGroups implements Reader.
-func (s *PostgresStore) ListGroups(ctx context.Context, q Query, withMembers bool) ([]*Group, int, error) {
-	where, args, err := pgGroupWhere(q)
+func (s *Store) ListGroups(ctx context.Context, q store.Query, withMembers bool) ([]*store.Group, int, error) {
+	where, args, err := groupWhere(q)
 	if err != nil {
 		return nil, 0, err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgReadOnly)
+	tx, err := s.pool.BeginTx(ctx, readOnly)
 	if err != nil {
-		return nil, 0, pgErr(ctx, "list groups", err)
+		return nil, 0, dbErr(ctx, "list groups", err)
 	}
-	defer pgRollback(tx)
+	defer rollback(tx)
 	var total int
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM groups`+where, args...).Scan(&total); err != nil {
-		return nil, 0, pgErr(ctx, "count groups", err)
+		return nil, 0, dbErr(ctx, "count groups", err)
 	}
-	var groups []*Group
-	byPK := map[int64]*Group{}
-	rows, _ := tx.Query(ctx, `SELECT `+pgGroupColumns+` FROM groups`+where+` ORDER BY pk`+pgLimit(q), args...)
+	var groups []*store.Group
+	byPK := map[int64]*store.Group{}
+	rows, _ := tx.Query(ctx, `SELECT `+groupColumns+` FROM groups`+where+` ORDER BY pk`+limitClause(q), args...)
 	for rows.Next() {
-		g, pk, err := pgScanGroup(rows)
+		g, pk, err := scanGroup(rows)
 		if err != nil {
 			rows.Close()
-			return nil, 0, pgErr(ctx, "list groups", err)
+			return nil, 0, dbErr(ctx, "list groups", err)
 		}
 		groups = append(groups, g)
 		byPK[pk] = g
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, pgErr(ctx, "list groups", err)
+		return nil, 0, dbErr(ctx, "list groups", err)
 	}
 	if withMembers {
-		if err := pgLoadMembers(ctx, tx, byPK); err != nil {
-			return nil, 0, pgErr(ctx, "list group members", err)
+		if err := loadMembers(ctx, tx, byPK); err != nil {
+			return nil, 0, dbErr(ctx, "list group members", err)
 		}
 	}
 	return groups, total, nil
@@ -418,8 +415,8 @@ func (s *PostgresStore) ListGroups(ctx context.Context, q Query, withMembers boo
 
 // --- scanning ---
 
-func pgScanUser(r pgx.Row) (*User, int64, error) {
-	var u User
+func scanUser(r pgx.Row) (*store.User, int64, error) {
+	var u store.User
 	var pk int64
 	var created, modified, validAfter pgtype.Timestamptz
 	if err := r.Scan(&pk, &u.ID, &u.UserName, &u.ExternalID, &u.Email, &u.Active, &u.Doc, &u.Version,
@@ -429,12 +426,12 @@ func pgScanUser(r pgx.Row) (*User, int64, error) {
 	if len(u.Doc) == 0 {
 		u.Doc = nil
 	}
-	u.Created, u.LastModified, u.ValidAfter = pgTime(created), pgTime(modified), pgTime(validAfter)
+	u.Created, u.LastModified, u.ValidAfter = timeOf(created), timeOf(modified), timeOf(validAfter)
 	return &u, pk, nil
 }
 
-func pgScanGroup(r pgx.Row) (*Group, int64, error) {
-	var g Group
+func scanGroup(r pgx.Row) (*store.Group, int64, error) {
+	var g store.Group
 	var pk int64
 	var created, modified pgtype.Timestamptz
 	if err := r.Scan(&pk, &g.ID, &g.DisplayName, &g.ExternalID, &g.Doc, &g.Version, &created, &modified); err != nil {
@@ -443,13 +440,13 @@ func pgScanGroup(r pgx.Row) (*Group, int64, error) {
 	if len(g.Doc) == 0 {
 		g.Doc = nil
 	}
-	g.Created, g.LastModified = pgTime(created), pgTime(modified)
+	g.Created, g.LastModified = timeOf(created), timeOf(modified)
 	return &g, pk, nil
 }
 
-// pgTime is a timestamptz as the store gives times back: UTC, or the zero
+// timeOf is a timestamptz as the store gives times back: UTC, or the zero
 // time for NULL.
-func pgTime(v pgtype.Timestamptz) time.Time {
+func timeOf(v pgtype.Timestamptz) time.Time {
 	if !v.Valid {
 		return time.Time{}
 	}
@@ -458,8 +455,8 @@ func pgTime(v pgtype.Timestamptz) time.Time {
 
 // --- replay cache ---
 
-// pgReplayPruneEvery is how often a store deletes expired replay cache rows.
-const pgReplayPruneEvery = time.Minute
+// replayPruneEvery is how often a store deletes expired replay cache rows.
+const replayPruneEvery = time.Minute
 
 // SeenAssertion records id until expires and reports whether it was
 // already recorded and not yet expired; it has the signature of
@@ -468,7 +465,7 @@ const pgReplayPruneEvery = time.Minute
 // the same ID at once, exactly one sees false. An expired row counts as
 // absent (it is taken over), and expired rows are pruned about once a
 // minute per replica.
-func (s *PostgresStore) SeenAssertion(ctx context.Context, id string, expires time.Time) (bool, error) {
+func (s *Store) SeenAssertion(ctx context.Context, id string, expires time.Time) (bool, error) {
 	now := s.now()
 	var fresh bool
 	err := s.pool.QueryRow(ctx, `INSERT INTO replay_cache AS r (id, expires) VALUES ($1, $2)
@@ -476,9 +473,9 @@ func (s *PostgresStore) SeenAssertion(ctx context.Context, id string, expires ti
 		RETURNING true`, id, expires, now).Scan(&fresh)
 	seen := errors.Is(err, pgx.ErrNoRows) // a live row: neither inserted nor taken over
 	if err != nil && !seen {
-		return false, pgErr(ctx, "replay cache", err)
+		return false, dbErr(ctx, "replay cache", err)
 	}
-	if last := s.lastPrune.Load(); now.UnixMilli()-last >= pgReplayPruneEvery.Milliseconds() &&
+	if last := s.lastPrune.Load(); now.UnixMilli()-last >= replayPruneEvery.Milliseconds() &&
 		s.lastPrune.CompareAndSwap(last, now.UnixMilli()) {
 		// Best effort: the answer is already known, and a failed prune is
 		// retried a minute later; failing the login for it would be wrong.
@@ -489,8 +486,8 @@ func (s *PostgresStore) SeenAssertion(ctx context.Context, id string, expires ti
 
 // --- values and errors ---
 
-// pgTS is t for a timestamptz parameter, or NULL for the zero time.
-func pgTS(t time.Time) any {
+// tsParam is t for a timestamptz parameter, or NULL for the zero time.
+func tsParam(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
@@ -499,12 +496,12 @@ func pgTS(t time.Time) any {
 
 // PostgreSQL error codes the store tells apart.
 const (
-	pgUniqueViolation     = "23505"
-	pgForeignKeyViolation = "23503"
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
 )
 
-// pgCode is the SQLSTATE of err, or "" if it is not a server error.
-func pgCode(err error) string {
+// sqlState is the SQLSTATE of err, or "" if it is not a server error.
+func sqlState(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code
@@ -512,11 +509,11 @@ func pgCode(err error) string {
 	return ""
 }
 
-// pgErr wraps a database error with op, marking the ones worth a retry
+// dbErr wraps a database error with op, marking the ones worth a retry
 // (connection lost or refused, server shutting down or out of resources,
 // serialisation failures) as ErrUnavailable. A cancelled or expired ctx is
 // kept visible to errors.Is. nil stays nil.
-func pgErr(ctx context.Context, op string, err error) error {
+func dbErr(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -526,13 +523,13 @@ func pgErr(ctx context.Context, op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if pgUnavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func pgUnavailable(err error) bool {
+func unavailable(err error) bool {
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||

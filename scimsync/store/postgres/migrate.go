@@ -1,4 +1,4 @@
-package scimsync
+package postgres
 
 import (
 	"context"
@@ -12,42 +12,42 @@ import (
 // the same transaction after it. They are keyed by the file name without
 // its number, so that renumbering a migration keeps its step.
 
-var pgSteps = map[string]func(ctx context.Context, tx pgx.Tx) error{
-	"drop_passwords.sql": pgDropPasswords,
+var steps = map[string]func(ctx context.Context, tx pgx.Tx) error{
+	"drop_passwords.sql": dropPasswords,
 }
 
-// pgDropPasswords is sqliteDropPasswords for PostgreSQL: documents are
+// dropPasswords is the SQLite step for PostgreSQL: documents are
 // bytea (any bytes; encode … 'escape' keeps their ASCII as text) and event
 // data json.
-func pgDropPasswords(ctx context.Context, tx pgx.Tx) error {
-	users, err := pgScrub(ctx, tx, `SELECT pk, doc FROM users WHERE encode(doc, 'escape') ILIKE '%password%'`, store.ScrubUserRow)
+func dropPasswords(ctx context.Context, tx pgx.Tx) error {
+	users, err := scrub(ctx, tx, `SELECT pk, doc FROM users WHERE encode(doc, 'escape') ILIKE '%password%'`, store.ScrubUserRow)
 	if err != nil {
 		return err
 	}
 	for _, u := range users {
 		if _, err := tx.Exec(ctx, `UPDATE users SET doc = $1 WHERE pk = $2`, u.Data, u.Key); err != nil {
-			return pgErr(ctx, "drop passwords: update user", err)
+			return dbErr(ctx, "drop passwords: update user", err)
 		}
 	}
-	events, err := pgScrub(ctx, tx, `SELECT seq, data::text FROM events WHERE resource_type = 'User'
+	events, err := scrub(ctx, tx, `SELECT seq, data::text FROM events WHERE resource_type = 'User'
 		AND (data::text ILIKE '%password%' OR data::text LIKE '%"docB64"%')`, store.ScrubEventRow)
 	if err != nil {
 		return err
 	}
 	for _, e := range events {
 		if _, err := tx.Exec(ctx, `UPDATE events SET data = $1 WHERE seq = $2`, e.Data, e.Key); err != nil {
-			return pgErr(ctx, "drop passwords: update event", err)
+			return dbErr(ctx, "drop passwords: update event", err)
 		}
 	}
 	return nil
 }
 
-func pgScrub(ctx context.Context, tx pgx.Tx, query string, scrub func([]byte) (any, bool, error)) ([]store.Scrubbed, error) {
+func scrub(ctx context.Context, tx pgx.Tx, query string, scrub func([]byte) (any, bool, error)) ([]store.Scrubbed, error) {
 	rows, err := tx.Query(ctx, query)
 	if err != nil {
-		return nil, pgErr(ctx, "drop passwords: read", err)
+		return nil, dbErr(ctx, "drop passwords: read", err)
 	}
 	defer rows.Close()
 	out, err := store.Scrub(rows, scrub)
-	return out, pgErr(ctx, "drop passwords: read", err)
+	return out, dbErr(ctx, "drop passwords: read", err)
 }

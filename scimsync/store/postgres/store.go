@@ -1,4 +1,4 @@
-package scimsync
+package postgres
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +14,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-// PostgresStore is the Store on PostgreSQL, shared by many replicas. Its
+// Store is the Store on PostgreSQL, shared by many replicas. Its
 // semantics are the SQLite store's, method for method; what differs is how
 // it stays correct when several processes write at once.
 //
@@ -48,12 +49,12 @@ import (
 // After its events a write sends NOTIFY portcullis_events '<last seq>' in
 // the same transaction, delivered on commit. It only wakes followers (see
 // Wait); the sequence number they then read is the truth.
-type PostgresStore struct {
+type Store struct {
 	pool         *pgxpool.Pool
 	listenConfig *pgx.ConnConfig // for the dedicated LISTEN connection
 	now          func() time.Time
 	eventLockObj int32 // the events table's OID, as int4
-	match        MatchRule
+	match        store.MatchRule
 
 	closing   context.Context // done once Close is called
 	stop      context.CancelFunc
@@ -66,36 +67,36 @@ type PostgresStore struct {
 	lastPrune atomic.Int64 // unix ms of the last replay cache prune
 }
 
-var _ Store = (*PostgresStore)(nil)
+var _ store.Store = (*Store)(nil)
 
 const (
 	// pgNotifyChannel is the channel writes NOTIFY and followers LISTEN on.
-	pgNotifyChannel = "portcullis_events"
+	notifyChannel = "portcullis_events"
 	// pgMigrateLockKey ("portmigr") serialises migrations across replicas.
-	pgMigrateLockKey int64 = 0x706f72746d696772
+	migrateLockKey int64 = 0x706f72746d696772
 	// pgEventLockClass ("port") is the first key of the event append lock;
 	// the second is the events table's OID. The one- and two-key advisory
 	// lock spaces are distinct, so the keys cannot collide.
-	pgEventLockClass int32 = 0x706f7274
+	eventLockClass int32 = 0x706f7274
 )
 
-//go:embed migrations_postgres/*.sql
-var pgMigrationFiles embed.FS
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
-// pgMigrations returns the embedded migrations, which must be numbered 1..N
+// migrations returns the embedded migrations, which must be numbered 1..N
 // without gaps (0001_init.sql, 0002_….sql).
-var pgMigrations = sync.OnceValues(func() ([]store.Migration, error) {
-	return store.LoadMigrations(pgMigrationFiles, "migrations_postgres")
+var migrations = sync.OnceValues(func() ([]store.Migration, error) {
+	return store.LoadMigrations(migrationFiles, "migrations")
 })
 
-// OpenPostgres connects to the database named by dsn (a postgres:// URL or
+// Open connects to the database named by dsn (a postgres:// URL or
 // key=value string, as pgx reads it, including pool_* settings and runtime
 // parameters such as search_path) and brings its schema up to date. Many
 // replicas may open the same database at once: migrations run under an
 // advisory lock, one replica at a time. It refuses a database whose schema
 // is newer than this binary knows. Without WithMatchRule, the match key is
 // the userName.
-func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*PostgresStore, error) {
+func Open(ctx context.Context, dsn string, opts ...store.Option) (*Store, error) {
 	conf, err := store.Configure(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
@@ -107,10 +108,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*Postg
 	where := fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, pgErr(ctx, "open postgres store "+where, err)
+		return nil, dbErr(ctx, "open postgres store "+where, err)
 	}
 	closing, stop := context.WithCancel(context.Background())
-	s := &PostgresStore{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: conf.Now, closing: closing, stop: stop, match: conf.Match}
+	s := &Store{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: conf.Now, closing: closing, stop: stop, match: conf.Match}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", where, err)
@@ -118,7 +119,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*Postg
 	var oid uint32
 	if err := pool.QueryRow(ctx, `SELECT 'events'::regclass::oid`).Scan(&oid); err != nil {
 		s.Close()
-		return nil, pgErr(ctx, "open postgres store "+where, err)
+		return nil, dbErr(ctx, "open postgres store "+where, err)
 	}
 	s.eventLockObj = int32(oid) // OIDs are uint32; the lock takes int4
 	return s, nil
@@ -128,56 +129,56 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...store.Option) (*Postg
 // advisory lock so that replicas starting together apply each migration
 // once (the others wait, then find nothing to do). DDL is transactional in
 // PostgreSQL: a migration that fails leaves no trace.
-func (s *PostgresStore) migrate(ctx context.Context) error {
-	migs, err := pgMigrations()
+func (s *Store) migrate(ctx context.Context) error {
+	migs, err := migrations()
 	if err != nil {
 		return err
 	}
 	latest := len(migs)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return pgErr(ctx, "migrate", err)
+		return dbErr(ctx, "migrate", err)
 	}
-	defer pgRollback(tx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgMigrateLockKey); err != nil {
-		return pgErr(ctx, "migrate: lock", err)
+	defer rollback(tx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
+		return dbErr(ctx, "migrate: lock", err)
 	}
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer     PRIMARY KEY,
 		applied_at timestamptz NOT NULL
 	)`); err != nil {
-		return pgErr(ctx, "create schema_migrations", err)
+		return dbErr(ctx, "create schema_migrations", err)
 	}
 	var cur int
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-		return pgErr(ctx, "read schema version", err)
+		return dbErr(ctx, "read schema version", err)
 	}
 	if cur > latest {
 		return fmt.Errorf("database schema version %d is newer than this portcullis knows (%d); upgrade portcullis", cur, latest)
 	}
 	for _, m := range migs[cur:] {
 		if _, err := tx.Exec(ctx, m.SQL); err != nil { // no arguments: simple protocol, many statements
-			return pgErr(ctx, "migration "+m.Name, err)
+			return dbErr(ctx, "migration "+m.Name, err)
 		}
-		if step := pgSteps[m.Key]; step != nil {
+		if step := steps[m.Key]; step != nil {
 			if err := step(ctx, tx); err != nil {
 				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
 			m.Version, s.now()); err != nil {
-			return pgErr(ctx, "migration "+m.Name, err)
+			return dbErr(ctx, "migration "+m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return pgErr(ctx, "migrate", err)
+		return dbErr(ctx, "migrate", err)
 	}
 	return nil
 }
 
 // Close closes the pool and the listen connection, waking a Wait in
 // progress. It is safe to call more than once.
-func (s *PostgresStore) Close() error {
+func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		s.listenMu.Lock()
@@ -195,16 +196,16 @@ func (s *PostgresStore) Close() error {
 
 // --- writes ---
 
-// pgWrite is one write transaction and the events it will append.
-type pgWrite struct {
+// txn is one write transaction and the events it will append.
+type txn struct {
 	tx     pgx.Tx
 	now    time.Time
-	events []Event
+	events []store.Event
 }
 
 // add queues e for the event log; write appends the events, which fills
 // their Seq, just before it commits.
-func (w *pgWrite) add(e Event) {
+func (w *txn) add(e store.Event) {
 	e.Time = w.now
 	w.events = append(w.events, e)
 }
@@ -213,13 +214,13 @@ func (w *pgWrite) add(e Event) {
 // commits. fn returns its errors as they should reach the caller (an update
 // function's error unchanged, database errors through pgErr); any error
 // rolls back. A write that added no events wrote nothing.
-func (s *PostgresStore) write(ctx context.Context, op string, fn func(w *pgWrite) error) ([]Event, error) {
+func (s *Store) write(ctx context.Context, op string, fn func(w *txn) error) ([]store.Event, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, pgErr(ctx, op, err)
+		return nil, dbErr(ctx, op, err)
 	}
-	defer pgRollback(tx) // also when fn panics
-	w := &pgWrite{tx: tx, now: s.now().UTC().Truncate(time.Millisecond)}
+	defer rollback(tx) // also when fn panics
+	w := &txn{tx: tx, now: s.now().UTC().Truncate(time.Millisecond)}
 	if err := fn(w); err != nil {
 		return nil, err
 	}
@@ -230,16 +231,16 @@ func (s *PostgresStore) write(ctx context.Context, op string, fn func(w *pgWrite
 		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, pgErr(ctx, op, err)
+		return nil, dbErr(ctx, op, err)
 	}
 	return w.events, nil
 }
 
 // appendEvents takes the event lock, inserts w's events and queues the
 // NOTIFY, all in one round trip.
-func (s *PostgresStore) appendEvents(ctx context.Context, w *pgWrite) error {
+func (s *Store) appendEvents(ctx context.Context, w *txn) error {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, pgEventLockClass, s.eventLockObj)
+	b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, eventLockClass, s.eventLockObj)
 	for i := range w.events {
 		e := &w.events[i]
 		data, err := store.EncodeEventData(e)
@@ -249,40 +250,40 @@ func (s *PostgresStore) appendEvents(ctx context.Context, w *pgWrite) error {
 		b.Queue(`INSERT INTO events (time, kind, resource_type, resource_id, actor, data)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`, e.Time, e.Kind, e.ResourceType, e.ResourceID, e.Actor, data)
 	}
-	b.Queue(`SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'seq'))::text)`, pgNotifyChannel)
+	b.Queue(`SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'seq'))::text)`, notifyChannel)
 	br := w.tx.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		return pgErr(ctx, "lock event log", err)
+		return dbErr(ctx, "lock event log", err)
 	}
 	for i := range w.events {
 		if err := br.QueryRow().Scan(&w.events[i].Seq); err != nil {
-			return pgErr(ctx, "append event", err)
+			return dbErr(ctx, "append event", err)
 		}
 	}
 	if _, err := br.Exec(); err != nil {
-		return pgErr(ctx, "notify", err)
+		return dbErr(ctx, "notify", err)
 	}
-	return pgErr(ctx, "append events", br.Close())
+	return dbErr(ctx, "append events", br.Close())
 }
 
-// pgRollback ends tx if it is still open. It does not use the request's
+// rollback ends tx if it is still open. It does not use the request's
 // context: a cancelled one would make pgx drop the connection.
-func pgRollback(tx pgx.Tx) {
+func rollback(tx pgx.Tx) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = tx.Rollback(ctx) // after Commit: pgx.ErrTxClosed
 }
 
-const pgUserColumns = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
+const userColumns = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
 
 // CreateUser implements Store.
-func (s *PostgresStore) CreateUser(ctx context.Context, u *User, actor string) ([]Event, error) {
+func (s *Store) CreateUser(ctx context.Context, u *store.User, actor string) ([]store.Event, error) {
 	if u == nil || u.ID == "" || u.UserName == "" {
 		return nil, errors.New("create user: id and userName are required")
 	}
 	nu := store.StoredUser(u)
-	return s.write(ctx, "create user", func(w *pgWrite) error {
+	return s.write(ctx, "create user", func(w *txn) error {
 		if err := s.keyWrite(ctx, w, nu.ID, s.match.Change(nil, nu, w.now)); err != nil {
 			return err
 		}
@@ -290,23 +291,23 @@ func (s *PostgresStore) CreateUser(ctx context.Context, u *User, actor string) (
 			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			nu.ID, nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
-			nu.Version, pgTS(nu.Created), pgTS(nu.LastModified), pgTS(nu.ValidAfter))
-		if pgCode(err) == pgUniqueViolation {
-			return fmt.Errorf("create user %q: %w", nu.UserName, ErrConflict)
+			nu.Version, tsParam(nu.Created), tsParam(nu.LastModified), tsParam(nu.ValidAfter))
+		if sqlState(err) == uniqueViolation {
+			return fmt.Errorf("create user %q: %w", nu.UserName, store.ErrConflict)
 		}
 		if err != nil {
-			return pgErr(ctx, "create user", err)
+			return dbErr(ctx, "create user", err)
 		}
-		w.add(Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+		w.add(store.Event{Kind: store.EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
 		return nil
 	})
 }
 
 // UpdateUser implements Store, as SQLiteStore.UpdateUser does: an update
 // that changes nothing visible writes nothing and returns no events.
-func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error) {
-	return s.write(ctx, "update user", func(w *pgWrite) error {
-		pk, cur, err := pgLockUser(ctx, w.tx, id)
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(cur *store.User) (*store.User, error), actor string) ([]store.Event, error) {
+	return s.write(ctx, "update user", func(w *txn) error {
+		pk, cur, err := lockUser(ctx, w.tx, id)
 		if err != nil {
 			return err
 		}
@@ -330,30 +331,30 @@ func (s *PostgresStore) UpdateUser(ctx context.Context, id string, fn func(cur *
 		_, err = w.tx.Exec(ctx, `UPDATE users SET user_name = $1, user_name_lower = $2, external_id = $3, email = $4,
 			email_lower = $5, active = $6, doc = $7, version = $8, last_modified = $9, valid_after = $10 WHERE pk = $11`,
 			nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
-			nu.Version, pgTS(nu.LastModified), pgTS(nu.ValidAfter), pk)
-		if pgCode(err) == pgUniqueViolation {
-			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, ErrConflict)
+			nu.Version, tsParam(nu.LastModified), tsParam(nu.ValidAfter), pk)
+		if sqlState(err) == uniqueViolation {
+			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, store.ErrConflict)
 		}
 		if err != nil {
-			return pgErr(ctx, "update user", err)
+			return dbErr(ctx, "update user", err)
 		}
-		kind := EventUserUpdated
+		kind := store.EventUserUpdated
 		switch {
 		case cur.Active && !nu.Active:
-			kind = EventUserDeactivated
+			kind = store.EventUserDeactivated
 		case !cur.Active && nu.Active:
-			kind = EventUserReactivated
+			kind = store.EventUserReactivated
 		}
-		w.add(Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.Cutoffs})
+		w.add(store.Event{Kind: kind, ResourceType: "User", ResourceID: id, Actor: actor, User: nu, Cutoffs: kc.Cutoffs})
 		return nil
 	})
 }
 
 // DeleteUser implements Store. As with SQLite, the memberships go with the
 // user and the only event is user.deleted.
-func (s *PostgresStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error) {
-	return s.write(ctx, "delete user", func(w *pgWrite) error {
-		pk, cur, err := pgLockUser(ctx, w.tx, id)
+func (s *Store) DeleteUser(ctx context.Context, id string, fn func(cur *store.User) error, actor string) ([]store.Event, error) {
+	return s.write(ctx, "delete user", func(w *txn) error {
+		pk, cur, err := lockUser(ctx, w.tx, id)
 		if err != nil {
 			return err
 		}
@@ -365,52 +366,52 @@ func (s *PostgresStore) DeleteUser(ctx context.Context, id string, fn func(cur *
 			return err
 		}
 		if _, err := w.tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
-			return pgErr(ctx, "delete user", err)
+			return dbErr(ctx, "delete user", err)
 		}
-		w.add(Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
+		w.add(store.Event{Kind: store.EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
 		return nil
 	})
 }
 
-// pgLockUser reads and locks a user for the rest of the transaction.
-func pgLockUser(ctx context.Context, tx pgx.Tx, id string) (int64, *User, error) {
-	u, pk, err := pgScanUser(tx.QueryRow(ctx, `SELECT `+pgUserColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
+// lockUser reads and locks a user for the rest of the transaction.
+func lockUser(ctx context.Context, tx pgx.Tx, id string) (int64, *store.User, error) {
+	u, pk, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
+		return 0, nil, fmt.Errorf("user %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, nil, pgErr(ctx, "read user", err)
+		return 0, nil, dbErr(ctx, "read user", err)
 	}
 	return pk, u, nil
 }
 
 // CreateGroup implements Store, as SQLiteStore.CreateGroup does.
-func (s *PostgresStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Event, error) {
+func (s *Store) CreateGroup(ctx context.Context, g *store.Group, actor string) ([]store.Event, error) {
 	if g == nil || g.ID == "" || g.DisplayName == "" {
 		return nil, errors.New("create group: id and displayName are required")
 	}
 	ng := store.StoredGroup(g)
 	members := store.SortedUnique(ng.Members)
 	ng.Members = nil
-	return s.write(ctx, "create group", func(w *pgWrite) error {
+	return s.write(ctx, "create group", func(w *txn) error {
 		var gpk int64
 		err := w.tx.QueryRow(ctx, `INSERT INTO groups
 			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING pk`,
 			ng.ID, ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version,
-			pgTS(ng.Created), pgTS(ng.LastModified)).Scan(&gpk)
-		if pgCode(err) == pgUniqueViolation {
-			return fmt.Errorf("create group %s: %w", ng.ID, ErrConflict)
+			tsParam(ng.Created), tsParam(ng.LastModified)).Scan(&gpk)
+		if sqlState(err) == uniqueViolation {
+			return fmt.Errorf("create group %s: %w", ng.ID, store.ErrConflict)
 		}
 		if err != nil {
-			return pgErr(ctx, "create group", err)
+			return dbErr(ctx, "create group", err)
 		}
-		if err := pgAddMembers(ctx, w.tx, gpk, members); err != nil {
+		if err := addMembers(ctx, w.tx, gpk, members); err != nil {
 			return err
 		}
-		w.add(Event{Kind: EventGroupCreated, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Group: ng})
+		w.add(store.Event{Kind: store.EventGroupCreated, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Group: ng})
 		if len(members) > 0 {
-			w.add(Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Members: members})
+			w.add(store.Event{Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: ng.ID, Actor: actor, Members: members})
 		}
 		return nil
 	})
@@ -419,9 +420,9 @@ func (s *PostgresStore) CreateGroup(ctx context.Context, g *Group, actor string)
 // UpdateGroup implements Store, as SQLiteStore.UpdateGroup does: only the
 // difference between the member sets is written, and the events are
 // group.updated, group.member_added, group.member_removed, each if needed.
-func (s *PostgresStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group) (*Group, error), actor string) ([]Event, error) {
-	return s.write(ctx, "update group", func(w *pgWrite) error {
-		gpk, cur, memberPK, err := pgLockGroup(ctx, w.tx, id)
+func (s *Store) UpdateGroup(ctx context.Context, id string, fn func(cur *store.Group) (*store.Group, error), actor string) ([]store.Event, error) {
+	return s.write(ctx, "update group", func(w *txn) error {
+		gpk, cur, memberPK, err := lockGroup(ctx, w.tx, id)
 		if err != nil {
 			return err
 		}
@@ -461,40 +462,40 @@ func (s *PostgresStore) UpdateGroup(ctx context.Context, id string, fn func(cur 
 		slices.Sort(added)
 		slices.Sort(removed)
 
-		if err := pgAddMembers(ctx, w.tx, gpk, added); err != nil {
+		if err := addMembers(ctx, w.tx, gpk, added); err != nil {
 			return err
 		}
 		if len(removedPK) > 0 {
 			if _, err := w.tx.Exec(ctx, `DELETE FROM group_members WHERE group_pk = $1 AND user_pk = ANY($2)`,
 				gpk, removedPK); err != nil {
-				return pgErr(ctx, "remove members", err)
+				return dbErr(ctx, "remove members", err)
 			}
 		}
 		ng.Version = cur.Version + 1
 		if _, err := w.tx.Exec(ctx, `UPDATE groups SET display_name = $1, display_name_lower = $2, external_id = $3,
 			doc = $4, version = $5, last_modified = $6 WHERE pk = $7`,
-			ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, pgTS(ng.LastModified), gpk); err != nil {
-			return pgErr(ctx, "update group", err)
+			ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version, tsParam(ng.LastModified), gpk); err != nil {
+			return dbErr(ctx, "update group", err)
 		}
 
 		ng.Members = nil
 		if attrs {
-			w.add(Event{Kind: EventGroupUpdated, ResourceType: "Group", ResourceID: id, Actor: actor, Group: ng})
+			w.add(store.Event{Kind: store.EventGroupUpdated, ResourceType: "Group", ResourceID: id, Actor: actor, Group: ng})
 		}
 		if len(added) > 0 {
-			w.add(Event{Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: id, Actor: actor, Members: added})
+			w.add(store.Event{Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: id, Actor: actor, Members: added})
 		}
 		if len(removed) > 0 {
-			w.add(Event{Kind: EventGroupMemberRemoved, ResourceType: "Group", ResourceID: id, Actor: actor, Members: removed})
+			w.add(store.Event{Kind: store.EventGroupMemberRemoved, ResourceType: "Group", ResourceID: id, Actor: actor, Members: removed})
 		}
 		return nil
 	})
 }
 
 // DeleteGroup implements Store. fn gets the current group with its Members.
-func (s *PostgresStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group) error, actor string) ([]Event, error) {
-	return s.write(ctx, "delete group", func(w *pgWrite) error {
-		gpk, cur, _, err := pgLockGroup(ctx, w.tx, id)
+func (s *Store) DeleteGroup(ctx context.Context, id string, fn func(cur *store.Group) error, actor string) ([]store.Event, error) {
+	return s.write(ctx, "delete group", func(w *txn) error {
+		gpk, cur, _, err := lockGroup(ctx, w.tx, id)
 		if err != nil {
 			return err
 		}
@@ -502,23 +503,23 @@ func (s *PostgresStore) DeleteGroup(ctx context.Context, id string, fn func(cur 
 			return err
 		}
 		if _, err := w.tx.Exec(ctx, `DELETE FROM groups WHERE pk = $1`, gpk); err != nil {
-			return pgErr(ctx, "delete group", err)
+			return dbErr(ctx, "delete group", err)
 		}
-		w.add(Event{Kind: EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
+		w.add(store.Event{Kind: store.EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
 		return nil
 	})
 }
 
-const pgGroupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
+const groupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
 
-// pgLockGroup reads and locks a group, with its members and their user keys.
-func pgLockGroup(ctx context.Context, tx pgx.Tx, id string) (int64, *Group, map[string]int64, error) {
-	g, gpk, err := pgScanGroup(tx.QueryRow(ctx, `SELECT `+pgGroupColumns+` FROM groups WHERE id = $1 FOR UPDATE`, id))
+// lockGroup reads and locks a group, with its members and their user keys.
+func lockGroup(ctx context.Context, tx pgx.Tx, id string) (int64, *store.Group, map[string]int64, error) {
+	g, gpk, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
+		return 0, nil, nil, fmt.Errorf("group %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return 0, nil, nil, pgErr(ctx, "read group", err)
+		return 0, nil, nil, dbErr(ctx, "read group", err)
 	}
 	memberPK := map[string]int64{}
 	rows, _ := tx.Query(ctx, `SELECT m.user_pk, u.id FROM group_members m JOIN users u ON u.pk = m.user_pk
@@ -531,25 +532,25 @@ func pgLockGroup(ctx context.Context, tx pgx.Tx, id string) (int64, *Group, map[
 		return nil
 	})
 	if err != nil {
-		return 0, nil, nil, pgErr(ctx, "read members", err)
+		return 0, nil, nil, dbErr(ctx, "read members", err)
 	}
 	return gpk, g, memberPK, nil
 }
 
-// pgAddMembers inserts memberships of group gpk in one statement, failing
+// addMembers inserts memberships of group gpk in one statement, failing
 // with ErrUnknownMember (naming the first such ID, as SQLite does) if an ID
 // is not a user. The IDs must be distinct and new to the group.
-func pgAddMembers(ctx context.Context, tx pgx.Tx, gpk int64, ids []string) error {
+func addMembers(ctx context.Context, tx pgx.Tx, gpk int64, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO group_members (group_pk, user_pk)
 		SELECT $1, pk FROM users WHERE id = ANY($2)`, gpk, ids)
-	if pgCode(err) == pgForeignKeyViolation { // a member deleted by a concurrent transaction
-		return fmt.Errorf("%w: %w", ErrUnknownMember, err)
+	if sqlState(err) == foreignKeyViolation { // a member deleted by a concurrent transaction
+		return fmt.Errorf("%w: %w", store.ErrUnknownMember, err)
 	}
 	if err != nil {
-		return pgErr(ctx, "add members", err)
+		return dbErr(ctx, "add members", err)
 	}
 	if int(tag.RowsAffected()) == len(ids) {
 		return nil
@@ -558,7 +559,7 @@ func pgAddMembers(ctx context.Context, tx pgx.Tx, gpk int64, ids []string) error
 	err = tx.QueryRow(ctx, `SELECT m.id FROM unnest($1::text[]) WITH ORDINALITY AS m (id, n)
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.id) ORDER BY m.n LIMIT 1`, ids).Scan(&missing)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return pgErr(ctx, "add members", err)
+		return dbErr(ctx, "add members", err)
 	}
-	return fmt.Errorf("%w: %s", ErrUnknownMember, missing)
+	return fmt.Errorf("%w: %s", store.ErrUnknownMember, missing)
 }
