@@ -8,6 +8,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/web"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // MatchKey is the key the view matches sessions on for u: its userName,
@@ -60,8 +61,8 @@ func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessio
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginRecordTimeout)
 	defer cancel()
-	err := r.ledger.RecordLogin(wctx, LedgerLogin{
-		Subject: subject, User: p.User, SessionID: sessionID,
+	err := r.ledger.RecordLogin(wctx, store.Login{
+		MatchKey: subject, User: p.User, SessionID: sessionID,
 		Issued: issued, Expires: expires, IdPInitiated: idpInitiated,
 	})
 	if err != nil {

@@ -14,7 +14,6 @@ type (
 	KeyCutoff   = store.KeyCutoff
 	MatchRule   = store.MatchRule
 	StoreOption = store.Option
-	LedgerLogin = store.LedgerLogin
 	Logins      = store.Logins
 	LastEvent   = store.LastEvent
 	EventStats  = store.EventStats

@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
@@ -62,7 +63,8 @@ type scimParts struct {
 	follower *scimsync.Follower
 	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
 	reader   scimsync.Reader    // the store's read side, for the status page
-	ledger   scimsync.Ledger    // login ledger and event stats
+	ledger   store.Ledger       // login ledger
+	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
 	logins   *scimsync.LoginRecorder
 }
@@ -168,7 +170,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		},
 	}
 	if sc.dir != nil {
-		so.Directory, so.Ledger, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.dir.MatchKey, sc.service.LastToken
+		so.Directory, so.Ledger, so.Events, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey, sc.service.LastToken
 	}
 	a.admin = proxy.AdminHandler(proxy.AdminOptions{
 		Checks:  checks,
@@ -185,14 +187,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 // notifications for the follower.
 type sharedStore interface {
 	scimsync.Listener
-	SeenAssertion(ctx context.Context, id string, expires time.Time) (bool, error)
-}
-
-// replayFunc adapts a store method to samlsp.ReplayCache.
-type replayFunc func(ctx context.Context, id string, expires time.Time) (bool, error)
-
-func (f replayFunc) Seen(ctx context.Context, id string, expires time.Time) (bool, error) {
-	return f(ctx, id, expires)
+	ReplayCache() *postgres.ReplayCache
 }
 
 // storeFor opens the configured store.
@@ -283,14 +278,15 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
 		reader: st, service: svc}
-	if lg, ok := st.(scimsync.Ledger); ok {
-		parts.ledger = lg
-		parts.logins = scimsync.NewLoginRecorder(lg, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))
+	if lg, ok := st.(interface{ Ledger() store.Ledger }); ok {
+		parts.ledger = lg.Ledger()
+		parts.logins = scimsync.NewLoginRecorder(parts.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))
 	}
+	parts.events, _ = st.(store.EventSummary)
 	if sh, ok := st.(sharedStore); ok {
 		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{Loaded: loaded})
 		m.WatchFreshness(parts.follower.ConfirmedAt)
-		parts.replay = replayFunc(sh.SeenAssertion)
+		parts.replay = sh.ReplayCache()
 	}
 	return parts, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkStatusPage_RenderWithSearch(b *testing.B) {
 		}
 	}
 	for i := range 3 {
-		if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "user7@example.com", User: "user7", SessionID: fmt.Sprintf("s%d", i),
+		if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "user7@example.com", User: "user7", SessionID: fmt.Sprintf("s%d", i),
 			Issued: now, Expires: now.Add(time.Hour)}); err != nil {
 			b.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func BenchmarkStatusPage_RenderWithSearch(b *testing.B) {
 			zap.String("reason", "inactive"), zap.String("request_id", "r"))
 	}
 	dir, _ := scimsync.NewDirectory("userName")
-	h := New(Options{Gatherer: metrics.New().Gatherer(), Directory: st, Ledger: st, MatchKey: dir.MatchKey, Audit: ring})
+	h := New(Options{Gatherer: metrics.New().Gatherer(), Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: dir.MatchKey, Audit: ring})
 	b.ResetTimer()
 	for b.Loop() {
 		w := httptest.NewRecorder()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Directory is the read side of the store the page searches
@@ -32,10 +33,11 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Checks are /readyz's checks, run at each render.
 	Checks []proxy.ReadyCheck
-	// Directory and Ledger are the store; MatchKey gives a SCIM user's
-	// ledger subject (scimsync.Directory.MatchKey).
+	// Directory, Ledger and Events are the store; MatchKey gives a SCIM
+	// user's match key, the ledger's key (scimsync.Directory.MatchKey).
 	Directory Directory
-	Ledger    scimsync.Ledger
+	Ledger    store.Ledger
+	Events    store.EventSummary
 	MatchKey  func(*scimsync.User) string
 	// LastToken is the SCIM service's LastToken.
 	LastToken func() (scimsync.TokenUse, bool)

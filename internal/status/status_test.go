@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
@@ -171,7 +172,7 @@ func TestHandler_NumbersComeFromTheRegistry(t *testing.T) {
 	m.SCIMRequest("User", "create", 503)
 	m.WatchMetadata(func() time.Time { return time.Now().Add(-90 * time.Second) })
 	st := openStore(t)
-	h := New(Options{Gatherer: m.Gatherer(), Directory: st, Ledger: st, Now: func() time.Time { return testNow }})
+	h := New(Options{Gatherer: m.Gatherer(), Directory: st, Ledger: st.Ledger(), Events: st, Now: func() time.Time { return testNow }})
 	_, _, body := get(t, h, "/")
 	for id, want := range map[string]string{
 		"drift-unprovisioned":   "2",
@@ -204,21 +205,21 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, sid := range []string{"sess-alice-1", "sess-alice-2"} {
-		if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "alice", User: "alice", SessionID: sid,
+		if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "alice", User: "alice", SessionID: sid,
 			Issued: testNow.Add(time.Duration(i-3) * time.Hour), Expires: testNow.Add(5 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "bob", User: "bob", SessionID: "sess-bob",
+	if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "bob", User: "bob", SessionID: "sess-bob",
 		Issued: testNow.Add(-time.Hour), Expires: testNow.Add(7 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "mallory@example.com", User: "mallory", SessionID: "sess-m",
+	if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "mallory@example.com", User: "mallory", SessionID: "sess-m",
 		Issued: testNow.Add(-time.Minute), Expires: testNow.Add(7 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	dir, _ := scimsync.NewDirectory("userName")
-	h := New(Options{Directory: st, Ledger: st, MatchKey: dir.MatchKey, Now: func() time.Time { return testNow }})
+	h := New(Options{Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: dir.MatchKey, Now: func() time.Time { return testNow }})
 
 	_, _, body := get(t, h, "/?user=ALICE")
 	alice := userBlock(t, body, "alice")
@@ -266,7 +267,7 @@ func TestHandler_HostileNamesAreEscaped(t *testing.T) {
 	ring := NewAuditRing(10)
 	zap.New(ring.Core()).Info("access denied", zap.String("event", "access_denied"), zap.String("user", evil),
 		zap.String("reason", evil))
-	h := New(Options{Directory: st, Ledger: st, Audit: ring, Now: func() time.Time { return testNow }})
+	h := New(Options{Directory: st, Ledger: st.Ledger(), Events: st, Audit: ring, Now: func() time.Time { return testNow }})
 	_, _, body := get(t, h, "/?user="+url.QueryEscape(evil))
 	for _, bad := range []string{"<script>", "<img", "<b>tok"} {
 		if strings.Contains(body, bad) {

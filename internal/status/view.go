@@ -196,8 +196,8 @@ func (h *Handler) idpCerts(s samples, now time.Time) certRows {
 // sync fills sync health: the event log summary, SCIM requests, the token.
 func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	p.Sync.EventsPerHour = absent
-	if h.o.Ledger != nil {
-		st, err := h.o.Ledger.EventStats(ctx, now.Add(-time.Hour))
+	if h.o.Events != nil {
+		st, err := h.o.Events.EventStats(ctx, now.Add(-time.Hour))
 		if err != nil {
 			h.problem(p, "event log", err)
 		} else {

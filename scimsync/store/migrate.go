@@ -3,7 +3,9 @@ package store
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,8 +23,10 @@ type Migration struct {
 }
 
 // LoadMigrations reads dir/*.sql from fsys; the files must be numbered
-// 1..N without gaps (0001_init.sql, 0002_….sql).
-func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+// 1..N without gaps (0001_init.sql, 0002_….sql). stepKeys are the Keys the
+// backend has a Go step for: each must name a migration, so that a renamed
+// file cannot silently lose its step.
+func LoadMigrations(fsys fs.FS, dir string, stepKeys ...string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, dir+"/*.sql")
 	if err != nil {
 		return nil, err
@@ -41,7 +45,24 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		}
 		migs = append(migs, Migration{Version: v, Name: base, Key: key, SQL: string(b)})
 	}
+	for _, k := range stepKeys {
+		if !slices.ContainsFunc(migs, func(m Migration) bool { return m.Key == k }) {
+			return nil, fmt.Errorf("migration step %q names no file in %s", k, dir)
+		}
+	}
 	return migs, nil
+}
+
+// Migrations are the migrations in fsys's migrations/*.sql, for a backend
+// whose Go steps are steps (keyed as Migration.Key). The files are embedded
+// in the binary: one that LoadMigrations refuses is a build error, so it
+// panics, at package initialisation, and every test catches it.
+func Migrations[S any](fsys fs.FS, steps map[string]S) []Migration {
+	migs, err := LoadMigrations(fsys, "migrations", slices.Collect(maps.Keys(steps))...)
+	if err != nil {
+		panic(err)
+	}
+	return migs
 }
 
 // CheckSchemaVersion refuses a database whose schema version v is newer

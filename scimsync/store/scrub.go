@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -46,23 +47,48 @@ func isWriteOnly(name string) bool {
 	return false
 }
 
-// Scrubbed is one stored value rewritten without write-only attributes.
-type Scrubbed struct {
-	Key  int64 // pk of a user, seq of an event
-	Data any   // the new doc ([]byte) or event data (string)
+// DropPasswords removes the write-only attributes from every user
+// document and every user event, as versions before they were dropped at
+// the edge had stored them: migration 0004's step on every backend.
+// selectUsers and selectEvents are the backend's queries of the candidate
+// (pk, doc) and (seq, data) rows: a cheap filter; the decision is
+// DropWriteOnly's.
+func DropPasswords(ctx context.Context, tx DB, d Dialect, selectUsers, selectEvents string) error {
+	for _, t := range []struct {
+		what, query, update string
+		scrub               func([]byte) (any, bool, error)
+	}{
+		{"user", selectUsers, `UPDATE users SET doc = $1 WHERE pk = $2`, scrubUserRow},
+		{"event", selectEvents, `UPDATE events SET data = $1 WHERE seq = $2`, scrubEventRow},
+	} {
+		changed, err := scrubRows(ctx, tx, t.query, t.scrub)
+		if err != nil {
+			return d.Err(ctx, "drop passwords: read "+t.what+"s", err)
+		}
+		for _, c := range changed {
+			if err := tx.Exec(ctx, t.update, c.data, c.key); err != nil {
+				return d.Err(ctx, "drop passwords: update "+t.what, err)
+			}
+		}
+	}
+	return nil
 }
 
-// Rows is what Scrub reads: *sql.Rows and pgx.Rows both are.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
+// scrubbed is one stored value rewritten without write-only attributes.
+type scrubbed struct {
+	key  int64 // pk of a user, seq of an event
+	data any   // the new doc ([]byte) or event data (string)
 }
 
-// Scrub reads every (key, value) row and returns those scrub changed; the
-// rows are read in full before any is written. It does not close rows.
-func Scrub(rows Rows, scrub func([]byte) (any, bool, error)) ([]Scrubbed, error) {
-	var out []Scrubbed
+// scrubRows reads every (key, value) row of query and returns those scrub
+// changed; the rows are read in full before any is written.
+func scrubRows(ctx context.Context, tx DB, query string, scrub func([]byte) (any, bool, error)) ([]scrubbed, error) {
+	rows, err := tx.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []scrubbed
 	for rows.Next() {
 		var key int64
 		var v []byte
@@ -74,17 +100,17 @@ func Scrub(rows Rows, scrub func([]byte) (any, bool, error)) ([]Scrubbed, error)
 			return nil, fmt.Errorf("row %d: %w", key, err)
 		}
 		if changed {
-			out = append(out, Scrubbed{Key: key, Data: data})
+			out = append(out, scrubbed{key: key, data: data})
 		}
 	}
 	return out, rows.Err()
 }
 
-// ScrubUserRow returns doc without its write-only attributes, re-encoded as
+// scrubUserRow returns doc without its write-only attributes, re-encoded as
 // the SCIM edge encodes documents (json.Marshal of the decoded object), so
 // nothing else in it changes. A document that is not a JSON object is left
 // alone: none was ever written.
-func ScrubUserRow(doc []byte) (any, bool, error) {
+func scrubUserRow(doc []byte) (any, bool, error) {
 	out, changed := scrubUserDoc(doc)
 	return out, changed, nil
 }
@@ -103,9 +129,9 @@ func scrubUserDoc(doc []byte) ([]byte, bool) {
 	return out, true
 }
 
-// ScrubEventRow rewrites one event's data with its user document scrubbed,
+// scrubEventRow rewrites one event's data with its user document scrubbed,
 // re-encoded by EncodeEventData.
-func ScrubEventRow(data []byte) (any, bool, error) {
+func scrubEventRow(data []byte) (any, bool, error) {
 	var e Event
 	if err := DecodeEventData(data, &e); err != nil {
 		return nil, false, fmt.Errorf("decode event data: %w", err)

@@ -36,15 +36,5 @@ func BenchmarkEventStats_Postgres1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d events copied in %s", n, time.Since(began).Round(time.Millisecond))
-	since := time.Now().Add(-time.Hour)
-	b.ResetTimer()
-	for b.Loop() {
-		s, err := st.EventStats(ctx, since)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(s.Last) != len(store.EventKinds) || s.Since == 0 {
-			b.Fatalf("EventStats = %+v", s)
-		}
-	}
+	storetest.BenchEventStats(b, st)
 }

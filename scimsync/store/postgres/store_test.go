@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,15 +26,6 @@ func openPostgres(t testing.TB, dsn string) *postgres.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-func pgMigrationCount(t testing.TB) int {
-	t.Helper()
-	files, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no migrations found: %v", err)
-	}
-	return len(files)
 }
 
 func TestOpenPostgres_ConcurrentStartsMigrateOnce(t *testing.T) {
@@ -68,7 +58,7 @@ func TestOpenPostgres_ConcurrentStartsMigrateOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []int
-	for v := range pgMigrationCount(t) {
+	for v := range storetest.MigrationCount(t) {
 		want = append(want, v+1)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -80,7 +70,7 @@ func TestOpenPostgres_RefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	dsn, schema := storetest.PostgresSchema(t)
 	openPostgres(t, dsn).Close()
-	latest := pgMigrationCount(t)
+	latest := storetest.MigrationCount(t)
 	if _, err := storetest.PostgresAdmin(t).Exec(context.Background(),
 		`INSERT INTO `+schema+`.schema_migrations (version, applied_at) VALUES ($1, now())`, latest+1); err != nil {
 		t.Fatal(err)
@@ -204,7 +194,7 @@ func TestPostgresStore_TwoReplicasConcurrentUpdatesLoseNothing(t *testing.T) {
 	}
 }
 
-func TestPostgresStore_SeenAssertion(t *testing.T) {
+func TestReplayCache_SharedByReplicas(t *testing.T) {
 	t.Parallel()
 	dsn, _ := storetest.PostgresSchema(t)
 	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
@@ -224,9 +214,9 @@ func TestPostgresStore_SeenAssertion(t *testing.T) {
 		{b, "old", later, false}, // expired: taken over
 		{a, "old", later, true},
 	} {
-		got, err := tc.st.SeenAssertion(ctx, tc.id, tc.expires)
+		got, err := tc.st.ReplayCache().Seen(ctx, tc.id, tc.expires)
 		if err != nil || got != tc.want {
-			t.Errorf("step %d: SeenAssertion(%s) = %v, %v; want %v", i, tc.id, got, err, tc.want)
+			t.Errorf("step %d: Seen(%s) = %v, %v; want %v", i, tc.id, got, err, tc.want)
 		}
 	}
 
@@ -238,8 +228,8 @@ func TestPostgresStore_SeenAssertion(t *testing.T) {
 		for i, st := range []*postgres.Store{a, b} {
 			wg.Go(func() {
 				var err error
-				if seen[i], err = st.SeenAssertion(ctx, id, later); err != nil {
-					t.Errorf("SeenAssertion: %v", err)
+				if seen[i], err = st.ReplayCache().Seen(ctx, id, later); err != nil {
+					t.Errorf("Seen: %v", err)
 				}
 			})
 		}
@@ -252,21 +242,7 @@ func TestPostgresStore_SeenAssertion(t *testing.T) {
 
 func BenchmarkPostgresCreateUser(b *testing.B) {
 	dsn, _ := storetest.PostgresSchema(b)
-	st := openPostgres(b, dsn)
-	ctx := context.Background()
-	now := time.Now()
-	doc := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"name":{"givenName":"Bench","familyName":"User"},"emails":[{"value":"x@example.com","primary":true}],"active":true}`)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		u := &store.User{ID: fmt.Sprintf("id-%d", i), UserName: fmt.Sprintf("user%d@example.com", i), Email: "x@example.com",
-			Active: true, Doc: doc, Version: 1, Created: now, LastModified: now, ValidAfter: now}
-		if _, err := st.CreateUser(ctx, u, "bench"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "creates/s")
+	storetest.BenchCreateUser(b, openPostgres(b, dsn))
 }
 
 // BenchmarkPostgresCreateUserParallel creates from 4 connections at once:

@@ -3,10 +3,45 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"fmt"
 
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
+
+// migrate applies the pending migrations in order, each in its own
+// transaction together with its schema_migrations row.
+func (s *Store) migrate(ctx context.Context) error {
+	latest := len(migrations)
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return dbErr("create schema_migrations", err)
+	}
+	for _, m := range migrations {
+		if err := s.applyMigration(ctx, m, latest); err != nil {
+			return err
+		}
+	}
+	// Also when nothing was pending: a newer schema must stop us.
+	_, err := s.schemaVersion(ctx, s.w, latest)
+	return err
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// schemaVersion returns the database's schema version, or an error if it is
+// newer than latest.
+func (s *Store) schemaVersion(ctx context.Context, q rowQuerier, latest int) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, dbErr("read schema version", err)
+	}
+	return v, store.CheckSchemaVersion(v, latest)
+}
 
 // applyMigration applies m unless the database has it already: its SQL and
 // Go step (steps) in one transaction with its schema_migrations row.
@@ -97,44 +132,16 @@ var steps = map[string]migrationStep{
 	"drop_passwords.sql": {run: dropPasswords, vacuum: true},
 }
 
-// dropPasswords removes write-only attributes from every user
-// document and every user event, as versions before they were dropped at
-// the edge had stored them. LIKE is ASCII case-insensitive: a cheap filter,
-// the decision is store.DropWriteOnly's.
-func dropPasswords(ctx context.Context, tx *sql.Tx) error {
-	users, err := scrub(ctx, tx, `SELECT pk, doc FROM users WHERE CAST(doc AS TEXT) LIKE '%password%'`, store.ScrubUserRow)
-	if err != nil {
-		return err
-	}
-	for _, u := range users {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET doc = ? WHERE pk = ?`, u.Data, u.Key); err != nil {
-			return dbErr("drop passwords: update user", err)
-		}
-	}
-	events, err := scrub(ctx, tx, `SELECT seq, data FROM events WHERE resource_type = 'User'
-		AND (data LIKE '%password%' OR data LIKE '%"docB64"%')`, store.ScrubEventRow)
-	if err != nil {
-		return err
-	}
-	for _, e := range events {
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET data = ? WHERE seq = ?`, e.Data, e.Key); err != nil {
-			return dbErr("drop passwords: update event", err)
-		}
-	}
-	return nil
-}
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
 
-// scrub reads every row query selects (key, value) and returns those
-// scrub changed.
-func scrub(ctx context.Context, tx *sql.Tx, query string, scrub func([]byte) (any, bool, error)) ([]store.Scrubbed, error) {
-	rows, err := tx.QueryContext(ctx, query)
-	if err != nil {
-		return nil, dbErr("drop passwords: read", err)
-	}
-	defer rows.Close()
-	out, err := store.Scrub(rows, scrub)
-	if err != nil {
-		return nil, dbErr("drop passwords: read", err)
-	}
-	return out, nil
+// migrations are the embedded migrations/*.sql, which steps complete.
+var migrations = store.Migrations(migrationFiles, steps)
+
+// dropPasswords is migration 0004's step (store.DropPasswords). LIKE is
+// ASCII case-insensitive.
+func dropPasswords(ctx context.Context, tx *sql.Tx) error {
+	return store.DropPasswords(ctx, conn{tx}, dialect,
+		`SELECT pk, doc FROM users WHERE CAST(doc AS TEXT) LIKE '%password%'`,
+		`SELECT seq, data FROM events WHERE resource_type = 'User' AND (data LIKE '%password%' OR data LIKE '%"docB64"%')`)
 }

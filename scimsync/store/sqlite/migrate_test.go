@@ -49,7 +49,7 @@ func TestSQLite_MigrationDropsStoredPasswordsFromTheFile(t *testing.T) {
 	}
 	p.CheckScrubbed(t, st)
 	var n int
-	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != sqliteMigrationCount(t) {
-		t.Errorf("%d migrations recorded (%v), want %d", n, err, sqliteMigrationCount(t))
+	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != storetest.MigrationCount(t) {
+		t.Errorf("%d migrations recorded (%v), want %d", n, err, storetest.MigrationCount(t))
 	}
 }

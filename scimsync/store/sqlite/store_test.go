@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 func openSQLite(t testing.TB, path string, opts ...store.Option) *sqlite.Store {
@@ -22,15 +23,6 @@ func openSQLite(t testing.TB, path string, opts ...store.Option) *sqlite.Store {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
 	return st
-}
-
-func sqliteMigrationCount(t testing.TB) int {
-	t.Helper()
-	files, err := filepath.Glob("migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no migrations found: %v", err)
-	}
-	return len(files)
 }
 
 func TestOpenSQLite_SettingsInEffect(t *testing.T) {
@@ -43,7 +35,7 @@ func TestOpenSQLite_SettingsInEffect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Settings: %v", err)
 	}
-	want := sqlite.Settings{JournalMode: "wal", Synchronous: 2, ForeignKeys: true, BusyTimeout: 5 * time.Second, SchemaVersion: sqliteMigrationCount(t)}
+	want := sqlite.Settings{JournalMode: "wal", Synchronous: 2, ForeignKeys: true, BusyTimeout: 5 * time.Second, SchemaVersion: storetest.MigrationCount(t)}
 	if got != want {
 		t.Errorf("Settings = %+v, want %+v", got, want)
 	}
@@ -96,7 +88,7 @@ func TestOpenSQLite_RecordsMigrations(t *testing.T) {
 		versions = append(versions, v)
 	}
 	var want []int
-	for v := range sqliteMigrationCount(t) {
+	for v := range storetest.MigrationCount(t) {
 		want = append(want, v+1)
 	}
 	if fmt.Sprint(versions) != fmt.Sprint(want) {
@@ -116,7 +108,7 @@ func TestOpenSQLite_RefusesNewerSchema(t *testing.T) {
 		st.Close()
 		t.Fatal("Open opened a database with schema version 99")
 	}
-	want := fmt.Sprintf("database schema version 99 is newer than this portcullis knows (%d); upgrade portcullis", sqliteMigrationCount(t))
+	want := fmt.Sprintf("database schema version 99 is newer than this portcullis knows (%d); upgrade portcullis", storetest.MigrationCount(t))
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %q, want it to contain %q", err, want)
 	}
@@ -223,20 +215,7 @@ func rawDB(t testing.TB, path string) *sql.DB {
 func BenchmarkSQLiteCreateUser(b *testing.B) {
 	st := openSQLite(b, filepath.Join(b.TempDir(), "portcullis.db"))
 	defer st.Close()
-	ctx := context.Background()
-	now := time.Now()
-	doc := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"name":{"givenName":"Bench","familyName":"User"},"emails":[{"value":"x@example.com","primary":true}],"active":true}`)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		u := &store.User{ID: fmt.Sprintf("id-%d", i), UserName: fmt.Sprintf("user%d@example.com", i), Email: "x@example.com",
-			Active: true, Doc: doc, Version: 1, Created: now, LastModified: now, ValidAfter: now}
-		if _, err := st.CreateUser(ctx, u, "bench"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "creates/s")
+	storetest.BenchCreateUser(b, st)
 }
 
 // BenchmarkSQLiteSnapshot100k loads a directory of 100,000 users and 10,000

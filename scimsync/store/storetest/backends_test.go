@@ -19,6 +19,20 @@ import (
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
+// Both backends are every interface the store offers.
+var (
+	_ backend = (*sqlite.Store)(nil)
+	_ backend = (*postgres.Store)(nil)
+)
+
+type backend interface {
+	store.Backend
+	store.Store
+	store.Reader
+	store.EventSummary
+	Ledger() store.Ledger
+}
+
 func TestSQLite_Conformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
 		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"), opts...)

@@ -19,17 +19,27 @@ var ledgerTests = []struct {
 }{
 	{"Ledger_LastLoginAndLiveSessions", testLedgerLiveSessions},
 	{"Ledger_ExpiredSessionsArePruned", testLedgerPrunesExpired},
-	{"Ledger_RequiresSubjectAndSession", testLedgerRequiresKeys},
+	{"Ledger_RequiresMatchKeyAndSession", testLedgerRequiresKeys},
 	{"EventStats_LastOfEachKindAndCountSince", testEventStats},
 }
 
+// ledger is st's login ledger: a backend's store gives it by its Ledger method.
 func ledger(t *testing.T, st store.Store) store.Ledger {
 	t.Helper()
-	lg, ok := st.(store.Ledger)
+	lg, ok := st.(interface{ Ledger() store.Ledger })
 	if !ok {
-		t.Fatalf("%T does not implement store.Ledger", st)
+		t.Fatalf("%T has no Ledger() store.Ledger", st)
 	}
-	return lg
+	return lg.Ledger()
+}
+
+func eventSummary(t *testing.T, st store.Store) store.EventSummary {
+	t.Helper()
+	es, ok := st.(store.EventSummary)
+	if !ok {
+		t.Fatalf("%T does not implement store.EventSummary", st)
+	}
+	return es
 }
 
 // future is a base for ledger times after the store's real clock, so that
@@ -42,24 +52,24 @@ func testLedgerLiveSessions(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	lg := ledger(t, st)
 	b0 := future(0)
-	rec := func(l store.LedgerLogin) {
+	rec := func(l store.Login) {
 		t.Helper()
 		if err := lg.RecordLogin(ctx, l); err != nil {
 			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
 		}
 	}
 	hour := time.Hour
-	voided := store.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-voided",
+	voided := store.Login{MatchKey: "alice@example.com", User: "alice", SessionID: "s-voided",
 		Issued: b0, Expires: b0.Add(8 * hour)}
-	ended := store.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-ended",
+	ended := store.Login{MatchKey: "alice@example.com", User: "alice", SessionID: "s-ended",
 		Issued: b0.Add(2 * hour), Expires: b0.Add(3 * hour)}
-	live1 := store.LedgerLogin{Subject: "alice@example.com", User: "alice", SessionID: "s-live1",
+	live1 := store.Login{MatchKey: "alice@example.com", User: "alice", SessionID: "s-live1",
 		Issued: b0.Add(3 * hour), Expires: b0.Add(11 * hour), IdPInitiated: true}
-	live2 := store.LedgerLogin{Subject: "alice@example.com", User: "Alice", SessionID: "s-live2",
+	live2 := store.Login{MatchKey: "alice@example.com", User: "Alice", SessionID: "s-live2",
 		Issued: b0.Add(4 * hour), Expires: b0.Add(12 * hour)}
-	other := store.LedgerLogin{Subject: "bob@example.com", User: "bob", SessionID: "s-bob",
+	other := store.Login{MatchKey: "bob@example.com", User: "bob", SessionID: "s-bob",
 		Issued: b0.Add(5 * hour), Expires: b0.Add(13 * hour)}
-	for _, l := range []store.LedgerLogin{voided, ended, live2, live1, other} {
+	for _, l := range []store.Login{voided, ended, live2, live1, other} {
 		rec(l)
 	}
 	rec(live1) // recorded twice (a retried hook): still one session
@@ -69,7 +79,7 @@ func testLedgerLiveSessions(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatalf("LoginsOf: %v", err)
 	}
-	want := store.Logins{Last: live2.Issued, Live: []store.LedgerLogin{live2, live1}, LiveTotal: 2}
+	want := store.Logins{Last: live2.Issued, Live: []store.Login{live2, live1}, LiveTotal: 2}
 	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("LoginsOf(alice) (-want +got):\n%s", diff)
 	}
@@ -97,9 +107,9 @@ func testLedgerPrunesExpired(t *testing.T, st store.Store) {
 	lg := ledger(t, st)
 	// Expired by the store's clock: the next RecordLogin deletes it. The
 	// query's own now is before its expiry, so only the prune can hide it.
-	old := store.LedgerLogin{Subject: "dave@example.com", User: "dave", SessionID: "s-old",
+	old := store.Login{MatchKey: "dave@example.com", User: "dave", SessionID: "s-old",
 		Issued: at(0), Expires: at(60_000)}
-	for _, l := range []store.LedgerLogin{old, {Subject: "erin@example.com", User: "erin", SessionID: "s-new",
+	for _, l := range []store.Login{old, {MatchKey: "erin@example.com", User: "erin", SessionID: "s-new",
 		Issued: future(0), Expires: future(3_600_000)}} {
 		if err := lg.RecordLogin(ctx, l); err != nil {
 			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
@@ -119,9 +129,9 @@ func testLedgerPrunesExpired(t *testing.T, st store.Store) {
 
 func testLedgerRequiresKeys(t *testing.T, st store.Store) {
 	lg := ledger(t, st)
-	for _, l := range []store.LedgerLogin{
+	for _, l := range []store.Login{
 		{User: "x", SessionID: "s", Issued: future(0), Expires: future(1)},
-		{Subject: "x", User: "x", Issued: future(0), Expires: future(1)},
+		{MatchKey: "x", User: "x", Issued: future(0), Expires: future(1)},
 	} {
 		if err := lg.RecordLogin(context.Background(), l); err == nil {
 			t.Errorf("RecordLogin(%+v) = nil, want an error", l)
@@ -131,7 +141,7 @@ func testLedgerRequiresKeys(t *testing.T, st store.Store) {
 
 func testEventStats(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	lg := ledger(t, st)
+	lg := eventSummary(t, st)
 	empty, err := lg.EventStats(ctx, time.Time{})
 	if err != nil {
 		t.Fatalf("EventStats(empty): %v", err)
@@ -158,23 +168,7 @@ func testEventStats(t *testing.T, st store.Store) {
 	}, "okta"))
 	collect(st.CreateGroup(ctx, NewGroup("g1", "eng", "u2"), "okta"))
 
-	// The expectation comes from the events the writes returned.
-	last := map[string]store.Event{}
-	for _, e := range evs {
-		last[e.Kind] = e // in seq order: the newest wins
-	}
-	var want store.EventStats
-	for _, k := range store.EventKinds {
-		if e, ok := last[k]; ok {
-			want.Last = append(want.Last, store.LastEvent{Kind: k, Seq: e.Seq, Time: e.Time, Actor: e.Actor})
-		}
-	}
-	cut := last[store.EventUserDeactivated].Time
-	for _, e := range evs {
-		if !e.Time.Before(cut) {
-			want.Since++
-		}
-	}
+	want, cut := wantEventStats(evs)
 	if want.Since == len(evs) {
 		t.Fatalf("test setup: every event at or after %v", cut)
 	}
@@ -192,4 +186,25 @@ func testEventStats(t *testing.T, st store.Store) {
 	if all.Since != len(evs) {
 		t.Errorf("EventStats(zero).Since = %d, want %d", all.Since, len(evs))
 	}
+}
+
+// wantEventStats is what EventStats should say of evs, the events some
+// writes returned, since the last deactivation among them (cut).
+func wantEventStats(evs []store.Event) (want store.EventStats, cut time.Time) {
+	last := map[string]store.Event{}
+	for _, e := range evs {
+		last[e.Kind] = e // in seq order: the newest wins
+	}
+	for _, k := range store.EventKinds {
+		if e, ok := last[k]; ok {
+			want.Last = append(want.Last, store.LastEvent{Kind: k, Seq: e.Seq, Time: e.Time, Actor: e.Actor})
+		}
+	}
+	cut = last[store.EventUserDeactivated].Time
+	for _, e := range evs {
+		if !e.Time.Before(cut) {
+			want.Since++
+		}
+	}
+	return want, cut
 }

@@ -73,6 +73,17 @@ func PlantPasswords(t *testing.T, st store.Store) PlantedPasswords {
 	return p
 }
 
+// MigrationCount is how many migrations the calling test's package has in
+// migrations/*.sql.
+func MigrationCount(t testing.TB) int {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	return len(files)
+}
+
 // MigrationNumber is the number of the migration dir/*_key (key
 // "drop_passwords.sql" for the one that drops passwords).
 func MigrationNumber(t *testing.T, dir, key string) int {
