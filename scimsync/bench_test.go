@@ -195,13 +195,13 @@ func benchUserName(i int) string { return fmt.Sprintf("user%06d@example.com", i)
 // benchSnapshot builds a directory as the store would load it: users with
 // an Okta-like document (every 20th inactive), and groups whose member IDs
 // share the users' ID strings. Group 0 has 10,000 members, the others 50.
-func benchSnapshot(nUsers, nGroups int) *Snapshot {
+func benchSnapshot(nUsers, nGroups int) *store.Snapshot {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	snap := &Snapshot{Users: make([]*User, nUsers), Groups: make([]*Group, nGroups)}
+	snap := &store.Snapshot{Users: make([]*store.User, nUsers), Groups: make([]*store.Group, nGroups)}
 	for i := range nUsers {
 		name := benchUserName(i)
 		active := i%20 != 0
-		snap.Users[i] = &User{
+		snap.Users[i] = &store.User{
 			ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), UserName: name, Email: name,
 			ExternalID: fmt.Sprintf("ext-%06d", i), Active: active, Version: 1,
 			Created: now, LastModified: now, ValidAfter: now,
@@ -224,7 +224,7 @@ func benchSnapshot(nUsers, nGroups int) *Snapshot {
 			members[m] = snap.Users[u].ID
 		}
 		name := fmt.Sprintf("group-%05d", g)
-		snap.Groups[g] = &Group{
+		snap.Groups[g] = &store.Group{
 			ID: fmt.Sprintf("%08x-1111-4000-8000-%012x", g, g), DisplayName: name, Version: 1,
 			Created: now, LastModified: now, Members: members,
 			Doc: fmt.Appendf(nil, `{"schemas":["%s"],"displayName":%q}`, SchemaGroup, name),
@@ -266,7 +266,7 @@ func benchStore100k(b *testing.B) *Service {
 // transaction of a connection of its own, with the columns CreateUser and
 // CreateGroup write, but without an event per resource: one fsync for the
 // lot instead of 110,000.
-func benchFill(ctx context.Context, path string, snap *Snapshot) error {
+func benchFill(ctx context.Context, path string, snap *store.Snapshot) error {
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
 	if err != nil {
 		return err

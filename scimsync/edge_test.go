@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
@@ -22,8 +23,8 @@ const edgeToken = "edge-0123456789abcdef"
 
 // storeReader is what a SCIM service needs of a backend.
 type storeReader interface {
-	scimsync.Store
-	scimsync.Reader
+	store.Store
+	store.Reader
 }
 
 // backends open a fresh store of each kind; PostgreSQL skips without a

@@ -3,6 +3,8 @@ package scimsync
 import (
 	"errors"
 	"net/http"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 var readOnlyGroup = map[string]bool{"id": true, "meta": true}
@@ -78,12 +80,12 @@ func (s *Service) getGroup(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 func (s *Service) updateGroup(w http.ResponseWriter, r *http.Request, id, actor, op string,
-	change func(cur *Group) (*Group, error)) {
+	change func(cur *store.Group) (*store.Group, error)) {
 	ifMatch := r.Header.Get("If-Match")
-	var result *Group
-	evs, err := s.o.Store.UpdateGroup(r.Context(), id, func(cur *Group) (*Group, error) {
+	var result *store.Group
+	evs, err := s.o.Store.UpdateGroup(r.Context(), id, func(cur *store.Group) (*store.Group, error) {
 		if ifMatch != "" && !etagMatches(ifMatch, cur.Version) {
-			return nil, ErrPrecondition
+			return nil, store.ErrPrecondition
 		}
 		next, err := change(cur)
 		if err != nil {
@@ -115,7 +117,7 @@ func (s *Service) updateGroup(w http.ResponseWriter, r *http.Request, id, actor,
 	s.writeJSON(w, http.StatusOK, proj.apply(groupJSON(result, s.baseURL, proj.wants("members"))))
 }
 
-func sameGroup(a, b *Group) bool {
+func sameGroup(a, b *store.Group) bool {
 	if a.DisplayName != b.DisplayName || a.ExternalID != b.ExternalID || string(a.Doc) != string(b.Doc) ||
 		len(a.Members) != len(b.Members) {
 		return false
@@ -143,7 +145,7 @@ func (s *Service) replaceGroup(w http.ResponseWriter, r *http.Request, id, actor
 		s.writeError(w, r, err)
 		return
 	}
-	s.updateGroup(w, r, id, actor, "replace", func(*Group) (*Group, error) {
+	s.updateGroup(w, r, id, actor, "replace", func(*store.Group) (*store.Group, error) {
 		c := *next
 		return &c, nil
 	})
@@ -160,7 +162,7 @@ func (s *Service) patchGroup(w http.ResponseWriter, r *http.Request, id, actor s
 		s.writeError(w, r, patchErr(err))
 		return
 	}
-	s.updateGroup(w, r, id, actor, "patch", func(cur *Group) (*Group, error) {
+	s.updateGroup(w, r, id, actor, "patch", func(cur *store.Group) (*store.Group, error) {
 		res, err := ApplyPatch(groupJSON(cur, s.baseURL, true), ops, readOnlyGroup)
 		if err != nil {
 			return nil, patchErr(err)
@@ -170,8 +172,8 @@ func (s *Service) patchGroup(w http.ResponseWriter, r *http.Request, id, actor s
 }
 
 func (s *Service) deleteGroup(w http.ResponseWriter, r *http.Request, id, actor string) {
-	s.deleteResource(w, r, actor, func(ifMatch func(version int64) error) ([]Event, error) {
-		return s.o.Store.DeleteGroup(r.Context(), id, func(cur *Group) error { return ifMatch(cur.Version) }, actor)
+	s.deleteResource(w, r, actor, func(ifMatch func(version int64) error) ([]store.Event, error) {
+		return s.o.Store.DeleteGroup(r.Context(), id, func(cur *store.Group) error { return ifMatch(cur.Version) }, actor)
 	})
 }
 
@@ -183,4 +185,4 @@ func memberErr(err error) error {
 	return err
 }
 
-func isUnknownMember(err error) bool { return errors.Is(err, ErrUnknownMember) }
+func isUnknownMember(err error) bool { return errors.Is(err, store.ErrUnknownMember) }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // listParams are the query parameters of a list request (RFC 7644 §3.4.2).
@@ -63,19 +65,19 @@ func (s *Service) parseList(r *http.Request) (*listParams, error) {
 
 // indexedQuery turns a filter that is exactly an indexed equality into a
 // store query, so common IdP lookups (userName eq "x") never scan.
-func indexedQuery(f Filter, attrs map[string]string) (Query, bool) {
+func indexedQuery(f Filter, attrs map[string]string) (store.Query, bool) {
 	if f == nil {
-		return Query{}, true
+		return store.Query{}, true
 	}
 	attr, value, ok := EqualityOn(f)
 	if !ok {
-		return Query{}, false
+		return store.Query{}, false
 	}
 	storeAttr, ok := attrs[attr]
 	if !ok {
-		return Query{}, false
+		return store.Query{}, false
 	}
-	return Query{Attr: storeAttr, Value: value}, true
+	return store.Query{Attr: storeAttr, Value: value}, true
 }
 
 var userIndex = map[string]string{"username": "username", "externalid": "externalid", "id": "id"}
@@ -119,7 +121,7 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 	filterGroups := p.filter == nil || FilterUses(p.filter, "groups")
 	var kept []map[string]any
 	total := 0
-	err = s.o.Reader.EachUser(r.Context(), q, func(u *User) error {
+	err = s.o.Reader.EachUser(r.Context(), q, func(u *store.User) error {
 		var rep map[string]any
 		if filterGroups {
 			rep = s.userRepresentation(u)

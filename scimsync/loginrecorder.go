@@ -14,7 +14,7 @@ import (
 // MatchKey is the key the view matches sessions on for u: its userName,
 // email or externalId (per scim.match.scimAttribute), as identity.MatchKey folds it. It is
 // also the login ledger's subject for u.
-func (d *Directory) MatchKey(u *User) string { return d.keyOf(u) }
+func (d *Directory) MatchKey(u *store.User) string { return d.keyOf(u) }
 
 // LoginSubject is the login ledger's subject for a principal: its email or
 // user (per scim.match.identityField), as identity.MatchKey folds it for the gate.
@@ -33,14 +33,14 @@ const loginRecordTimeout = 2 * time.Second
 // hook (cmd adapts the call). A failed write is logged and never fails the
 // login: the ledger feeds the status page, not access decisions.
 type LoginRecorder struct {
-	ledger        Ledger
+	ledger        store.Ledger
 	identityField string
 	log           *zap.Logger
 }
 
 // NewLoginRecorder records into lg under cfg's scim.match.identityField;
 // log may be nil.
-func NewLoginRecorder(lg Ledger, identityField string, log *zap.Logger) *LoginRecorder {
+func NewLoginRecorder(lg store.Ledger, identityField string, log *zap.Logger) *LoginRecorder {
 	if log == nil {
 		log = zap.NewNop()
 	}

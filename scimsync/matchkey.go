@@ -1,5 +1,7 @@
 package scimsync
 
-import "github.com/portcullis-sso/portcullis/scimsync/store"
+import (
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+)
 
-func matchKeyOf(attr string, u *User) string { return store.MatchKeyOf(attr, u) }
+func matchKeyOf(attr string, u *store.User) string { return store.MatchKeyOf(attr, u) }

@@ -12,6 +12,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/faultnet"
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
@@ -85,7 +86,7 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 			// notification only the wake-up).
 			cut := newReplica(t, cutDSN, scimsync.FollowerOptions{Poll: time.Hour, MaxLag: 2 * time.Second})
 			revokes := countRevokes(cut.dir)
-			eventually(t, 5*time.Second, "replica never synced", cut.f.Healthy)
+			eventually(t, 5*time.Second, "replica never synced", confirmed(cut.f))
 
 			fwd.Set(mode.m)
 			confirmed := cut.f.ConfirmedAt()
@@ -94,7 +95,7 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := cut.st.CreateUser(wctx, storetest.NewUser("cut", "written-during-outage"), "test")
 			cancel()
-			if err == nil || (mode.m == faultnet.Refuse && !errors.Is(err, scimsync.ErrUnavailable)) {
+			if err == nil || (mode.m == faultnet.Refuse && !errors.Is(err, store.ErrUnavailable)) {
 				t.Fatalf("create through the cut replica: %v, want ErrUnavailable", err)
 			}
 
@@ -131,7 +132,7 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 			if got := revokes.get(); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("revocations applied on the cut replica: %v, want each once: %v", got, want)
 			}
-			if _, n, err := idp.ListUsers(ctx, scimsync.Query{Attr: "username", Value: "written-during-outage"}); err != nil || n != 0 {
+			if _, n, err := idp.ListUsers(ctx, store.Query{Attr: "username", Value: "written-during-outage"}); err != nil || n != 0 {
 				t.Errorf("the refused create is in the store (%d, %v)", n, err)
 			}
 			// And the replica writes again.

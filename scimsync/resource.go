@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"strings"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Schema URNs (RFC 7643 §8.7, RFC 7644 §3.12, §5).
@@ -110,7 +111,7 @@ func boolValue(v any) (bool, bool) {
 // result of a PATCH) and returns the stored fields. The attributes we own
 // (id, meta, groups) and the write-only ones (password) are dropped from
 // the document.
-func userFromJSON(m map[string]any) (*User, error) {
+func userFromJSON(m map[string]any) (*store.User, error) {
 	m = cloneMap(m)
 	for _, k := range []string{"id", "meta", "groups"} {
 		deleteCI(m, k)
@@ -128,7 +129,7 @@ func userFromJSON(m map[string]any) (*User, error) {
 		delete(m, key)
 		m["userName"] = un
 	}
-	u := &User{UserName: un, Active: true}
+	u := &store.User{UserName: un, Active: true}
 	if v, key, ok := getCI(m, "active"); ok && v != nil {
 		b, ok := boolValue(v)
 		if !ok {
@@ -249,7 +250,7 @@ func ensureSchemas(m map[string]any, core string) {
 
 // groupFromJSON validates a group representation and returns the stored
 // fields; members become a list of user IDs.
-func groupFromJSON(m map[string]any) (*Group, error) {
+func groupFromJSON(m map[string]any) (*store.Group, error) {
 	m = cloneMap(m)
 	for _, k := range []string{"id", "meta"} {
 		deleteCI(m, k)
@@ -263,7 +264,7 @@ func groupFromJSON(m map[string]any) (*Group, error) {
 		delete(m, key)
 		m["displayName"] = dn
 	}
-	g := &Group{DisplayName: dn}
+	g := &store.Group{DisplayName: dn}
 	if v, _, ok := getCI(m, "externalId"); ok && v != nil {
 		s, ok := v.(string)
 		if !ok {
@@ -313,7 +314,7 @@ func etag(version int64) string { return fmt.Sprintf(`W/"%d"`, version) }
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // userJSON is the full representation of a stored user.
-func userJSON(u *User, base string, groups []GroupRef) map[string]any {
+func userJSON(u *store.User, base string, groups []GroupRef) map[string]any {
 	m := map[string]any{}
 	if len(u.Doc) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(u.Doc))
@@ -348,7 +349,7 @@ func userJSON(u *User, base string, groups []GroupRef) map[string]any {
 
 // groupJSON is the full representation of a stored group; members only when
 // withMembers.
-func groupJSON(g *Group, base string, withMembers bool) map[string]any {
+func groupJSON(g *store.Group, base string, withMembers bool) map[string]any {
 	m := map[string]any{}
 	if len(g.Doc) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(g.Doc))

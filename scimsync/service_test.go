@@ -59,7 +59,7 @@ func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	path := t.TempDir() + "/dir.db"
 	// The store's times (events, match key cut-offs) on the same clock.
-	st, err := sqlite.Open(ctx, path, store.WithMatchRule(MatchRule{Attribute: attr}), store.WithClock(clock.Now))
+	st, err := sqlite.Open(ctx, path, store.WithMatchRule(store.MatchRule{Attribute: attr}), store.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +596,7 @@ func TestSCIM_LargeGroupMembershipChange(t *testing.T) {
 	now := time.Now().UTC()
 	members := make([]string, 0, 10000)
 	for i := 0; i < 10000; i++ {
-		u := &User{ID: fmt.Sprintf("u%05d", i), UserName: fmt.Sprintf("u%05d@example.com", i), Active: true, Doc: []byte(`{}`),
+		u := &store.User{ID: fmt.Sprintf("u%05d", i), UserName: fmt.Sprintf("u%05d@example.com", i), Active: true, Doc: []byte(`{}`),
 			Version: 1, Created: now, LastModified: now, ValidAfter: now}
 		if _, err := h.store.CreateUser(ctx, u, "test"); err != nil {
 			t.Fatal(err)
@@ -604,7 +604,7 @@ func TestSCIM_LargeGroupMembershipChange(t *testing.T) {
 		members = append(members, u.ID)
 	}
 	extra := h.createUser("extra@example.com")
-	if _, err := h.store.CreateGroup(ctx, &Group{ID: "big", DisplayName: "everyone", Doc: []byte(`{}`), Members: members,
+	if _, err := h.store.CreateGroup(ctx, &store.Group{ID: "big", DisplayName: "everyone", Doc: []byte(`{}`), Members: members,
 		Version: 1, Created: now, LastModified: now}, "test"); err != nil {
 		t.Fatal(err)
 	}

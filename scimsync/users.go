@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/web"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // readOnlyUser are the attributes a client may not change (RFC 7643 §3.1, §4.1.2).
@@ -43,7 +44,7 @@ func allowFor(id string) string {
 	return "GET, PUT, PATCH, DELETE"
 }
 
-func (s *Service) userRepresentation(u *User) map[string]any {
+func (s *Service) userRepresentation(u *store.User) map[string]any {
 	return userJSON(u, s.baseURL, s.o.Directory.GroupsOf(u.ID))
 }
 
@@ -101,12 +102,12 @@ func (s *Service) getUser(w http.ResponseWriter, r *http.Request, id string) {
 // transaction. change returns the new client-visible fields; updateUser
 // keeps what the server owns and moves ValidAfter when active changes.
 func (s *Service) updateUser(ctx context.Context, r *http.Request, id, actor, op string,
-	change func(cur *User) (*User, error)) (*User, error) {
+	change func(cur *store.User) (*store.User, error)) (*store.User, error) {
 	ifMatch := r.Header.Get("If-Match")
-	var result *User
-	evs, err := s.o.Store.UpdateUser(ctx, id, func(cur *User) (*User, error) {
+	var result *store.User
+	evs, err := s.o.Store.UpdateUser(ctx, id, func(cur *store.User) (*store.User, error) {
 		if ifMatch != "" && !etagMatches(ifMatch, cur.Version) {
-			return nil, ErrPrecondition
+			return nil, store.ErrPrecondition
 		}
 		next, err := change(cur)
 		if err != nil {
@@ -138,7 +139,7 @@ func (s *Service) updateUser(ctx context.Context, r *http.Request, id, actor, op
 }
 
 // sameUser reports whether a write would change nothing a client can see.
-func sameUser(a, b *User) bool {
+func sameUser(a, b *store.User) bool {
 	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.Email == b.Email &&
 		a.Active == b.Active && string(a.Doc) == string(b.Doc)
 }
@@ -154,7 +155,7 @@ func (s *Service) replaceUser(w http.ResponseWriter, r *http.Request, id, actor 
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.updateUser(r.Context(), r, id, actor, "replace", func(*User) (*User, error) {
+	u, err := s.updateUser(r.Context(), r, id, actor, "replace", func(*store.User) (*store.User, error) {
 		c := *next
 		return &c, nil
 	})
@@ -177,7 +178,7 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, id, actor st
 		s.writeError(w, r, patchErr(err))
 		return
 	}
-	u, err := s.updateUser(r.Context(), r, id, actor, "patch", func(cur *User) (*User, error) {
+	u, err := s.updateUser(r.Context(), r, id, actor, "patch", func(cur *store.User) (*store.User, error) {
 		res, err := ApplyPatch(userJSON(cur, s.baseURL, nil), ops, readOnlyUser)
 		if err != nil {
 			return nil, patchErr(err)
@@ -193,19 +194,19 @@ func (s *Service) patchUser(w http.ResponseWriter, r *http.Request, id, actor st
 }
 
 func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request, id, actor string) {
-	s.deleteResource(w, r, actor, func(ifMatch func(version int64) error) ([]Event, error) {
-		return s.o.Store.DeleteUser(r.Context(), id, func(cur *User) error { return ifMatch(cur.Version) }, actor)
+	s.deleteResource(w, r, actor, func(ifMatch func(version int64) error) ([]store.Event, error) {
+		return s.o.Store.DeleteUser(r.Context(), id, func(cur *store.User) error { return ifMatch(cur.Version) }, actor)
 	})
 }
 
 // deleteResource runs a store delete with the request's If-Match check,
 // brings the view up to date and answers 204.
 func (s *Service) deleteResource(w http.ResponseWriter, r *http.Request, actor string,
-	del func(ifMatch func(version int64) error) ([]Event, error)) {
+	del func(ifMatch func(version int64) error) ([]store.Event, error)) {
 	header := r.Header.Get("If-Match")
 	evs, err := del(func(version int64) error {
 		if header != "" && !etagMatches(header, version) {
-			return ErrPrecondition
+			return store.ErrPrecondition
 		}
 		return nil
 	})
@@ -252,7 +253,7 @@ func etagMatches(header string, version int64) bool {
 // commit brings the directory view up to date with a write that the store
 // has made durable, so the very next request is judged by the new state,
 // and writes the audit events.
-func (s *Service) commit(r *http.Request, evs []Event, actor, op string) error {
+func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) error {
 	if len(evs) > 0 {
 		if err := s.o.Directory.CatchUp(r.Context(), s.o.Store); err != nil {
 			// The write is durable but the view could not read the log. If
@@ -262,7 +263,7 @@ func (s *Service) commit(r *http.Request, evs []Event, actor, op string) error {
 			s.log.Error("directory catch-up after write failed",
 				zap.String("request_id", web.RequestID(r.Context())), zap.Error(err))
 			if evs[0].Seq != s.o.Directory.Seq()+1 {
-				return ErrUnavailable
+				return store.ErrUnavailable
 			}
 			s.o.Directory.Apply(evs)
 		}
@@ -283,11 +284,11 @@ func (s *Service) commit(r *http.Request, evs []Event, actor, op string) error {
 		}
 		s.audit.Info("scim write", append(f, zap.String("event", "scim_write"))...)
 		switch e.Kind {
-		case EventUserDeactivated:
+		case store.EventUserDeactivated:
 			s.audit.Info("user deactivated", append(f, zap.String("event", "user_deactivated"))...)
-		case EventUserReactivated:
+		case store.EventUserReactivated:
 			s.audit.Info("user reactivated", append(f, zap.String("event", "user_reactivated"))...)
-		case EventUserDeleted:
+		case store.EventUserDeleted:
 			s.audit.Info("user deleted", append(f, zap.String("event", "user_deleted"))...)
 		}
 	}

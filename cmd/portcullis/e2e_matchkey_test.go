@@ -21,7 +21,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/session"
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
@@ -289,7 +289,7 @@ func TestWire_EmailMatchKeyUniqueAndAmbiguousDenied(t *testing.T) {
 	w := newWireApp(t, "  match: {identityField: email, scimAttribute: email}\n  requireProvisioned: false\n",
 		func(st *sqlite.Store) { // old data: one email twice, written under the userName rule
 			for _, id := range []string{"u1", "u2"} {
-				if _, err := st.CreateUser(context.Background(), &scimsync.User{ID: id, UserName: id, Email: "Shared@example.com",
+				if _, err := st.CreateUser(context.Background(), &store.User{ID: id, UserName: id, Email: "Shared@example.com",
 					Active: true, Version: 1, Created: time.Now(), ValidAfter: time.Now().Add(-time.Hour)}, "old"); err != nil {
 					t.Fatal(err)
 				}

@@ -62,7 +62,7 @@ type scimParts struct {
 	store    io.Closer
 	follower *scimsync.Follower
 	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
-	reader   scimsync.Reader    // the store's read side, for the status page
+	reader   store.Reader       // the store's read side, for the status page
 	ledger   store.Ledger       // login ledger
 	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
@@ -156,12 +156,25 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
+	a.admin = proxy.AdminHandler(proxy.AdminOptions{
+		Checks:  checks,
+		Metrics: a.metrics.Handler(),
+		Status:  statusPage(a, sc, checks, ring, adminToken, log),
+		// Nothing but the loopback bind guards the listener: refuse Hosts
+		// that a DNS-rebinding page would send.
+		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
+	})
+	return a, nil
+}
+
+// statusPage wires the status page to what a and sc offer.
+func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.AuditRing, adminToken []byte, log *zap.Logger) http.Handler {
 	so := status.Options{
 		Gatherer:      a.metrics.Gatherer(),
-		Checks:        checks,
+		Checks:        statusChecks(checks),
 		Audit:         ring,
 		Replica:       hostname(),
-		TokenRequired: cfg.AdminTokenRequired(),
+		TokenRequired: a.cfg.AdminTokenRequired(),
 		Token:         adminToken,
 		Logger:        log.Named("status"),
 		IdPCerts: func() status.IdPCerts {
@@ -170,47 +183,63 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		},
 	}
 	if sc.dir != nil {
-		so.Directory, so.Ledger, so.Events, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey, sc.service.LastToken
-	}
-	a.admin = proxy.AdminHandler(proxy.AdminOptions{
-		Checks:  checks,
-		Metrics: a.metrics.Handler(),
-		Status:  status.New(so),
-		// Nothing but the loopback bind guards the listener: refuse Hosts
-		// that a DNS-rebinding page would send.
-		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
-	})
-	return a, nil
-}
-
-// sharedStore is what the postgres driver adds: a shared replay cache and
-// notifications for the follower.
-type sharedStore interface {
-	scimsync.Listener
-	ReplayCache() *postgres.ReplayCache
-}
-
-// storeFor opens the configured store.
-func storeFor(ctx context.Context, cfg *config.Config) (interface {
-	scimsync.Store
-	scimsync.Reader
-}, error) {
-	match := scimsync.WithMatchRule(scimsync.MatchRule{
-		Attribute: cfg.SCIM.Match.SCIMAttribute, SessionLifetime: cfg.Session.Lifetime})
-	switch cfg.Store.Driver {
-	case "postgres":
-		dsn := cfg.Store.DSN
-		if cfg.Store.DSNFile != "" {
-			b, err := os.ReadFile(cfg.Resolve(cfg.Store.DSNFile))
-			if err != nil {
-				return nil, fmt.Errorf("store.dsnFile: %w", err)
-			}
-			dsn = strings.TrimSpace(string(b))
+		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
+		so.LastToken = func() (string, time.Time, bool) {
+			u, ok := sc.service.LastToken()
+			return u.Label, u.Time, ok
 		}
-		return postgres.Open(ctx, dsn, match)
-	default:
-		return sqlite.Open(ctx, cfg.Resolve(cfg.Store.DSN), match)
 	}
+	return status.New(so)
+}
+
+// statusChecks passes /readyz's checks to the status page.
+func statusChecks(checks []proxy.ReadyCheck) []status.Check {
+	out := make([]status.Check, 0, len(checks))
+	for _, c := range checks {
+		out = append(out, status.Check{Name: c.Name, Check: func() (string, bool, string) {
+			st, reason := c.Check()
+			return st.String(), st == proxy.Ready, reason
+		}})
+	}
+	return out
+}
+
+// openedStore is the configured store and what its backend offers.
+type openedStore struct {
+	st interface {
+		store.Store
+		store.Reader
+		store.EventSummary
+	}
+	ledger store.Ledger
+	listen scimsync.Listener  // nil unless replicas share the store (postgres)
+	replay samlsp.ReplayCache // likewise
+}
+
+// storeFor opens the configured store: cmd picks the backend.
+func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
+	match := store.WithMatchRule(store.MatchRule{
+		Attribute: cfg.SCIM.Match.SCIMAttribute, SessionLifetime: cfg.Session.Lifetime})
+	if cfg.Store.Driver != "postgres" {
+		lite, err := sqlite.Open(ctx, cfg.Resolve(cfg.Store.DSN), match)
+		if err != nil {
+			return openedStore{}, err
+		}
+		return openedStore{st: lite, ledger: lite.Ledger()}, nil
+	}
+	dsn := cfg.Store.DSN
+	if cfg.Store.DSNFile != "" {
+		b, err := os.ReadFile(cfg.Resolve(cfg.Store.DSNFile))
+		if err != nil {
+			return openedStore{}, fmt.Errorf("store.dsnFile: %w", err)
+		}
+		dsn = strings.TrimSpace(string(b))
+	}
+	pg, err := postgres.Open(ctx, dsn, match)
+	if err != nil {
+		return openedStore{}, err
+	}
+	return openedStore{st: pg, ledger: pg.Ledger(), listen: pg, replay: pg.ReplayCache()}, nil
 }
 
 // buildSCIM opens the store, loads the directory view and builds the SCIM API.
@@ -228,10 +257,11 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	if err != nil {
 		return scimParts{}, fmt.Errorf("scim.tokensFile %s: %w", cfg.SCIM.TokensFile, err)
 	}
-	st, err := storeFor(ctx, cfg)
+	opened, err := storeFor(ctx, cfg)
 	if err != nil {
 		return scimParts{}, fmt.Errorf("store (%s): %w", cfg.Store.Driver, err)
 	}
+	st := opened.st
 	fail := func(err error) (scimParts, error) {
 		_ = st.Close()
 		return scimParts{}, err
@@ -277,16 +307,11 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		return fail(err)
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
-		reader: st, service: svc}
-	if lg, ok := st.(interface{ Ledger() store.Ledger }); ok {
-		parts.ledger = lg.Ledger()
-		parts.logins = scimsync.NewLoginRecorder(parts.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))
-	}
-	parts.events, _ = st.(store.EventSummary)
-	if sh, ok := st.(sharedStore); ok {
-		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{Loaded: loaded})
+		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
+		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
+	if opened.listen != nil {
+		parts.follower = scimsync.NewFollower(dir, st, opened.listen, scimsync.FollowerOptions{Loaded: loaded})
 		m.WatchFreshness(parts.follower.ConfirmedAt)
-		parts.replay = sh.ReplayCache()
 	}
 	return parts, nil
 }

@@ -14,8 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
-	"github.com/portcullis-sso/portcullis/proxy"
-	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
@@ -193,7 +191,7 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	mk := func(id, name string, active bool) {
-		u := &scimsync.User{ID: id, UserName: name, Email: name + "@example.com", Active: active, Version: 1,
+		u := &store.User{ID: id, UserName: name, Email: name + "@example.com", Active: active, Version: 1,
 			Created: testNow.Add(-48 * time.Hour), LastModified: testNow.Add(-2 * time.Hour), ValidAfter: testNow.Add(-48 * time.Hour)}
 		if _, err := st.CreateUser(ctx, u, "okta"); err != nil {
 			t.Fatal(err)
@@ -201,7 +199,7 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 	}
 	mk("u1", "alice", true)
 	mk("u2", "bob", false)
-	if _, err := st.CreateGroup(ctx, &scimsync.Group{ID: "g1", DisplayName: "eng", Members: []string{"u1", "u2"}, Version: 1}, "okta"); err != nil {
+	if _, err := st.CreateGroup(ctx, &store.Group{ID: "g1", DisplayName: "eng", Members: []string{"u1", "u2"}, Version: 1}, "okta"); err != nil {
 		t.Fatal(err)
 	}
 	for i, sid := range []string{"sess-alice-1", "sess-alice-2"} {
@@ -218,8 +216,7 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 		Issued: testNow.Add(-time.Minute), Expires: testNow.Add(7 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	dir, _ := scimsync.NewDirectory("userName")
-	h := New(Options{Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: dir.MatchKey, Now: func() time.Time { return testNow }})
+	h := New(Options{Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: userNameKey, Now: func() time.Time { return testNow }})
 
 	_, _, body := get(t, h, "/?user=ALICE")
 	alice := userBlock(t, body, "alice")
@@ -261,7 +258,7 @@ func TestHandler_HostileNamesAreEscaped(t *testing.T) {
 	const evil = `<script>alert(1)</script>"><img src=x onerror=alert(2)>`
 	ctx := context.Background()
 	st := openStore(t)
-	if _, err := st.CreateUser(ctx, &scimsync.User{ID: "u1", UserName: evil, Active: true, Version: 1}, `<b>tok</b>`); err != nil {
+	if _, err := st.CreateUser(ctx, &store.User{ID: "u1", UserName: evil, Active: true, Version: 1}, `<b>tok</b>`); err != nil {
 		t.Fatal(err)
 	}
 	ring := NewAuditRing(10)
@@ -300,9 +297,9 @@ func TestParseToken(t *testing.T) {
 
 func TestHandler_ReadyChecksShown(t *testing.T) {
 	t.Parallel()
-	h := New(Options{Checks: []proxy.ReadyCheck{
-		{Name: "idp", Check: func() (proxy.Readiness, string) { return proxy.Ready, "" }},
-		{Name: "directory", Check: func() (proxy.Readiness, string) { return proxy.Degraded, "store unreachable for 2m" }},
+	h := New(Options{Checks: []Check{
+		{Name: "idp", Check: func() (string, bool, string) { return "ok", true, "" }},
+		{Name: "directory", Check: func() (string, bool, string) { return "degraded", false, "store unreachable for 2m" }},
 	}})
 	_, _, body := get(t, h, "/")
 	if got := cell(t, body, "check-idp"); got != "ok" {
@@ -346,3 +343,7 @@ func userBlock(t *testing.T, body, userName string) string {
 	block, _, _ := strings.Cut(rest, `<div class="user"`)
 	return block
 }
+
+// userNameKey is a user's match key under the userName rule, as the
+// directory view gives it.
+func userNameKey(u *store.User) string { return store.MatchKeyOf("userName", u) }
