@@ -17,8 +17,8 @@ import (
 // cut-off, group names), indexed by the match key, and is kept in step with
 // the store by following the event log in sequence order.
 type Directory struct {
-	matchAttr string           // userName | email | externalId
-	now       func() time.Time // for the expiry of cut-offs
+	matchAttribute string           // userName | email | externalId
+	now            func() time.Time // for the expiry of cut-offs
 
 	mu      sync.RWMutex
 	users   map[string]*dirUser  // by user ID
@@ -50,22 +50,20 @@ type dirGroup struct {
 	members map[string]struct{}
 }
 
-// NewDirectory returns an empty view that matches sessions on matchAttr
+// NewDirectory returns an empty view that matches sessions on matchAttribute
 // (userName, email or externalId).
-func NewDirectory(matchAttr string) (*Directory, error) {
-	switch matchAttr {
-	case "userName", "email", "externalId":
-	default:
-		return nil, fmt.Errorf("directory: unknown match attribute %q", matchAttr)
+func NewDirectory(matchAttribute string) (*Directory, error) {
+	if !store.ValidMatchAttribute(matchAttribute) {
+		return nil, fmt.Errorf("directory: unknown match attribute %q", matchAttribute)
 	}
 	return &Directory{
-		matchAttr: matchAttr,
-		now:       time.Now,
-		users:     map[string]*dirUser{},
-		keys:      newKeyIndex(0),
-		cutoffs:   map[string]cutoff{},
-		sweepAt:   64,
-		groups:    map[string]*dirGroup{},
+		matchAttribute: matchAttribute,
+		now:            time.Now,
+		users:          map[string]*dirUser{},
+		keys:           newKeyIndex(0),
+		cutoffs:        map[string]cutoff{},
+		sweepAt:        64,
+		groups:         map[string]*dirGroup{},
 	}, nil
 }
 
@@ -349,7 +347,7 @@ func appendKeys(to []string, keys ...string) []string {
 	return to
 }
 
-func (d *Directory) keyOf(u *store.User) string { return matchKeyOf(d.matchAttr, u) }
+func (d *Directory) keyOf(u *store.User) string { return store.MatchKeyOf(d.matchAttribute, u) }
 
 // namesOf returns the sorted names of groups, as a new slice.
 func namesOf(ids []string, groups map[string]*dirGroup) []string {

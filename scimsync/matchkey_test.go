@@ -55,17 +55,17 @@ func TestDrift_LookalikeEmailIsUnprovisionedAndMismatched(t *testing.T) {
 	}
 }
 
-func TestLoginSubject_FoldsASCIIOnly(t *testing.T) {
+func TestPrincipalMatchKey_FoldsASCIIOnly(t *testing.T) {
 	t.Parallel()
 	for _, tc := range lookalikes {
 		p := identity.Principal{User: tc.assertion, Email: tc.assertion}
 		for _, field := range []string{"user", "email"} {
-			if got := LoginSubject(p, field); got == tc.directory {
-				t.Errorf("LoginSubject(%q, %s) = %q: the look-alike's logins would be shown as %q's", tc.assertion, field, got, tc.directory)
+			if got := PrincipalMatchKey(p, field); got == tc.directory {
+				t.Errorf("PrincipalMatchKey(%q, %s) = %q: the look-alike's logins would be shown as %q's", tc.assertion, field, got, tc.directory)
 			}
 		}
 	}
-	if got := LoginSubject(identity.Principal{Email: "Alice@Example.COM"}, "email"); got != "alice@example.com" {
+	if got := PrincipalMatchKey(identity.Principal{Email: "Alice@Example.COM"}, "email"); got != "alice@example.com" {
 		t.Errorf("LoginSubject folds ASCII to %q, want alice@example.com", got)
 	}
 }

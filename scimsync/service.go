@@ -215,9 +215,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch resource {
 	case "Users":
-		s.users(w, r, id, actor)
+		users.serve(s, w, r, id, actor)
 	case "Groups":
-		s.groups(w, r, id, actor)
+		groups.serve(s, w, r, id, actor)
 	case "ServiceProviderConfig":
 		s.serviceProviderConfig(w, r)
 	case "ResourceTypes":

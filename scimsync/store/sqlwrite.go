@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -215,8 +214,8 @@ func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group
 		ng := StoredGroup(next)
 		ng.ID, ng.Created = cur.ID, cur.Created
 		diff := diffMembers(cur.Members, memberPK, ng.Members)
-		attrs := ng.DisplayName != cur.DisplayName || ng.ExternalID != cur.ExternalID || !bytes.Equal(ng.Doc, cur.Doc)
-		if !attrs && len(diff.added) == 0 && len(diff.removed) == 0 {
+		attrs := groupAttrsChanged(cur, ng)
+		if !attrs && diff.none() { // SameGroup
 			return nil
 		}
 		if err := s.writeMembers(ctx, tx, gpk, diff); err != nil {
@@ -287,6 +286,9 @@ type memberDiff struct {
 	added, removed []string
 	removedPK      []int64
 }
+
+// none reports that the diff adds and removes nothing.
+func (d memberDiff) none() bool { return len(d.added) == 0 && len(d.removed) == 0 }
 
 // diffMembers is the one member diff: from the current members (with their
 // user keys) to next, which may repeat IDs.

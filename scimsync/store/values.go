@@ -49,6 +49,25 @@ func SameUser(a, b *User) bool {
 		a.Active == b.Active && a.ValidAfter.Equal(b.ValidAfter) && bytes.Equal(a.Doc, b.Doc)
 }
 
+// SameGroup is SameUser for groups: the attributes (DisplayName,
+// ExternalID, Doc) and the set of members are the same, repeats aside.
+// It is the one rule for "the same group": an update to the same group
+// writes nothing.
+func SameGroup(a, b *Group) bool {
+	if groupAttrsChanged(a, b) {
+		return false
+	}
+	keys := make(map[string]int64, len(a.Members))
+	for _, m := range a.Members {
+		keys[m] = 0
+	}
+	return diffMembers(a.Members, keys, b.Members).none()
+}
+
+func groupAttrsChanged(a, b *Group) bool {
+	return a.DisplayName != b.DisplayName || a.ExternalID != b.ExternalID || !bytes.Equal(a.Doc, b.Doc)
+}
+
 // SortedUnique returns ids sorted without repeats, as a new slice.
 func SortedUnique(ids []string) []string {
 	if len(ids) == 0 {

@@ -1,6 +1,9 @@
 // Package storetest is the conformance suite for store.Store: every
 // implementation (SQLite, PostgreSQL) runs the same tests, in the manner of
-// oauth2-proxy's RunSessionStoreTests.
+// oauth2-proxy's RunSessionStoreTests; its own tests run it against both.
+// It also holds what the backends' tests share: PostgreSQL schemas for
+// tests, the planted passwords of the migration tests, benchmarks. It
+// imports no backend.
 package storetest
 
 import (
