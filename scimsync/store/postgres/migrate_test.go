@@ -47,3 +47,18 @@ func TestPostgres_MigrationDropsStoredPasswords(t *testing.T) {
 	}
 	p.CheckScrubbed(t, st)
 }
+
+// TestPostgres_OpensWhatRenumberedMigrationsLeft is the SQLite test on
+// PostgreSQL.
+func TestPostgres_OpensWhatRenumberedMigrationsLeft(t *testing.T) {
+	t.Parallel()
+	dsn, schema := storetest.PostgresSchema(t)
+	openPostgres(t, dsn).Close()
+	conn := storetest.PostgresConn(t, schema)
+	for _, q := range storetest.RenumberedMain {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	storetest.CheckMatchKeys(t, openPostgres(t, dsn))
+}

@@ -53,3 +53,21 @@ func TestSQLite_MigrationDropsStoredPasswordsFromTheFile(t *testing.T) {
 		t.Errorf("%d migrations recorded (%v), want %d", n, err, storetest.MigrationCount(t))
 	}
 }
+
+// TestSQLite_OpensWhatRenumberedMigrationsLeft: a database main built
+// while drop_passwords was migration 3 lacks the match key table and
+// indexes; this binary must still open it and keep match keys.
+func TestSQLite_OpensWhatRenumberedMigrationsLeft(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	openSQLite(t, path).Close()
+	db := rawDB(t, path)
+	for _, q := range storetest.RenumberedMain {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st := openSQLite(t, path)
+	defer st.Close()
+	storetest.CheckMatchKeys(t, st)
+}
