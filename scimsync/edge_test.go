@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
@@ -43,7 +44,7 @@ var backends = []struct {
 	}},
 	{"postgres", func(t *testing.T) storeReader {
 		dsn, _ := storetest.PostgresSchema(t)
-		return openPostgres(t, dsn)
+		return storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	}},
 }
 

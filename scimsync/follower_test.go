@@ -232,7 +232,7 @@ func confirmed(f *scimsync.Follower) func() bool {
 
 func newReplica(t testing.TB, dsn string, opts scimsync.FollowerOptions) *replica {
 	t.Helper()
-	r := &replica{st: openPostgres(t, dsn), dir: newDir(t)}
+	r := &replica{st: storetest.Opened(postgres.Open(context.Background(), dsn))(t), dir: newDir(t)}
 	snap, err := r.st.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestFollower_PostgresPropagatesDeactivations(t *testing.T) {
 	t.Parallel()
 	dsn, _ := storetest.PostgresSchema(t)
 	const n = 50
-	a := openPostgres(t, dsn)
+	a := storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	for i := range n {
 		if _, err := a.CreateUser(context.Background(), storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 			t.Fatal(err)
@@ -334,7 +334,7 @@ func listenerPID(t testing.TB, schema string) int32 {
 func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 	t.Parallel()
 	dsn, schema := storetest.PostgresSchema(t)
-	a := openPostgres(t, dsn)
+	a := storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	// An hour between polls: only the listener can bring changes in time.
 	b := newReplica(t, dsn, scimsync.FollowerOptions{Poll: time.Hour})
 	create := func(i int) {
@@ -386,7 +386,7 @@ func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn, schema := storetest.PostgresSchema(t)
-	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	a, b := storetest.Opened(postgres.Open(context.Background(), dsn))(t), storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	for _, u := range []*store.User{storetest.NewUser("u1", "alice"), storetest.NewUser("u2", "bob")} {
 		if _, err := a.CreateUser(ctx, u, "test"); err != nil {
 			t.Fatal(err)
@@ -481,7 +481,7 @@ func TestFollower_PostgresConcurrentWritersNoSeqSkipped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn, _ := storetest.PostgresSchema(t)
-	stores := []*postgres.Store{openPostgres(t, dsn), openPostgres(t, dsn)}
+	stores := []*postgres.Store{storetest.Opened(postgres.Open(context.Background(), dsn))(t), storetest.Opened(postgres.Open(context.Background(), dsn))(t)}
 	const writers, each = 4, 25
 	for w := range writers {
 		if _, err := stores[0].CreateUser(ctx, storetest.NewUser(fmt.Sprint("u", w), fmt.Sprint("user", w)), "test"); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
@@ -74,7 +75,7 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			dsn, _ := storetest.PostgresSchema(t)
-			idp := openPostgres(t, dsn) // the replica the IdP's writes reach
+			idp := storetest.Opened(postgres.Open(context.Background(), dsn))(t) // the replica the IdP's writes reach
 			for i := range 3 {
 				if _, err := idp.CreateUser(ctx, storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 					t.Fatal(err)

@@ -2,12 +2,13 @@ package scimsync
 
 import (
 	"bytes"
-	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // TestSCIM_RFC7643_4_1_1_PasswordIsWriteOnly: a password (Okta sends one
@@ -96,7 +97,7 @@ func TestSCIM_RFC7643_4_1_1_PasswordIsWriteOnly(t *testing.T) {
 	h.mustStatus(h.req("DELETE", "/Users/"+id, ""), 204)
 	for _, table := range []string{"users", "events"} {
 		col := map[string]string{"users": "doc", "events": "data"}[table]
-		rows, err := rawDB(t, h.path).Query(`SELECT CAST(` + col + ` AS TEXT) FROM ` + table)
+		rows, err := storetest.SQLiteFile(t, h.path).Query(`SELECT CAST(` + col + ` AS TEXT) FROM ` + table)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +144,7 @@ func TestSCIM_RFC7643_7_SchemaSaysPasswordIsWriteOnly(t *testing.T) {
 func countEvents(t *testing.T, h *scimHarness) int {
 	t.Helper()
 	var n int
-	if err := rawDB(t, h.path).QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
+	if err := storetest.SQLiteFile(t, h.path).QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -166,16 +167,4 @@ func sqliteFiles(t *testing.T, path string) []rawFile {
 		out = append(out, rawFile{name: p, data: b})
 	}
 	return out
-}
-
-// rawDB opens the SQLite file at path directly, beside the store, and
-// closes it with the test.
-func rawDB(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }

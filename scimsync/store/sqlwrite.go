@@ -54,14 +54,10 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		if err != nil {
 			return err
 		}
-		next, err := fn(StoredUser(cur))
+		nu, err := callUpdate("user", id, cur, fn, StoredUser)
 		if err != nil {
 			return err
 		}
-		if next == nil {
-			return fmt.Errorf("update user %s: update function returned no user", id)
-		}
-		nu := StoredUser(next)
 		nu.ID, nu.Created = cur.ID, cur.Created
 		if SameUser(cur, nu) {
 			return nil
@@ -84,6 +80,20 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		return appendEvents(ctx, tx, Event{Kind: userEventKind(cur, nu), ResourceType: "User", ResourceID: id, Actor: actor,
 			User: nu, Cutoffs: kc.Cutoffs})
 	})
+}
+
+// callUpdate calls fn, a write's update function, with a stored copy of
+// cur and returns a stored copy of what it returns: neither side keeps a
+// slice the other may change. fn's error comes back as it is.
+func callUpdate[T interface{ *User | *Group }](what, id string, cur T, fn func(T) (T, error), stored func(T) T) (T, error) {
+	next, err := fn(stored(cur))
+	if err != nil {
+		return nil, err
+	}
+	if next == nil {
+		return nil, fmt.Errorf("update %s %s: update function returned no %s", what, id, what)
+	}
+	return stored(next), nil
 }
 
 // userEventKind is the kind of the event of an update from cur to next.
@@ -204,14 +214,10 @@ func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group
 		if err != nil {
 			return err
 		}
-		next, err := fn(StoredGroup(cur))
+		ng, err := callUpdate("group", id, cur, fn, StoredGroup)
 		if err != nil {
 			return err
 		}
-		if next == nil {
-			return fmt.Errorf("update group %s: update function returned no group", id)
-		}
-		ng := StoredGroup(next)
 		ng.ID, ng.Created = cur.ID, cur.Created
 		diff := diffMembers(cur.Members, memberPK, ng.Members)
 		attrs := groupAttrsChanged(cur, ng)

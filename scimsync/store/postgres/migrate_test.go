@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
@@ -13,10 +12,7 @@ import (
 func TestPostgres_MigrationDropsStoredPasswords(t *testing.T) {
 	t.Parallel()
 	dsn, schema := storetest.PostgresSchema(t)
-	st, err := postgres.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openPostgres(t, dsn)
 	p := storetest.PlantPasswords(t, st)
 	st.Close()
 	conn := storetest.PostgresConn(t, schema)

@@ -20,12 +20,7 @@ import (
 
 func openPostgres(t testing.TB, dsn string) *postgres.Store {
 	t.Helper()
-	st, err := postgres.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatalf("OpenPostgres: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 }
 
 func TestOpenPostgres_ConcurrentStartsMigrateOnce(t *testing.T) {

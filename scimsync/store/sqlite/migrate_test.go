@@ -31,7 +31,7 @@ func TestSQLite_MigrationDropsStoredPasswordsFromTheFile(t *testing.T) {
 	// The database as the older version left it: schema without the
 	// migration. (This rolls back every migration from drop_passwords on,
 	// so while it is not the last one, the later ones must be idempotent.)
-	if _, err := rawDB(t, path).Exec(`DELETE FROM schema_migrations WHERE version >= ?`,
+	if _, err := storetest.SQLiteFile(t, path).Exec(`DELETE FROM schema_migrations WHERE version >= ?`,
 		storetest.MigrationNumber(t, "migrations", "drop_passwords.sql")); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestSQLite_MigrationDropsStoredPasswordsFromTheFile(t *testing.T) {
 	}
 	p.CheckScrubbed(t, st)
 	var n int
-	if err := rawDB(t, path).QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != storetest.MigrationCount(t) {
+	if err := storetest.SQLiteFile(t, path).QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != storetest.MigrationCount(t) {
 		t.Errorf("%d migrations recorded (%v), want %d", n, err, storetest.MigrationCount(t))
 	}
 }
@@ -61,7 +61,7 @@ func TestSQLite_OpensWhatRenumberedMigrationsLeft(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "portcullis.db")
 	openSQLite(t, path).Close()
-	db := rawDB(t, path)
+	db := storetest.SQLiteFile(t, path)
 	for _, q := range storetest.RenumberedMain {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -41,7 +40,7 @@ func TestOpenSQLite_SettingsInEffect(t *testing.T) {
 	}
 
 	// The journal mode lives in the file: a fresh connection sees it too.
-	raw := rawDB(t, path)
+	raw := storetest.SQLiteFile(t, path)
 	var mode string
 	if err := raw.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode seen by another connection = %q, %v; want wal", mode, err)
@@ -70,7 +69,7 @@ func TestOpenSQLite_RecordsMigrations(t *testing.T) {
 	openSQLite(t, path).Close()
 	openSQLite(t, path).Close() // reopening applies nothing twice
 
-	rows, err := rawDB(t, path).Query(`SELECT version, applied_at FROM schema_migrations ORDER BY version`)
+	rows, err := storetest.SQLiteFile(t, path).Query(`SELECT version, applied_at FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +99,7 @@ func TestOpenSQLite_RefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "portcullis.db")
 	openSQLite(t, path).Close()
-	if _, err := rawDB(t, path).Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`); err != nil {
+	if _, err := storetest.SQLiteFile(t, path).Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	st, err := sqlite.Open(context.Background(), path)
@@ -200,17 +199,6 @@ func TestSQLiteStore_ReadsDoNotWaitForWriter(t *testing.T) {
 }
 
 var errDone = errors.New("done")
-
-// rawDB opens path directly, beside any store, and closes it with the test.
-func rawDB(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func BenchmarkSQLiteCreateUser(b *testing.B) {
 	st := openSQLite(b, filepath.Join(b.TempDir(), "portcullis.db"))

@@ -36,10 +36,7 @@ type backend interface {
 func TestSQLite_Conformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
 		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"), opts...)
-		if err != nil {
-			t.Fatalf("sqlite.Open: %v", err)
-		}
-		return st
+		return must(t, st, err)
 	})
 }
 
@@ -48,11 +45,17 @@ func TestPostgres_Conformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts ...store.Option) store.Store {
 		dsn, _ := storetest.PostgresSchema(t)
 		st, err := postgres.Open(context.Background(), dsn, opts...)
-		if err != nil {
-			t.Fatalf("postgres.Open: %v", err)
-		}
-		return st
+		return must(t, st, err)
 	})
+}
+
+// must is st, or fails t with err. (Run closes the stores it opens.)
+func must[S any](t *testing.T, st S, err error) S {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return st
 }
 
 // TestReader_PostgresMatchesSQLite writes the same directory to both
@@ -60,16 +63,8 @@ func TestPostgres_Conformance(t *testing.T) {
 func TestReader_PostgresMatchesSQLite(t *testing.T) {
 	t.Parallel()
 	dsn, _ := storetest.PostgresSchema(t)
-	pg, err := postgres.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Close() })
-	lite, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lite.Close() })
+	pg := storetest.Opened(postgres.Open(context.Background(), dsn))(t)
+	lite := storetest.Opened(sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db")))(t)
 	ctx := context.Background()
 	for _, st := range []store.Store{pg, lite} {
 		for i := range 7 {
