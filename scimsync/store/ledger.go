@@ -99,12 +99,14 @@ func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 // LoginsOf implements Ledger. (The tables name the match key subject.)
 func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, now time.Time) (Logins, error) {
 	var out Logins
-	var last Time
-	err := queryRow(ctx, l.pool, `SELECT time FROM last_logins WHERE subject = $1`, matchKey).Scan(&last)
+	ts := l.d.Times()
+	err := queryRow(ctx, l.pool, `SELECT time FROM last_logins WHERE subject = $1`, matchKey).Scan(ts.Dest(0))
 	if err != nil && !errors.Is(err, errNoRows) {
 		return Logins{}, l.d.Err(ctx, "read logins", err)
 	}
-	out.Last = last.T
+	if err == nil {
+		out.Last = ts.At(0)
+	}
 	query, args := `SELECT session_id, user_name, issued, expires, idp_initiated FROM login_sessions
 		WHERE subject = $1 AND expires > $2`, []any{matchKey, l.d.Time(now)}
 	if !validAfter.IsZero() {
@@ -117,13 +119,12 @@ func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, n
 	defer rows.Close()
 	for rows.Next() {
 		in := Login{MatchKey: matchKey}
-		var issued, expires Time
-		if err := rows.Scan(&in.SessionID, &in.User, &issued, &expires, &in.IdPInitiated); err != nil {
+		if err := rows.Scan(&in.SessionID, &in.User, ts.Dest(0), ts.Dest(1), &in.IdPInitiated); err != nil {
 			return Logins{}, l.d.Err(ctx, "read logins", err)
 		}
 		out.LiveTotal++
 		if len(out.Live) < LedgerMaxLive {
-			in.Issued, in.Expires = issued.T, expires.T
+			in.Issued, in.Expires = ts.At(0), ts.At(1)
 			out.Live = append(out.Live, in)
 		}
 	}

@@ -34,8 +34,9 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 	}
 	userIDs := make(map[int64]string, nUsers)
 	snap.Users = make([]*User, 0, nUsers)
+	ts := s.d.Times()
 	err := s.each(ctx, tx, "snapshot users", func(rows Rows) error {
-		u, pk, err := scanUser(rows)
+		u, pk, err := scanUser(rows, ts)
 		if err != nil {
 			return s.err(ctx, "snapshot users", err)
 		}
@@ -49,7 +50,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 	groups := make(map[int64]*Group, nGroups)
 	snap.Groups = make([]*Group, 0, nGroups)
 	err = s.each(ctx, tx, "snapshot groups", func(rows Rows) error {
-		g, pk, err := scanGroup(rows)
+		g, pk, err := scanGroup(rows, ts)
 		if err != nil {
 			return s.err(ctx, "snapshot groups", err)
 		}
@@ -94,13 +95,13 @@ func (s SQLStore) snapshotMembers(ctx context.Context, tx DB, userIDs map[int64]
 // cutoffs reads the match key cut-offs that have not expired.
 func (s SQLStore) cutoffs(ctx context.Context, tx DB) ([]KeyCutoff, error) {
 	var out []KeyCutoff
+	ts := s.d.Times()
 	err := s.each(ctx, tx, "snapshot match key cut-offs", func(rows Rows) error {
 		var c KeyCutoff
-		var before, expires Time
-		if err := rows.Scan(&c.Key, &before, &expires, &c.Deleted); err != nil {
+		if err := rows.Scan(&c.Key, ts.Dest(0), ts.Dest(1), &c.Deleted); err != nil {
 			return s.err(ctx, "snapshot match key cut-offs", err)
 		}
-		c.VoidsBefore, c.Expires = before.T, expires.T
+		c.VoidsBefore, c.Expires = ts.At(0), ts.At(1)
 		out = append(out, c)
 		return nil
 	}, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs WHERE expires > $1 ORDER BY match_key`,
@@ -114,14 +115,14 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
 	}
 	var evs []Event
+	ts := s.d.Times()
 	err := s.each(ctx, s.b.Pool(), "read events", func(rows Rows) error {
 		var e Event
-		var t Time
 		var data []byte
-		if err := rows.Scan(&e.Seq, &t, &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data); err != nil {
+		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data); err != nil {
 			return s.err(ctx, "read events", err)
 		}
-		e.Time = t.T
+		e.Time = ts.At(0)
 		if len(data) > 0 {
 			if err := DecodeEventData(data, &e); err != nil {
 				return fmt.Errorf("read events: event %d: %w", e.Seq, err)
@@ -135,7 +136,7 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 
 // GetUser implements Reader.
 func (s SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1`, id), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return nil, ErrNotFound
 	}
@@ -151,7 +152,7 @@ func (s SQLStore) GetGroup(ctx context.Context, id string) (*Group, error) {
 	err := s.b.Read(ctx, "get group", func(tx DB) error {
 		var pk int64
 		var err error
-		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`, id))
+		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`, id), s.d.Times())
 		if errors.Is(err, errNoRows) {
 			return ErrNotFound
 		}
@@ -198,9 +199,10 @@ func (s SQLStore) ListUsers(ctx context.Context, q Query) ([]*User, int, error) 
 		return nil, 0, err
 	}
 	var users []*User
+	ts := s.d.Times()
 	total, err := s.list(ctx, "list users", "users"+where, args, q, func(tx DB, query string, args []any) error {
 		return s.each(ctx, tx, "list users", func(rows Rows) error {
-			u, _, err := scanUser(rows)
+			u, _, err := scanUser(rows, ts)
 			if err != nil {
 				return s.err(ctx, "list users", err)
 			}
@@ -218,10 +220,11 @@ func (s SQLStore) ListGroups(ctx context.Context, q Query, withMembers bool) ([]
 		return nil, 0, err
 	}
 	var groups []*Group
+	ts := s.d.Times()
 	total, err := s.list(ctx, "list groups", "groups"+where, args, q, func(tx DB, query string, args []any) error {
 		byPK := map[int64]*Group{}
 		err := s.each(ctx, tx, "list groups", func(rows Rows) error {
-			g, pk, err := scanGroup(rows)
+			g, pk, err := scanGroup(rows, ts)
 			if err != nil {
 				return s.err(ctx, "list groups", err)
 			}
@@ -261,9 +264,10 @@ func (s SQLStore) EachUser(ctx context.Context, q Query, fn func(*User) error) e
 	if err != nil {
 		return err
 	}
+	ts := s.d.Times()
 	return s.b.Read(ctx, "scan users", func(tx DB) error {
 		return s.each(ctx, tx, "scan users", func(rows Rows) error {
-			u, _, err := scanUser(rows)
+			u, _, err := scanUser(rows, ts)
 			if err != nil {
 				return s.err(ctx, "scan users", err)
 			}
@@ -317,31 +321,31 @@ func (s SQLStore) limit(q Query) string {
 	return " LIMIT " + limit + " OFFSET " + strconv.Itoa(max(q.Offset, 0))
 }
 
-func scanUser(r Row) (*User, int64, error) {
+// scanUser reads a row of userColumns, its times through ts.
+func scanUser(r Row, ts Times) (*User, int64, error) {
 	var u User
 	var pk int64
-	var created, modified, validAfter Time
 	if err := r.Scan(&pk, &u.ID, &u.UserName, &u.ExternalID, &u.Email, &u.Active, &u.Doc, &u.Version,
-		&created, &modified, &validAfter); err != nil {
+		ts.Dest(0), ts.Dest(1), ts.Dest(2)); err != nil {
 		return nil, 0, err
 	}
 	if len(u.Doc) == 0 {
 		u.Doc = nil
 	}
-	u.Created, u.LastModified, u.ValidAfter = created.T, modified.T, validAfter.T
+	u.Created, u.LastModified, u.ValidAfter = ts.At(0), ts.At(1), ts.At(2)
 	return &u, pk, nil
 }
 
-func scanGroup(r Row) (*Group, int64, error) {
+// scanGroup reads a row of groupColumns, its times through ts.
+func scanGroup(r Row, ts Times) (*Group, int64, error) {
 	var g Group
 	var pk int64
-	var created, modified Time
-	if err := r.Scan(&pk, &g.ID, &g.DisplayName, &g.ExternalID, &g.Doc, &g.Version, &created, &modified); err != nil {
+	if err := r.Scan(&pk, &g.ID, &g.DisplayName, &g.ExternalID, &g.Doc, &g.Version, ts.Dest(0), ts.Dest(1)); err != nil {
 		return nil, 0, err
 	}
 	if len(g.Doc) == 0 {
 		g.Doc = nil
 	}
-	g.Created, g.LastModified = created.T, modified.T
+	g.Created, g.LastModified = ts.At(0), ts.At(1)
 	return &g, pk, nil
 }

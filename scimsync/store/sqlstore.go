@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -99,6 +98,8 @@ type Dialect struct {
 	ForUpdate string
 	// Time is t as a statement parameter; the zero time is NULL.
 	Time func(t time.Time) any
+	// Times makes the holder of a row's time columns (at most 3).
+	Times func() Times
 	// Unique reports a unique violation.
 	Unique func(err error) bool
 	// Err wraps a database error with op, marking the ones worth a retry
@@ -112,24 +113,14 @@ var keyColumns = map[string]string{"userName": "user_name", "email": "email", "e
 // keyExpr is the SQL of a user's match key under the match attribute attr.
 func (d Dialect) keyExpr(attr string) string { return d.Key(keyColumns[attr]) }
 
-// Time is a time column as either backend stores it: unix milliseconds
-// (SQLite) or a timestamp (PostgreSQL); NULL is the zero time. Scan into
-// it, then read T.
-type Time struct{ T time.Time }
-
-// Scan implements sql.Scanner (pgx scans into one too).
-func (c *Time) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		c.T = time.Time{}
-	case int64:
-		c.T = time.UnixMilli(v).UTC()
-	case time.Time:
-		c.T = v.UTC()
-	default:
-		return fmt.Errorf("time column holds %T", src)
-	}
-	return nil
+// Times holds the time columns of one row while it is scanned, in the
+// backend's own type (unix milliseconds on SQLite, timestamptz on
+// PostgreSQL), so that scanning stays on the driver's fast path: Dest(i)
+// is the i-th time column's destination, At(i) its time afterwards (UTC;
+// the zero time for NULL). A query makes one and reuses it for every row.
+type Times interface {
+	Dest(i int) any
+	At(i int) time.Time
 }
 
 // errNoRows is the error of queryRow's Row when the query returned none.

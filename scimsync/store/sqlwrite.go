@@ -134,7 +134,7 @@ func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) 
 
 // lockUser reads a user, locking its row for the rest of the transaction.
 func (s SQLStore) lockUser(ctx context.Context, tx WriteTx, id string) (int64, *User, error) {
-	u, pk, err := scanUser(queryRow(ctx, tx, `SELECT `+userColumns+` FROM users WHERE id = $1`+s.d.ForUpdate, id))
+	u, pk, err := scanUser(queryRow(ctx, tx, `SELECT `+userColumns+` FROM users WHERE id = $1`+s.d.ForUpdate, id), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
@@ -261,7 +261,7 @@ func (s SQLStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group
 // lockGroup reads a group, locking its row for the rest of the
 // transaction, with its members and their user keys.
 func (s SQLStore) lockGroup(ctx context.Context, tx WriteTx, id string) (int64, *Group, map[string]int64, error) {
-	g, gpk, err := scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`+s.d.ForUpdate, id))
+	g, gpk, err := scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`+s.d.ForUpdate, id), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/portcullis-sso/portcullis/scimsync/store"
@@ -74,6 +75,7 @@ var dialect = store.Dialect{
 		return "translate(" + col + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 	},
 	NoLimit: "ALL", ForUpdate: " FOR UPDATE", Time: tsParam, Err: dbErr,
+	Times:  func() store.Times { return new(times) },
 	Unique: func(err error) bool { return sqlState(err) == uniqueViolation },
 }
 
@@ -143,6 +145,18 @@ func (s *Store) Close() error {
 		s.pool.Close()
 	})
 	return nil
+}
+
+// times holds a row's time columns; NULL is the zero time.
+type times [3]pgtype.Timestamptz
+
+func (t *times) Dest(i int) any { return &t[i] }
+
+func (t *times) At(i int) time.Time {
+	if !t[i].Valid {
+		return time.Time{}
+	}
+	return t[i].Time.UTC()
 }
 
 // tsParam is t for a timestamptz parameter, or NULL for the zero time.

@@ -45,7 +45,7 @@ type Store struct {
 // dialect is how SQLite's statements differ from PostgreSQL's. Its
 // lower() folds ASCII letters only.
 var dialect = store.Dialect{Key: func(col string) string { return "lower(" + col + ")" },
-	NoLimit: "-1", Time: unixMS, Unique: isUnique,
+	NoLimit: "-1", Time: unixMS, Times: func() store.Times { return new(times) }, Unique: isUnique,
 	Err: func(_ context.Context, op string, err error) error { return dbErr(op, err) }}
 
 // busyTimeout bounds how long a statement waits for a lock held by
@@ -182,6 +182,18 @@ func (s *Store) Close() error {
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return s.closeErr
+}
+
+// times holds a row's time columns: unix milliseconds, NULL the zero time.
+type times [3]sql.NullInt64
+
+func (t *times) Dest(i int) any { return &t[i] }
+
+func (t *times) At(i int) time.Time {
+	if !t[i].Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(t[i].Int64).UTC()
 }
 
 // unixMS is t in unix milliseconds, or NULL for the zero time.
