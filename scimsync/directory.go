@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Directory is the in-memory view of the directory that the gate consults
@@ -16,8 +17,8 @@ import (
 // cut-off, group names), indexed by the match key, and is kept in step with
 // the store by following the event log in sequence order.
 type Directory struct {
-	matchAttr string           // userName | email | externalId
-	now       func() time.Time // for the expiry of cut-offs
+	matchAttribute string           // userName | email | externalId
+	now            func() time.Time // for the expiry of cut-offs
 
 	mu      sync.RWMutex
 	users   map[string]*dirUser  // by user ID
@@ -49,22 +50,20 @@ type dirGroup struct {
 	members map[string]struct{}
 }
 
-// NewDirectory returns an empty view that matches sessions on matchAttr
+// NewDirectory returns an empty view that matches sessions on matchAttribute
 // (userName, email or externalId).
-func NewDirectory(matchAttr string) (*Directory, error) {
-	switch matchAttr {
-	case "userName", "email", "externalId":
-	default:
-		return nil, fmt.Errorf("directory: unknown match attribute %q", matchAttr)
+func NewDirectory(matchAttribute string) (*Directory, error) {
+	if !store.ValidMatchAttribute(matchAttribute) {
+		return nil, fmt.Errorf("directory: unknown match attribute %q", matchAttribute)
 	}
 	return &Directory{
-		matchAttr: matchAttr,
-		now:       time.Now,
-		users:     map[string]*dirUser{},
-		keys:      newKeyIndex(0),
-		cutoffs:   map[string]cutoff{},
-		sweepAt:   64,
-		groups:    map[string]*dirGroup{},
+		matchAttribute: matchAttribute,
+		now:            time.Now,
+		users:          map[string]*dirUser{},
+		keys:           newKeyIndex(0),
+		cutoffs:        map[string]cutoff{},
+		sweepAt:        64,
+		groups:         map[string]*dirGroup{},
 	}, nil
 }
 
@@ -138,7 +137,7 @@ func (d *Directory) Counts() (active, inactive, groups int) {
 }
 
 // Load replaces the view with a snapshot.
-func (d *Directory) Load(s *Snapshot) {
+func (d *Directory) Load(s *store.Snapshot) {
 	users := make(map[string]*dirUser, len(s.Users))
 	keys := newKeyIndex(len(s.Users))
 	for _, u := range s.Users {
@@ -172,13 +171,13 @@ func (d *Directory) Load(s *Snapshot) {
 // CatchUp applies every event after the last one applied, in order. Call it
 // after a local write (so the next request sees it) and whenever another
 // replica may have written.
-func (d *Directory) CatchUp(ctx context.Context, st Store) error {
+func (d *Directory) CatchUp(ctx context.Context, st store.Store) error {
 	return d.catchUpFrom(ctx, st, false)
 }
 
 // catchUpFrom is CatchUp; followed says the Follower is applying events
 // another replica may have written, so their propagation lag is measured.
-func (d *Directory) catchUpFrom(ctx context.Context, st Store, followed bool) error {
+func (d *Directory) catchUpFrom(ctx context.Context, st store.Store, followed bool) error {
 	d.catchUp.Lock()
 	defer d.catchUp.Unlock()
 	for {
@@ -198,9 +197,9 @@ func (d *Directory) catchUpFrom(ctx context.Context, st Store, followed bool) er
 
 // Apply applies events in order, skipping any already applied. Events must
 // come in sequence order without gaps (CatchUp guarantees it).
-func (d *Directory) Apply(evs []Event) { d.applyEvents(evs, false) }
+func (d *Directory) Apply(evs []store.Event) { d.applyEvents(evs, false) }
 
-func (d *Directory) applyEvents(evs []Event, followed bool) {
+func (d *Directory) applyEvents(evs []store.Event, followed bool) {
 	var revoked []string
 	d.mu.Lock()
 	for i := range evs {
@@ -223,17 +222,17 @@ func (d *Directory) applyEvents(evs []Event, followed bool) {
 
 // apply changes the view for one event and appends to revoked the match
 // keys whose sessions it removed or voided. d.mu is held.
-func (d *Directory) apply(e *Event, revoked []string) []string {
+func (d *Directory) apply(e *store.Event, revoked []string) []string {
 	for _, c := range e.Cutoffs {
 		d.addCutoff(c)
 	}
 	switch e.Kind {
-	case EventUserCreated, EventUserUpdated, EventUserDeactivated, EventUserReactivated:
+	case store.EventUserCreated, store.EventUserUpdated, store.EventUserDeactivated, store.EventUserReactivated:
 		if e.User == nil {
 			return revoked
 		}
 		return d.applyUser(e.User, revoked)
-	case EventUserDeleted:
+	case store.EventUserDeleted:
 		du, ok := d.users[e.ResourceID]
 		if !ok {
 			return revoked
@@ -251,7 +250,7 @@ func (d *Directory) apply(e *Event, revoked []string) []string {
 			}
 			return append(revoked, du.key)
 		}
-	case EventGroupCreated, EventGroupUpdated:
+	case store.EventGroupCreated, store.EventGroupUpdated:
 		if e.Group == nil {
 			return revoked
 		}
@@ -268,7 +267,7 @@ func (d *Directory) apply(e *Event, revoked []string) []string {
 				}
 			}
 		}
-	case EventGroupDeleted:
+	case store.EventGroupDeleted:
 		g, ok := d.groups[e.ResourceID]
 		if !ok {
 			return revoked
@@ -280,12 +279,12 @@ func (d *Directory) apply(e *Event, revoked []string) []string {
 				u.groupNames = namesOf(u.groupIDs, d.groups)
 			}
 		}
-	case EventGroupMemberAdded, EventGroupMemberRemoved:
+	case store.EventGroupMemberAdded, store.EventGroupMemberRemoved:
 		g, ok := d.groups[e.ResourceID]
 		if !ok {
 			return revoked
 		}
-		add := e.Kind == EventGroupMemberAdded
+		add := e.Kind == store.EventGroupMemberAdded
 		for _, m := range e.Members {
 			_, had := g.members[m]
 			if had == add {
@@ -314,7 +313,7 @@ func (d *Directory) apply(e *Event, revoked []string) []string {
 // applyUser applies a user's new state. A change of its match key voids
 // the sessions of the old and the new key (through the event's cut-offs),
 // so both are revoked, as is the key of a user deactivated. d.mu is held.
-func (d *Directory) applyUser(u *User, revoked []string) []string {
+func (d *Directory) applyUser(u *store.User, revoked []string) []string {
 	du, ok := d.users[u.ID]
 	if !ok {
 		du = &dirUser{id: u.ID}
@@ -348,7 +347,7 @@ func appendKeys(to []string, keys ...string) []string {
 	return to
 }
 
-func (d *Directory) keyOf(u *User) string { return matchKeyOf(d.matchAttr, u) }
+func (d *Directory) keyOf(u *store.User) string { return store.MatchKeyOf(d.matchAttribute, u) }
 
 // namesOf returns the sorted names of groups, as a new slice.
 func namesOf(ids []string, groups map[string]*dirGroup) []string {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // keyIndex finds the view's users by match key. The store keeps match keys
@@ -71,7 +72,7 @@ type cutoff struct {
 // addCutoff merges c into the view's cut-offs (the later of each time
 // wins, as in the store) and now and then drops the expired ones. d.mu is
 // held.
-func (d *Directory) addCutoff(c KeyCutoff) {
+func (d *Directory) addCutoff(c store.KeyCutoff) {
 	cur := d.cutoffs[c.Key]
 	if c.VoidsBefore.After(cur.voidsBefore) {
 		cur.voidsBefore = c.VoidsBefore
@@ -96,8 +97,8 @@ func (d *Directory) addCutoff(c KeyCutoff) {
 // event that carries none: one written by a binary from before match key
 // cut-offs, during an upgrade. It tombstones the key as the view always
 // did, for the default session.lifetime.
-func legacyCutoff(key string, deleted time.Time) KeyCutoff {
-	return KeyCutoff{Key: key, VoidsBefore: deleted, Expires: deleted.Add(config.DefaultSessionLifetime), Deleted: true}
+func legacyCutoff(key string, deleted time.Time) store.KeyCutoff {
+	return store.KeyCutoff{Key: key, VoidsBefore: deleted, Expires: deleted.Add(config.DefaultSessionLifetime), Deleted: true}
 }
 
 // find is the lookup behind Standing and drift detection: the user holding

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 var dt0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-func dirUserEvent(seq int64, kind, id, userName string, active bool) Event {
-	return Event{Seq: seq, Time: dt0.Add(time.Duration(seq) * time.Second), Kind: kind, ResourceType: "User", ResourceID: id,
-		User: &User{ID: id, UserName: userName, Email: "mail-" + userName, ExternalID: "ext-" + id, Active: active,
+func dirUserEvent(seq int64, kind, id, userName string, active bool) store.Event {
+	return store.Event{Seq: seq, Time: dt0.Add(time.Duration(seq) * time.Second), Kind: kind, ResourceType: "User", ResourceID: id,
+		User: &store.User{ID: id, UserName: userName, Email: "mail-" + userName, ExternalID: "ext-" + id, Active: active,
 			ValidAfter: dt0.Add(time.Duration(seq) * time.Second)}}
 }
 
@@ -26,19 +27,19 @@ func TestDirectory_AppliesEventsInOrder(t *testing.T) {
 	d.now = func() time.Time { return dt0.Add(time.Minute) } // the tombstone has not expired
 	var revoked []string
 	d.OnRevoke(func(k string) { revoked = append(revoked, k) })
-	d.Apply([]Event{
-		dirUserEvent(1, EventUserCreated, "u1", "Alice", true),
-		dirUserEvent(2, EventUserCreated, "u2", "bob", true),
-		{Seq: 3, Kind: EventGroupCreated, ResourceType: "Group", ResourceID: "g1", Group: &Group{ID: "g1", DisplayName: "admins"}},
-		{Seq: 4, Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: "g1", Members: []string{"u1", "u2"}},
+	d.Apply([]store.Event{
+		dirUserEvent(1, store.EventUserCreated, "u1", "Alice", true),
+		dirUserEvent(2, store.EventUserCreated, "u2", "bob", true),
+		{Seq: 3, Kind: store.EventGroupCreated, ResourceType: "Group", ResourceID: "g1", Group: &store.Group{ID: "g1", DisplayName: "admins"}},
+		{Seq: 4, Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: "g1", Members: []string{"u1", "u2"}},
 	})
 	if st := d.Standing("ALICE"); st.State != identity.StateActive || len(st.Groups) != 1 || st.Groups[0] != "admins" {
 		t.Fatalf("alice: %+v", st)
 	}
-	d.Apply([]Event{
-		dirUserEvent(5, EventUserDeactivated, "u1", "Alice", false),
-		{Seq: 6, Kind: EventGroupMemberRemoved, ResourceType: "Group", ResourceID: "g1", Members: []string{"u2"}},
-		{Seq: 7, Kind: EventUserDeleted, ResourceType: "User", ResourceID: "u2", Time: dt0.Add(7 * time.Second)},
+	d.Apply([]store.Event{
+		dirUserEvent(5, store.EventUserDeactivated, "u1", "Alice", false),
+		{Seq: 6, Kind: store.EventGroupMemberRemoved, ResourceType: "Group", ResourceID: "g1", Members: []string{"u2"}},
+		{Seq: 7, Kind: store.EventUserDeleted, ResourceType: "User", ResourceID: "u2", Time: dt0.Add(7 * time.Second)},
 	})
 	if st := d.Standing("alice"); st.State != identity.StateInactive {
 		t.Errorf("alice after deactivation: %v", st.State)
@@ -53,13 +54,13 @@ func TestDirectory_AppliesEventsInOrder(t *testing.T) {
 		t.Errorf("revocation hooks: %v", revoked)
 	}
 	// Replayed events are skipped: reapplying seq 2 does not resurrect bob.
-	d.Apply([]Event{dirUserEvent(2, EventUserCreated, "u2", "bob", true)})
+	d.Apply([]store.Event{dirUserEvent(2, store.EventUserCreated, "u2", "bob", true)})
 	if st := d.Standing("bob"); st.State != identity.StateDeleted {
 		t.Errorf("old event re-applied: %v", st.State)
 	}
 	// Recreating the same userName takes the key (its own ValidAfter, the
 	// creation, voids the sessions from before).
-	d.Apply([]Event{dirUserEvent(8, EventUserCreated, "u3", "BOB", true)})
+	d.Apply([]store.Event{dirUserEvent(8, store.EventUserCreated, "u3", "BOB", true)})
 	if st := d.Standing("bob"); st.State != identity.StateActive {
 		t.Errorf("recreated bob: %v", st.State)
 	}
@@ -72,7 +73,7 @@ func TestDirectory_MatchAttribute(t *testing.T) {
 	t.Parallel()
 	for attr, key := range map[string]string{"userName": "alice", "email": "MAIL-alice", "externalId": "ext-u1"} {
 		d, _ := NewDirectory(attr)
-		d.Apply([]Event{dirUserEvent(1, EventUserCreated, "u1", "alice", true)})
+		d.Apply([]store.Event{dirUserEvent(1, store.EventUserCreated, "u1", "alice", true)})
 		if st := d.Standing(key); st.State != identity.StateActive {
 			t.Errorf("%s: lookup by %q: %v", attr, key, st.State)
 		}
@@ -92,13 +93,13 @@ func TestDirectory_StandingDoesNotAllocate(t *testing.T) {
 
 // bigDirectory builds a view of n users and n/10 groups of 50 members each.
 func bigDirectory(n, groupsPer int) *Directory {
-	snap := &Snapshot{Seq: 1}
+	snap := &store.Snapshot{Seq: 1}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
-		snap.Users = append(snap.Users, &User{ID: id, UserName: fmt.Sprintf("user%05d@example.com", i), Active: i%10 != 0, ValidAfter: dt0})
+		snap.Users = append(snap.Users, &store.User{ID: id, UserName: fmt.Sprintf("user%05d@example.com", i), Active: i%10 != 0, ValidAfter: dt0})
 	}
 	for g := 0; g < n/groupsPer; g++ {
-		grp := &Group{ID: fmt.Sprintf("g%06d", g), DisplayName: fmt.Sprintf("group-%d", g)}
+		grp := &store.Group{ID: fmt.Sprintf("g%06d", g), DisplayName: fmt.Sprintf("group-%d", g)}
 		for m := 0; m < 50; m++ {
 			grp.Members = append(grp.Members, snap.Users[(g*7+m*13)%n].ID)
 		}

@@ -30,12 +30,12 @@ const driftListMax = 10
 // login the directory disagrees with may use the application is the gate's
 // decision on every request (scim.requireProvisioned, scim.groupsSource).
 type DriftDetector struct {
-	dir           *Directory
-	identityField string // user | email: which assertion field is matched
-	scimAttr      string // userName | email | externalId: against which SCIM attribute
-	samlGroups    bool   // the assertion carries groups (saml.attributes.groups is set)
-	audit         *zap.Logger
-	metrics       *metrics.Metrics
+	dir            *Directory
+	identityField  string // user | email: which assertion field is matched
+	matchAttribute string // userName | email | externalId: against which SCIM attribute
+	samlGroups     bool   // the assertion carries groups (saml.attributes.groups is set)
+	audit          *zap.Logger
+	metrics        *metrics.Metrics
 }
 
 // NewDriftDetector builds a detector for dir under cfg's match rule. audit
@@ -45,12 +45,12 @@ func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *
 		audit = zap.NewNop()
 	}
 	return &DriftDetector{
-		dir:           dir,
-		identityField: cfg.SCIM.Match.IdentityField,
-		scimAttr:      cfg.SCIM.Match.SCIMAttribute,
-		samlGroups:    cfg.SAML.Attributes.Groups != "",
-		audit:         audit,
-		metrics:       m,
+		dir:            dir,
+		identityField:  cfg.SCIM.Match.IdentityField,
+		matchAttribute: cfg.SCIM.Match.SCIMAttribute,
+		samlGroups:     cfg.SAML.Attributes.Groups != "",
+		audit:          audit,
+		metrics:        m,
 	}
 }
 
@@ -59,24 +59,21 @@ func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *
 // Keys and emails compare by identity.MatchKey, as the gate matches them; groups compare
 // case-sensitively, as routes' allowGroups do.
 func (d *DriftDetector) Compare(p identity.Principal) []Drift {
-	key := p.Email
-	if d.identityField == identity.FieldUser {
-		key = p.User
-	}
+	key := PrincipalMatchKey(p, d.identityField)
 	if key == "" {
 		return []Drift{{Kind: metrics.DriftUnprovisioned,
-			Detail: fmt.Sprintf("the assertion has no %s to match against SCIM %s", d.identityField, d.scimAttr)}}
+			Detail: fmt.Sprintf("the assertion has no %s to match against SCIM %s", d.identityField, d.matchAttribute)}}
 	}
 	u, state := d.dir.profile(key)
 	switch state {
 	case identity.StateUnknown:
 		return []Drift{{Kind: metrics.DriftUnprovisioned,
-			Detail: fmt.Sprintf("no SCIM user has %s equal to the assertion's %s", d.scimAttr, d.identityField)}}
+			Detail: fmt.Sprintf("no SCIM user has %s equal to the assertion's %s", d.matchAttribute, d.identityField)}}
 	case identity.StateDeleted:
 		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deleted this user; the IdP still signs them in"}}
 	case identity.StateAmbiguous:
 		return []Drift{{Kind: metrics.DriftUnprovisioned,
-			Detail: fmt.Sprintf("more than one SCIM user has %s equal to the assertion's %s; the gate denies it", d.scimAttr, d.identityField)}}
+			Detail: fmt.Sprintf("more than one SCIM user has %s equal to the assertion's %s; the gate denies it", d.matchAttribute, d.identityField)}}
 	case identity.StateInactive:
 		return []Drift{{Kind: metrics.DriftInactive, Detail: "SCIM deactivated this user; the IdP still signs them in"}}
 	}

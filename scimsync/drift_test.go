@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // driftDir is a directory with alice (active, in staff and Admins), bob
@@ -24,19 +25,19 @@ func driftDir(t *testing.T, matchAttr string) *Directory {
 		t.Fatal(err)
 	}
 	d.now = func() time.Time { return dt0.Add(time.Minute) } // carol's tombstone has not expired
-	user := func(seq int64, kind, id, userName, email string, active bool) Event {
-		return Event{Seq: seq, Time: dt0, Kind: kind, ResourceType: "User", ResourceID: id,
-			User: &User{ID: id, UserName: userName, Email: email, ExternalID: "ext-" + id, Active: active}}
+	user := func(seq int64, kind, id, userName, email string, active bool) store.Event {
+		return store.Event{Seq: seq, Time: dt0, Kind: kind, ResourceType: "User", ResourceID: id,
+			User: &store.User{ID: id, UserName: userName, Email: email, ExternalID: "ext-" + id, Active: active}}
 	}
-	d.Apply([]Event{
-		user(1, EventUserCreated, "u1", "alice", "alice@example.com", true),
-		user(2, EventUserCreated, "u2", "bob", "bob@example.com", false),
-		user(3, EventUserCreated, "u3", "carol", "carol@example.com", true),
-		{Seq: 4, Time: dt0, Kind: EventUserDeleted, ResourceType: "User", ResourceID: "u3"},
-		{Seq: 5, Time: dt0, Kind: EventGroupCreated, ResourceType: "Group", ResourceID: "g1", Group: &Group{ID: "g1", DisplayName: "staff"}},
-		{Seq: 6, Time: dt0, Kind: EventGroupCreated, ResourceType: "Group", ResourceID: "g2", Group: &Group{ID: "g2", DisplayName: "Admins"}},
-		{Seq: 7, Time: dt0, Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: "g1", Members: []string{"u1"}},
-		{Seq: 8, Time: dt0, Kind: EventGroupMemberAdded, ResourceType: "Group", ResourceID: "g2", Members: []string{"u1"}},
+	d.Apply([]store.Event{
+		user(1, store.EventUserCreated, "u1", "alice", "alice@example.com", true),
+		user(2, store.EventUserCreated, "u2", "bob", "bob@example.com", false),
+		user(3, store.EventUserCreated, "u3", "carol", "carol@example.com", true),
+		{Seq: 4, Time: dt0, Kind: store.EventUserDeleted, ResourceType: "User", ResourceID: "u3"},
+		{Seq: 5, Time: dt0, Kind: store.EventGroupCreated, ResourceType: "Group", ResourceID: "g1", Group: &store.Group{ID: "g1", DisplayName: "staff"}},
+		{Seq: 6, Time: dt0, Kind: store.EventGroupCreated, ResourceType: "Group", ResourceID: "g2", Group: &store.Group{ID: "g2", DisplayName: "Admins"}},
+		{Seq: 7, Time: dt0, Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: "g1", Members: []string{"u1"}},
+		{Seq: 8, Time: dt0, Kind: store.EventGroupMemberAdded, ResourceType: "Group", ResourceID: "g2", Members: []string{"u1"}},
 	})
 	return d
 }

@@ -65,37 +65,3 @@ func joinPath(path, name string) string {
 func validResourceID(id string) bool {
 	return utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
 }
-
-// writeOnlyUser are the User attributes a client may write and never read
-// back (RFC 7643 §4.1.1: password, mutability writeOnly, returned never).
-// Portcullis needs none of them, so they are dropped on arrival: never
-// stored, hashed, logged or returned in any form.
-var writeOnlyUser = []string{"password"}
-
-// dropWriteOnly removes the write-only attributes from a user
-// representation, in any spelling of their name: the attribute itself, its
-// URN-qualified form, or inside an object under the core schema's URN. It
-// reports whether anything was removed.
-func dropWriteOnly(m map[string]any) bool {
-	dropped := false
-	for k, v := range m {
-		if isWriteOnly(k) {
-			delete(m, k)
-			dropped = true
-			continue
-		}
-		if sub, ok := v.(map[string]any); ok && strings.EqualFold(k, SchemaUser) && dropWriteOnly(sub) {
-			dropped = true
-		}
-	}
-	return dropped
-}
-
-func isWriteOnly(name string) bool {
-	for _, w := range writeOnlyUser {
-		if strings.EqualFold(name, w) || strings.EqualFold(name, SchemaUser+":"+w) {
-			return true
-		}
-	}
-	return false
-}

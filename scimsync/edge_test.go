@@ -14,14 +14,18 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 const edgeToken = "edge-0123456789abcdef"
 
 // storeReader is what a SCIM service needs of a backend.
 type storeReader interface {
-	scimsync.Store
-	scimsync.Reader
+	store.Store
+	store.Reader
 }
 
 // backends open a fresh store of each kind; PostgreSQL skips without a
@@ -31,13 +35,16 @@ var backends = []struct {
 	open func(t *testing.T) storeReader
 }{
 	{"sqlite", func(t *testing.T) storeReader {
-		st := openSQLite(t, filepath.Join(t.TempDir(), "portcullis.db"))
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { st.Close() })
 		return st
 	}},
 	{"postgres", func(t *testing.T) storeReader {
-		dsn, _ := pgSchema(t)
-		return openPostgres(t, dsn)
+		dsn, _ := storetest.PostgresSchema(t)
+		return storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	}},
 }
 

@@ -6,10 +6,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Listener wakes a follower when another replica may have written.
-// PostgresStore implements it with LISTEN/NOTIFY.
+// The PostgreSQL store (store/postgres) implements it with LISTEN/NOTIFY.
 type Listener interface {
 	// Wait returns nil when there may be new events (a notification
 	// arrived, or the listener reconnected and may have missed some), or an
@@ -23,8 +25,7 @@ type FollowerOptions struct {
 	// bounds how stale the view can get when notifications are lost or the
 	// listener is down. Default 1 s.
 	Poll time.Duration
-	// MaxLag is how long ago the view may have last been confirmed current
-	// and still count as healthy; it also bounds one catch-up. Default 5×Poll.
+	// MaxLag bounds one catch-up. Default 5×Poll.
 	MaxLag time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -38,7 +39,7 @@ type FollowerOptions struct {
 const DefaultFollowerPoll = time.Second
 
 // followerListenRetry is the pause after a listener error, so that a
-// Listener failing without delay cannot spin (PostgresStore backs off by
+// Listener failing without delay cannot spin (the PostgreSQL store backs off by
 // itself as well).
 const followerListenRetry = 100 * time.Millisecond
 
@@ -51,7 +52,7 @@ const followerListenRetry = 100 * time.Millisecond
 // nothing is applied twice.
 type Follower struct {
 	dir    *Directory
-	st     Store
+	st     store.Store
 	listen Listener // nil: poll only
 	opts   FollowerOptions
 
@@ -67,7 +68,7 @@ type Follower struct {
 
 // NewFollower returns a follower of st for dir, which should already hold
 // a snapshot (Directory.Load); listen may be nil to poll only.
-func NewFollower(dir *Directory, st Store, listen Listener, opts FollowerOptions) *Follower {
+func NewFollower(dir *Directory, st store.Store, listen Listener, opts FollowerOptions) *Follower {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultFollowerPoll
 	}
@@ -162,17 +163,6 @@ func (f *Follower) ConfirmedAt() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
-}
-
-// LastSync is ConfirmedAt.
-func (f *Follower) LastSync() time.Time { return f.ConfirmedAt() }
-
-// Healthy reports whether the view was confirmed current within MaxLag.
-// A listener that is down does not make the follower unhealthy: polling
-// keeps the view within Poll of the store.
-func (f *Follower) Healthy() bool {
-	at := f.ConfirmedAt()
-	return !at.IsZero() && f.opts.Now().Sub(at) <= f.opts.MaxLag
 }
 
 // Err is the error of the last catch-up if it failed, else the listener's

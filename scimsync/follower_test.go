@@ -13,26 +13,29 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // --- without PostgreSQL: a fake log and a fake listener ---
 
 // fakeLog is a Store that only has an event log.
 type fakeLog struct {
-	scimsync.Store // nil: the follower calls only EventsAfter
+	store.Store // nil: the follower calls only EventsAfter
 
 	mu   sync.Mutex
-	evs  []scimsync.Event
+	evs  []store.Event
 	fail error
 }
 
-func (l *fakeLog) EventsAfter(_ context.Context, seq int64, limit int) ([]scimsync.Event, error) {
+func (l *fakeLog) EventsAfter(_ context.Context, seq int64, limit int) ([]store.Event, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
 		return nil, l.fail
 	}
-	var out []scimsync.Event
+	var out []store.Event
 	for _, e := range l.evs {
 		if e.Seq > seq && len(out) < limit {
 			out = append(out, e)
@@ -46,8 +49,8 @@ func (l *fakeLog) create(userName string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seq := int64(len(l.evs) + 1)
-	l.evs = append(l.evs, scimsync.Event{Seq: seq, Kind: scimsync.EventUserCreated, ResourceType: "User", ResourceID: userName,
-		User: &scimsync.User{ID: userName, UserName: userName, Active: true, Version: 1}})
+	l.evs = append(l.evs, store.Event{Seq: seq, Kind: store.EventUserCreated, ResourceType: "User", ResourceID: userName,
+		User: &store.User{ID: userName, UserName: userName, Active: true, Version: 1}})
 	return seq
 }
 
@@ -144,47 +147,47 @@ func TestFollower_PollsWithoutListener(t *testing.T) {
 	eventually(t, 5*time.Second, "polling did not catch up", func() bool { return dir.Seq() == seq })
 }
 
-func TestFollower_HealthFollowsCatchUps(t *testing.T) {
+func TestFollower_ConfirmedAtFollowsCatchUpsAndErrorsShow(t *testing.T) {
 	t.Parallel()
 	clock := &testClock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
 	log := &fakeLog{}
 	dir := newDir(t)
 	wake := make(fakeListener)
 	f := scimsync.NewFollower(dir, log, wake, scimsync.FollowerOptions{Poll: time.Hour, MaxLag: time.Minute, Now: clock.Now})
-	if f.Healthy() || !f.LastSync().IsZero() {
-		t.Errorf("before Run: Healthy = %v, LastSync = %v; want false and zero", f.Healthy(), f.LastSync())
+	if !f.ConfirmedAt().IsZero() {
+		t.Errorf("before Run: ConfirmedAt = %v, want zero", f.ConfirmedAt())
 	}
 	runFollower(t, f)
-	eventually(t, 5*time.Second, "first catch-up not recorded", func() bool { return !f.LastSync().IsZero() })
-	first := f.LastSync()
-	if !f.Healthy() || f.Err() != nil || !first.Equal(clock.Now()) {
-		t.Errorf("after a catch-up: Healthy = %v, Err = %v, LastSync = %v; want true, nil, %v", f.Healthy(), f.Err(), first, clock.Now())
+	eventually(t, 5*time.Second, "first catch-up not recorded", func() bool { return !f.ConfirmedAt().IsZero() })
+	first := f.ConfirmedAt()
+	if f.Err() != nil || !first.Equal(clock.Now()) {
+		t.Errorf("after a catch-up: Err = %v, ConfirmedAt = %v; want nil, %v", f.Err(), first, clock.Now())
 	}
 
-	// The store fails: the error shows, LastSync stays, and health goes
-	// once MaxLag has passed since the last good catch-up.
+	// The store fails: the error shows and ConfirmedAt stays at the last
+	// good catch-up (the gate's staleness check counts from it).
 	down := errors.New("connection refused")
 	log.setFail(down)
 	clock.Advance(30 * time.Second)
 	wake <- nil
 	eventually(t, 5*time.Second, "catch-up error not reported", func() bool { return errors.Is(f.Err(), down) })
-	if !f.LastSync().Equal(first) || !f.Healthy() {
-		t.Errorf("30 s after the last good catch-up: LastSync = %v, Healthy = %v; want %v, true", f.LastSync(), f.Healthy(), first)
-	}
-	clock.Advance(31 * time.Second)
-	if f.Healthy() {
-		t.Error("Healthy = true 61 s after the last good catch-up, want false (MaxLag 1m)")
+	if !f.ConfirmedAt().Equal(first) {
+		t.Errorf("30 s after the last good catch-up: ConfirmedAt = %v, want %v", f.ConfirmedAt(), first)
 	}
 
-	// A listener error alone leaves the follower healthy but is reported.
+	// A listener error alone is reported, but catch-ups still confirm.
 	log.setFail(nil)
 	wake <- nil
-	eventually(t, 5*time.Second, "recovery not recorded", func() bool { return f.Healthy() && f.Err() == nil })
+	eventually(t, 5*time.Second, "recovery not recorded", func() bool { return f.Err() == nil })
+	recovered := f.ConfirmedAt()
+	if !recovered.Equal(clock.Now()) {
+		t.Errorf("after recovery: ConfirmedAt = %v, want %v", recovered, clock.Now())
+	}
 	lost := errors.New("listen connection lost")
 	wake <- lost
 	eventually(t, 5*time.Second, "listener error not reported", func() bool { return errors.Is(f.Err(), lost) })
-	if !f.Healthy() {
-		t.Error("Healthy = false with only the listener failing, want true")
+	if !f.ConfirmedAt().Equal(recovered) {
+		t.Errorf("with only the listener failing: ConfirmedAt = %v, want %v", f.ConfirmedAt(), recovered)
 	}
 }
 
@@ -195,8 +198,8 @@ func TestFollower_ConfirmedAtStartsAtTheSnapshotAndFollowsCatchUps(t *testing.T)
 	log := &fakeLog{}
 	wake := make(fakeListener)
 	f := scimsync.NewFollower(newDir(t), log, wake, scimsync.FollowerOptions{Poll: time.Hour, Now: clock.Now, Loaded: loaded})
-	if !f.ConfirmedAt().Equal(loaded) || !f.LastSync().Equal(loaded) {
-		t.Fatalf("before Run: ConfirmedAt %v, LastSync %v; want the snapshot time %v", f.ConfirmedAt(), f.LastSync(), loaded)
+	if !f.ConfirmedAt().Equal(loaded) {
+		t.Fatalf("before Run: ConfirmedAt %v, want the snapshot time %v", f.ConfirmedAt(), loaded)
 	}
 	log.setFail(errors.New("connection refused"))
 	runFollower(t, f)
@@ -208,8 +211,8 @@ func TestFollower_ConfirmedAtStartsAtTheSnapshotAndFollowsCatchUps(t *testing.T)
 	clock.Advance(time.Minute)
 	wake <- nil
 	eventually(t, 5*time.Second, "recovery not recorded", func() bool { return f.Err() == nil })
-	if !f.ConfirmedAt().Equal(clock.Now()) || !f.ConfirmedAt().Equal(f.LastSync()) {
-		t.Errorf("after a good catch-up: ConfirmedAt %v, LastSync %v, want both %v", f.ConfirmedAt(), f.LastSync(), clock.Now())
+	if !f.ConfirmedAt().Equal(clock.Now()) {
+		t.Errorf("after a good catch-up: ConfirmedAt %v, want %v", f.ConfirmedAt(), clock.Now())
 	}
 }
 
@@ -217,14 +220,19 @@ func TestFollower_ConfirmedAtStartsAtTheSnapshotAndFollowsCatchUps(t *testing.T)
 
 // replica is one process's view of a shared PostgreSQL directory.
 type replica struct {
-	st  *scimsync.PostgresStore
+	st  *postgres.Store
 	dir *scimsync.Directory
 	f   *scimsync.Follower
 }
 
+// confirmed reports whether f has confirmed its view current at all.
+func confirmed(f *scimsync.Follower) func() bool {
+	return func() bool { return !f.ConfirmedAt().IsZero() }
+}
+
 func newReplica(t testing.TB, dsn string, opts scimsync.FollowerOptions) *replica {
 	t.Helper()
-	r := &replica{st: openPostgres(t, dsn), dir: newDir(t)}
+	r := &replica{st: storetest.Opened(postgres.Open(context.Background(), dsn))(t), dir: newDir(t)}
 	snap, err := r.st.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -235,9 +243,9 @@ func newReplica(t testing.TB, dsn string, opts scimsync.FollowerOptions) *replic
 	return r
 }
 
-func setActive(t testing.TB, st scimsync.Store, id string, active bool) {
+func setActive(t testing.TB, st store.Store, id string, active bool) {
 	t.Helper()
-	_, err := st.UpdateUser(context.Background(), id, func(cur *scimsync.User) (*scimsync.User, error) {
+	_, err := st.UpdateUser(context.Background(), id, func(cur *store.User) (*store.User, error) {
 		cur.Active = active
 		cur.Version++
 		return cur, nil
@@ -248,7 +256,7 @@ func setActive(t testing.TB, st scimsync.Store, id string, active bool) {
 }
 
 // wantViewMatches checks that dir is what a fresh load of st gives.
-func wantViewMatches(t testing.TB, dir *scimsync.Directory, st scimsync.Store) {
+func wantViewMatches(t testing.TB, dir *scimsync.Directory, st store.Store) {
 	t.Helper()
 	snap, err := st.Snapshot(context.Background())
 	if err != nil {
@@ -270,11 +278,11 @@ func wantViewMatches(t testing.TB, dir *scimsync.Directory, st scimsync.Store) {
 
 func TestFollower_PostgresPropagatesDeactivations(t *testing.T) {
 	t.Parallel()
-	dsn, _ := pgSchema(t)
+	dsn, _ := storetest.PostgresSchema(t)
 	const n = 50
-	a := openPostgres(t, dsn)
+	a := storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	for i := range n {
-		if _, err := a.CreateUser(context.Background(), pgUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
+		if _, err := a.CreateUser(context.Background(), storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -282,7 +290,7 @@ func TestFollower_PostgresPropagatesDeactivations(t *testing.T) {
 	rb := newReplica(t, dsn, scimsync.FollowerOptions{})
 	revoked := make(chan string, n)
 	rb.dir.OnRevoke(func(key string) { revoked <- key })
-	eventually(t, 5*time.Second, "replica B never synced", rb.f.Healthy)
+	eventually(t, 5*time.Second, "replica B never synced", confirmed(rb.f))
 
 	var lat, write []time.Duration
 	for i := range n {
@@ -315,7 +323,7 @@ func TestFollower_PostgresPropagatesDeactivations(t *testing.T) {
 func listenerPID(t testing.TB, schema string) int32 {
 	t.Helper()
 	var pid int32
-	err := pgAdmin(t).QueryRow(context.Background(), `SELECT COALESCE(MAX(pid), 0) FROM pg_stat_activity
+	err := storetest.PostgresAdmin(t).QueryRow(context.Background(), `SELECT COALESCE(MAX(pid), 0) FROM pg_stat_activity
 		WHERE application_name = $1 AND query = 'LISTEN portcullis_events'`, schema).Scan(&pid)
 	if err != nil {
 		t.Fatal(err)
@@ -325,12 +333,12 @@ func listenerPID(t testing.TB, schema string) int32 {
 
 func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 	t.Parallel()
-	dsn, schema := pgSchema(t)
-	a := openPostgres(t, dsn)
+	dsn, schema := storetest.PostgresSchema(t)
+	a := storetest.Opened(postgres.Open(context.Background(), dsn))(t)
 	// An hour between polls: only the listener can bring changes in time.
 	b := newReplica(t, dsn, scimsync.FollowerOptions{Poll: time.Hour})
 	create := func(i int) {
-		if _, err := a.CreateUser(context.Background(), pgUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
+		if _, err := a.CreateUser(context.Background(), storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,7 +356,7 @@ func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 	})
 
 	var ok bool
-	if err := pgAdmin(t).QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+	if err := storetest.PostgresAdmin(t).QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
 		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
 	}
 	for i := 1; i <= 20; i++ { // at least the first of these while it reconnects
@@ -359,11 +367,12 @@ func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 		p := listenerPID(t, schema)
 		return p != 0 && p != pid
 	})
+	recoveredBy := time.Now()
 	create(21)
 	eventually(t, 10*time.Second, "write after the reconnect not seen", known(21))
 	wantViewMatches(t, b.dir, b.st)
-	if !b.f.Healthy() || b.f.Err() != nil {
-		t.Errorf("after recovery: Healthy = %v, Err = %v; want true, nil", b.f.Healthy(), b.f.Err())
+	if b.f.ConfirmedAt().Before(recoveredBy) || b.f.Err() != nil {
+		t.Errorf("after recovery: ConfirmedAt = %v, Err = %v; want at or after %v, nil", b.f.ConfirmedAt(), b.f.Err(), recoveredBy)
 	}
 }
 
@@ -376,9 +385,9 @@ func TestFollower_PostgresSurvivesListenerDisconnect(t *testing.T) {
 func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, schema := pgSchema(t)
-	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
-	for _, u := range []*scimsync.User{pgUser("u1", "alice"), pgUser("u2", "bob")} {
+	dsn, schema := storetest.PostgresSchema(t)
+	a, b := storetest.Opened(postgres.Open(context.Background(), dsn))(t), storetest.Opened(postgres.Open(context.Background(), dsn))(t)
+	for _, u := range []*store.User{storetest.NewUser("u1", "alice"), storetest.NewUser("u2", "bob")} {
 		if _, err := a.CreateUser(ctx, u, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +397,7 @@ func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	blocker, err := pgConn(t, schema).Begin(ctx)
+	blocker, err := storetest.PostgresConn(t, schema).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,22 +415,22 @@ func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 	waiting := func(event string) func() bool {
 		return func() bool {
 			var n int
-			err := pgAdmin(t).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			err := storetest.PostgresAdmin(t).QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 				WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = $2`, schema, event).Scan(&n)
 			return err == nil && n > 0
 		}
 	}
 	var wg sync.WaitGroup
-	var evA, evB []scimsync.Event
+	var evA, evB []store.Event
 	var errA, errB error
 	wg.Go(func() {
-		evA, errA = a.UpdateUser(ctx, "u1", func(cur *scimsync.User) (*scimsync.User, error) { cur.Active = false; return cur, nil }, "a")
+		evA, errA = a.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) { cur.Active = false; return cur, nil }, "a")
 	})
 	eventually(t, 10*time.Second, "write A never waited for the blocker", waiting("transactionid"))
 	doneB := make(chan struct{})
 	wg.Go(func() {
 		defer close(doneB)
-		evB, errB = b.UpdateUser(ctx, "u2", func(cur *scimsync.User) (*scimsync.User, error) { cur.Active = false; return cur, nil }, "b")
+		evB, errB = b.UpdateUser(ctx, "u2", func(cur *store.User) (*store.User, error) { cur.Active = false; return cur, nil }, "b")
 	})
 	eventually(t, 10*time.Second, "write B neither waited nor finished", func() bool {
 		select {
@@ -453,12 +462,12 @@ func TestFollower_PostgresOutOfOrderCommitsNeverSkip(t *testing.T) {
 
 // seqRecorder is a Store that remembers every seq EventsAfter returns.
 type seqRecorder struct {
-	scimsync.Store
+	store.Store
 	mu   sync.Mutex
 	seqs []int64
 }
 
-func (r *seqRecorder) EventsAfter(ctx context.Context, seq int64, limit int) ([]scimsync.Event, error) {
+func (r *seqRecorder) EventsAfter(ctx context.Context, seq int64, limit int) ([]store.Event, error) {
 	evs, err := r.Store.EventsAfter(ctx, seq, limit)
 	r.mu.Lock()
 	for _, e := range evs {
@@ -471,11 +480,11 @@ func (r *seqRecorder) EventsAfter(ctx context.Context, seq int64, limit int) ([]
 func TestFollower_PostgresConcurrentWritersNoSeqSkipped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, _ := pgSchema(t)
-	stores := []*scimsync.PostgresStore{openPostgres(t, dsn), openPostgres(t, dsn)}
+	dsn, _ := storetest.PostgresSchema(t)
+	stores := []*postgres.Store{storetest.Opened(postgres.Open(context.Background(), dsn))(t), storetest.Opened(postgres.Open(context.Background(), dsn))(t)}
 	const writers, each = 4, 25
 	for w := range writers {
-		if _, err := stores[0].CreateUser(ctx, pgUser(fmt.Sprint("u", w), fmt.Sprint("user", w)), "test"); err != nil {
+		if _, err := stores[0].CreateUser(ctx, storetest.NewUser(fmt.Sprint("u", w), fmt.Sprint("user", w)), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

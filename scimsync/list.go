@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // listParams are the query parameters of a list request (RFC 7644 §3.4.2).
@@ -63,63 +65,66 @@ func (s *Service) parseList(r *http.Request) (*listParams, error) {
 
 // indexedQuery turns a filter that is exactly an indexed equality into a
 // store query, so common IdP lookups (userName eq "x") never scan.
-func indexedQuery(f Filter, attrs map[string]string) (Query, bool) {
+func indexedQuery(f Filter, attrs map[string]string) (store.Query, bool) {
 	if f == nil {
-		return Query{}, true
+		return store.Query{}, true
 	}
 	attr, value, ok := EqualityOn(f)
 	if !ok {
-		return Query{}, false
+		return store.Query{}, false
 	}
 	storeAttr, ok := attrs[attr]
 	if !ok {
-		return Query{}, false
+		return store.Query{}, false
 	}
-	return Query{Attr: storeAttr, Value: value}, true
+	return store.Query{Attr: storeAttr, Value: value}, true
 }
 
-var userIndex = map[string]string{"username": "username", "externalid": "externalid", "id": "id"}
-var groupIndex = map[string]string{"displayname": "displayname", "externalid": "externalid", "id": "id", "members.value": "member", "members": "member"}
-
-func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
+// list answers GET on the collection: the store pages a filter that is
+// an indexed equality, scan answers the rest.
+func (e *endpoint[T]) list(s *Service, w http.ResponseWriter, r *http.Request) {
 	p, err := s.parseList(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	q, exact := indexedQuery(p.filter, userIndex)
-	if exact && p.sortBy == "" {
-		// The store pages for us.
-		q.Offset, q.Limit = p.startIndex-1, p.count
-		if p.count == 0 {
-			q.Limit = 1 // only the total is needed; a limit of 0 means "all"
-		}
-		users, total, err := s.o.Reader.ListUsers(r.Context(), q)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if p.count == 0 {
-			users = nil
-		}
-		res := make([]map[string]any, 0, len(users))
-		for _, u := range users {
-			res = append(res, p.proj.apply(s.userRepresentation(u)))
-		}
-		s.writeList(w, p, total, res)
+	q, exact := indexedQuery(p.filter, e.index)
+	if !exact || p.sortBy != "" {
+		e.scan(s, w, r, p, q)
 		return
 	}
-	// A filter no index answers: stream the users through it, keeping only
-	// what the answer needs (every match when sorting, else the page), so a
-	// scan of a large directory holds one user at a time, not all of them.
-	// A user's groups are the costliest part of the representation; build
-	// them for the filter only when it tests them, and for what is kept.
+	q.Offset, q.Limit = p.startIndex-1, p.count
+	if p.count == 0 {
+		q.Limit = 1 // only the total is needed; a limit of 0 means "all"
+	}
+	vs, total, err := e.page(s.o.Reader, r.Context(), q, p.proj)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if p.count == 0 {
+		vs = nil
+	}
+	res := make([]map[string]any, 0, len(vs))
+	for _, v := range vs {
+		res = append(res, p.proj.apply(e.rep(s, v, p.proj)))
+	}
+	s.writeList(w, p, total, res)
+}
+
+// scanUsers answers a user filter no index answers: it streams the users
+// through it, keeping only what the answer needs (every match when
+// sorting, else the page), so a scan of a large directory holds one user
+// at a time, not all of them. A user's groups are the costliest part of
+// the representation; they are built for the filter only when it tests
+// them, and for what is kept.
+func scanUsers(s *Service, w http.ResponseWriter, r *http.Request, p *listParams, q store.Query) {
 	sorting := p.sortBy != ""
 	from, to := p.startIndex-1, p.startIndex-1+p.count
 	filterGroups := p.filter == nil || FilterUses(p.filter, "groups")
 	var kept []map[string]any
 	total := 0
-	err = s.o.Reader.EachUser(r.Context(), q, func(u *User) error {
+	err := s.o.Reader.EachUser(r.Context(), q, func(u *store.User) error {
 		var rep map[string]any
 		if filterGroups {
 			rep = s.userRepresentation(u)
@@ -153,40 +158,15 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 	s.writeList(w, p, total, page)
 }
 
-func (s *Service) listGroups(w http.ResponseWriter, r *http.Request) {
-	p, err := s.parseList(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	withMembers := p.proj.wants("members")
-	q, exact := indexedQuery(p.filter, groupIndex)
-	if exact && p.sortBy == "" {
-		q.Offset, q.Limit = p.startIndex-1, p.count
-		if p.count == 0 {
-			q.Limit = 1
-		}
-		groups, total, err := s.o.Reader.ListGroups(r.Context(), q, withMembers)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if p.count == 0 {
-			groups = nil
-		}
-		res := make([]map[string]any, 0, len(groups))
-		for _, g := range groups {
-			res = append(res, p.proj.apply(groupJSON(g, s.baseURL, withMembers)))
-		}
-		s.writeList(w, p, total, res)
-		return
-	}
-	// A general filter may test members, so load them.
+// scanGroups answers a group filter no index answers, or a sorted list: a
+// general filter may test members, so it loads them.
+func scanGroups(s *Service, w http.ResponseWriter, r *http.Request, p *listParams, q store.Query) {
 	groups, _, err := s.o.Reader.ListGroups(r.Context(), q, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	withMembers := p.proj.wants("members")
 	var matched []map[string]any
 	for _, g := range groups {
 		rep := groupJSON(g, s.baseURL, true)

@@ -8,16 +8,18 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/web"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
-// MatchKey is the key the view matches sessions on for u: its userName,
-// email or externalId (per scim.match.scimAttribute), as identity.MatchKey folds it. It is
-// also the login ledger's subject for u.
-func (d *Directory) MatchKey(u *User) string { return d.keyOf(u) }
+// MatchKey is u's match key: its userName, email or externalId (the match
+// attribute, scim.match.scimAttribute) as identity.MatchKey folds it. The
+// view matches sessions on it, and the login ledger keeps u's logins under it.
+func (d *Directory) MatchKey(u *store.User) string { return d.keyOf(u) }
 
-// LoginSubject is the login ledger's subject for a principal: its email or
-// user (per scim.match.identityField), as identity.MatchKey folds it for the gate.
-func LoginSubject(p identity.Principal, identityField string) string {
+// PrincipalMatchKey is a signed-in principal's match key: its email or user
+// (per scim.match.identityField) as identity.MatchKey folds it, "" if it
+// has none. The directory user with this match key is the principal's.
+func PrincipalMatchKey(p identity.Principal, identityField string) string {
 	if identityField == identity.FieldUser {
 		return identity.MatchKey(p.User)
 	}
@@ -32,14 +34,14 @@ const loginRecordTimeout = 2 * time.Second
 // hook (cmd adapts the call). A failed write is logged and never fails the
 // login: the ledger feeds the status page, not access decisions.
 type LoginRecorder struct {
-	ledger        Ledger
+	ledger        store.Ledger
 	identityField string
 	log           *zap.Logger
 }
 
 // NewLoginRecorder records into lg under cfg's scim.match.identityField;
 // log may be nil.
-func NewLoginRecorder(lg Ledger, identityField string, log *zap.Logger) *LoginRecorder {
+func NewLoginRecorder(lg store.Ledger, identityField string, log *zap.Logger) *LoginRecorder {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -54,14 +56,14 @@ func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessio
 	if r == nil {
 		return
 	}
-	subject := LoginSubject(p, r.identityField)
-	if subject == "" {
-		subject = identity.MatchKey(p.User) // no email: still show the login under the user
+	key := PrincipalMatchKey(p, r.identityField)
+	if key == "" {
+		key = identity.MatchKey(p.User) // no email: still show the login under the user
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginRecordTimeout)
 	defer cancel()
-	err := r.ledger.RecordLogin(wctx, LedgerLogin{
-		Subject: subject, User: p.User, SessionID: sessionID,
+	err := r.ledger.RecordLogin(wctx, store.Login{
+		MatchKey: key, User: p.User, SessionID: sessionID,
 		Issued: issued, Expires: expires, IdPInitiated: idpInitiated,
 	})
 	if err != nil {

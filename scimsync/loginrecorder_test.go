@@ -11,11 +11,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 	t.Parallel()
-	st, err := OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,8 +26,8 @@ func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 	gone, cancel := context.WithCancel(context.Background())
 	cancel() // the browser went away after the ACS answered: the login still counts
 	for field, subject := range map[string]string{"email": "alice@example.com", "user": "alice"} {
-		NewLoginRecorder(st, field, nil).Record(gone, p, "s-"+field, now, now.Add(time.Hour), false)
-		got, err := st.LoginsOf(context.Background(), subject, time.Time{}, now)
+		NewLoginRecorder(st.Ledger(), field, nil).Record(gone, p, "s-"+field, now, now.Add(time.Hour), false)
+		got, err := st.Ledger().LoginsOf(context.Background(), subject, time.Time{}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +39,7 @@ func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 
 func TestLoginRecorder_StoreFailureIsLoggedNotRaised(t *testing.T) {
 	t.Parallel()
-	st, err := OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestLoginRecorder_StoreFailureIsLoggedNotRaised(t *testing.T) {
 	cancel() // the browser went away: the write does not depend on it
 	var nilRecorder *LoginRecorder
 	nilRecorder.Record(ctx, identity.Principal{User: "x"}, "s", time.Now(), time.Now(), false) // no ledger: nothing
-	NewLoginRecorder(st, "email", zap.New(core)).Record(ctx, identity.Principal{User: "bob", Email: "bob@example.com"},
+	NewLoginRecorder(st.Ledger(), "email", zap.New(core)).Record(ctx, identity.Principal{User: "bob", Email: "bob@example.com"},
 		"s1", time.Now(), time.Now().Add(time.Hour), false)
 	entries := logs.All()
 	if len(entries) != 1 || entries[0].ContextMap()["user"] != "bob" || !strings.Contains(entries[0].Message, "ledger") {

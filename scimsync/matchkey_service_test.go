@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // admits is the gate's rule for one session of key issued at issued: the
@@ -103,13 +105,13 @@ func TestSCIM_EmailMatchKeyIsUnique(t *testing.T) {
 func TestDirectory_AmbiguousKeyFromOldData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, t.TempDir()+"/dir.db") // userName rule: emails may repeat
+	st, err := sqlite.Open(ctx, t.TempDir()+"/dir.db") // userName rule: emails may repeat
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	for _, id := range []string{"u1", "u2"} {
-		u := &User{ID: id, UserName: id, Email: "Shared@example.com", Active: true, Version: 1, ValidAfter: dt0}
+		u := &store.User{ID: id, UserName: id, Email: "Shared@example.com", Active: true, Version: 1, ValidAfter: dt0}
 		if _, err := st.CreateUser(ctx, u, "old"); err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +128,7 @@ func TestDirectory_AmbiguousKeyFromOldData(t *testing.T) {
 	if d.Ambiguous() != 1 {
 		t.Errorf("Ambiguous() = %d, want 1", d.Ambiguous())
 	}
-	evs, err := st.DeleteUser(ctx, "u1", func(*User) error { return nil }, "old")
+	evs, err := st.DeleteUser(ctx, "u1", func(*store.User) error { return nil }, "old")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +137,8 @@ func TestDirectory_AmbiguousKeyFromOldData(t *testing.T) {
 		t.Errorf("after u1's delete: %v, want u2 active", got.State)
 	}
 	// The same from the event log: a second holder makes it ambiguous again.
-	d.Apply([]Event{{Seq: evs[0].Seq + 1, Time: dt0, Kind: EventUserCreated, ResourceType: "User", ResourceID: "u3",
-		User: &User{ID: "u3", UserName: "u3", Email: "SHARED@example.com", Active: true}}})
+	d.Apply([]store.Event{{Seq: evs[0].Seq + 1, Time: dt0, Kind: store.EventUserCreated, ResourceType: "User", ResourceID: "u3",
+		User: &store.User{ID: "u3", UserName: "u3", Email: "SHARED@example.com", Active: true}}})
 	if got := d.Standing("shared@example.com"); got.State != identity.StateAmbiguous {
 		t.Errorf("after u3 took the key too: %v, want ambiguous", got.State)
 	}
@@ -147,9 +149,9 @@ func TestDirectory_CutoffsFromSnapshotAndEvents(t *testing.T) {
 	d, _ := NewDirectory("userName")
 	now := dt0.Add(time.Hour)
 	d.now = func() time.Time { return now }
-	d.Load(&Snapshot{Seq: 1,
-		Users: []*User{{ID: "u1", UserName: "spare", Active: true, ValidAfter: dt0}},
-		Cutoffs: []KeyCutoff{
+	d.Load(&store.Snapshot{Seq: 1,
+		Users: []*store.User{{ID: "u1", UserName: "spare", Active: true, ValidAfter: dt0}},
+		Cutoffs: []store.KeyCutoff{
 			{Key: "spare", VoidsBefore: dt0.Add(time.Minute), Expires: dt0.Add(8 * time.Hour)},
 			{Key: "gone", VoidsBefore: dt0.Add(2 * time.Minute), Expires: dt0.Add(8 * time.Hour), Deleted: true},
 		}})
@@ -161,9 +163,9 @@ func TestDirectory_CutoffsFromSnapshotAndEvents(t *testing.T) {
 	}
 	var revoked []string
 	d.OnRevoke(func(k string) { revoked = append(revoked, k) })
-	d.Apply([]Event{{Seq: 2, Time: now, Kind: EventUserUpdated, ResourceType: "User", ResourceID: "u1",
-		User:    &User{ID: "u1", UserName: "Gone", Active: true, ValidAfter: dt0},
-		Cutoffs: []KeyCutoff{{Key: "spare", VoidsBefore: now, Expires: now.Add(time.Hour)}, {Key: "gone", VoidsBefore: now, Expires: now.Add(time.Hour)}}}})
+	d.Apply([]store.Event{{Seq: 2, Time: now, Kind: store.EventUserUpdated, ResourceType: "User", ResourceID: "u1",
+		User:    &store.User{ID: "u1", UserName: "Gone", Active: true, ValidAfter: dt0},
+		Cutoffs: []store.KeyCutoff{{Key: "spare", VoidsBefore: now, Expires: now.Add(time.Hour)}, {Key: "gone", VoidsBefore: now, Expires: now.Add(time.Hour)}}}})
 	if fmt.Sprint(revoked) != "[spare gone]" {
 		t.Errorf("revoked %v, want both keys of the rename", revoked)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // lookalikes are assertion values that strings.ToLower or EqualFold would
@@ -22,8 +23,8 @@ func TestDirectory_StandingFoldsASCIIOnly(t *testing.T) {
 		for _, tc := range lookalikes {
 			t.Run(attr+"/"+tc.name, func(t *testing.T) {
 				d, _ := NewDirectory(attr)
-				d.Apply([]Event{{Seq: 1, Time: dt0, Kind: EventUserCreated, ResourceType: "User", ResourceID: "u1",
-					User: &User{ID: "u1", UserName: tc.directory, Email: tc.directory, ExternalID: tc.directory, Active: true}}})
+				d.Apply([]store.Event{{Seq: 1, Time: dt0, Kind: store.EventUserCreated, ResourceType: "User", ResourceID: "u1",
+					User: &store.User{ID: "u1", UserName: tc.directory, Email: tc.directory, ExternalID: tc.directory, Active: true}}})
 				if st := d.Standing(tc.assertion); st.State != identity.StateUnknown {
 					t.Errorf("Standing(%q) = %v, want unknown: a look-alike matched the directory's %q", tc.assertion, st.State, tc.directory)
 				}
@@ -54,17 +55,17 @@ func TestDrift_LookalikeEmailIsUnprovisionedAndMismatched(t *testing.T) {
 	}
 }
 
-func TestLoginSubject_FoldsASCIIOnly(t *testing.T) {
+func TestPrincipalMatchKey_FoldsASCIIOnly(t *testing.T) {
 	t.Parallel()
 	for _, tc := range lookalikes {
 		p := identity.Principal{User: tc.assertion, Email: tc.assertion}
 		for _, field := range []string{"user", "email"} {
-			if got := LoginSubject(p, field); got == tc.directory {
-				t.Errorf("LoginSubject(%q, %s) = %q: the look-alike's logins would be shown as %q's", tc.assertion, field, got, tc.directory)
+			if got := PrincipalMatchKey(p, field); got == tc.directory {
+				t.Errorf("PrincipalMatchKey(%q, %s) = %q: the look-alike's logins would be shown as %q's", tc.assertion, field, got, tc.directory)
 			}
 		}
 	}
-	if got := LoginSubject(identity.Principal{Email: "Alice@Example.COM"}, "email"); got != "alice@example.com" {
+	if got := PrincipalMatchKey(identity.Principal{Email: "Alice@Example.COM"}, "email"); got != "alice@example.com" {
 		t.Errorf("LoginSubject folds ASCII to %q, want alice@example.com", got)
 	}
 }

@@ -4,18 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
-
-// eventKinds bounds the kind label of portcullis_directory_events_total.
-var eventKinds = map[string]bool{
-	EventUserCreated: true, EventUserUpdated: true, EventUserDeactivated: true, EventUserReactivated: true,
-	EventUserDeleted: true, EventGroupCreated: true, EventGroupUpdated: true, EventGroupDeleted: true,
-	EventGroupMemberAdded: true, EventGroupMemberRemoved: true,
-}
 
 // SetMetrics makes the directory count the events it applies (and, for
 // events the Follower brings in, their propagation lag). Call it before
@@ -36,7 +31,7 @@ func (d *Directory) LastEventTime() time.Time {
 
 // PrimeLastEvent reads the time of the snapshot's last event from st, since
 // a snapshot carries only its sequence number. Call it after Load.
-func (d *Directory) PrimeLastEvent(ctx context.Context, st Store) error {
+func (d *Directory) PrimeLastEvent(ctx context.Context, st store.Store) error {
 	seq := d.Seq()
 	if seq == 0 {
 		return nil
@@ -54,7 +49,7 @@ func (d *Directory) PrimeLastEvent(ctx context.Context, st Store) error {
 }
 
 // observe records one applied event. d.mu is held.
-func (d *Directory) observe(e *Event, followed bool) {
+func (d *Directory) observe(e *store.Event, followed bool) {
 	if e.Time.After(d.lastEvent) {
 		d.lastEvent = e.Time
 	}
@@ -62,7 +57,7 @@ func (d *Directory) observe(e *Event, followed bool) {
 		return
 	}
 	kind := e.Kind
-	if !eventKinds[kind] {
+	if !slices.Contains(store.EventKinds, kind) { // bounds the kind label of portcullis_directory_events_total
 		kind = "other"
 	}
 	d.metrics.DirectoryEvent(kind)

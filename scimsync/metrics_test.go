@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 func metricValue(t *testing.T, m *metrics.Metrics, name string, labels ...string) float64 {
@@ -83,7 +84,7 @@ func TestMetrics_SCIMRequestsEventsAndGauges(t *testing.T) {
 			t.Errorf("scim_requests{%s,%s,%s} = %v, want %v", c.resource, c.op, c.status, got, c.want)
 		}
 	}
-	for kind, want := range map[string]float64{EventUserCreated: 1, EventUserDeactivated: 1, EventGroupCreated: 1} {
+	for kind, want := range map[string]float64{store.EventUserCreated: 1, store.EventUserDeactivated: 1, store.EventGroupCreated: 1} {
 		if got := metricValue(t, m, metrics.NameDirectoryEvents, "kind", kind); got != want {
 			t.Errorf("directory_events{%s} = %v, want %v", kind, got, want)
 		}
@@ -118,15 +119,15 @@ func TestMetrics_SCIMRequestsEventsAndGauges(t *testing.T) {
 
 // eventLog is a Store with only an event log, for the follower.
 type eventLog struct {
-	Store
+	store.Store
 	mu  sync.Mutex
-	evs []Event
+	evs []store.Event
 }
 
-func (l *eventLog) EventsAfter(_ context.Context, seq int64, limit int) ([]Event, error) {
+func (l *eventLog) EventsAfter(_ context.Context, seq int64, limit int) ([]store.Event, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Event
+	var out []store.Event
 	for _, e := range l.evs {
 		if e.Seq > seq && len(out) < limit {
 			out = append(out, e)
@@ -146,8 +147,8 @@ func TestMetrics_FollowerMeasuresPropagationLag(t *testing.T) {
 	}
 	dir.SetMetrics(m)
 	written := time.Now().Add(-2 * time.Second) // another replica wrote it 2 s ago
-	log := &eventLog{evs: []Event{{Seq: 1, Time: written, Kind: EventUserCreated, ResourceType: "User", ResourceID: "u1",
-		User: &User{ID: "u1", UserName: "bob", Active: true}}}}
+	log := &eventLog{evs: []store.Event{{Seq: 1, Time: written, Kind: store.EventUserCreated, ResourceType: "User", ResourceID: "u1",
+		User: &store.User{ID: "u1", UserName: "bob", Active: true}}}}
 	f := NewFollower(dir, log, nil, FollowerOptions{Poll: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -176,12 +177,12 @@ func TestMetrics_FollowerMeasuresPropagationLag(t *testing.T) {
 func TestPrimeLastEvent_ReadsTheSnapshotsLastEvent(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-	log := &eventLog{evs: []Event{{Seq: 1, Time: at.Add(-time.Hour)}, {Seq: 2, Time: at}}}
+	log := &eventLog{evs: []store.Event{{Seq: 1, Time: at.Add(-time.Hour)}, {Seq: 2, Time: at}}}
 	dir, err := NewDirectory("userName")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir.Load(&Snapshot{Seq: 2})
+	dir.Load(&store.Snapshot{Seq: 2})
 	if err := dir.PrimeLastEvent(context.Background(), log); err != nil {
 		t.Fatal(err)
 	}

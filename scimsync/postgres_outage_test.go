@@ -12,6 +12,9 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/faultnet"
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // viaForwarder returns dsn rewritten to reach PostgreSQL through a
@@ -71,10 +74,10 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			dsn, _ := pgSchema(t)
-			idp := openPostgres(t, dsn) // the replica the IdP's writes reach
+			dsn, _ := storetest.PostgresSchema(t)
+			idp := storetest.Opened(postgres.Open(context.Background(), dsn))(t) // the replica the IdP's writes reach
 			for i := range 3 {
-				if _, err := idp.CreateUser(ctx, pgUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
+				if _, err := idp.CreateUser(ctx, storetest.NewUser(fmt.Sprint("u", i), fmt.Sprint("user", i)), "test"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -84,22 +87,22 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 			// notification only the wake-up).
 			cut := newReplica(t, cutDSN, scimsync.FollowerOptions{Poll: time.Hour, MaxLag: 2 * time.Second})
 			revokes := countRevokes(cut.dir)
-			eventually(t, 5*time.Second, "replica never synced", cut.f.Healthy)
+			eventually(t, 5*time.Second, "replica never synced", confirmed(cut.f))
 
 			fwd.Set(mode.m)
 			confirmed := cut.f.ConfirmedAt()
 
 			// Writes through the cut replica fail as unavailable, in bounded time.
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := cut.st.CreateUser(wctx, pgUser("cut", "written-during-outage"), "test")
+			_, err := cut.st.CreateUser(wctx, storetest.NewUser("cut", "written-during-outage"), "test")
 			cancel()
-			if err == nil || (mode.m == faultnet.Refuse && !errors.Is(err, scimsync.ErrUnavailable)) {
+			if err == nil || (mode.m == faultnet.Refuse && !errors.Is(err, store.ErrUnavailable)) {
 				t.Fatalf("create through the cut replica: %v, want ErrUnavailable", err)
 			}
 
 			// The IdP's writes land on the other replica and are acknowledged.
 			setActive(t, idp, "u0", false)
-			if _, err := idp.CreateUser(ctx, pgUser("u3", "user3"), "test"); err != nil {
+			if _, err := idp.CreateUser(ctx, storetest.NewUser("u3", "user3"), "test"); err != nil {
 				t.Fatal(err)
 			}
 			setActive(t, idp, "u1", false)
@@ -130,11 +133,11 @@ func TestPostgres_ReplicaOutageKeepsLastViewThenCatchesUp(t *testing.T) {
 			if got := revokes.get(); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("revocations applied on the cut replica: %v, want each once: %v", got, want)
 			}
-			if _, n, err := idp.ListUsers(ctx, scimsync.Query{Attr: "username", Value: "written-during-outage"}); err != nil || n != 0 {
+			if _, n, err := idp.ListUsers(ctx, store.Query{Attr: "username", Value: "written-during-outage"}); err != nil || n != 0 {
 				t.Errorf("the refused create is in the store (%d, %v)", n, err)
 			}
 			// And the replica writes again.
-			if _, err := cut.st.CreateUser(ctx, pgUser("u4", "user4"), "test"); err != nil {
+			if _, err := cut.st.CreateUser(ctx, storetest.NewUser("u4", "user4"), "test"); err != nil {
 				t.Errorf("create after the outage: %v", err)
 			}
 			eventually(t, 5*time.Second, "Err not cleared after the outage", func() bool { return cut.f.Err() == nil })

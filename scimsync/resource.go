@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Schema URNs (RFC 7643 §8.7, RFC 7644 §3.12, §5).
@@ -109,12 +111,12 @@ func boolValue(v any) (bool, bool) {
 // result of a PATCH) and returns the stored fields. The attributes we own
 // (id, meta, groups) and the write-only ones (password) are dropped from
 // the document.
-func userFromJSON(m map[string]any) (*User, error) {
+func userFromJSON(m map[string]any) (*store.User, error) {
 	m = cloneMap(m)
 	for _, k := range []string{"id", "meta", "groups"} {
 		deleteCI(m, k)
 	}
-	dropWriteOnly(m)
+	store.DropWriteOnly(m)
 	v, key, ok := getCI(m, "userName")
 	un, isStr := v.(string)
 	if !ok || !isStr || strings.TrimSpace(un) == "" {
@@ -127,7 +129,7 @@ func userFromJSON(m map[string]any) (*User, error) {
 		delete(m, key)
 		m["userName"] = un
 	}
-	u := &User{UserName: un, Active: true}
+	u := &store.User{UserName: un, Active: true}
 	if v, key, ok := getCI(m, "active"); ok && v != nil {
 		b, ok := boolValue(v)
 		if !ok {
@@ -152,12 +154,10 @@ func userFromJSON(m map[string]any) (*User, error) {
 	if err := normaliseEnterprise(m); err != nil {
 		return nil, err
 	}
-	ensureSchemas(m, SchemaUser)
-	doc, err := json.Marshal(m)
+	u.Doc, err = encodeDoc(m, SchemaUser, "user")
 	if err != nil {
-		return nil, badRequest("invalidValue", "user cannot be encoded")
+		return nil, err
 	}
-	u.Doc = doc
 	return u, nil
 }
 
@@ -248,7 +248,7 @@ func ensureSchemas(m map[string]any, core string) {
 
 // groupFromJSON validates a group representation and returns the stored
 // fields; members become a list of user IDs.
-func groupFromJSON(m map[string]any) (*Group, error) {
+func groupFromJSON(m map[string]any) (*store.Group, error) {
 	m = cloneMap(m)
 	for _, k := range []string{"id", "meta"} {
 		deleteCI(m, k)
@@ -262,7 +262,7 @@ func groupFromJSON(m map[string]any) (*Group, error) {
 		delete(m, key)
 		m["displayName"] = dn
 	}
-	g := &Group{DisplayName: dn}
+	g := &store.Group{DisplayName: dn}
 	if v, _, ok := getCI(m, "externalId"); ok && v != nil {
 		s, ok := v.(string)
 		if !ok {
@@ -297,13 +297,21 @@ func groupFromJSON(m map[string]any) (*Group, error) {
 			}
 		}
 	}
-	ensureSchemas(m, SchemaGroup)
+	var err error
+	if g.Doc, err = encodeDoc(m, SchemaGroup, "group"); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// encodeDoc is the stored document of a representation m of schema.
+func encodeDoc(m map[string]any, schema, what string) ([]byte, error) {
+	ensureSchemas(m, schema)
 	doc, err := json.Marshal(m)
 	if err != nil {
-		return nil, badRequest("invalidValue", "group cannot be encoded")
+		return nil, badRequest("invalidValue", "%s cannot be encoded", what)
 	}
-	g.Doc = doc
-	return g, nil
+	return doc, nil
 }
 
 // etag is the weak entity tag of a version.
@@ -311,25 +319,32 @@ func etag(version int64) string { return fmt.Sprintf(`W/"%d"`, version) }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// userJSON is the full representation of a stored user.
-func userJSON(u *User, base string, groups []GroupRef) map[string]any {
+// resourceJSON is the representation of a stored resource: its document
+// with id and meta set.
+func resourceJSON(doc []byte, resourceType, id, base string, created, modified time.Time, version int64) map[string]any {
 	m := map[string]any{}
-	if len(u.Doc) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(u.Doc))
+	if len(doc) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(doc))
 		dec.UseNumber()
 		_ = dec.Decode(&m) // we wrote it; it decodes
 	}
-	m["id"] = u.ID
+	m["id"] = id
+	m["meta"] = map[string]any{
+		"resourceType": resourceType,
+		"created":      formatTime(created),
+		"lastModified": formatTime(modified),
+		"location":     base + "/" + resourceType + "s/" + id,
+		"version":      etag(version),
+	}
+	return m
+}
+
+// userJSON is the full representation of a stored user.
+func userJSON(u *store.User, base string, groups []GroupRef) map[string]any {
+	m := resourceJSON(u.Doc, "User", u.ID, base, u.Created, u.LastModified, u.Version)
 	// The indexed columns are authoritative for what the gate uses.
 	m["userName"] = u.UserName
 	m["active"] = u.Active
-	m["meta"] = map[string]any{
-		"resourceType": "User",
-		"created":      formatTime(u.Created),
-		"lastModified": formatTime(u.LastModified),
-		"location":     base + "/Users/" + u.ID,
-		"version":      etag(u.Version),
-	}
 	if len(groups) > 0 {
 		list := make([]any, 0, len(groups))
 		for _, g := range groups {
@@ -347,22 +362,9 @@ func userJSON(u *User, base string, groups []GroupRef) map[string]any {
 
 // groupJSON is the full representation of a stored group; members only when
 // withMembers.
-func groupJSON(g *Group, base string, withMembers bool) map[string]any {
-	m := map[string]any{}
-	if len(g.Doc) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(g.Doc))
-		dec.UseNumber()
-		_ = dec.Decode(&m)
-	}
-	m["id"] = g.ID
+func groupJSON(g *store.Group, base string, withMembers bool) map[string]any {
+	m := resourceJSON(g.Doc, "Group", g.ID, base, g.Created, g.LastModified, g.Version)
 	m["displayName"] = g.DisplayName
-	m["meta"] = map[string]any{
-		"resourceType": "Group",
-		"created":      formatTime(g.Created),
-		"lastModified": formatTime(g.LastModified),
-		"location":     base + "/Groups/" + g.ID,
-		"version":      etag(g.Version),
-	}
 	if withMembers {
 		list := make([]any, 0, len(g.Members))
 		for _, id := range g.Members {

@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Token is one accepted bearer token: a label for logs and the SHA-256 of
@@ -81,8 +82,8 @@ func GenerateToken() string {
 // Options wires a Service.
 type Options struct {
 	Config    *config.Config
-	Store     Store
-	Reader    Reader
+	Store     store.Store
+	Reader    store.Reader
 	Directory *Directory
 	Tokens    []Token
 	Logger    *zap.Logger // named "scimsync"
@@ -227,14 +228,14 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validResourceID(id) {
-		s.writeError(w, r, ErrNotFound)
+		s.writeError(w, r, store.ErrNotFound)
 		return
 	}
 	switch resource {
 	case "Users":
-		s.users(w, r, id, actor)
+		users.serve(s, w, r, id, actor)
 	case "Groups":
-		s.groups(w, r, id, actor)
+		groups.serve(s, w, r, id, actor)
 	case "ServiceProviderConfig":
 		s.serviceProviderConfig(w, r)
 	case "ResourceTypes":
@@ -287,16 +288,16 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var se *scimError
 	switch {
 	case errors.As(err, &se):
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		se = &scimError{status: 404, detail: "resource not found"}
-	case errors.Is(err, ErrMatchKeyTaken):
+	case errors.Is(err, store.ErrMatchKeyTaken):
 		se = &scimError{status: 409, scimType: "uniqueness", detail: "another user has this " +
 			s.o.Config.SCIM.Match.SCIMAttribute + " (ignoring ASCII case); it is the match key for sign-ins and must be unique"}
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, store.ErrConflict):
 		se = &scimError{status: 409, scimType: "uniqueness", detail: "a resource with this unique attribute already exists"}
-	case errors.Is(err, ErrPrecondition):
+	case errors.Is(err, store.ErrPrecondition):
 		se = &scimError{status: 412, detail: "the resource version does not match If-Match"}
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		// DeadlineExceeded is Options.RequestTimeout (a client that goes
 		// away cancels instead). Either way the write may or may not have
 		// committed; the retry is safe (a repeated create meets 409, a

@@ -19,6 +19,8 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 const (
@@ -30,7 +32,8 @@ type scimHarness struct {
 	t     *testing.T
 	srv   *httptest.Server
 	dir   *Directory
-	store *SQLiteStore
+	store *sqlite.Store
+	path  string // the store's database file
 	logs  *observer.ObservedLogs
 	clock *fakeClock
 }
@@ -53,7 +56,10 @@ func newSCIM(t *testing.T) *scimHarness { t.Helper(); return newSCIMMatch(t, "us
 func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, t.TempDir()+"/dir.db", WithMatchRule(MatchRule{Attribute: attr}))
+	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	path := t.TempDir() + "/dir.db"
+	// The store's times (events, match key cut-offs) on the same clock.
+	st, err := sqlite.Open(ctx, path, store.WithMatchRule(store.MatchRule{Attribute: attr}), store.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +81,6 @@ func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	cfg := &config.Config{Public: pub, SCIM: config.SCIM{Enabled: true, BasePath: "/scim/v2", MaxBodyBytes: 64 << 10, MaxPageSize: 100,
 		Match: config.Match{IdentityField: "email", SCIMAttribute: attr}}}
 	core, logs := observer.New(zapcore.DebugLevel)
-	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-	st.now = clock.Now // the store's times (events, match key cut-offs) on the same clock
 	dir.now = clock.Now
 	svc, err := NewService(Options{
 		Config: cfg, Store: st, Reader: st, Directory: dir, Tokens: tokens,
@@ -87,7 +91,7 @@ func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	}
 	srv := httptest.NewServer(svc)
 	t.Cleanup(srv.Close)
-	return &scimHarness{t: t, srv: srv, dir: dir, store: st, logs: logs, clock: clock}
+	return &scimHarness{t: t, srv: srv, dir: dir, store: st, path: path, logs: logs, clock: clock}
 }
 
 type scimResp struct {
@@ -592,7 +596,7 @@ func TestSCIM_LargeGroupMembershipChange(t *testing.T) {
 	now := time.Now().UTC()
 	members := make([]string, 0, 10000)
 	for i := 0; i < 10000; i++ {
-		u := &User{ID: fmt.Sprintf("u%05d", i), UserName: fmt.Sprintf("u%05d@example.com", i), Active: true, Doc: []byte(`{}`),
+		u := &store.User{ID: fmt.Sprintf("u%05d", i), UserName: fmt.Sprintf("u%05d@example.com", i), Active: true, Doc: []byte(`{}`),
 			Version: 1, Created: now, LastModified: now, ValidAfter: now}
 		if _, err := h.store.CreateUser(ctx, u, "test"); err != nil {
 			t.Fatal(err)
@@ -600,7 +604,7 @@ func TestSCIM_LargeGroupMembershipChange(t *testing.T) {
 		members = append(members, u.ID)
 	}
 	extra := h.createUser("extra@example.com")
-	if _, err := h.store.CreateGroup(ctx, &Group{ID: "big", DisplayName: "everyone", Doc: []byte(`{}`), Members: members,
+	if _, err := h.store.CreateGroup(ctx, &store.Group{ID: "big", DisplayName: "everyone", Doc: []byte(`{}`), Members: members,
 		Version: 1, Created: now, LastModified: now}, "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 func TestService_LastTokenIsTheLabelOfTheLastAuthenticatedToken(t *testing.T) {
 	t.Parallel()
-	st, err := OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}

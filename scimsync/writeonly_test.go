@@ -2,12 +2,13 @@ package scimsync
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
 // TestSCIM_RFC7643_4_1_1_PasswordIsWriteOnly: a password (Okta sends one
@@ -96,7 +97,7 @@ func TestSCIM_RFC7643_4_1_1_PasswordIsWriteOnly(t *testing.T) {
 	h.mustStatus(h.req("DELETE", "/Users/"+id, ""), 204)
 	for _, table := range []string{"users", "events"} {
 		col := map[string]string{"users": "doc", "events": "data"}[table]
-		rows, err := h.store.w.Query(`SELECT CAST(` + col + ` AS TEXT) FROM ` + table)
+		rows, err := storetest.SQLiteFile(t, h.path).Query(`SELECT CAST(` + col + ` AS TEXT) FROM ` + table)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +112,7 @@ func TestSCIM_RFC7643_4_1_1_PasswordIsWriteOnly(t *testing.T) {
 		}
 		rows.Close()
 	}
-	for _, f := range sqliteFiles(t, h.store) {
+	for _, f := range sqliteFiles(t, h.path) {
 		for _, s := range secrets {
 			if bytes.Contains(f.data, []byte(s)) {
 				t.Errorf("%s holds password %q", f.name, s)
@@ -143,7 +144,7 @@ func TestSCIM_RFC7643_7_SchemaSaysPasswordIsWriteOnly(t *testing.T) {
 func countEvents(t *testing.T, h *scimHarness) int {
 	t.Helper()
 	var n int
-	if err := h.store.w.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
+	if err := storetest.SQLiteFile(t, h.path).QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -155,13 +156,8 @@ type rawFile struct {
 }
 
 // sqliteFiles reads the store's database file and its WAL as they are on disk.
-func sqliteFiles(t *testing.T, st *SQLiteStore) []rawFile {
+func sqliteFiles(t *testing.T, path string) []rawFile {
 	t.Helper()
-	var seq int
-	var name, path string
-	if err := st.w.QueryRowContext(context.Background(), `PRAGMA database_list`).Scan(&seq, &name, &path); err != nil {
-		t.Fatal(err)
-	}
 	var out []rawFile
 	for _, p := range []string{path, path + "-wal"} {
 		b, err := os.ReadFile(p)
@@ -171,32 +167,4 @@ func sqliteFiles(t *testing.T, st *SQLiteStore) []rawFile {
 		out = append(out, rawFile{name: p, data: b})
 	}
 	return out
-}
-
-// A Go step is keyed by its migration's file name without the number: a
-// renamed file must not silently lose its step.
-func TestMigrationSteps_EachNamesAnEmbeddedMigration(t *testing.T) {
-	t.Parallel()
-	keys := func(load func() ([]migration, error)) map[string]bool {
-		migs, err := load()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]bool{}
-		for _, m := range migs {
-			out[m.key] = true
-		}
-		return out
-	}
-	sqliteKeys, pgKeys := keys(sqliteMigrations), keys(pgMigrations)
-	for k := range sqliteSteps {
-		if !sqliteKeys[k] {
-			t.Errorf("sqliteSteps[%q] names no file in migrations_sqlite", k)
-		}
-	}
-	for k := range pgSteps {
-		if !pgKeys[k] {
-			t.Errorf("pgSteps[%q] names no file in migrations_postgres", k)
-		}
-	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // TestProcessMemory_100kUsers10kGroups starts the real binary on a store of
@@ -428,16 +429,16 @@ func (c *scimClient) countUserName(t *testing.T, base, name string) int {
 
 // ---------------------------------------------------------------- bulk store
 
-// fillStore creates the store at path (schema by scimsync.OpenSQLite) and
+// fillStore creates the store at path (schema by sqlite.Open) and
 // writes nUsers users and nGroups groups in one transaction, straight into
 // the tables: group 0 has 10,000 members, every other group 50. Going
 // around the Store API is what makes 100k users take seconds instead of one
-// fsync per user; the columns are those of migrations_sqlite/0001_init.sql.
+// fsync per user; the columns are those of scimsync/store/sqlite/migrations/0001_init.sql.
 // It returns the number of memberships written.
 func fillStore(t *testing.T, path string, nUsers, nGroups int) int {
 	t.Helper()
 	ctx := context.Background()
-	st, err := scimsync.OpenSQLite(ctx, path)
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

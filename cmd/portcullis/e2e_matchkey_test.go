@@ -21,7 +21,8 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/session"
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // demoSCIM sends a SCIM request to the demo with its token.
@@ -211,7 +212,7 @@ type wireApp struct {
 
 // newWireApp builds the app with scimExtra added to the scim: section;
 // seed, if set, writes to the store first (with the default match rule).
-func newWireApp(t *testing.T, scimExtra string, seed func(st *scimsync.SQLiteStore)) *wireApp {
+func newWireApp(t *testing.T, scimExtra string, seed func(st *sqlite.Store)) *wireApp {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -223,7 +224,7 @@ func newWireApp(t *testing.T, scimExtra string, seed func(st *scimsync.SQLiteSto
 	raw := mustRead(t, sc.path)
 	_ = os.WriteFile(sc.path, []byte(strings.Replace(string(raw), "http://127.0.0.1:9", up.URL, 1)), 0o600)
 	if seed != nil {
-		st, err := scimsync.OpenSQLite(ctx, sc.dbPath)
+		st, err := sqlite.Open(ctx, sc.dbPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,9 +287,9 @@ func (w *wireApp) scim(method, path, body string) (int, map[string]any) {
 func TestWire_EmailMatchKeyUniqueAndAmbiguousDenied(t *testing.T) {
 	t.Parallel()
 	w := newWireApp(t, "  match: {identityField: email, scimAttribute: email}\n  requireProvisioned: false\n",
-		func(st *scimsync.SQLiteStore) { // old data: one email twice, written under the userName rule
+		func(st *sqlite.Store) { // old data: one email twice, written under the userName rule
 			for _, id := range []string{"u1", "u2"} {
-				if _, err := st.CreateUser(context.Background(), &scimsync.User{ID: id, UserName: id, Email: "Shared@example.com",
+				if _, err := st.CreateUser(context.Background(), &store.User{ID: id, UserName: id, Email: "Shared@example.com",
 					Active: true, Version: 1, Created: time.Now(), ValidAfter: time.Now().Add(-time.Hour)}, "old"); err != nil {
 					t.Fatal(err)
 				}

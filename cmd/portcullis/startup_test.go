@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
 )
 
 // BenchmarkStartup_Postgres100kUsers10kGroups measures how long a replica
@@ -26,7 +26,7 @@ func BenchmarkStartup_Postgres100kUsers10kGroups(b *testing.B) {
 	bin := buildBinary(b)
 	dsn := testPostgresSchema(b)
 	ctx := context.Background()
-	st, err := scimsync.OpenPostgres(ctx, dsn) // creates the schema
+	st, err := postgres.Open(ctx, dsn) // creates the schema
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func BenchmarkStartup_Postgres100kUsers10kGroups(b *testing.B) {
 }
 
 // fillPostgres copies users, groups and memberships straight into the
-// tables of migrations_postgres/0001_init.sql and returns the number of
+// tables of scimsync/store/postgres/migrations/0001_init.sql and returns the number of
 // memberships.
 func fillPostgres(tb testing.TB, dsn string, nUsers, nGroups int) int {
 	tb.Helper()

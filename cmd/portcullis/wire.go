@@ -21,6 +21,9 @@ import (
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/postgres"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // app is everything one process serves.
@@ -63,8 +66,9 @@ type scimParts struct {
 	store    io.Closer
 	follower *scimsync.Follower
 	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
-	reader   scimsync.Reader    // the store's read side, for the status page
-	ledger   scimsync.Ledger    // login ledger and event stats
+	reader   store.Reader       // the store's read side, for the status page
+	ledger   store.Ledger       // login ledger
+	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
 	logins   *scimsync.LoginRecorder
 	tokens   *filewatch.Watcher // scim.tokensFile, re-read when it changes
@@ -163,12 +167,26 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
+	a.admin = proxy.AdminHandler(proxy.AdminOptions{
+		Checks:  checks,
+		Metrics: a.metrics.Handler(),
+		JWKS:    a.proxy.JWKS(),
+		Status:  statusPage(a, sc, checks, ring, adminToken, log),
+		// Nothing but the loopback bind guards the listener: refuse Hosts
+		// that a DNS-rebinding page would send.
+		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
+	})
+	return a, nil
+}
+
+// statusPage wires the status page to what a and sc offer.
+func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.AuditRing, adminToken []byte, log *zap.Logger) http.Handler {
 	so := status.Options{
 		Gatherer:      a.metrics.Gatherer(),
-		Checks:        checks,
+		Checks:        statusChecks(checks),
 		Audit:         ring,
 		Replica:       hostname(),
-		TokenRequired: cfg.AdminTokenRequired(),
+		TokenRequired: a.cfg.AdminTokenRequired(),
 		Token:         adminToken,
 		Logger:        log.Named("status"),
 		IdPCerts: func() status.IdPCerts {
@@ -177,55 +195,63 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		},
 	}
 	if sc.dir != nil {
-		so.Directory, so.Ledger, so.MatchKey, so.LastToken = sc.reader, sc.ledger, sc.dir.MatchKey, sc.service.LastToken
-	}
-	a.admin = proxy.AdminHandler(proxy.AdminOptions{
-		Checks:  checks,
-		Metrics: a.metrics.Handler(),
-		JWKS:    a.proxy.JWKS(),
-		Status:  status.New(so),
-		// Nothing but the loopback bind guards the listener: refuse Hosts
-		// that a DNS-rebinding page would send.
-		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
-	})
-	return a, nil
-}
-
-// sharedStore is what the postgres driver adds: a shared replay cache and
-// notifications for the follower.
-type sharedStore interface {
-	scimsync.Listener
-	SeenAssertion(ctx context.Context, id string, expires time.Time) (bool, error)
-}
-
-// replayFunc adapts a store method to samlsp.ReplayCache.
-type replayFunc func(ctx context.Context, id string, expires time.Time) (bool, error)
-
-func (f replayFunc) Seen(ctx context.Context, id string, expires time.Time) (bool, error) {
-	return f(ctx, id, expires)
-}
-
-// storeFor opens the configured store.
-func storeFor(ctx context.Context, cfg *config.Config) (interface {
-	scimsync.Store
-	scimsync.Reader
-}, error) {
-	match := scimsync.WithMatchRule(scimsync.MatchRule{
-		Attribute: cfg.SCIM.Match.SCIMAttribute, SessionLifetime: cfg.Session.Lifetime})
-	switch cfg.Store.Driver {
-	case "postgres":
-		dsn := cfg.Store.DSN
-		if cfg.Store.DSNFile != "" {
-			b, err := os.ReadFile(cfg.Resolve(cfg.Store.DSNFile))
-			if err != nil {
-				return nil, fmt.Errorf("store.dsnFile: %w", err)
-			}
-			dsn = strings.TrimSpace(string(b))
+		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
+		so.LastToken = func() (string, time.Time, bool) {
+			u, ok := sc.service.LastToken()
+			return u.Label, u.Time, ok
 		}
-		return scimsync.OpenPostgres(ctx, dsn, match)
-	default:
-		return scimsync.OpenSQLite(ctx, cfg.Resolve(cfg.Store.DSN), match)
 	}
+	return status.New(so)
+}
+
+// statusChecks passes /readyz's checks to the status page.
+func statusChecks(checks []proxy.ReadyCheck) []status.Check {
+	out := make([]status.Check, 0, len(checks))
+	for _, c := range checks {
+		out = append(out, status.Check{Name: c.Name, Check: func() (string, bool, string) {
+			st, reason := c.Check()
+			return st.String(), st == proxy.Ready, reason
+		}})
+	}
+	return out
+}
+
+// openedStore is the configured store and what its backend offers.
+type openedStore struct {
+	st interface {
+		store.Store
+		store.Reader
+		store.EventSummary
+	}
+	ledger store.Ledger
+	listen scimsync.Listener  // nil unless replicas share the store (postgres)
+	replay samlsp.ReplayCache // likewise
+}
+
+// storeFor opens the configured store: cmd picks the backend.
+func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
+	match := store.WithMatchRule(store.MatchRule{
+		Attribute: cfg.SCIM.Match.SCIMAttribute, SessionLifetime: cfg.Session.Lifetime})
+	if cfg.Store.Driver != "postgres" {
+		lite, err := sqlite.Open(ctx, cfg.Resolve(cfg.Store.DSN), match)
+		if err != nil {
+			return openedStore{}, err
+		}
+		return openedStore{st: lite, ledger: lite.Ledger()}, nil
+	}
+	dsn := cfg.Store.DSN
+	if cfg.Store.DSNFile != "" {
+		b, err := os.ReadFile(cfg.Resolve(cfg.Store.DSNFile))
+		if err != nil {
+			return openedStore{}, fmt.Errorf("store.dsnFile: %w", err)
+		}
+		dsn = strings.TrimSpace(string(b))
+	}
+	pg, err := postgres.Open(ctx, dsn, match)
+	if err != nil {
+		return openedStore{}, err
+	}
+	return openedStore{st: pg, ledger: pg.Ledger(), listen: pg, replay: pg.ReplayCache()}, nil
 }
 
 // tokensRecheck is how often scim.tokensFile is checked for a change: a
@@ -247,10 +273,11 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	if err != nil {
 		return scimParts{}, fmt.Errorf("scim.tokensFile %s: %w", cfg.SCIM.TokensFile, err)
 	}
-	st, err := storeFor(ctx, cfg)
+	opened, err := storeFor(ctx, cfg)
 	if err != nil {
 		return scimParts{}, fmt.Errorf("store (%s): %w", cfg.Store.Driver, err)
 	}
+	st := opened.st
 	fail := func(err error) (scimParts, error) {
 		_ = st.Close()
 		return scimParts{}, err
@@ -296,7 +323,8 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		return fail(err)
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
-		reader: st, service: svc}
+		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
+		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
 	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)
 		if err != nil {
@@ -306,14 +334,9 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		log.Info("scim tokens reloaded", zap.Int("tokens", len(ts)))
 		return nil
 	}, log.Named("scimsync"))
-	if lg, ok := st.(scimsync.Ledger); ok {
-		parts.ledger = lg
-		parts.logins = scimsync.NewLoginRecorder(lg, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))
-	}
-	if sh, ok := st.(sharedStore); ok {
-		parts.follower = scimsync.NewFollower(dir, st, sh, scimsync.FollowerOptions{Loaded: loaded})
+	if opened.listen != nil {
+		parts.follower = scimsync.NewFollower(dir, st, opened.listen, scimsync.FollowerOptions{Loaded: loaded})
 		m.WatchFreshness(parts.follower.ConfirmedAt)
-		parts.replay = replayFunc(sh.SeenAssertion)
 	}
 	return parts, nil
 }

@@ -10,7 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // BenchmarkStatusPage_RenderWithSearch is one page view as an operator
@@ -18,7 +19,7 @@ import (
 // audit ring, the whole registry gathered.
 func BenchmarkStatusPage_RenderWithSearch(b *testing.B) {
 	ctx := context.Background()
-	st, err := scimsync.OpenSQLite(ctx, b.TempDir()+"/dir.db")
+	st, err := sqlite.Open(ctx, b.TempDir()+"/dir.db")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,19 +29,19 @@ func BenchmarkStatusPage_RenderWithSearch(b *testing.B) {
 	for i := range 200 {
 		id := fmt.Sprintf("u%d", i)
 		members = append(members, id)
-		if _, err := st.CreateUser(ctx, &scimsync.User{ID: id, UserName: fmt.Sprintf("user%d@example.com", i),
+		if _, err := st.CreateUser(ctx, &store.User{ID: id, UserName: fmt.Sprintf("user%d@example.com", i),
 			Active: true, Version: 1, Created: now, LastModified: now}, "okta"); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for g := range 5 {
-		if _, err := st.CreateGroup(ctx, &scimsync.Group{ID: fmt.Sprintf("g%d", g), DisplayName: fmt.Sprintf("group%d", g),
+		if _, err := st.CreateGroup(ctx, &store.Group{ID: fmt.Sprintf("g%d", g), DisplayName: fmt.Sprintf("group%d", g),
 			Members: members, Version: 1}, "okta"); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for i := range 3 {
-		if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "user7@example.com", User: "user7", SessionID: fmt.Sprintf("s%d", i),
+		if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "user7@example.com", User: "user7", SessionID: fmt.Sprintf("s%d", i),
 			Issued: now, Expires: now.Add(time.Hour)}); err != nil {
 			b.Fatal(err)
 		}
@@ -51,8 +52,7 @@ func BenchmarkStatusPage_RenderWithSearch(b *testing.B) {
 		log.Info("access denied", zap.String("event", "access_denied"), zap.String("user", fmt.Sprintf("user%d", i)),
 			zap.String("reason", "inactive"), zap.String("request_id", "r"))
 	}
-	dir, _ := scimsync.NewDirectory("userName")
-	h := New(Options{Gatherer: metrics.New().Gatherer(), Directory: st, Ledger: st, MatchKey: dir.MatchKey, Audit: ring})
+	h := New(Options{Gatherer: metrics.New().Gatherer(), Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: userNameKey, Audit: ring})
 	b.ResetTimer()
 	for b.Loop() {
 		w := httptest.NewRecorder()

@@ -14,15 +14,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/portcullis-sso/portcullis/proxy"
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Directory is the read side of the store the page searches
-// (scimsync.Reader satisfies it).
+// (store.Reader satisfies it).
 type Directory interface {
-	ListUsers(ctx context.Context, q scimsync.Query) ([]*scimsync.User, int, error)
-	ListGroups(ctx context.Context, q scimsync.Query, withMembers bool) ([]*scimsync.Group, int, error)
+	ListUsers(ctx context.Context, q store.Query) ([]*store.User, int, error)
+	ListGroups(ctx context.Context, q store.Query, withMembers bool) ([]*store.Group, int, error)
+}
+
+// Check is one health check the page shows: cmd passes the admin
+// listener's /readyz checks. Check returns the state's name ("ok",
+// "degraded", "not ready"), whether it is ok, and unless it is ok a reason
+// for operators that holds no secret.
+type Check struct {
+	Name  string
+	Check func() (state string, ok bool, reason string)
 }
 
 // Options are the page's sources. Every source but Gatherer may be nil
@@ -31,14 +39,17 @@ type Options struct {
 	// Gatherer is the registry /metrics serves.
 	Gatherer prometheus.Gatherer
 	// Checks are /readyz's checks, run at each render.
-	Checks []proxy.ReadyCheck
-	// Directory and Ledger are the store; MatchKey gives a SCIM user's
-	// ledger subject (scimsync.Directory.MatchKey).
+	Checks []Check
+	// Directory, Ledger and Events are the store; MatchKey gives a SCIM
+	// user's match key, the ledger's key (the directory view's MatchKey).
 	Directory Directory
-	Ledger    scimsync.Ledger
-	MatchKey  func(*scimsync.User) string
-	// LastToken is the SCIM service's LastToken.
-	LastToken func() (scimsync.TokenUse, bool)
+	Ledger    store.Ledger
+	Events    store.EventSummary
+	MatchKey  func(*store.User) string
+	// LastToken gives the label of the SCIM token that last authenticated
+	// to this replica and when, ok false if none has (the SCIM service's
+	// LastToken).
+	LastToken func() (label string, at time.Time, ok bool)
 	// IdPCerts gives the IdP signing certificates in use and their last
 	// change (samlsp.SP.SigningCerts); nil shows them as absent.
 	IdPCerts func() IdPCerts

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
-	"github.com/portcullis-sso/portcullis/proxy"
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 const adminToken = "admin-token-0123456789"
@@ -170,7 +170,7 @@ func TestHandler_NumbersComeFromTheRegistry(t *testing.T) {
 	m.SCIMRequest("User", "create", 503)
 	m.WatchMetadata(func() time.Time { return time.Now().Add(-90 * time.Second) })
 	st := openStore(t)
-	h := New(Options{Gatherer: m.Gatherer(), Directory: st, Ledger: st, Now: func() time.Time { return testNow }})
+	h := New(Options{Gatherer: m.Gatherer(), Directory: st, Ledger: st.Ledger(), Events: st, Now: func() time.Time { return testNow }})
 	_, _, body := get(t, h, "/")
 	for id, want := range map[string]string{
 		"drift-unprovisioned":   "2",
@@ -191,7 +191,7 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	mk := func(id, name string, active bool) {
-		u := &scimsync.User{ID: id, UserName: name, Email: name + "@example.com", Active: active, Version: 1,
+		u := &store.User{ID: id, UserName: name, Email: name + "@example.com", Active: active, Version: 1,
 			Created: testNow.Add(-48 * time.Hour), LastModified: testNow.Add(-2 * time.Hour), ValidAfter: testNow.Add(-48 * time.Hour)}
 		if _, err := st.CreateUser(ctx, u, "okta"); err != nil {
 			t.Fatal(err)
@@ -199,25 +199,24 @@ func TestHandler_SearchShowsStateGroupsLoginsAndSessions(t *testing.T) {
 	}
 	mk("u1", "alice", true)
 	mk("u2", "bob", false)
-	if _, err := st.CreateGroup(ctx, &scimsync.Group{ID: "g1", DisplayName: "eng", Members: []string{"u1", "u2"}, Version: 1}, "okta"); err != nil {
+	if _, err := st.CreateGroup(ctx, &store.Group{ID: "g1", DisplayName: "eng", Members: []string{"u1", "u2"}, Version: 1}, "okta"); err != nil {
 		t.Fatal(err)
 	}
 	for i, sid := range []string{"sess-alice-1", "sess-alice-2"} {
-		if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "alice", User: "alice", SessionID: sid,
+		if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "alice", User: "alice", SessionID: sid,
 			Issued: testNow.Add(time.Duration(i-3) * time.Hour), Expires: testNow.Add(5 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "bob", User: "bob", SessionID: "sess-bob",
+	if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "bob", User: "bob", SessionID: "sess-bob",
 		Issued: testNow.Add(-time.Hour), Expires: testNow.Add(7 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordLogin(ctx, scimsync.LedgerLogin{Subject: "mallory@example.com", User: "mallory", SessionID: "sess-m",
+	if err := st.Ledger().RecordLogin(ctx, store.Login{MatchKey: "mallory@example.com", User: "mallory", SessionID: "sess-m",
 		Issued: testNow.Add(-time.Minute), Expires: testNow.Add(7 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	dir, _ := scimsync.NewDirectory("userName")
-	h := New(Options{Directory: st, Ledger: st, MatchKey: dir.MatchKey, Now: func() time.Time { return testNow }})
+	h := New(Options{Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: userNameKey, Now: func() time.Time { return testNow }})
 
 	_, _, body := get(t, h, "/?user=ALICE")
 	alice := userBlock(t, body, "alice")
@@ -259,13 +258,13 @@ func TestHandler_HostileNamesAreEscaped(t *testing.T) {
 	const evil = `<script>alert(1)</script>"><img src=x onerror=alert(2)>`
 	ctx := context.Background()
 	st := openStore(t)
-	if _, err := st.CreateUser(ctx, &scimsync.User{ID: "u1", UserName: evil, Active: true, Version: 1}, `<b>tok</b>`); err != nil {
+	if _, err := st.CreateUser(ctx, &store.User{ID: "u1", UserName: evil, Active: true, Version: 1}, `<b>tok</b>`); err != nil {
 		t.Fatal(err)
 	}
 	ring := NewAuditRing(10)
 	zap.New(ring.Core()).Info("access denied", zap.String("event", "access_denied"), zap.String("user", evil),
 		zap.String("reason", evil))
-	h := New(Options{Directory: st, Ledger: st, Audit: ring, Now: func() time.Time { return testNow }})
+	h := New(Options{Directory: st, Ledger: st.Ledger(), Events: st, Audit: ring, Now: func() time.Time { return testNow }})
 	_, _, body := get(t, h, "/?user="+url.QueryEscape(evil))
 	for _, bad := range []string{"<script>", "<img", "<b>tok"} {
 		if strings.Contains(body, bad) {
@@ -298,9 +297,9 @@ func TestParseToken(t *testing.T) {
 
 func TestHandler_ReadyChecksShown(t *testing.T) {
 	t.Parallel()
-	h := New(Options{Checks: []proxy.ReadyCheck{
-		{Name: "idp", Check: func() (proxy.Readiness, string) { return proxy.Ready, "" }},
-		{Name: "directory", Check: func() (proxy.Readiness, string) { return proxy.Degraded, "store unreachable for 2m" }},
+	h := New(Options{Checks: []Check{
+		{Name: "idp", Check: func() (string, bool, string) { return "ok", true, "" }},
+		{Name: "directory", Check: func() (string, bool, string) { return "degraded", false, "store unreachable for 2m" }},
 	}})
 	_, _, body := get(t, h, "/")
 	if got := cell(t, body, "check-idp"); got != "ok" {
@@ -312,9 +311,9 @@ func TestHandler_ReadyChecksShown(t *testing.T) {
 }
 
 // openStore is a real SQLite store in a temporary directory.
-func openStore(t *testing.T) *scimsync.SQLiteStore {
+func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
-	st, err := scimsync.OpenSQLite(context.Background(), t.TempDir()+"/dir.db")
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/dir.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,3 +343,7 @@ func userBlock(t *testing.T, body, userName string) string {
 	block, _, _ := strings.Cut(rest, `<div class="user"`)
 	return block
 }
+
+// userNameKey is a user's match key under the userName rule, as the
+// directory view gives it.
+func userNameKey(u *store.User) string { return store.MatchKeyOf("userName", u) }

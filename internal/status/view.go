@@ -12,8 +12,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
-	"github.com/portcullis-sso/portcullis/proxy"
-	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // page is what the template renders. Every string is plain text; the
@@ -81,8 +80,8 @@ type sessionView struct {
 // loginOnly is a searched name the directory does not know but the ledger
 // does: someone the IdP signs in that SCIM never provisioned.
 type loginOnly struct {
-	Subject, LastLogin string
-	LiveTotal          int
+	MatchKey, LastLogin string
+	LiveTotal           int
 }
 
 type auditView struct {
@@ -139,12 +138,12 @@ func (h *Handler) problem(p *page, source string, err error) {
 // health fills the proxy's own health: /readyz checks and IdP and replica figures.
 func (h *Handler) health(p *page, s samples, now time.Time) {
 	for _, c := range h.o.Checks {
-		st, reason := c.Check()
-		if st == proxy.Ready {
+		state, ok, reason := c.Check()
+		if ok {
 			reason = ""
 		}
-		p.Health = append(p.Health, checkView{Name: c.Name, State: st.String(),
-			StateClass: strings.ReplaceAll(st.String(), " ", "-"), Reason: reason})
+		p.Health = append(p.Health, checkView{Name: c.Name, State: state,
+			StateClass: strings.ReplaceAll(state, " ", "-"), Reason: reason})
 	}
 	age, ok := s.value(metrics.NameMetadataAge)
 	fails, fok := s.value(metrics.NameMetadataFailures)
@@ -196,8 +195,8 @@ func (h *Handler) idpCerts(s samples, now time.Time) certRows {
 // sync fills sync health: the event log summary, SCIM requests, the token.
 func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	p.Sync.EventsPerHour = absent
-	if h.o.Ledger != nil {
-		st, err := h.o.Ledger.EventStats(ctx, now.Add(-time.Hour))
+	if h.o.Events != nil {
+		st, err := h.o.Events.EventStats(ctx, now.Add(-time.Hour))
 		if err != nil {
 			h.problem(p, "event log", err)
 		} else {
@@ -223,8 +222,8 @@ func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	}
 	p.Sync.Token, p.Sync.TokenWhen = "none since this replica started", absent
 	if h.o.LastToken != nil {
-		if u, ok := h.o.LastToken(); ok {
-			p.Sync.Token, p.Sync.TokenWhen = u.Label, age(now, u.Time)
+		if label, at, ok := h.o.LastToken(); ok {
+			p.Sync.Token, p.Sync.TokenWhen = label, age(now, at)
 		}
 	}
 }
@@ -241,9 +240,9 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 		return
 	}
 	p.Searched = true
-	var found []*scimsync.User
+	var found []*store.User
 	for _, attr := range []string{"nameprefix", "externalid", "id"} {
-		us, total, err := h.o.Directory.ListUsers(ctx, scimsync.Query{Attr: attr, Value: query, Limit: maxResults + 1})
+		us, total, err := h.o.Directory.ListUsers(ctx, store.Query{Attr: attr, Value: query, Limit: maxResults + 1})
 		if err != nil {
 			h.problem(p, "directory search", err)
 			return
@@ -252,7 +251,7 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 			p.More = true
 		}
 		for _, u := range us {
-			if !slices.ContainsFunc(found, func(f *scimsync.User) bool { return f.ID == u.ID }) {
+			if !slices.ContainsFunc(found, func(f *store.User) bool { return f.ID == u.ID }) {
 				found = append(found, u)
 			}
 		}
@@ -264,24 +263,24 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 		p.Results = append(p.Results, h.user(ctx, p, u, now))
 	}
 	if len(found) == 0 && h.o.Ledger != nil {
-		subject := identity.MatchKey(query)
-		lg, err := h.o.Ledger.LoginsOf(ctx, subject, time.Time{}, now)
+		key := identity.MatchKey(query)
+		lg, err := h.o.Ledger.LoginsOf(ctx, key, time.Time{}, now)
 		if err != nil {
 			h.problem(p, "login ledger", err)
 		} else if !lg.Last.IsZero() {
-			p.Unknown = &loginOnly{Subject: subject, LastLogin: age(now, lg.Last), LiveTotal: lg.LiveTotal}
+			p.Unknown = &loginOnly{MatchKey: key, LastLogin: age(now, lg.Last), LiveTotal: lg.LiveTotal}
 		}
 	}
 }
 
 // user fills one search result.
-func (h *Handler) user(ctx context.Context, p *page, u *scimsync.User, now time.Time) userView {
+func (h *Handler) user(ctx context.Context, p *page, u *store.User, now time.Time) userView {
 	v := userView{ID: u.ID, UserName: u.UserName, Email: u.Email, State: "active", StateClass: "ok",
 		LastModified: age(now, u.LastModified) + " (" + stamp(u.LastModified) + ")", LastLogin: absent}
 	if !u.Active {
 		v.State, v.StateClass = "deactivated", "bad"
 	}
-	gs, total, err := h.o.Directory.ListGroups(ctx, scimsync.Query{Attr: "member", Value: u.ID, Limit: maxGroups}, false)
+	gs, total, err := h.o.Directory.ListGroups(ctx, store.Query{Attr: "member", Value: u.ID, Limit: maxGroups}, false)
 	if err != nil {
 		h.problem(p, "groups of "+u.ID, err)
 	}
