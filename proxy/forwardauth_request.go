@@ -31,44 +31,14 @@ func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) 
 	envoy := r.URL.Path != faPath
 	_, hasURI := h["X-Forwarded-Uri"]
 	_, hasOrig := h["X-Original-Url"]
-	if btoi(envoy)+btoi(hasURI)+btoi(hasOrig) > 1 {
-		return out, call, false
-	}
-	var method, scheme, host, uri string
-	ok := true
-	switch {
-	case envoy:
-		call.handsOn = true
-		uri = strings.TrimPrefix(r.URL.EscapedPath(), faEnvoy)
-		if uri == "" {
-			uri = "/"
-		}
-		if r.URL.RawQuery != "" || r.URL.ForceQuery {
-			uri += "?" + r.URL.RawQuery
-		}
-		method, host = r.Method, r.Host
-		scheme = p.cfg.Public.Scheme
-		if _, set := h["X-Forwarded-Proto"]; set {
-			scheme, ok = one(h, "X-Forwarded-Proto")
-		}
-	case hasURI:
-		call.handsOn = true
-		var oks [4]bool
-		method, oks[0] = one(h, "X-Forwarded-Method")
-		scheme, oks[1] = one(h, "X-Forwarded-Proto")
-		host, oks[2] = one(h, "X-Forwarded-Host")
-		uri, oks[3] = one(h, "X-Forwarded-Uri")
-		ok = oks == [4]bool{true, true, true, true}
-	case hasOrig:
-		var orig string
-		var okURL, okMethod bool
-		orig, okURL = one(h, "X-Original-Url")
-		method, okMethod = one(h, "X-Original-Method")
-		scheme, host, uri, ok = splitAbsolute(orig)
-		ok = ok && okURL && okMethod
+	switch btoi(envoy) + btoi(hasURI) + btoi(hasOrig) {
+	case 0:
+		return out, call, true // no description: a request for the endpoint itself
+	case 1:
 	default:
-		return out, call, true
+		return out, call, false // two conventions at once: a doubt
 	}
+	method, scheme, host, uri, ok := p.conventionOf(r, envoy, hasURI, hasOrig, &call)
 	if !ok || !isToken(method) || (scheme != "http" && scheme != "https") || !plainHost(host) {
 		return out, call, false
 	}
@@ -81,6 +51,43 @@ func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) 
 	out.Method, out.Host, out.URL = method, host, u
 	call.scheme, call.host, call.uri = scheme, host, uri
 	return out, call, true
+}
+
+// conventionOf reads the original method, scheme, host and URI the way
+// the calling ingress describes them; ok is false when no convention
+// applies or its headers do not parse.
+func (p *Proxy) conventionOf(r *http.Request, envoy, hasURI, hasOrig bool, call *faCall) (method, scheme, host, uri string, ok bool) {
+	h := r.Header
+	switch {
+	case envoy:
+		call.handsOn = true
+		uri = strings.TrimPrefix(r.URL.EscapedPath(), faEnvoy)
+		if uri == "" {
+			uri = "/"
+		}
+		if r.URL.RawQuery != "" || r.URL.ForceQuery {
+			uri += "?" + r.URL.RawQuery
+		}
+		method, host, scheme, ok = r.Method, r.Host, p.cfg.Public.Scheme, true
+		if _, set := h["X-Forwarded-Proto"]; set {
+			scheme, ok = one(h, "X-Forwarded-Proto")
+		}
+	case hasURI:
+		call.handsOn = true
+		var oks [4]bool
+		method, oks[0] = one(h, "X-Forwarded-Method")
+		scheme, oks[1] = one(h, "X-Forwarded-Proto")
+		host, oks[2] = one(h, "X-Forwarded-Host")
+		uri, oks[3] = one(h, "X-Forwarded-Uri")
+		ok = oks == [4]bool{true, true, true, true}
+	case hasOrig:
+		orig, okURL := one(h, "X-Original-Url")
+		var okMethod bool
+		method, okMethod = one(h, "X-Original-Method")
+		scheme, host, uri, ok = splitAbsolute(orig)
+		ok = ok && okURL && okMethod
+	}
+	return method, scheme, host, uri, ok
 }
 
 // one returns the single value of a header: false when it is missing, empty

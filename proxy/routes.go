@@ -218,29 +218,9 @@ func checkPath(raw string, stripParams bool) (string, error) {
 	if raw[0] != '/' {
 		return "", errAmbiguousPath
 	}
-	escaped, params := false, false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c == '%' {
-			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
-				return "", errAmbiguousPath
-			}
-			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
-			switch c {
-			case '/', '.', '%', '?', '#', ';':
-				return "", errAmbiguousPath
-			}
-			i += 2
-			escaped = true
-		} else if c == ';' {
-			if !stripParams {
-				return "", errAmbiguousPath
-			}
-			params = true
-		}
-		if c == '\\' || c < 0x20 || c == 0x7f {
-			return "", errAmbiguousPath
-		}
+	escaped, params, ok := scanEscapedPath(raw, stripParams)
+	if !ok {
+		return "", errAmbiguousPath
 	}
 	if params {
 		raw = stripPathParams(raw)
@@ -275,6 +255,36 @@ func checkPath(raw string, stripParams bool) (string, error) {
 		return "", errAmbiguousPath
 	}
 	return p, nil
+}
+
+// scanEscapedPath checks raw byte by byte (see checkPath): escapes well
+// formed and not of a refused character, no raw "\\" or control, a raw ";"
+// only with stripParams. It reports whether raw has escapes and parameters.
+func scanEscapedPath(raw string, stripParams bool) (escaped, params, ok bool) {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' {
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return false, false, false
+			}
+			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
+			switch c {
+			case '/', '.', '%', '?', '#', ';':
+				return false, false, false
+			}
+			i += 2
+			escaped = true
+		} else if c == ';' {
+			if !stripParams {
+				return false, false, false
+			}
+			params = true
+		}
+		if c == '\\' || c < 0x20 || c == 0x7f {
+			return false, false, false
+		}
+	}
+	return escaped, params, true
 }
 
 // stripPathParams removes ";…" up to the next "/" from every segment, as a

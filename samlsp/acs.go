@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -147,43 +148,9 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 	if st == nil {
 		return nil, refuse(http.StatusServiceUnavailable, reasonNotReady, errors.New("idp metadata not loaded"))
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, sp.acsLimit)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit))
-		}
-		return nil, refuse(http.StatusBadRequest, reasonMalformed, fmt.Errorf("parse form: %w", err))
-	}
-	form := r.PostForm
-	relays := form["RelayState"]
-	for _, v := range relays {
-		if validTrackingID(v) {
-			sp.clearTracking(w, sp.trackingName(v)) // single use, whatever happens next
-		}
-	}
-	if len(relays) > 1 {
-		return nil, refuse(http.StatusBadRequest, reasonMalformed, errors.New("more than one RelayState"))
-	}
-	relay, trackID := "", ""
-	if len(relays) == 1 {
-		relay = relays[0]
-	}
-	if validTrackingID(relay) {
-		trackID = relay
-	}
-	for _, k := range []string{"SAMLart", "SigAlg", "Signature"} {
-		if _, ok := form[k]; ok {
-			return nil, refuse(http.StatusBadRequest, reasonBinding, fmt.Errorf("form field %s: only the HTTP-POST binding is accepted", k))
-		}
-	}
-	values := form["SAMLResponse"]
-	if len(values) != 1 || values[0] == "" {
-		return nil, refuse(http.StatusBadRequest, reasonMalformed, fmt.Errorf("want one SAMLResponse, got %d", len(values)))
-	}
-	doc, err := base64.StdEncoding.DecodeString(values[0])
-	if err != nil {
-		return nil, refuse(http.StatusBadRequest, reasonMalformed, errors.New("SAMLResponse is not base64"))
+	doc, relay, trackID, f := sp.readACSForm(w, r)
+	if f != nil {
+		return nil, f
 	}
 	info, reason, err := inspectResponse(doc)
 	if err != nil {
@@ -194,90 +161,164 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 		return nil, refuse(status, reason, err)
 	}
 	now := sp.now()
+	res, t, f := sp.whichLogin(r, info, relay, trackID)
+	if f != nil {
+		return nil, f
+	}
+	if f := sp.checkResponseHead(info, now); f != nil {
+		return nil, f
+	}
+	idp := *st.sp
+	idp.AllowIDPInitiated = res.unsolicited
+	var requestIDs []string
+	expectIRT := ""
+	if t != nil {
+		requestIDs, expectIRT = []string{t.RequestID}, t.RequestID
+	}
+	assertion, err := sp.safeParse(&idp, doc, requestIDs)
+	if err != nil {
+		reason, private := classifyParseError(err)
+		return nil, refuse(http.StatusForbidden, reason, private)
+	}
+	if reason, err := sp.checkAssertion(assertion, expectIRT, now); err != nil {
+		return nil, refuse(http.StatusForbidden, reason, err)
+	}
+	if f := sp.checkReplay(r.Context(), assertion, t); f != nil {
+		return nil, f
+	}
+	if f := sp.startSession(res, assertion, now); f != nil {
+		return nil, f
+	}
+	return res, nil
+}
 
-	// Which login does this answer? A response to our request must come
-	// back to the browser that started it, inside the login window.
+// readACSForm reads the posted form (bounded by acsBodyLimit), clears the
+// tracking cookie the RelayState names, allows the HTTP-POST binding only
+// and returns the decoded SAMLResponse, the RelayState and, when the
+// RelayState is one, the tracking ID.
+func (sp *SP) readACSForm(w http.ResponseWriter, r *http.Request) (doc []byte, relay, trackID string, f *failure) {
+	r.Body = http.MaxBytesReader(w, r.Body, sp.acsLimit)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, "", "", refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Errorf("body over %d bytes", tooBig.Limit))
+		}
+		return nil, "", "", refuse(http.StatusBadRequest, reasonMalformed, fmt.Errorf("parse form: %w", err))
+	}
+	form := r.PostForm
+	relays := form["RelayState"]
+	for _, v := range relays {
+		if validTrackingID(v) {
+			sp.clearTracking(w, sp.trackingName(v)) // single use, whatever happens next
+		}
+	}
+	if len(relays) > 1 {
+		return nil, "", "", refuse(http.StatusBadRequest, reasonMalformed, errors.New("more than one RelayState"))
+	}
+	if len(relays) == 1 {
+		relay = relays[0]
+	}
+	if validTrackingID(relay) {
+		trackID = relay
+	}
+	for _, k := range []string{"SAMLart", "SigAlg", "Signature"} {
+		if _, ok := form[k]; ok {
+			return nil, "", "", refuse(http.StatusBadRequest, reasonBinding, fmt.Errorf("form field %s: only the HTTP-POST binding is accepted", k))
+		}
+	}
+	values := form["SAMLResponse"]
+	if len(values) != 1 || values[0] == "" {
+		return nil, "", "", refuse(http.StatusBadRequest, reasonMalformed, fmt.Errorf("want one SAMLResponse, got %d", len(values)))
+	}
+	doc, err := base64.StdEncoding.DecodeString(values[0])
+	if err != nil {
+		return nil, "", "", refuse(http.StatusBadRequest, reasonMalformed, errors.New("SAMLResponse is not base64"))
+	}
+	return doc, relay, trackID, nil
+}
+
+// whichLogin decides which login the response answers: a response to our
+// request must come back to the browser that started it, inside the login
+// window; an unsolicited one only with saml.allowIDPInitiated.
+func (sp *SP) whichLogin(r *http.Request, info responseInfo, relay, trackID string) (*loginResult, *tracked, *failure) {
 	res := &loginResult{returnTo: "/"}
 	var t *tracked
 	terr := errNoTracking
 	if trackID != "" {
 		t, terr = sp.readTracking(r, trackID)
 	}
-	var requestIDs []string
 	switch {
 	case t != nil:
 		if info.InResponseTo != t.RequestID {
-			return nil, refuse(http.StatusForbidden, reasonInResponseTo,
+			return nil, nil, refuse(http.StatusForbidden, reasonInResponseTo,
 				fmt.Errorf("response InResponseTo %q is not the request %q this browser started", info.InResponseTo, t.RequestID))
 		}
-		requestIDs = []string{t.RequestID}
 		res.returnTo, _ = sp.redirects.Safe(t.ReturnTo)
 	case errors.Is(terr, errTrackingExpired):
-		return nil, refuse(http.StatusForbidden, reasonTrackingExpired, terr)
+		return nil, nil, refuse(http.StatusForbidden, reasonTrackingExpired, terr)
 	case errors.Is(terr, errTrackingInvalid):
-		return nil, refuse(http.StatusForbidden, reasonTrackingInvalid, terr)
+		return nil, nil, refuse(http.StatusForbidden, reasonTrackingInvalid, terr)
 	case info.InResponseTo != "":
-		return nil, refuse(http.StatusForbidden, reasonNoTracking,
+		return nil, nil, refuse(http.StatusForbidden, reasonNoTracking,
 			fmt.Errorf("response to request %q: %w", info.InResponseTo, errNoTracking))
 	case !sp.allowIDPInit:
-		return nil, refuse(http.StatusForbidden, reasonUnsolicited, errors.New("unsolicited response and saml.allowIDPInitiated is off"))
+		return nil, nil, refuse(http.StatusForbidden, reasonUnsolicited, errors.New("unsolicited response and saml.allowIDPInitiated is off"))
 	default:
 		res.unsolicited = true
 		res.returnTo, _ = redirect.Safe(relay)
 	}
+	return res, t, nil
+}
 
+// checkResponseHead checks the Response's own Destination and IssueInstant
+// (read before the signature is checked, so they may only refuse).
+func (sp *SP) checkResponseHead(info responseInfo, now time.Time) *failure {
 	if info.Destination != "" && info.Destination != sp.acsURL.String() {
-		return nil, refuse(http.StatusForbidden, reasonDestination, fmt.Errorf("response Destination %q is not %s", info.Destination, sp.acsURL.String()))
+		return refuse(http.StatusForbidden, reasonDestination, fmt.Errorf("response Destination %q is not %s", info.Destination, sp.acsURL.String()))
 	}
 	if !info.IssueInstant.IsZero() && info.IssueInstant.After(now.Add(sp.skew)) {
-		return nil, refuse(http.StatusForbidden, reasonNotYetValid, fmt.Errorf("response IssueInstant %s is in the future", info.IssueInstant.UTC().Format(time.RFC3339)))
+		return refuse(http.StatusForbidden, reasonNotYetValid, fmt.Errorf("response IssueInstant %s is in the future", info.IssueInstant.UTC().Format(time.RFC3339)))
 	}
 	if !info.IssueInstant.IsZero() && info.IssueInstant.Before(now.Add(-sp.skew-IssueDelay)) {
-		return nil, refuse(http.StatusForbidden, reasonExpired, fmt.Errorf("response IssueInstant %s is too old", info.IssueInstant.UTC().Format(time.RFC3339)))
+		return refuse(http.StatusForbidden, reasonExpired, fmt.Errorf("response IssueInstant %s is too old", info.IssueInstant.UTC().Format(time.RFC3339)))
 	}
+	return nil
+}
 
-	idp := *st.sp
-	idp.AllowIDPInitiated = res.unsolicited
-	assertion, err := sp.safeParse(&idp, doc, requestIDs)
+// checkReplay accepts an assertion ID once, and a request ID once.
+func (sp *SP) checkReplay(ctx context.Context, a *saml.Assertion, t *tracked) *failure {
+	seen, err := sp.replay.Seen(ctx, a.ID, replayUntil(a, sp.skew))
 	if err != nil {
-		reason, private := classifyParseError(err)
-		return nil, refuse(http.StatusForbidden, reason, private)
-	}
-	expectIRT := ""
-	if t != nil {
-		expectIRT = t.RequestID
-	}
-	if reason, err := sp.checkAssertion(assertion, expectIRT, now); err != nil {
-		return nil, refuse(http.StatusForbidden, reason, err)
-	}
-
-	ctx := r.Context()
-	seen, err := sp.replay.Seen(ctx, assertion.ID, replayUntil(assertion, sp.skew))
-	if err != nil {
-		return nil, refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
+		return refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
 	}
 	if seen {
-		return nil, refuse(http.StatusForbidden, reasonReplay, fmt.Errorf("assertion %q already used", assertion.ID))
+		return refuse(http.StatusForbidden, reasonReplay, fmt.Errorf("assertion %q already used", a.ID))
 	}
-	if t != nil {
-		seen, err := sp.replay.Seen(ctx, requestKeyPrefix+t.RequestID, time.UnixMilli(t.Expires))
-		if err != nil {
-			return nil, refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
-		}
-		if seen {
-			return nil, refuse(http.StatusForbidden, reasonRequestReused, fmt.Errorf("request %q already answered", t.RequestID))
-		}
+	if t == nil {
+		return nil
 	}
-
-	p, reason, err := principalFrom(assertion, sp.attrs)
+	seen, err = sp.replay.Seen(ctx, requestKeyPrefix+t.RequestID, time.UnixMilli(t.Expires))
 	if err != nil {
-		return nil, refuse(http.StatusForbidden, reason, err)
+		return refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
+	}
+	if seen {
+		return refuse(http.StatusForbidden, reasonRequestReused, fmt.Errorf("request %q already answered", t.RequestID))
+	}
+	return nil
+}
+
+// startSession fills res with the principal and the session, which ends at
+// session.lifetime or the IdP's SessionNotOnOrAfter, whichever is first.
+func (sp *SP) startSession(res *loginResult, a *saml.Assertion, now time.Time) *failure {
+	p, reason, err := principalFrom(a, sp.attrs)
+	if err != nil {
+		return refuse(http.StatusForbidden, reason, err)
 	}
 	if p.User == "" {
-		return nil, refuse(http.StatusForbidden, reasonNoUser, errors.New("no user attribute and no NameID"))
+		return refuse(http.StatusForbidden, reasonNoUser, errors.New("no user attribute and no NameID"))
 	}
 	expires := now.Add(sp.lifetime)
-	for _, as := range assertion.AuthnStatements {
+	for _, as := range a.AuthnStatements {
 		if as.SessionNotOnOrAfter != nil && as.SessionNotOnOrAfter.Before(expires) {
 			expires = *as.SessionNotOnOrAfter
 		}
@@ -287,7 +328,7 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 		p.Groups = nil // the gate replaces them on every request; the cookie need not carry them
 	}
 	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires}
-	return res, nil
+	return nil
 }
 
 // panicError is a panic inside crewjam's parser, turned into a refusal.

@@ -11,6 +11,8 @@ package samlsp
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -169,6 +171,25 @@ func New(opts Options) (*SP, error) {
 	if opts.Sessions == nil {
 		return nil, errors.New("samlsp: no session codec")
 	}
+	sp := newWithCollaborators(opts)
+	if err := sp.applyConfig(cfg); err != nil {
+		return nil, err
+	}
+	key, cert, err := loadKeyPair(cfg.Resolve(cfg.SAML.KeyFile), cfg.Resolve(cfg.SAML.CertFile))
+	if err != nil {
+		return nil, err
+	}
+	sp.trackPrefix = TrackingCookiePrefix(cfg.Session.CookieName)
+	if sp.trackCodecs, err = trackingCodecs(opts.SessionKeys); err != nil {
+		return nil, err
+	}
+	sp.base = sp.crewjamSP(key, cert)
+	return sp, nil
+}
+
+// newWithCollaborators builds the SP from its options' collaborators,
+// filling in the ones left out.
+func newWithCollaborators(opts Options) *SP {
 	sp := &SP{
 		log:        opts.Logger,
 		audit:      opts.Audit,
@@ -200,16 +221,22 @@ func New(opts Options) (*SP, error) {
 		c.CheckRedirect = checkMetadataRedirect
 		sp.httpClient = &c
 	}
+	return sp
+}
 
+// applyConfig takes the SP's URLs and settings from the loaded config
+// (defaults were applied once, by config.Load; a hand-built config must set
+// what it uses).
+func (sp *SP) applyConfig(cfg *config.Config) error {
 	s := cfg.SAML
 	public := strings.TrimSuffix(cfg.Public.String(), "/")
 	acs, err := url.Parse(public + pathACS)
 	if err != nil {
-		return nil, fmt.Errorf("samlsp: acs url: %w", err)
+		return fmt.Errorf("samlsp: acs url: %w", err)
 	}
 	md, err := url.Parse(public + pathMetadata)
 	if err != nil {
-		return nil, fmt.Errorf("samlsp: metadata url: %w", err)
+		return fmt.Errorf("samlsp: metadata url: %w", err)
 	}
 	sp.acsURL, sp.metadataURL = *acs, *md
 	sp.entityID = s.EntityID
@@ -217,14 +244,12 @@ func New(opts Options) (*SP, error) {
 		sp.entityID = md.String()
 	}
 	if sp.nameIDFormat, err = nameIDFormat(s.NameIDFormat); err != nil {
-		return nil, err
+		return err
 	}
 	sp.attrs = s.Attributes
 	sp.allowIDPInit = s.AllowIDPInitiated
 	sp.redirects = redirect.NewPolicy(cfg.AllowedRedirectHosts, strings.HasPrefix(public, "http://"))
 	sp.skew = s.ClockSkew // zero is a valid, explicit setting
-	// Defaults were applied once, by config.Load; a hand-built config must
-	// set what it uses.
 	sp.loginWindow = s.LoginWindow
 	sp.lifetime = cfg.Session.Lifetime
 	sp.refreshEvery = s.MetadataRefresh
@@ -232,7 +257,12 @@ func New(opts Options) (*SP, error) {
 	sp.acsLimit = cfg.Server.ACSBodyLimit
 	sp.secure = cfg.Public.Scheme == "https"
 	sp.groupsFromDirectory = cfg.SCIM.Enabled && cfg.SCIM.GroupsSource == "scim"
+	return sp.idpSourceFrom(cfg)
+}
 
+// idpSourceFrom records where the IdP metadata comes from.
+func (sp *SP) idpSourceFrom(cfg *config.Config) error {
+	s := cfg.SAML
 	switch {
 	case s.MetadataURL != nil:
 		sp.idpURL = s.MetadataURL
@@ -240,7 +270,7 @@ func New(opts Options) (*SP, error) {
 	case s.IDPMetadataURL != "":
 		u, err := url.Parse(s.IDPMetadataURL)
 		if err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("saml.idpMetadataURL: not an absolute URL")
+			return fmt.Errorf("saml.idpMetadataURL: not an absolute URL")
 		}
 		sp.idpURL = u
 		sp.idpSource, sp.idpField = u.String(), "saml.idpMetadataURL"
@@ -248,20 +278,14 @@ func New(opts Options) (*SP, error) {
 		sp.idpFile = cfg.Resolve(s.IDPMetadataFile)
 		sp.idpSource, sp.idpField = sp.idpFile, "saml.idpMetadataFile"
 	default:
-		return nil, errors.New("saml: one of idpMetadataURL and idpMetadataFile is required")
+		return errors.New("saml: one of idpMetadataURL and idpMetadataFile is required")
 	}
+	return nil
+}
 
-	key, cert, err := loadKeyPair(cfg.Resolve(s.KeyFile), cfg.Resolve(s.CertFile))
-	if err != nil {
-		return nil, err
-	}
-
-	sp.trackPrefix = TrackingCookiePrefix(cfg.Session.CookieName)
-	if sp.trackCodecs, err = trackingCodecs(opts.SessionKeys); err != nil {
-		return nil, err
-	}
-
-	sp.base = saml.ServiceProvider{
+// crewjamSP is the crewjam service provider every IdP state copies.
+func (sp *SP) crewjamSP(key *rsa.PrivateKey, cert *x509.Certificate) saml.ServiceProvider {
+	return saml.ServiceProvider{
 		EntityID:                         sp.entityID,
 		Key:                              key,
 		Certificate:                      cert,
@@ -283,7 +307,6 @@ func New(opts Options) (*SP, error) {
 		// Our own replay cache is checked after our own checks (acs.go),
 		// so crewjam's ReplayCache stays nil.
 	}
-	return sp, nil
 }
 
 // TrackingCookiePrefix is the prefix of the tracking cookie names for the

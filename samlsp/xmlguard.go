@@ -103,35 +103,11 @@ func inspectResponse(data []byte) (responseInfo, string, error) {
 				if roots > 1 {
 					return info, reasonMalformed, errors.New("more than one root element")
 				}
-				if t.Name.Space != nsProtocol || t.Name.Local != "Response" {
-					return info, reasonMalformed, fmt.Errorf("root element is {%s}%s, not a samlp:Response", t.Name.Space, t.Name.Local)
-				}
-				for _, a := range t.Attr {
-					if a.Name.Space != "" {
-						continue
-					}
-					switch a.Name.Local {
-					case "InResponseTo":
-						info.InResponseTo = a.Value
-					case "Destination":
-						info.Destination = a.Value
-					case "IssueInstant":
-						info.IssueInstant = parseSAMLTime(a.Value)
-					}
+				if err := info.readRoot(t); err != nil {
+					return info, reasonMalformed, err
 				}
 			}
-			switch {
-			case t.Name.Local == "Assertion" || t.Name.Local == "EncryptedAssertion":
-				info.Assertions++
-			case t.Name.Local == "Signature" && t.Name.Space == nsDSig:
-				info.Signatures++
-			case t.Name.Local == "StatusCode" && t.Name.Space == nsProtocol && info.Status == "":
-				for _, a := range t.Attr {
-					if a.Name.Space == "" && a.Name.Local == "Value" {
-						info.Status = a.Value
-					}
-				}
-			}
+			info.count(t)
 		case xml.EndElement:
 			depth--
 		}
@@ -150,6 +126,44 @@ func inspectResponse(data []byte) (responseInfo, string, error) {
 		return info, reasonUnsigned, errors.New("response holds no signature")
 	}
 	return info, "", nil
+}
+
+// readRoot takes InResponseTo, Destination and IssueInstant from the root
+// element, which must be a samlp:Response.
+func (info *responseInfo) readRoot(t xml.StartElement) error {
+	if t.Name.Space != nsProtocol || t.Name.Local != "Response" {
+		return fmt.Errorf("root element is {%s}%s, not a samlp:Response", t.Name.Space, t.Name.Local)
+	}
+	for _, a := range t.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		switch a.Name.Local {
+		case "InResponseTo":
+			info.InResponseTo = a.Value
+		case "Destination":
+			info.Destination = a.Value
+		case "IssueInstant":
+			info.IssueInstant = parseSAMLTime(a.Value)
+		}
+	}
+	return nil
+}
+
+// count notes assertions, signatures and the first status code.
+func (info *responseInfo) count(t xml.StartElement) {
+	switch {
+	case t.Name.Local == "Assertion" || t.Name.Local == "EncryptedAssertion":
+		info.Assertions++
+	case t.Name.Local == "Signature" && t.Name.Space == nsDSig:
+		info.Signatures++
+	case t.Name.Local == "StatusCode" && t.Name.Space == nsProtocol && info.Status == "":
+		for _, a := range t.Attr {
+			if a.Name.Space == "" && a.Name.Local == "Value" {
+				info.Status = a.Value
+			}
+		}
+	}
 }
 
 // parseSAMLTime reads an xs:dateTime as crewjam does, or returns the zero time.
