@@ -180,10 +180,23 @@ YAML
 }
 write_config config.yaml "idpMetadataFile: /etc/portcullis/idp-metadata.xml"
 write_config config-url.yaml "idpMetadataURL: \"https://127.0.0.1:${tls_port}/idp-metadata.xml\""
-# As in the pod: root owns the mounted files, group 65532 (fsGroup) reads them.
-chown -R 0:65532 "$rootfs/etc/portcullis"
-chmod 0755 "$rootfs/etc/portcullis"
-chmod 0440 "$rootfs"/etc/portcullis/*
+# As in the pod: the kubelet's layout of a projected volume (the files in a
+# "..<timestamp>" directory, "..data" pointing at it, each name a symlink
+# into "..data"), root owns them, group 65532 (fsGroup) reads them (0440),
+# which Portcullis accepts for secret files only in that layout.
+(
+  cd "$rootfs/etc/portcullis"
+  stamp=..2026_01_02_03_04_05.000000001
+  mkdir "$stamp"
+  for f in *; do
+    mv "$f" "$stamp/$f"
+    ln -s "..data/$f" "$f"
+  done
+  ln -s "$stamp" ..data
+)
+chown -R -h 0:65532 "$rootfs/etc/portcullis"
+chmod 0755 "$rootfs/etc/portcullis" "$rootfs"/etc/portcullis/..2026_*
+chmod 0440 "$rootfs"/etc/portcullis/..2026_*/*
 echo "rootfs: $(cd "$rootfs" && find . -type f | sort | tr '\n' ' ')"
 
 # How to run inside it: as root, 65532:65532 with a read-only root and a tmpfs
