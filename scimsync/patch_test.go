@@ -2,6 +2,7 @@ package scimsync
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -656,5 +657,39 @@ func BenchmarkPatchAddMember10k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// RFC 7644 §3.5.2.1: adding a value that is already there changes
+// nothing — same version, same meta.lastModified, no event — for a
+// user's multi-valued attribute, a simple attribute and a group's members.
+func TestSCIM_RFC7644_3_5_2_1_AddOfAPresentValueChangesNothing(t *testing.T) {
+	t.Parallel()
+	h := newSCIM(t)
+	uid := h.createUser("fay@example.com")
+	gid := h.mustStatus(h.req("POST", "/Groups", `{"displayName":"eng","members":[{"value":"`+uid+`"}]}`), 201).body["id"].(string)
+	events := func() int {
+		evs, err := h.store.EventsAfter(context.Background(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	for _, tc := range []struct{ name, path, op string }{
+		{"an email already there", "/Users/" + uid, `{"op":"add","path":"emails","value":[{"value":"fay@example.com","type":"work","primary":true}]}`},
+		{"a displayName already set", "/Users/" + uid, `{"op":"add","path":"displayName","value":"A B"}`},
+		{"a member already there", "/Groups/" + gid, `{"op":"add","path":"members","value":[{"value":"` + uid + `"}]}`},
+	} {
+		before := h.mustStatus(h.req("GET", tc.path, ""), 200)
+		n := events()
+		after := h.mustStatus(h.req("PATCH", tc.path, `{"schemas":["`+SchemaPatchOp+`"],"Operations":[`+tc.op+`]}`), 200)
+		meta := func(r scimResp) any { return r.body["meta"].(map[string]any)["lastModified"] }
+		if before.header.Get("ETag") != after.header.Get("ETag") || meta(before) != meta(after) {
+			t.Errorf("%s: version %s -> %s, lastModified %v -> %v; want both unchanged",
+				tc.name, before.header.Get("ETag"), after.header.Get("ETag"), meta(before), meta(after))
+		}
+		if m := events(); m != n {
+			t.Errorf("%s: %d events written, want none", tc.name, m-n)
+		}
 	}
 }
