@@ -21,6 +21,18 @@ type storedEventData struct {
 	Group   *storedEventResource `json:"group,omitempty"`
 	Members []string             `json:"members,omitempty"`
 	Cutoffs []storedCutoff       `json:"cutoffs,omitempty"`
+	Session *storedSession       `json:"session,omitempty"`
+}
+
+// storedSession is a session event's Session; times are unix milliseconds.
+type storedSession struct {
+	ID       string `json:"id,omitempty"`
+	UserID   string `json:"userId,omitempty"`
+	UserName string `json:"userName,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Issued   *int64 `json:"issued,omitempty"`
+	Expires  *int64 `json:"expires,omitempty"`
 }
 
 // storedCutoff is a KeyCutoff in an event; times are unix milliseconds.
@@ -105,7 +117,11 @@ func EncodeEventData(e *Event) (any, error) {
 		d.Cutoffs = append(d.Cutoffs, storedCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UnixMilli(),
 			Expires: c.Expires.UnixMilli(), Deleted: c.Deleted})
 	}
-	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 {
+	if ss := e.Session; ss != nil {
+		d.Session = &storedSession{ID: ss.ID, UserID: ss.UserID, UserName: ss.UserName, Email: ss.Email,
+			Reason: ss.Reason, Issued: eventMS(ss.Issued), Expires: eventMS(ss.Expires)}
+	}
+	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 && d.Session == nil {
 		return nil, nil
 	}
 	var b bytes.Buffer
@@ -132,6 +148,10 @@ func DecodeEventData(b []byte, e *Event) error {
 	if r := d.Group; r != nil {
 		e.Group = &Group{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Doc: eventDoc(r),
 			Version: r.Version, Created: eventTime(r.Created), LastModified: eventTime(r.LastModified)}
+	}
+	if ss := d.Session; ss != nil {
+		e.Session = &Session{ID: ss.ID, UserID: ss.UserID, UserName: ss.UserName, Email: ss.Email, Reason: ss.Reason,
+			Issued: eventTime(ss.Issued), Expires: eventTime(ss.Expires)}
 	}
 	e.Members = d.Members
 	for _, c := range d.Cutoffs {

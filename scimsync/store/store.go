@@ -76,6 +76,8 @@ type Event struct {
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
 	// on a delete, and on an update that changed the user's match key.
 	Cutoffs []KeyCutoff
+	// Session is a session event's payload (session.go); nil otherwise.
+	Session *Session
 }
 
 // Snapshot is the whole directory at one point of the event log.
