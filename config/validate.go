@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 	v.scim()
 	v.store()
 	v.identityToken()
+	v.events()
 	v.crossHost()
 	return v.ps.err()
 }

@@ -306,5 +306,10 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 			s.audit.Info("user deleted", append(f, zap.String("event", "user_deleted"))...)
 		}
 	}
+	for i := range evs {
+		if end, ok := revokedBy(&evs[i]); ok {
+			s.o.Sessions.Revoked(r.Context(), end)
+		}
+	}
 	return nil
 }

@@ -38,6 +38,8 @@ type app struct {
 	drift    *scimsync.DriftDetector // nil without SCIM
 	// watches re-read files that may change while serving (scim.tokensFile).
 	watches []*filewatch.Watcher
+	// runs are background loops serveOn starts (webhook delivery).
+	runs []func(context.Context)
 }
 
 // Close releases what build opened.
@@ -72,6 +74,10 @@ type scimParts struct {
 	service  *scimsync.Service  // its LastToken, for the status page
 	logins   *scimsync.LoginRecorder
 	tokens   *filewatch.Watcher // scim.tokensFile, re-read when it changes
+	// deliveries is the event feed and webhook side of the store;
+	// sessions writes session events into it.
+	deliveries store.Deliveries
+	sessions   *scimsync.SessionEvents
 }
 
 // buildFrom wires a loaded config.
@@ -121,6 +127,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		onLogin = func(ctx context.Context, l samlsp.Login) {
 			sc.drift.Check(ctx, l.Principal)
 			sc.logins.Record(ctx, l.Principal, l.SessionID, l.Issued, l.Expires, l.IdPInitiated)
+			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
+		}
+		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
+			_ = a.Close()
+			return nil, err
 		}
 	}
 	a.sp, err = samlsp.New(samlsp.Options{
@@ -172,6 +183,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics: a.metrics.Handler(),
 		JWKS:    a.proxy.JWKS(),
 		Status:  statusPage(a, sc, checks, ring, adminToken, log),
+		Events:  eventFeed(sc, adminToken, log),
 		// Nothing but the loopback bind guards the listener: refuse Hosts
 		// that a DNS-rebinding page would send.
 		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
@@ -223,9 +235,10 @@ type openedStore struct {
 		store.Reader
 		store.EventSummary
 	}
-	ledger store.Ledger
-	listen scimsync.Listener  // nil unless replicas share the store (postgres)
-	replay samlsp.ReplayCache // likewise
+	ledger     store.Ledger
+	deliveries store.Deliveries
+	listen     scimsync.Listener  // nil unless replicas share the store (postgres)
+	replay     samlsp.ReplayCache // likewise
 }
 
 // storeFor opens the configured store: cmd picks the backend.
@@ -237,7 +250,7 @@ func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
 		if err != nil {
 			return openedStore{}, err
 		}
-		return openedStore{st: lite, ledger: lite.Ledger()}, nil
+		return openedStore{st: lite, ledger: lite.Ledger(), deliveries: lite.Deliveries()}, nil
 	}
 	dsn := cfg.Store.DSN
 	if cfg.Store.DSNFile != "" {
@@ -251,7 +264,7 @@ func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
 	if err != nil {
 		return openedStore{}, err
 	}
-	return openedStore{st: pg, ledger: pg.Ledger(), listen: pg, replay: pg.ReplayCache()}, nil
+	return openedStore{st: pg, ledger: pg.Ledger(), deliveries: pg.Deliveries(), listen: pg, replay: pg.ReplayCache()}, nil
 }
 
 // tokensRecheck is how often scim.tokensFile is checked for a change: a
@@ -309,6 +322,7 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	// large directory's load peak for the life of the process.
 	snap = nil
 	debug.FreeOSMemory()
+	sessions := scimsync.NewSessionEvents(opened.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
 	svc, err := scimsync.NewService(scimsync.Options{
 		Config:    cfg,
 		Store:     st,
@@ -318,12 +332,14 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		Logger:    log.Named("scimsync"),
 		Audit:     audit,
 		Metrics:   m,
+		Sessions:  sessions,
 	})
 	if err != nil {
 		return fail(err)
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
 		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
+		deliveries: opened.deliveries, sessions: sessions,
 		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
 	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)

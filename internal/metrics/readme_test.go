@@ -30,6 +30,8 @@ func TestREADME_ReferenceListsEveryMetric(t *testing.T) {
 	m.SCIMRequest("Users", "get", 200) // vectors without children are not gathered
 	m.DirectoryEvent("user.created")
 	m.PropagationLag(0)
+	m.WebhookEndpoint("http://app/hooks")
+	m.WebhookDelivered("http://app/hooks", time.Second)
 	fams, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)

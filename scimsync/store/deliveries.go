@@ -51,7 +51,8 @@ type Deliveries interface {
 	LastSeq(ctx context.Context) (int64, error)
 	// FeedEvents returns up to limit events with after < Seq <= upto (upto
 	// 0: no bound) whose kind is in kinds (nil: every kind), in order.
-	// ErrGone if events after after were pruned.
+	// ErrGone if events after after were pruned; a negative after starts
+	// at the oldest event kept.
 	FeedEvents(ctx context.Context, after, upto int64, kinds []string, limit int) ([]Event, error)
 	// Backlog counts the events after after of kinds (nil: all) and returns
 	// the time of the oldest of them (zero if none).
@@ -137,7 +138,7 @@ func (d *SQLDeliveries) FeedEvents(ctx context.Context, after, upto int64, kinds
 		if err != nil && !errors.Is(err, errNoRows) {
 			return d.s.err(ctx, "read feed", err)
 		}
-		if after < pruned {
+		if after >= 0 && after < pruned {
 			return ErrGone
 		}
 		if upto <= 0 {
