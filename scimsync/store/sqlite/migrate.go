@@ -130,6 +130,7 @@ type migrationStep struct {
 
 var steps = map[string]migrationStep{
 	"drop_passwords.sql": {run: dropPasswords, vacuum: true},
+	"user_emails.sql":    {run: backfillEmails},
 }
 
 //go:embed migrations/*.sql
@@ -144,4 +145,9 @@ func dropPasswords(ctx context.Context, tx *sql.Tx) error {
 	return store.DropPasswords(ctx, conn{tx}, dialect,
 		`SELECT pk, doc FROM users WHERE CAST(doc AS TEXT) LIKE '%password%'`,
 		`SELECT seq, data FROM events WHERE resource_type = 'User' AND (data LIKE '%password%' OR data LIKE '%"docB64"%')`)
+}
+
+// backfillEmails is migration 0006's step (store.BackfillEmails).
+func backfillEmails(ctx context.Context, tx *sql.Tx) error {
+	return store.BackfillEmails(ctx, conn{tx}, dialect)
 }
