@@ -15,7 +15,7 @@ import (
 // not only the primary one the users.email column keeps — so that a SCIM
 // filter on any email (Entra's `emails[type eq "work"].value eq "x"`) is
 // answered from an index instead of reading every user. Each user write
-// keeps it in the same transaction; migration 0006 filled it for the users
+// keeps it in the same transaction; migration 0007 filled it for the users
 // stored before.
 //
 // The index narrows, the SCIM filter decides: Query "emails" returns the
@@ -95,7 +95,7 @@ func (s SQLStore) writeEmails(ctx context.Context, tx DB, upk int64, keys []stri
 }
 
 // BackfillEmails fills the email index from every stored user document:
-// migration 0006's step on every backend, run in its transaction. It
+// migration 0007's step on every backend, run in its transaction. It
 // replaces what is there, so running it again changes nothing. Rows go in
 // batches, one statement for many users, which matters on PostgreSQL
 // where each statement is a round trip.

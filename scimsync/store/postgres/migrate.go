@@ -81,7 +81,7 @@ func dropPasswords(ctx context.Context, tx pgx.Tx) error {
 			AND (data::text ILIKE '%password%' OR data::text LIKE '%"docB64"%')`)
 }
 
-// backfillEmails is migration 0006's step (store.BackfillEmails).
+// backfillEmails is migration 0007's step (store.BackfillEmails).
 func backfillEmails(ctx context.Context, tx pgx.Tx) error {
 	return store.BackfillEmails(ctx, conn{tx}, dialect)
 }

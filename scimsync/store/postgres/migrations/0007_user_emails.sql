@@ -1,4 +1,4 @@
--- 0006: the email index (scimsync/store/emails.go). Additive only: the
+-- 0007: the email index (scimsync/store/emails.go). Additive only: the
 -- previous binary neither reads nor writes it.
 --
 -- One row per email value of a user's document (every one, not only the
