@@ -70,7 +70,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 		{"forwarded-for in underscore spelling", func(c *Config) { c.Headers = map[string]string{"x_forwarded_for": "user"} }, []string{"line 25: headers.x_forwarded_for: x_forwarded_for cannot carry identity: it is hop-by-hop, frames the request or is set by the proxy"}},
 		{"proxy header", func(c *Config) { c.Headers = map[string]string{"Proxy-Authorization": "user"} }, []string{"line 25: headers.Proxy-Authorization: Proxy-Authorization cannot carry identity: it is hop-by-hop, frames the request or is set by the proxy"}},
 		{"header name with space", func(c *Config) { c.Headers = map[string]string{"X User": "user"} }, []string{"line 25: headers.X User: must be an HTTP header name: letters, digits and !#$%&'*+-.^_`|~"}},
-		{"header from unknown field", func(c *Config) { c.Headers["X-Forwarded-User"] = "uid" }, []string{`line 26: headers.X-Forwarded-User: must be one of user, email, name, groups; got "uid"`}},
+		{"header from unknown field", func(c *Config) { c.Headers["X-Forwarded-User"] = "uid" }, []string{`line 26: headers.X-Forwarded-User: must be one of user, email, name, groups, organization; got "uid"`}},
 		{"route without slash", func(c *Config) { c.Routes[1].Path = "admin/" }, []string{`line 33: routes[1].path: must start with "/"; got "admin/"`}},
 		{"route with dot-dot", func(c *Config) { c.Routes[1].Path = "/a/../admin/" }, []string{`line 33: routes[1].path: must not contain "..": routes match the cleaned, decoded path; got "/a/../admin/"`}},
 		{"route with double slash", func(c *Config) { c.Routes[1].Path = "//admin/" }, []string{`line 33: routes[1].path: must not contain "//": routes match the cleaned, decoded path; got "//admin/"`}},
