@@ -70,7 +70,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 		{"forwarded-for in underscore spelling", func(c *Config) { c.Headers = map[string]string{"x_forwarded_for": "user"} }, []string{"line 25: headers.x_forwarded_for: x_forwarded_for cannot carry identity: it is hop-by-hop, frames the request or is set by the proxy"}},
 		{"proxy header", func(c *Config) { c.Headers = map[string]string{"Proxy-Authorization": "user"} }, []string{"line 25: headers.Proxy-Authorization: Proxy-Authorization cannot carry identity: it is hop-by-hop, frames the request or is set by the proxy"}},
 		{"header name with space", func(c *Config) { c.Headers = map[string]string{"X User": "user"} }, []string{"line 25: headers.X User: must be an HTTP header name: letters, digits and !#$%&'*+-.^_`|~"}},
-		{"header from unknown field", func(c *Config) { c.Headers["X-Forwarded-User"] = "uid" }, []string{`line 26: headers.X-Forwarded-User: must be one of user, email, name, groups; got "uid"`}},
+		{"header from unknown field", func(c *Config) { c.Headers["X-Forwarded-User"] = "uid" }, []string{`line 26: headers.X-Forwarded-User: must be one of user, email, name, groups, organization; got "uid"`}},
 		{"route without slash", func(c *Config) { c.Routes[1].Path = "admin/" }, []string{`line 33: routes[1].path: must start with "/"; got "admin/"`}},
 		{"route with dot-dot", func(c *Config) { c.Routes[1].Path = "/a/../admin/" }, []string{`line 33: routes[1].path: must not contain "..": routes match the cleaned, decoded path; got "/a/../admin/"`}},
 		{"route with double slash", func(c *Config) { c.Routes[1].Path = "//admin/" }, []string{`line 33: routes[1].path: must not contain "//": routes match the cleaned, decoded path; got "//admin/"`}},
@@ -85,6 +85,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 			name: "scim and store values",
 			mutate: func(c *Config) {
 				c.SCIM = SCIM{Enabled: true, TokensFile: "t", BasePath: "/saml/scim", MaxBodyBytes: 10, MaxPageSize: 0,
+					Bulk:  Bulk{MaxOperations: 0, MaxPayloadSize: 100},
 					Match: Match{IdentityField: "uid", SCIMAttribute: "mail"}, GroupsSource: "ldap"}
 				c.Store = Store{Driver: "postgres", DSN: "postgres://u:secret@db/x", MaxStaleness: time.Second}
 			},
@@ -95,6 +96,8 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 				`scim.groupsSource: must be scim, saml or both; got "ldap"`,
 				"scim.maxBodyBytes: must be at least 1024; got 10",
 				"scim.maxPageSize: must be between 1 and 10000; got 0",
+				"scim.bulk.maxOperations: must be between 1 and 100000; got 0",
+				"scim.bulk.maxPayloadSize: must be between 1024 and 1073741824 bytes; got 100",
 				"store.dsn: must not contain a password; put the whole DSN in a file and name it in store.dsnFile",
 			},
 		},

@@ -150,6 +150,8 @@ func applyIdentity(h http.Header, plan *headerPlan, cookies cookieFilter, p *ide
 			v = sanitizeHeaderValue(p.Email)
 		case identity.FieldName:
 			v = sanitizeHeaderValue(p.Name)
+		case identity.FieldOrganization:
+			v = p.Org // a config id: ^[a-z0-9][a-z0-9-]*$
 		case identity.FieldGroups:
 			var leftOut bool
 			v, leftOut = groupsHeader(p.Groups)

@@ -91,12 +91,12 @@ type loginResult struct {
 }
 
 // serveACS is the assertion consumer service (HTTP-POST binding only).
-func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
+func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	res, f := sp.consume(w, r)
+	res, f := sp.consume(w, r, c)
 	if f == nil {
 		if err := sp.sessions.Write(w, r, res.session); errors.Is(err, session.ErrTooLarge) {
 			f = refuse(http.StatusForbidden, reasonSessionTooLarge, err)
@@ -143,8 +143,8 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 
 // consume validates the posted response and builds the session. It clears
 // the tracking cookie named by the RelayState whatever the outcome.
-func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *failure) {
-	st := sp.state.Load()
+func (sp *SP) consume(w http.ResponseWriter, r *http.Request, c *conn) (*loginResult, *failure) {
+	st := c.state.Load()
 	if st == nil {
 		return nil, refuse(http.StatusServiceUnavailable, reasonNotReady, errors.New("idp metadata not loaded"))
 	}
@@ -161,11 +161,11 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 		return nil, refuse(status, reason, err)
 	}
 	now := sp.now()
-	res, t, f := sp.whichLogin(r, info, relay, trackID)
+	res, t, f := sp.whichLogin(r, c, info, relay, trackID)
 	if f != nil {
 		return nil, f
 	}
-	if f := sp.checkResponseHead(info, now); f != nil {
+	if f := sp.checkResponseHead(c, info, now); f != nil {
 		return nil, f
 	}
 	idp := *st.sp
@@ -180,13 +180,13 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request) (*loginResult, *fa
 		reason, private := classifyParseError(err)
 		return nil, refuse(http.StatusForbidden, reason, private)
 	}
-	if reason, err := sp.checkAssertion(assertion, expectIRT, now); err != nil {
+	if reason, err := sp.checkAssertion(c, assertion, expectIRT, now); err != nil {
 		return nil, refuse(http.StatusForbidden, reason, err)
 	}
 	if f := sp.checkReplay(r.Context(), assertion, t); f != nil {
 		return nil, f
 	}
-	if f := sp.startSession(res, assertion, now); f != nil {
+	if f := sp.startSession(c, res, assertion, now); f != nil {
 		return nil, f
 	}
 	return res, nil
@@ -240,7 +240,7 @@ func (sp *SP) readACSForm(w http.ResponseWriter, r *http.Request) (doc []byte, r
 // whichLogin decides which login the response answers: a response to our
 // request must come back to the browser that started it, inside the login
 // window; an unsolicited one only with saml.allowIDPInitiated.
-func (sp *SP) whichLogin(r *http.Request, info responseInfo, relay, trackID string) (*loginResult, *tracked, *failure) {
+func (sp *SP) whichLogin(r *http.Request, c *conn, info responseInfo, relay, trackID string) (*loginResult, *tracked, *failure) {
 	res := &loginResult{returnTo: "/"}
 	var t *tracked
 	terr := errNoTracking
@@ -261,7 +261,7 @@ func (sp *SP) whichLogin(r *http.Request, info responseInfo, relay, trackID stri
 	case info.InResponseTo != "":
 		return nil, nil, refuse(http.StatusForbidden, reasonNoTracking,
 			fmt.Errorf("response to request %q: %w", info.InResponseTo, errNoTracking))
-	case !sp.allowIDPInit:
+	case !c.allowIDPInit:
 		return nil, nil, refuse(http.StatusForbidden, reasonUnsolicited, errors.New("unsolicited response and saml.allowIDPInitiated is off"))
 	default:
 		res.unsolicited = true
@@ -272,9 +272,9 @@ func (sp *SP) whichLogin(r *http.Request, info responseInfo, relay, trackID stri
 
 // checkResponseHead checks the Response's own Destination and IssueInstant
 // (read before the signature is checked, so they may only refuse).
-func (sp *SP) checkResponseHead(info responseInfo, now time.Time) *failure {
-	if info.Destination != "" && info.Destination != sp.acsURL.String() {
-		return refuse(http.StatusForbidden, reasonDestination, fmt.Errorf("response Destination %q is not %s", info.Destination, sp.acsURL.String()))
+func (sp *SP) checkResponseHead(c *conn, info responseInfo, now time.Time) *failure {
+	if info.Destination != "" && info.Destination != c.acsURL.String() {
+		return refuse(http.StatusForbidden, reasonDestination, fmt.Errorf("response Destination %q is not %s", info.Destination, c.acsURL.String()))
 	}
 	if !info.IssueInstant.IsZero() && info.IssueInstant.After(now.Add(sp.skew)) {
 		return refuse(http.StatusForbidden, reasonNotYetValid, fmt.Errorf("response IssueInstant %s is in the future", info.IssueInstant.UTC().Format(time.RFC3339)))
@@ -309,8 +309,8 @@ func (sp *SP) checkReplay(ctx context.Context, a *saml.Assertion, t *tracked) *f
 
 // startSession fills res with the principal and the session, which ends at
 // session.lifetime or the IdP's SessionNotOnOrAfter, whichever is first.
-func (sp *SP) startSession(res *loginResult, a *saml.Assertion, now time.Time) *failure {
-	p, reason, err := principalFrom(a, sp.attrs)
+func (sp *SP) startSession(c *conn, res *loginResult, a *saml.Assertion, now time.Time) *failure {
+	p, reason, err := principalFrom(a, c.attrs)
 	if err != nil {
 		return refuse(http.StatusForbidden, reason, err)
 	}
@@ -323,6 +323,7 @@ func (sp *SP) startSession(res *loginResult, a *saml.Assertion, now time.Time) *
 			expires = *as.SessionNotOnOrAfter
 		}
 	}
+	p.Org = c.org
 	res.principal = p
 	if sp.groupsFromDirectory {
 		p.Groups = nil // the gate replaces them on every request; the cookie need not carry them
@@ -406,7 +407,7 @@ func classifyParseError(err error) (string, error) {
 // and an IdP session that has not already ended. NotBefore and NotOnOrAfter
 // hold within ± skew; IssueInstant may lie between now − (skew +
 // IssueDelay) and now + skew.
-func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Time) (string, error) {
+func (sp *SP) checkAssertion(c *conn, a *saml.Assertion, inResponseTo string, now time.Time) (string, error) {
 	skew := sp.skew
 	switch {
 	case a.ID == "":
@@ -420,12 +421,12 @@ func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Ti
 	case a.IssueInstant.Before(now.Add(-skew - IssueDelay)):
 		return reasonExpired, fmt.Errorf("assertion IssueInstant %s is too old", a.IssueInstant.UTC().Format(time.RFC3339))
 	}
-	c := a.Conditions
-	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(skew)) {
-		return reasonNotYetValid, fmt.Errorf("assertion NotBefore %s is in the future", c.NotBefore.UTC().Format(time.RFC3339))
+	cond := a.Conditions
+	if !cond.NotBefore.IsZero() && cond.NotBefore.After(now.Add(skew)) {
+		return reasonNotYetValid, fmt.Errorf("assertion NotBefore %s is in the future", cond.NotBefore.UTC().Format(time.RFC3339))
 	}
-	if !c.NotOnOrAfter.IsZero() && !now.Before(c.NotOnOrAfter.Add(skew)) {
-		return reasonExpired, fmt.Errorf("assertion NotOnOrAfter %s has passed", c.NotOnOrAfter.UTC().Format(time.RFC3339))
+	if !cond.NotOnOrAfter.IsZero() && !now.Before(cond.NotOnOrAfter.Add(skew)) {
+		return reasonExpired, fmt.Errorf("assertion NotOnOrAfter %s has passed", cond.NotOnOrAfter.UTC().Format(time.RFC3339))
 	}
 	bearer, fresh := false, false
 	for _, sc := range a.Subject.SubjectConfirmations {
@@ -434,7 +435,7 @@ func (sp *SP) checkAssertion(a *saml.Assertion, inResponseTo string, now time.Ti
 			continue
 		}
 		bearer = true
-		if d.Recipient == sp.acsURL.String() && d.InResponseTo == inResponseTo &&
+		if d.Recipient == c.acsURL.String() && d.InResponseTo == inResponseTo &&
 			now.Before(d.NotOnOrAfter.Add(skew)) && !d.NotBefore.After(now.Add(skew)) {
 			fresh = true
 		}

@@ -22,6 +22,7 @@ var alice = identity.Principal{
 	Email:  "alice@example.com",
 	Name:   "Alice Example",
 	Groups: []string{"staff", "admins"},
+	Org:    identity.DefaultOrg,
 }
 
 func TestACS_AcceptsSignedResponse(t *testing.T) {
@@ -286,6 +287,7 @@ func TestACS_AttributeMapping(t *testing.T) {
 				}
 			}})
 			s := h.expectAccepted(t, rec, "/")
+			tc.want.Org = identity.DefaultOrg // the top-level IdP's sessions
 			if diff := cmp.Diff(tc.want, s.Principal); diff != "" {
 				t.Errorf("principal (-want +got):\n%s", diff)
 			}

@@ -19,8 +19,13 @@ const (
 // AuthnRequest, to come back to returnTo (validated here; an unsafe target
 // becomes "/"). The proxy calls it for unauthenticated browser navigations.
 func (sp *SP) StartLogin(w http.ResponseWriter, r *http.Request, returnTo string) {
+	sp.startLoginAt(w, r, sp.def, returnTo)
+}
+
+// startLoginAt starts a login at connection c's IdP.
+func (sp *SP) startLoginAt(w http.ResponseWriter, r *http.Request, c *conn, returnTo string) {
 	rid := web.RequestID(r.Context())
-	st := sp.state.Load()
+	st := c.state.Load()
 	if st == nil {
 		web.Page(w, r, http.StatusServiceUnavailable, titleNotReady, messageNotReady)
 		return

@@ -19,12 +19,23 @@ import (
 	"github.com/crewjam/saml"
 )
 
-// MetadataXML returns the SP metadata: the entity ID, the signing and
+// MetadataXML returns the default connection's SP metadata (see
+// conn.metadataXML).
+func (sp *SP) MetadataXML() ([]byte, error) { return sp.def.metadataXML() }
+
+// LoadMetadata loads the default connection's IdP metadata once, now (see
+// conn.load).
+func (sp *SP) LoadMetadata(ctx context.Context) error { return sp.def.load(ctx) }
+
+// Run keeps the IdP metadata loaded until ctx is done (see conn.run).
+func (sp *SP) Run(ctx context.Context) { sp.def.run(ctx) }
+
+// metadataXML returns the SP metadata: the entity ID, the signing and
 // encryption certificate, AuthnRequestsSigned="true",
 // WantAssertionsSigned="true", one HTTP-POST ACS and the NameID format. It
 // needs no IdP metadata.
-func (sp *SP) MetadataXML() ([]byte, error) {
-	base := sp.base
+func (c *conn) metadataXML() ([]byte, error) {
+	base := c.base
 	out, err := xml.MarshalIndent(base.Metadata(), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("marshal sp metadata: %w", err)
@@ -32,38 +43,38 @@ func (sp *SP) MetadataXML() ([]byte, error) {
 	return append(append([]byte(xml.Header), out...), '\n'), nil
 }
 
-// LoadMetadata fetches the IdP metadata URL (or reads the file) once, now,
-// and on success puts it in use. On failure the metadata in use, if any,
-// is kept.
-func (sp *SP) LoadMetadata(ctx context.Context) error {
-	sp.loadMu.Lock()
-	defer sp.loadMu.Unlock()
-	data, err := sp.readMetadata(ctx)
+// load fetches the IdP metadata URL (or reads the file) once, now, and on
+// success puts it in use. On failure the metadata in use, if any, is kept.
+func (c *conn) load(ctx context.Context) error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	data, err := c.readMetadata(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := sp.newIDPState(data)
+	st, err := c.newIDPState(data)
 	if err != nil {
-		return fmt.Errorf("idp metadata %s: %w", sp.idpSource, err)
+		return fmt.Errorf("idp metadata %s: %w", c.idpSource, err)
 	}
-	if err := sp.checkNotExpired(st); err != nil {
+	if err := c.checkNotExpired(st); err != nil {
 		return err
 	}
-	sp.noteLoaded(sp.state.Swap(st), st)
+	c.noteLoaded(c.state.Swap(st), st)
 	return nil
 }
 
-// Run loads the IdP metadata now and then every metadataRefresh (every
+// run loads the IdP metadata now and then every metadataRefresh (every
 // 30 seconds while none is loaded), until ctx is done. A failed load keeps
 // the last good metadata and is logged and counted.
-func (sp *SP) Run(ctx context.Context) {
+func (c *conn) run(ctx context.Context) {
+	sp := c.sp
 	for {
-		if err := sp.LoadMetadata(ctx); err != nil && ctx.Err() == nil {
+		if err := c.load(ctx); err != nil && ctx.Err() == nil {
 			sp.metrics.MetadataRefreshFailed()
-			sp.logLoadFailure(err)
+			c.logLoadFailure(err)
 		}
 		wait := sp.refreshEvery
-		if sp.state.Load() == nil {
+		if c.state.Load() == nil {
 			wait = sp.retryEvery
 		}
 		t := time.NewTimer(wait)
@@ -76,26 +87,26 @@ func (sp *SP) Run(ctx context.Context) {
 	}
 }
 
-func (sp *SP) readMetadata(ctx context.Context) ([]byte, error) {
-	if sp.idpURL == nil {
-		f, err := os.Open(sp.idpFile)
+func (c *conn) readMetadata(ctx context.Context) ([]byte, error) {
+	if c.idpURL == nil {
+		f, err := os.Open(c.idpFile)
 		if err != nil {
-			return nil, fmt.Errorf("saml.idpMetadataFile: %w", err)
+			return nil, fmt.Errorf("%s: %w", c.idpField, err)
 		}
 		defer f.Close()
 		data, err := readBounded(f, maxMetadataBytes)
 		if err != nil {
-			return nil, fmt.Errorf("saml.idpMetadataFile %s: %w", sp.idpFile, err)
+			return nil, fmt.Errorf("%s %s: %w", c.idpField, c.idpFile, err)
 		}
 		return data, nil
 	}
-	u := sp.idpURL.String()
+	u := c.idpURL.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch idp metadata %s: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8")
-	resp, err := sp.httpClient.Do(req)
+	resp, err := c.sp.httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch idp metadata %s: %w", u, err)
 	}
@@ -128,7 +139,7 @@ var whitespace = regexp.MustCompile(`\s+`)
 // EntitiesDescriptor holding exactly one entity with an IDPSSODescriptor.
 // It must have an HTTP-Redirect SingleSignOnService and a signing
 // certificate.
-func (sp *SP) newIDPState(data []byte) (*idpState, error) {
+func (c *conn) newIDPState(data []byte) (*idpState, error) {
 	if err := checkXMLText(data); err != nil {
 		return nil, err
 	}
@@ -139,7 +150,7 @@ func (sp *SP) newIDPState(data []byte) (*idpState, error) {
 	if ed.EntityID == "" {
 		return nil, errors.New("no entityID")
 	}
-	st := &idpState{loadedAt: sp.now(), validUntil: validUntil(ed)}
+	st := &idpState{loadedAt: c.sp.now(), validUntil: validUntil(ed)}
 	for _, d := range ed.IDPSSODescriptors {
 		for _, s := range d.SingleSignOnServices {
 			if s.Binding == saml.HTTPRedirectBinding && st.ssoURL == "" {
@@ -168,7 +179,7 @@ func (sp *SP) newIDPState(data []byte) (*idpState, error) {
 		return nil, errors.New("no signing certificate")
 	}
 	slices.Sort(st.certs)
-	idp := sp.base
+	idp := c.base
 	idp.IDPMetadata = ed
 	st.sp = &idp
 	return st, nil

@@ -16,10 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -104,12 +101,7 @@ type SP struct {
 	clock      *dsig.Clock
 
 	// Settings resolved from the config with defaults applied.
-	entityID     string
-	acsURL       url.URL
-	metadataURL  url.URL
 	nameIDFormat saml.NameIDFormat
-	attrs        config.Attributes
-	allowIDPInit bool
 	// redirects judges return targets: same-origin paths, and absolute URLs
 	// on allowedRedirectHosts (an IdP-initiated RelayState: paths only).
 	redirects    *redirect.Policy
@@ -119,30 +111,20 @@ type SP struct {
 	acsLimit     int64
 	refreshEvery time.Duration
 	retryEvery   time.Duration
-	idpSource    string // IdP metadata URL or file, for logs and errors
-	idpField     string // the config field naming it, for errors
-	idpURL       *url.URL
-	idpFile      string
 	secure       bool // publicURL is https: tracking cookies are SameSite=None; Secure
 	// groupsFromDirectory: SCIM is on with groupsSource scim, so the gate
 	// takes every request's groups from the directory and the session
 	// cookie does not keep the assertion's (OnLogin still sees them).
 	groupsFromDirectory bool
 
-	// base is the ServiceProvider with everything but the IdP metadata;
-	// each loaded metadata gets a copy of it.
-	base saml.ServiceProvider
+	// key and cert are the SP's own, shared by every connection.
+	key  *rsa.PrivateKey
+	cert *x509.Certificate
+	// def is the default organization's IdP connection (conn.go).
+	def *conn
 
 	trackPrefix string
 	trackCodecs []securecookie.Codec
-
-	state  atomic.Pointer[idpState]
-	loadMu sync.Mutex // serialises metadata loads; readers use state
-	// refusedExpired is the validUntil of the last document refused as
-	// expired, nil once a load succeeds; certChange is the last change of
-	// the signing certificates (trust.go).
-	refusedExpired atomic.Pointer[time.Time]
-	certChange     atomic.Pointer[certChange]
 
 	// parse runs crewjam's response parsing; tests replace it to prove
 	// that a panic inside it is contained.
@@ -183,7 +165,10 @@ func New(opts Options) (*SP, error) {
 	if sp.trackCodecs, err = trackingCodecs(opts.SessionKeys); err != nil {
 		return nil, err
 	}
-	sp.base = sp.crewjamSP(key, cert)
+	sp.key, sp.cert = key, cert
+	if sp.def, err = sp.newConn(cfg, identity.DefaultOrg, cfg.SAML, ""); err != nil {
+		return nil, err
+	}
 	return sp, nil
 }
 
@@ -224,30 +209,16 @@ func newWithCollaborators(opts Options) *SP {
 	return sp
 }
 
-// applyConfig takes the SP's URLs and settings from the loaded config
+// applyConfig takes the SP's shared settings from the loaded config
 // (defaults were applied once, by config.Load; a hand-built config must set
-// what it uses).
+// what it uses). Each connection's own come from newConn.
 func (sp *SP) applyConfig(cfg *config.Config) error {
 	s := cfg.SAML
-	public := strings.TrimSuffix(cfg.Public.String(), "/")
-	acs, err := url.Parse(public + pathACS)
-	if err != nil {
-		return fmt.Errorf("samlsp: acs url: %w", err)
-	}
-	md, err := url.Parse(public + pathMetadata)
-	if err != nil {
-		return fmt.Errorf("samlsp: metadata url: %w", err)
-	}
-	sp.acsURL, sp.metadataURL = *acs, *md
-	sp.entityID = s.EntityID
-	if sp.entityID == "" {
-		sp.entityID = md.String()
-	}
+	var err error
 	if sp.nameIDFormat, err = nameIDFormat(s.NameIDFormat); err != nil {
 		return err
 	}
-	sp.attrs = s.Attributes
-	sp.allowIDPInit = s.AllowIDPInitiated
+	public := strings.TrimSuffix(cfg.Public.String(), "/")
 	sp.redirects = redirect.NewPolicy(cfg.AllowedRedirectHosts, strings.HasPrefix(public, "http://"))
 	sp.skew = s.ClockSkew // zero is a valid, explicit setting
 	sp.loginWindow = s.LoginWindow
@@ -257,56 +228,7 @@ func (sp *SP) applyConfig(cfg *config.Config) error {
 	sp.acsLimit = cfg.Server.ACSBodyLimit
 	sp.secure = cfg.Public.Scheme == "https"
 	sp.groupsFromDirectory = cfg.SCIM.Enabled && cfg.SCIM.GroupsSource == "scim"
-	return sp.idpSourceFrom(cfg)
-}
-
-// idpSourceFrom records where the IdP metadata comes from.
-func (sp *SP) idpSourceFrom(cfg *config.Config) error {
-	s := cfg.SAML
-	switch {
-	case s.MetadataURL != nil:
-		sp.idpURL = s.MetadataURL
-		sp.idpSource, sp.idpField = s.MetadataURL.String(), "saml.idpMetadataURL"
-	case s.IDPMetadataURL != "":
-		u, err := url.Parse(s.IDPMetadataURL)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return fmt.Errorf("saml.idpMetadataURL: not an absolute URL")
-		}
-		sp.idpURL = u
-		sp.idpSource, sp.idpField = u.String(), "saml.idpMetadataURL"
-	case s.IDPMetadataFile != "":
-		sp.idpFile = cfg.Resolve(s.IDPMetadataFile)
-		sp.idpSource, sp.idpField = sp.idpFile, "saml.idpMetadataFile"
-	default:
-		return errors.New("saml: one of idpMetadataURL and idpMetadataFile is required")
-	}
 	return nil
-}
-
-// crewjamSP is the crewjam service provider every IdP state copies.
-func (sp *SP) crewjamSP(key *rsa.PrivateKey, cert *x509.Certificate) saml.ServiceProvider {
-	return saml.ServiceProvider{
-		EntityID:                         sp.entityID,
-		Key:                              key,
-		Certificate:                      cert,
-		MetadataURL:                      sp.metadataURL,
-		AcsURL:                           sp.acsURL,
-		AuthnNameIDFormat:                sp.nameIDFormat,
-		SendUnspecifiedNameIDFormat:      true,
-		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
-		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
-		Clock:                            sp.clock,
-		HTTPClient:                       sp.httpClient,
-		LimitRelayStateLength:            true,
-		// SHA-1 signatures can be forged by collision; Okta, Entra ID and
-		// ADFS sign with SHA-256 unless told otherwise.
-		RejectSHA1Signatures: true,
-		// An administrator pastes this metadata into the IdP once; a
-		// validUntil (crewjam's default: two days) would expire it there.
-		MetadataOmitValidUntil: true,
-		// Our own replay cache is checked after our own checks (acs.go),
-		// so crewjam's ReplayCache stays nil.
-	}
 }
 
 // TrackingCookiePrefix is the prefix of the tracking cookie names for the
@@ -314,29 +236,19 @@ func (sp *SP) crewjamSP(key *rsa.PrivateKey, cert *x509.Certificate) saml.Servic
 func TrackingCookiePrefix(cookieName string) string { return cookieName + "_t_" }
 
 // Ready is nil once IdP metadata is loaded. The error holds no secrets.
-func (sp *SP) Ready() error {
-	if sp.state.Load() == nil {
-		return errors.New("saml: identity provider metadata not loaded yet")
-	}
-	return nil
-}
+func (sp *SP) Ready() error { return sp.def.ready() }
 
 // MetadataLoadedAt is when the IdP metadata in use was loaded, or the zero
 // time if none is (for a metadata-age metric).
-func (sp *SP) MetadataLoadedAt() time.Time {
-	if st := sp.state.Load(); st != nil {
-		return st.loadedAt
-	}
-	return time.Time{}
-}
+func (sp *SP) MetadataLoadedAt() time.Time { return sp.def.loadedAt() }
 
 // ServeHTTP serves the /saml/ endpoints; any other path is a 404 page.
 func (sp *SP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case pathMetadata:
-		sp.serveMetadata(w, r)
+		sp.serveMetadata(w, r, sp.def)
 	case pathACS:
-		sp.serveACS(w, r)
+		sp.serveACS(w, r, sp.def)
 	case pathLogin:
 		sp.serveLogin(w, r)
 	case pathLogout:
@@ -346,11 +258,11 @@ func (sp *SP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (sp *SP) serveMetadata(w http.ResponseWriter, r *http.Request) {
+func (sp *SP) serveMetadata(w http.ResponseWriter, r *http.Request, c *conn) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	body, err := sp.MetadataXML()
+	body, err := c.metadataXML()
 	if err != nil {
 		sp.log.Error("build sp metadata", zap.String("request_id", web.RequestID(r.Context())), zap.Error(err))
 		web.Page(w, r, http.StatusInternalServerError, "Metadata unavailable", "The service provider metadata could not be built.")

@@ -42,13 +42,15 @@ type certChange struct {
 }
 
 // SigningCerts returns the signing certificates in use and their last change.
-func (sp *SP) SigningCerts() SigningCerts {
+func (sp *SP) SigningCerts() SigningCerts { return sp.def.signingCerts() }
+
+func (c *conn) signingCerts() SigningCerts {
 	var out SigningCerts
-	if st := sp.state.Load(); st != nil {
+	if st := c.state.Load(); st != nil {
 		out.Current = st.certs
 	}
-	if c := sp.certChange.Load(); c != nil {
-		out.Previous, out.ChangedAt = c.previous, c.at
+	if ch := c.certChange.Load(); ch != nil {
+		out.Previous, out.ChangedAt = ch.previous, ch.at
 	}
 	return out
 }
@@ -56,16 +58,18 @@ func (sp *SP) SigningCerts() SigningCerts {
 // Degraded is why sign-in works but not as it should, or "": the metadata
 // in use has passed its validUntil, or the latest copy read was refused
 // because it had. /readyz reports the idp check degraded with it.
-func (sp *SP) Degraded() string {
-	st := sp.state.Load()
+func (sp *SP) Degraded() string { return sp.def.degraded() }
+
+func (c *conn) degraded() string {
+	st := c.state.Load()
 	if st == nil {
 		return ""
 	}
-	if !st.validUntil.IsZero() && !sp.now().Before(st.validUntil) {
+	if !st.validUntil.IsZero() && !c.sp.now().Before(st.validUntil) {
 		return fmt.Sprintf("the idp metadata in use expired at %s (validUntil) and no newer copy has loaded",
 			st.validUntil.UTC().Format(time.RFC3339))
 	}
-	if vu := sp.refusedExpired.Load(); vu != nil {
+	if vu := c.refusedExpired.Load(); vu != nil {
 		return fmt.Sprintf("the idp's latest metadata was refused: its validUntil %s has passed; the copy loaded at %s stays in use",
 			vu.UTC().Format(time.RFC3339), st.loadedAt.UTC().Format(time.RFC3339))
 	}
@@ -75,53 +79,55 @@ func (sp *SP) Degraded() string {
 // checkNotExpired refuses a loaded document whose validUntil has passed,
 // counting it and keeping its validUntil for Degraded; a current document
 // clears that.
-func (sp *SP) checkNotExpired(st *idpState) error {
-	if st.validUntil.IsZero() || sp.now().Before(st.validUntil) {
-		sp.refusedExpired.Store(nil)
+func (c *conn) checkNotExpired(st *idpState) error {
+	if st.validUntil.IsZero() || c.sp.now().Before(st.validUntil) {
+		c.refusedExpired.Store(nil)
 		return nil
 	}
-	sp.metrics.MetadataExpired()
+	c.sp.metrics.MetadataExpired()
 	vu := st.validUntil
-	sp.refusedExpired.Store(&vu)
+	c.refusedExpired.Store(&vu)
 	return fmt.Errorf("%s %s: %w: its validUntil %s has passed; the IdP must publish current metadata",
-		sp.idpField, sp.idpSource, ErrMetadataExpired, vu.UTC().Format(time.RFC3339))
+		c.idpField, c.idpSource, ErrMetadataExpired, vu.UTC().Format(time.RFC3339))
 }
 
 // noteLoaded logs a load that replaced prev (nil: the first) with st, and
 // a change of the signing certificates at warn, counted.
-func (sp *SP) noteLoaded(prev, st *idpState) {
+func (c *conn) noteLoaded(prev, st *idpState) {
+	sp := c.sp
 	entityID := st.sp.IDPMetadata.EntityID
 	switch {
 	case prev == nil || prev.sp.IDPMetadata.EntityID != entityID:
-		sp.log.Info("idp metadata loaded", zap.String("source", sp.idpSource),
+		sp.log.Info("idp metadata loaded", zap.String("source", c.idpSource),
 			zap.String("entity_id", entityID), zap.Strings("signing_sha256", st.certs))
 	default:
 		if ce := sp.log.Check(zap.DebugLevel, "idp metadata refreshed"); ce != nil {
-			ce.Write(zap.String("source", sp.idpSource))
+			ce.Write(zap.String("source", c.idpSource))
 		}
 	}
 	if prev == nil || slices.Equal(prev.certs, st.certs) {
 		return
 	}
 	sp.metrics.SigningCertsChanged()
-	sp.certChange.Store(&certChange{at: st.loadedAt, previous: prev.certs})
+	c.certChange.Store(&certChange{at: st.loadedAt, previous: prev.certs})
 	sp.log.Warn("idp signing certificates changed: signatures are now checked against the new set",
-		zap.String("source", sp.idpSource), zap.String("entity_id", entityID),
+		zap.String("source", c.idpSource), zap.String("entity_id", entityID),
 		zap.Strings("previous_sha256", prev.certs), zap.Strings("current_sha256", st.certs))
 }
 
 // logLoadFailure logs a failed load as Run sees it.
-func (sp *SP) logLoadFailure(err error) {
+func (c *conn) logLoadFailure(err error) {
+	sp := c.sp
 	switch {
-	case sp.state.Load() == nil:
+	case c.state.Load() == nil:
 		sp.log.Error("idp metadata load failed; sign-in unavailable until it succeeds",
-			zap.String("source", sp.idpSource), zap.Error(err))
+			zap.String("source", c.idpSource), zap.Error(err))
 	case errors.Is(err, ErrMetadataExpired):
 		sp.log.Warn("idp metadata expired; keeping the last good copy",
-			zap.String("source", sp.idpSource), zap.Error(err))
+			zap.String("source", c.idpSource), zap.Error(err))
 	default:
 		sp.log.Error("idp metadata refresh failed; keeping the last good copy",
-			zap.String("source", sp.idpSource), zap.Error(err))
+			zap.String("source", c.idpSource), zap.Error(err))
 	}
 }
 

@@ -50,7 +50,7 @@ func (d *Directory) PrimeLastEvent(ctx context.Context, st store.Store) error {
 
 // observe records one applied event. d.mu is held.
 func (d *Directory) observe(e *store.Event, followed bool) {
-	if store.IsSessionKind(e.Kind) { // sign-ins and revocations change no directory state
+	if e.Kind == store.EventSessionCreated { // a sign-in changes no directory state
 		return
 	}
 	if e.Time.After(d.lastEvent) {
@@ -114,6 +114,8 @@ func scimLabels(base, method, path string) (resource, op string) {
 	rest := strings.Trim(strings.TrimPrefix(path, base), "/")
 	resource, id, _ := strings.Cut(rest, "/")
 	switch {
+	case resource == "Bulk":
+		op = "other" // its operations are counted one by one as well (bulk.go)
 	case method == http.MethodPost && id == ".search":
 		op = "list"
 	case method == http.MethodPost && id == "":

@@ -96,9 +96,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Metrics, if set, counts requests by resource, operation and status.
 	Metrics *metrics.Metrics
-	// Sessions, if set, records session.revoked after a write that
-	// deactivates or deletes a user.
-	Sessions *SessionEvents
+	// EndSessions, if set, ends the sessions of the match key after a
+	// write that deactivates or deletes its user, with reason
+	// "deactivated" or "deleted" (SessionEnder.End: the ledger rows, and
+	// a session.revoked event each). Best effort: the write stands.
+	EndSessions func(ctx context.Context, matchKey, reason string)
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.
@@ -220,12 +222,16 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
 	rest := strings.TrimPrefix(r.URL.Path, s.base)
 	rest = strings.Trim(rest, "/")
 	resource, id, _ := strings.Cut(rest, "/")
+	if resource == "Bulk" && id == "" {
+		s.bulk(w, r, actor) // each operation has a RequestTimeout of its own (bulk.go)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	if strings.Contains(id, "/") {
 		s.writeError(w, r, &scimError{status: 404, detail: "no such endpoint"})
 		return
@@ -245,7 +251,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.resourceTypes(w, r, id)
 	case "Schemas":
 		s.schemas(w, r, id)
-	case "Bulk", "Me":
+	case ".search":
+		// Search across resource types (RFC 7644 §3.4.3 at the root) is
+		// not offered: RFC 7644 §3.4.2.2 lets a server refuse a query at
+		// the base URI with 400 tooMany.
+		s.writeError(w, r, badRequest("tooMany", "search at the service root is not supported; POST to /Users/.search or /Groups/.search"))
+	case "Me":
 		s.writeError(w, r, &scimError{status: 501, detail: "/" + resource + " is not supported"})
 	default:
 		s.writeError(w, r, &scimError{status: 404, detail: "no such endpoint"})

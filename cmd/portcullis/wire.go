@@ -73,9 +73,10 @@ type scimParts struct {
 	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
 	logins   *scimsync.LoginRecorder
-	tokens   *filewatch.Watcher // scim.tokensFile, re-read when it changes
+	ender    *scimsync.SessionEnder // ends sessions one by one
+	tokens   *filewatch.Watcher     // scim.tokensFile, re-read when it changes
 	// deliveries is the event feed and webhook side of the store;
-	// sessions writes session events into it.
+	// sessions writes session.created into it.
 	deliveries store.Deliveries
 	sessions   *scimsync.SessionEvents
 }
@@ -126,7 +127,8 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		a.watches = append(a.watches, sc.tokens)
 		onLogin = func(ctx context.Context, l samlsp.Login) {
 			sc.drift.Check(ctx, l.Principal)
-			sc.logins.Record(ctx, l.Principal, l.SessionID, l.Issued, l.Expires, l.IdPInitiated)
+			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
+				IdPInitiated: l.IdPInitiated})
 			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
 		}
 		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
@@ -159,7 +161,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics:           a.metrics,
 	}
 	if sc.dir != nil {
-		opts.Gate, opts.SCIM = sc.dir, sc.svc
+		opts.Gate, opts.SCIM, opts.Revocations = sc.dir, sc.svc, sc.dir
 	}
 	if opts.IdentityKeys, err = readIdentityKeys(cfg); err != nil {
 		_ = a.Close()
@@ -175,6 +177,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	if sc.dir != nil {
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
+		sc.dir.OnSessionRevoke(a.proxy.CloseSessionStreams)
 	}
 	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
@@ -323,6 +326,10 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	snap = nil
 	debug.FreeOSMemory()
 	sessions := scimsync.NewSessionEvents(opened.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
+	ender, err := scimsync.NewSessionEnder(st, dir, audit, m)
+	if err != nil {
+		return fail(err)
+	}
 	svc, err := scimsync.NewService(scimsync.Options{
 		Config:    cfg,
 		Store:     st,
@@ -332,7 +339,11 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		Logger:    log.Named("scimsync"),
 		Audit:     audit,
 		Metrics:   m,
-		Sessions:  sessions,
+		EndSessions: func(ctx context.Context, key, reason string) {
+			if _, err := ender.End(ctx, store.SessionQuery{MatchKey: key}, reason, "scim"); err != nil {
+				log.Warn("end sessions of a deactivated or deleted user", zap.String("reason", reason), zap.Error(err))
+			}
+		},
 	})
 	if err != nil {
 		return fail(err)
@@ -341,6 +352,7 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
 		deliveries: opened.deliveries, sessions: sessions,
 		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
+	parts.ender = ender
 	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)
 		if err != nil {

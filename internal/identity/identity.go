@@ -11,7 +11,15 @@ type Principal struct {
 	Email  string   // primary email, may be empty
 	Name   string   // display name, may be empty
 	Groups []string // group names, may be empty
+	// Org is the organization whose IdP signed the person in
+	// (DefaultOrg for the single-IdP configuration). Sessions, directory
+	// lookups and route policies are scoped by it.
+	Org string
 }
+
+// DefaultOrg is the organization id of the top-level IdP and directory:
+// the single-IdP configuration, and every organization-less session.
+const DefaultOrg = "default"
 
 // Field names as used in config (headers, scim.match.identityField).
 const (
@@ -19,15 +27,17 @@ const (
 	FieldEmail  = "email"
 	FieldName   = "name"
 	FieldGroups = "groups"
+	// FieldOrganization is the organization id (Principal.Org).
+	FieldOrganization = "organization"
 )
 
 // Fields lists every valid identity field name.
-var Fields = []string{FieldUser, FieldEmail, FieldName, FieldGroups}
+var Fields = []string{FieldUser, FieldEmail, FieldName, FieldGroups, FieldOrganization}
 
 // ValidField reports whether f names an identity field.
 func ValidField(f string) bool {
 	switch f {
-	case FieldUser, FieldEmail, FieldName, FieldGroups:
+	case FieldUser, FieldEmail, FieldName, FieldGroups, FieldOrganization:
 		return true
 	}
 	return false

@@ -329,7 +329,14 @@ func NewID() string {
 // would be larger (cookie size) and slower (hot path).
 type binarySerializer struct{}
 
-const serialVersion = 2 // 2: times in milliseconds, so a session issued right after a revocation is told apart from one issued before it
+// Serialisation versions. 2: times in milliseconds, so a session issued
+// right after a revocation is told apart from one issued before it. 3: the
+// organization, after the groups. A version 2 cookie still decodes, as a
+// session of identity.DefaultOrg, so an upgrade signs no one out.
+const (
+	serialVersion   = 3
+	serialVersionV2 = 2
+)
 
 func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 	s, ok := src.(*Session)
@@ -344,6 +351,7 @@ func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 	for _, g := range s.Principal.Groups {
 		size += binary.MaxVarintLen64 + len(g)
 	}
+	size += binary.MaxVarintLen64 + len(s.Principal.Org)
 	b := make([]byte, 0, size)
 	b = append(b, serialVersion)
 	for _, x := range strs {
@@ -357,6 +365,8 @@ func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(g)))
 		b = append(b, g...)
 	}
+	b = binary.AppendUvarint(b, uint64(len(s.Principal.Org)))
+	b = append(b, s.Principal.Org...)
 	return b, nil
 }
 
@@ -367,7 +377,7 @@ func (binarySerializer) Deserialize(src []byte, dst interface{}) error {
 	if !ok {
 		return fmt.Errorf("session: cannot deserialize into %T", dst)
 	}
-	if len(src) == 0 || src[0] != serialVersion {
+	if len(src) == 0 || (src[0] != serialVersion && src[0] != serialVersionV2) {
 		return errors.New("session: unknown version")
 	}
 	d := decoder{b: src[1:]}
@@ -386,6 +396,12 @@ func (binarySerializer) Deserialize(src []byte, dst interface{}) error {
 		for i := range s.Principal.Groups {
 			s.Principal.Groups[i] = d.str()
 		}
+	}
+	if src[0] == serialVersion {
+		s.Principal.Org = d.str()
+	}
+	if s.Principal.Org == "" {
+		s.Principal.Org = identity.DefaultOrg
 	}
 	if d.err != nil {
 		return d.err

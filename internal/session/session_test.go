@@ -38,7 +38,7 @@ func newTestCodec(t testing.TB, keys []KeyPair) *Codec {
 func testSession(groups int) *Session {
 	s := &Session{
 		ID:        NewID(),
-		Principal: identity.Principal{User: "alice", Email: "alice@example.com", Name: "Alice Ä", Groups: []string{"staff"}},
+		Principal: identity.Principal{User: "alice", Email: "alice@example.com", Name: "Alice Ä", Groups: []string{"staff"}, Org: "acme"},
 		IssuedAt:  t0,
 		Expires:   t0.Add(8 * time.Hour),
 	}
@@ -78,6 +78,39 @@ func TestCodec_RoundTrip(t *testing.T) {
 	ck := cookies[0]
 	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" {
 		t.Errorf("cookie attributes: %+v", ck)
+	}
+}
+
+// A cookie written before organizations (serialisation version 2) still
+// decodes, as a session of the default organization: upgrading signs no one
+// out, and such a cookie can never claim another organization.
+func TestSerializer_Version2DecodesAsDefaultOrganization(t *testing.T) {
+	t.Parallel()
+	s := testSession(1)
+	b, err := binarySerializer{}.Serialize(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 3 is version 2 with the organization appended.
+	tail := 1 + len(s.Principal.Org)
+	v2 := append([]byte{serialVersionV2}, b[1:len(b)-tail]...)
+	var got Session
+	if err := (binarySerializer{}).Deserialize(v2, &got); err != nil {
+		t.Fatalf("version 2: %v", err)
+	}
+	want := *s
+	want.Principal.Org = identity.DefaultOrg
+	if diff := cmp.Diff(&want, &got); diff != "" {
+		t.Errorf("version 2 session (-want +got):\n%s", diff)
+	}
+	// The same bytes labelled version 3 lack the organization: refused.
+	v3short := append([]byte{serialVersion}, v2[1:]...)
+	if err := (binarySerializer{}).Deserialize(v3short, &got); err == nil {
+		t.Error("a version 3 cookie without its organization decoded")
+	}
+	// A version 2 cookie with anything after the groups is refused.
+	if err := (binarySerializer{}).Deserialize(append(v2, 0), &got); err == nil {
+		t.Error("a version 2 cookie with trailing bytes decoded")
 	}
 }
 

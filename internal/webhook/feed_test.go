@@ -47,8 +47,8 @@ func TestFeed_PagesInOrderWithTheWebhookIDs(t *testing.T) {
 		}
 	}
 	setActive(t, st, "b", false)
-	if _, err := st.Deliveries().AppendSessionEvent(ctx, store.Event{Kind: store.EventSessionRevoked,
-		Session: &store.Session{UserID: "b", Reason: store.ReasonDeactivated}}); err != nil {
+	if _, err := st.RevokeSessions(ctx, store.SessionQuery{Known: []store.RevokedSession{{ID: "s-b", Issued: time.Now(),
+		Expires: time.Now().Add(time.Hour)}}}, "deactivated", "test"); err != nil {
 		t.Fatal(err)
 	}
 	const token = "0123456789abcdef-admin"

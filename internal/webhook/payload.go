@@ -149,10 +149,10 @@ type membersData struct {
 }
 
 type sessionData struct {
-	ID      string   `json:"id,omitempty"`
-	Reason  string   `json:"reason,omitempty"`
-	User    userData `json:"user"`
-	Expires string   `json:"expires,omitempty"`
+	ID      string    `json:"id"`
+	Reason  string    `json:"reason,omitempty"`
+	User    *userData `json:"user,omitempty"`
+	Expires string    `json:"expires,omitempty"`
 }
 
 // data is the payload of e: the resource as the app needs it, never a
@@ -175,9 +175,9 @@ func data(e *store.Event) any {
 		return membersData{Group: ref{ID: e.ResourceID}, Users: users}
 	case store.EventSessionCreated, store.EventSessionRevoked:
 		if s := e.Session; s != nil {
-			d := sessionData{ID: s.ID, Reason: s.Reason, User: userData{ID: s.UserID, UserName: s.UserName, Email: s.Email}}
-			if !s.Expires.IsZero() {
-				d.Expires = Timestamp(s.Expires)
+			d := sessionData{ID: s.ID, Reason: s.Reason, Expires: Timestamp(s.Expires)}
+			if s.UserID != "" || s.User != "" || s.Email != "" { // session.created: who signed in
+				d.User = &userData{ID: s.UserID, UserName: s.User, Email: s.Email}
 			}
 			return d
 		}

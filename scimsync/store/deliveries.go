@@ -14,9 +14,6 @@ import (
 // database. Organizations: every row carries org; until they exist it is
 // DefaultOrg.
 
-// DefaultOrg is the organization of every row until organizations exist.
-const DefaultOrg = "default"
-
 // Endpoint is one webhook endpoint's delivery state.
 type Endpoint struct {
 	Org        string
@@ -71,8 +68,8 @@ type Deliveries interface {
 	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// ReleaseLease gives the lease up if holder holds it.
 	ReleaseLease(ctx context.Context, name, holder string) error
-	// AppendSessionEvent appends a session event (see SQLStore's).
-	AppendSessionEvent(ctx context.Context, e Event) (Event, error)
+	// AppendSessionCreated appends a session.created event (see SQLStore's).
+	AppendSessionCreated(ctx context.Context, s RevokedSession) (Event, error)
 	// Prune deletes up to PruneBatch events older than before with Seq <=
 	// upto, and the login ledger's rows of the users deleted by them, and
 	// returns how many events went.
@@ -104,9 +101,9 @@ func (d *SQLDeliveries) LastSeq(ctx context.Context) (int64, error) {
 	return seq, d.s.err(ctx, "read last event", err)
 }
 
-// AppendSessionEvent implements Deliveries.
-func (d *SQLDeliveries) AppendSessionEvent(ctx context.Context, e Event) (Event, error) {
-	return d.s.AppendSessionEvent(ctx, e)
+// AppendSessionCreated implements Deliveries.
+func (d *SQLDeliveries) AppendSessionCreated(ctx context.Context, s RevokedSession) (Event, error) {
+	return d.s.AppendSessionCreated(ctx, s)
 }
 
 // kindFilter is the SQL condition and arguments selecting kinds, numbered

@@ -24,15 +24,18 @@ type storedEventData struct {
 	Session *storedSession       `json:"session,omitempty"`
 }
 
-// storedSession is a session event's Session; times are unix milliseconds.
+// storedSession is the session of a session event: for session.revoked
+// what the gate needs (id, org, reason, expires); session.created adds the
+// user the app is told about. Times are unix milliseconds.
 type storedSession struct {
-	ID       string `json:"id,omitempty"`
+	ID       string `json:"id"`
+	Org      string `json:"org,omitempty"`
+	Reason   string `json:"reason"`
+	Expires  int64  `json:"expires"`
 	UserID   string `json:"userId,omitempty"`
 	UserName string `json:"userName,omitempty"`
 	Email    string `json:"email,omitempty"`
-	Reason   string `json:"reason,omitempty"`
 	Issued   *int64 `json:"issued,omitempty"`
-	Expires  *int64 `json:"expires,omitempty"`
 }
 
 // storedCutoff is a KeyCutoff in an event; times are unix milliseconds.
@@ -117,9 +120,9 @@ func EncodeEventData(e *Event) (any, error) {
 		d.Cutoffs = append(d.Cutoffs, storedCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UnixMilli(),
 			Expires: c.Expires.UnixMilli(), Deleted: c.Deleted})
 	}
-	if ss := e.Session; ss != nil {
-		d.Session = &storedSession{ID: ss.ID, UserID: ss.UserID, UserName: ss.UserName, Email: ss.Email,
-			Reason: ss.Reason, Issued: eventMS(ss.Issued), Expires: eventMS(ss.Expires)}
+	if rs := e.Session; rs != nil {
+		d.Session = &storedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: rs.Expires.UnixMilli(),
+			UserID: rs.UserID, UserName: rs.User, Email: rs.Email, Issued: eventMS(rs.Issued)}
 	}
 	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 && d.Session == nil {
 		return nil, nil
@@ -149,14 +152,14 @@ func DecodeEventData(b []byte, e *Event) error {
 		e.Group = &Group{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Doc: eventDoc(r),
 			Version: r.Version, Created: eventTime(r.Created), LastModified: eventTime(r.LastModified)}
 	}
-	if ss := d.Session; ss != nil {
-		e.Session = &Session{ID: ss.ID, UserID: ss.UserID, UserName: ss.UserName, Email: ss.Email, Reason: ss.Reason,
-			Issued: eventTime(ss.Issued), Expires: eventTime(ss.Expires)}
-	}
 	e.Members = d.Members
 	for _, c := range d.Cutoffs {
 		e.Cutoffs = append(e.Cutoffs, KeyCutoff{Key: c.Key, VoidsBefore: time.UnixMilli(c.VoidsBefore).UTC(),
 			Expires: time.UnixMilli(c.Expires).UTC(), Deleted: c.Deleted})
+	}
+	if rs := d.Session; rs != nil {
+		e.Session = &RevokedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: time.UnixMilli(rs.Expires).UTC(),
+			UserID: rs.UserID, User: rs.UserName, Email: rs.Email, Issued: eventTime(rs.Issued)}
 	}
 	return nil
 }

@@ -51,12 +51,16 @@ const (
 	EventGroupDeleted       = "group.deleted"
 	EventGroupMemberAdded   = "group.member_added"
 	EventGroupMemberRemoved = "group.member_removed"
+	// EventSessionRevoked ends one session (sessions.go): Single Logout,
+	// an admin's revocation.
+	EventSessionRevoked = "session.revoked"
 )
 
 // EventKinds lists every event kind, in the order the status page shows them.
 var EventKinds = []string{
 	EventUserCreated, EventUserUpdated, EventUserDeactivated, EventUserReactivated, EventUserDeleted,
 	EventGroupCreated, EventGroupUpdated, EventGroupDeleted, EventGroupMemberAdded, EventGroupMemberRemoved,
+	EventSessionRevoked,
 }
 
 // Event is one entry of the event log. It carries enough to apply the
@@ -76,8 +80,9 @@ type Event struct {
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
 	// on a delete, and on an update that changed the user's match key.
 	Cutoffs []KeyCutoff
-	// Session is a session event's payload (session.go); nil otherwise.
-	Session *Session
+	// Session is the session of a session event: the one a
+	// session.revoked ended, or the one a session.created began.
+	Session *RevokedSession
 }
 
 // Snapshot is the whole directory at one point of the event log.
@@ -87,6 +92,8 @@ type Snapshot struct {
 	Seq    int64    // the last event included
 	// Cutoffs are the match key cut-offs that have not expired.
 	Cutoffs []KeyCutoff
+	// RevokedSessions are the revoked sessions that have not expired.
+	RevokedSessions []RevokedSession
 }
 
 // Store errors. Implementations wrap or return these so handlers can map
@@ -145,10 +152,23 @@ type Query struct {
 	// for people searching, not for SCIM), "externalid" or "id" (exact);
 	// for groups, "displayname" (case-insensitive), "externalid", "id" or
 	// "member" (a member user ID), all exact but displayname.
-	Attr   string
-	Value  string
+	//
+	// For users, "emails" is any email value of the document (every one,
+	// not only the primary: the email index, emails.go), compared as match
+	// keys.
+	Attr  string
+	Value string
+	// Any, when not empty, is used instead of Attr and Value: a resource
+	// matches when it meets every equality of one of its lists (an OR of
+	// ANDs, each Cond as Attr and Value above).
+	Any    [][]Cond
 	Offset int
 	Limit  int // 0: no limit
+}
+
+// Cond is one indexed equality of a Query.
+type Cond struct {
+	Attr, Value string
 }
 
 // Reader is the read side of the store, used by the SCIM handlers. Reads go

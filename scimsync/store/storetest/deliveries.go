@@ -46,24 +46,25 @@ func testSessionEventsInFeed(t *testing.T, open func(t *testing.T, opts ...store
 	st := openClosed(t, open)
 	d := deliveries(t, st)
 	createUsers(t, st, NewUser("u1", "alice"))
-	got, err := d.AppendSessionEvent(ctx, store.Event{Kind: store.EventSessionRevoked,
-		Session: &store.Session{UserID: "u1", UserName: "alice", Reason: store.ReasonLogout, ID: "s1"}})
+	got, err := d.AppendSessionCreated(ctx, store.RevokedSession{ID: "s1", UserID: "u1", User: "alice",
+		Email: "alice@example.com", Issued: at(1), Expires: at(60_000)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Seq != 2 || got.ResourceID != "u1" {
-		t.Errorf("appended = seq %d resource %q, want seq 2 resource u1", got.Seq, got.ResourceID)
+	if got.Seq != 2 || got.ResourceID != "s1" || got.Kind != store.EventSessionCreated {
+		t.Errorf("appended = %+v, want session.created seq 2 of s1", got)
 	}
-	if _, err := d.AppendSessionEvent(ctx, store.Event{Kind: store.EventSessionRevoked,
-		Session: &store.Session{Reason: "bored"}}); err == nil {
-		t.Error("AppendSessionEvent accepted an unknown reason")
+	if _, err := d.AppendSessionCreated(ctx, store.RevokedSession{UserID: "u1"}); err == nil {
+		t.Error("AppendSessionCreated accepted a session without ID or expiry")
 	}
-	evs, err := d.FeedEvents(ctx, 0, 0, []string{store.EventSessionRevoked}, 10)
+	evs, err := d.FeedEvents(ctx, 0, 0, []string{store.EventSessionCreated}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].Session == nil || evs[0].Session.Reason != store.ReasonLogout || evs[0].Session.ID != "s1" {
-		t.Fatalf("feed of session.revoked = %+v, want the one event with its session", evs)
+	want := store.RevokedSession{Org: store.DefaultOrg, ID: "s1", UserID: "u1", User: "alice", Email: "alice@example.com",
+		Issued: at(1), Expires: at(60_000)}
+	if len(evs) != 1 || evs[0].Session == nil || *evs[0].Session != want {
+		t.Fatalf("feed of session.created = %+v, want the one event with its session %+v", evs, want)
 	}
 	all, err := d.FeedEvents(ctx, 0, 1, nil, 10)
 	if err != nil || len(all) != 1 || all[0].Kind != store.EventUserCreated {
