@@ -311,8 +311,8 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 		}
 	}
 	for i := range evs {
-		if key, reason, ok := endsSessions(s.o.Directory, &evs[i]); ok && key != "" && s.o.EndSessions != nil {
-			s.o.EndSessions(r.Context(), key, reason)
+		if key, reason, ok := endsSessions(s.o.Directory, &evs[i]); ok && key != "" {
+			s.o.Sessions.EndedWithUser(r.Context(), key, reason)
 		}
 	}
 	return nil

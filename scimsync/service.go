@@ -96,11 +96,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Metrics, if set, counts requests by resource, operation and status.
 	Metrics *metrics.Metrics
-	// EndSessions, if set, ends the sessions of the match key after a
-	// write that deactivates or deletes its user, with reason
-	// "deactivated" or "deleted" (SessionEnder.End: the ledger rows, and
-	// a session.revoked event each). Best effort: the write stands.
-	EndSessions func(ctx context.Context, matchKey, reason string)
+	// Sessions, if set, records session.revoked for the sessions a write
+	// that deactivates or deletes a user ended.
+	Sessions *SessionEvents
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.

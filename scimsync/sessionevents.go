@@ -16,17 +16,20 @@ import (
 // store delays a sign-in by at most this much.
 const sessionEventTimeout = 2 * time.Second
 
-// SessionAppender appends session.created events (store.Deliveries does).
+// SessionAppender appends session events (store.Deliveries does).
 type SessionAppender interface {
 	AppendSessionCreated(ctx context.Context, s store.RevokedSession) (store.Event, error)
+	AppendSessionsEnded(ctx context.Context, org, matchKey, reason, actor string) ([]store.Event, error)
 }
 
 // SessionEvents writes session.created to the event log after a sign-in,
-// best effort: the sign-in never waits long for it or fails on it; a
+// and session.revoked after a SCIM deactivation or deletion, best effort:
+// the sign-in or the write never waits long for it or fails on it; a
 // failed write is logged and counted
-// (portcullis_session_event_write_failures_total). session.revoked is
-// written by whatever ends the session, through SessionEnder, in the same
-// transaction. A nil *SessionEvents writes nothing.
+// (portcullis_session_event_write_failures_total). Every other end of a
+// session (logout, Single Logout, an admin) goes through SessionEnder,
+// which writes session.revoked in the transaction that ends it. A nil
+// *SessionEvents writes nothing.
 type SessionEvents struct {
 	st            SessionAppender
 	dir           *Directory
@@ -66,6 +69,22 @@ func (s *SessionEvents) Created(ctx context.Context, p identity.Principal, sessi
 	}
 }
 
+// EndedWithUser records session.revoked for each live session of the user
+// with matchKey, which a deactivation or deletion (reason) ended, right
+// after that write; best effort, like Created.
+func (s *SessionEvents) EndedWithUser(ctx context.Context, matchKey, reason string) {
+	if s == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionEventTimeout)
+	defer cancel()
+	if _, err := s.st.AppendSessionsEnded(wctx, "", matchKey, reason, "scim"); err != nil {
+		s.m.SessionEventFailed()
+		s.log.Warn("write session.revoked events failed", zap.String("reason", reason),
+			zap.String("request_id", web.RequestID(ctx)), zap.Error(err))
+	}
+}
+
 // endsSessions is the match key whose sessions a directory event ends, and
 // the reason: a deactivation ends the user's sessions, a deletion those of
 // the match key it left (its cut-off). ok is false for other events.
@@ -73,12 +92,12 @@ func endsSessions(d *Directory, e *store.Event) (key, reason string, ok bool) {
 	switch e.Kind {
 	case store.EventUserDeactivated:
 		if e.User != nil && d != nil {
-			return d.MatchKey(e.User), "deactivated", true
+			return d.MatchKey(e.User), store.ReasonDeactivated, true
 		}
 	case store.EventUserDeleted:
 		for _, c := range e.Cutoffs {
 			if c.Deleted {
-				return c.Key, "deleted", true
+				return c.Key, store.ReasonDeleted, true
 			}
 		}
 	}

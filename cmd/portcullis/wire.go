@@ -339,11 +339,7 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		Logger:    log.Named("scimsync"),
 		Audit:     audit,
 		Metrics:   m,
-		EndSessions: func(ctx context.Context, key, reason string) {
-			if _, err := ender.End(ctx, store.SessionQuery{MatchKey: key}, reason, "scim"); err != nil {
-				log.Warn("end sessions of a deactivated or deleted user", zap.String("reason", reason), zap.Error(err))
-			}
-		},
+		Sessions:  sessions,
 	})
 	if err != nil {
 		return fail(err)

@@ -70,6 +70,9 @@ type Deliveries interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 	// AppendSessionCreated appends a session.created event (see SQLStore's).
 	AppendSessionCreated(ctx context.Context, s RevokedSession) (Event, error)
+	// AppendSessionsEnded appends session.revoked for the live sessions of
+	// a deactivated or deleted user (see SQLStore's).
+	AppendSessionsEnded(ctx context.Context, org, matchKey, reason, actor string) ([]Event, error)
 	// Prune deletes up to PruneBatch events older than before with Seq <=
 	// upto, and the login ledger's rows of the users deleted by them, and
 	// returns how many events went.
@@ -99,6 +102,11 @@ func (d *SQLDeliveries) LastSeq(ctx context.Context) (int64, error) {
 	var seq int64
 	err := queryRow(ctx, d.s.b.Pool(), `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&seq)
 	return seq, d.s.err(ctx, "read last event", err)
+}
+
+// AppendSessionsEnded implements Deliveries.
+func (d *SQLDeliveries) AppendSessionsEnded(ctx context.Context, org, matchKey, reason, actor string) ([]Event, error) {
+	return d.s.AppendSessionsEnded(ctx, org, matchKey, reason, actor)
 }
 
 // AppendSessionCreated implements Deliveries.

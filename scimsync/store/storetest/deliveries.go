@@ -18,6 +18,7 @@ var deliveryTests = []struct {
 }{
 	{"Deliveries_SessionEventsShareTheLogAndFilterByKind", testSessionEventsInFeed},
 	{"Deliveries_RolledBackWriteLeavesNoEvent", testRolledBackWriteNoEvent},
+	{"Deliveries_SessionsEndedWithTheirUserAreEventsNotRevocations", testSessionsEndedWithUser},
 	{"Deliveries_LeaseOneHolderUntilExpiry", testLease},
 	{"Deliveries_SaveEndpointNeedsTheLeaseAndNeverMovesBack", testSaveEndpointFenced},
 	{"Deliveries_ConfigChangeReenablesEndpoint", testEndpointReenabled},
@@ -226,5 +227,34 @@ func testPrune(t *testing.T, open func(t *testing.T, opts ...store.Option) store
 	}
 	if n, err := d.Prune(ctx, c.now(), 3); err != nil || n != 0 {
 		t.Errorf("Prune bounded by upto 3 = %d, %v; want nothing more", n, err)
+	}
+}
+
+func testSessionsEndedWithUser(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store) {
+	ctx := context.Background()
+	var c clock
+	st := openClosed(t, open, withClock(&c))
+	d := deliveries(t, st)
+	for _, sid := range []string{"s1", "s2"} {
+		if err := ledger(t, st).RecordLogin(ctx, store.Login{MatchKey: "alice", User: "alice", SessionID: sid,
+			Issued: c.now(), Expires: c.now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := d.AppendSessionsEnded(ctx, "", "alice", store.ReasonDeactivated, "scim")
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("AppendSessionsEnded = %+v, %v; want two events", evs, err)
+	}
+	for _, e := range evs {
+		if e.Kind != store.EventSessionRevoked || e.Session.Reason != store.ReasonDeactivated || e.Session.User != "" {
+			t.Errorf("event %+v: want session.revoked, reason deactivated, no user name", e)
+		}
+	}
+	if _, err := d.AppendSessionsEnded(ctx, "", "alice", "logout", "scim"); err == nil {
+		t.Error("AppendSessionsEnded took reason logout, which SessionEnder owns")
+	}
+	snap := snapshot(t, st)
+	if len(snap.RevokedSessions) != 0 {
+		t.Errorf("snapshot has revoked sessions %+v: ending with the user must not mark the ledger", snap.RevokedSessions)
 	}
 }
