@@ -36,15 +36,19 @@ const (
 	DefaultBodyIdleTimeout = 30 * time.Second
 	DefaultACSBodyLimit    = 1 << 20
 
-	DefaultSCIMBasePath      = "/scim/v2"
-	DefaultSCIMMaxBodyBytes  = 4 << 20 // a 10,000-member group PUT is about 600 KB
-	DefaultSCIMMaxPageSize   = 500
-	DefaultMatchIdentity     = "email"
-	DefaultMatchSCIM         = "userName"
-	DefaultGroupsSource      = "scim"
-	DefaultStoreDriver       = "sqlite"
-	DefaultSQLitePath        = "/var/lib/portcullis/portcullis.db"
-	DefaultStoreMaxStaleness = 5 * time.Minute
+	DefaultSCIMBasePath     = "/scim/v2"
+	DefaultSCIMMaxBodyBytes = 4 << 20 // a 10,000-member group PUT is about 600 KB
+	DefaultSCIMMaxPageSize  = 500
+	// Bulk (RFC 7644 §3.7): the most operations and bytes one /Bulk request
+	// may carry (advertised in /ServiceProviderConfig; over them: 413).
+	DefaultSCIMBulkMaxOperations  = 1000
+	DefaultSCIMBulkMaxPayloadSize = 1 << 20
+	DefaultMatchIdentity          = "email"
+	DefaultMatchSCIM              = "userName"
+	DefaultGroupsSource           = "scim"
+	DefaultStoreDriver            = "sqlite"
+	DefaultSQLitePath             = "/var/lib/portcullis/portcullis.db"
+	DefaultStoreMaxStaleness      = 5 * time.Minute
 )
 
 // MaxClockSkew is the largest saml.clockSkew accepted.
@@ -213,6 +217,13 @@ type SCIM struct {
 	GroupsSource       string `yaml:"groupsSource"` // scim | saml | both: feeds allowGroups and the groups header
 	MaxBodyBytes       int64  `yaml:"maxBodyBytes"`
 	MaxPageSize        int    `yaml:"maxPageSize"`
+	Bulk               Bulk   `yaml:"bulk"`
+}
+
+// Bulk limits POST /Bulk (RFC 7644 §3.7.4).
+type Bulk struct {
+	MaxOperations  int   `yaml:"maxOperations"`  // operations in one request
+	MaxPayloadSize int64 `yaml:"maxPayloadSize"` // bytes of one request body
 }
 
 // Match says how a signed-in identity finds its directory user.

@@ -526,6 +526,12 @@ func (v *validator) scim() {
 	if sc.MaxPageSize < 1 || sc.MaxPageSize > 10000 {
 		v.add("scim.maxPageSize", "must be between 1 and 10000; got %d", sc.MaxPageSize)
 	}
+	if b := sc.Bulk; b.MaxOperations < 1 || b.MaxOperations > 100000 {
+		v.add("scim.bulk.maxOperations", "must be between 1 and 100000; got %d", b.MaxOperations)
+	}
+	if b := sc.Bulk; b.MaxPayloadSize < 1024 || b.MaxPayloadSize > 1<<30 {
+		v.add("scim.bulk.maxPayloadSize", "must be between 1024 and 1073741824 bytes; got %d", b.MaxPayloadSize)
+	}
 }
 
 func (v *validator) store() {

@@ -85,6 +85,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 			name: "scim and store values",
 			mutate: func(c *Config) {
 				c.SCIM = SCIM{Enabled: true, TokensFile: "t", BasePath: "/saml/scim", MaxBodyBytes: 10, MaxPageSize: 0,
+					Bulk:  Bulk{MaxOperations: 0, MaxPayloadSize: 100},
 					Match: Match{IdentityField: "uid", SCIMAttribute: "mail"}, GroupsSource: "ldap"}
 				c.Store = Store{Driver: "postgres", DSN: "postgres://u:secret@db/x", MaxStaleness: time.Second}
 			},
@@ -95,6 +96,8 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 				`scim.groupsSource: must be scim, saml or both; got "ldap"`,
 				"scim.maxBodyBytes: must be at least 1024; got 10",
 				"scim.maxPageSize: must be between 1 and 10000; got 0",
+				"scim.bulk.maxOperations: must be between 1 and 100000; got 0",
+				"scim.bulk.maxPayloadSize: must be between 1024 and 1073741824 bytes; got 100",
 				"store.dsn: must not contain a password; put the whole DSN in a file and name it in store.dsnFile",
 			},
 		},

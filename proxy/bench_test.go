@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,13 @@ func benchProxyWith(b *testing.B, gate Gate, token bool) (*Proxy, []*http.Cookie
 	cfg := benchConfig(gate != nil)
 	o := Options{Config: cfg, Auth: fakeAuth{}, Sessions: keysCodec, OwnCookiePrefixes: []string{"portcullis_t_"}, Transport: cannedTransport{}}
 	if gate != nil {
-		o.Gate = gate
+		// With a directory, every request also asks whether its session
+		// was ended one by one (here: 10,000 other sessions were).
+		rev := &setRevocations{ids: make(map[string]bool, 10_000)}
+		for i := range 10_000 {
+			rev.ids["ended-"+strconv.Itoa(i)] = true
+		}
+		o.Gate, o.Revocations = gate, rev
 	}
 	if token {
 		cfg.IdentityToken = config.IdentityToken{Enabled: true, Header: config.DefaultIdentityTokenHeader, Lifetime: 5 * time.Minute}

@@ -20,6 +20,13 @@ type Gate interface {
 	Standing(key string) identity.Standing
 }
 
+// Revocations says whether one session was ended (scimsync.Directory
+// satisfies it). SessionRevoked runs on every signed-in request: it must not
+// allocate.
+type Revocations interface {
+	SessionRevoked(id string) bool
+}
+
 // Freshness says how current the gate's directory view is, when other
 // replicas write the same store (scimsync.Follower satisfies it). Without
 // one, the view is the store's own (SQLite in this process) and never stale.

@@ -74,6 +74,9 @@ type Options struct {
 	// IdentityKeys sign the identity token, newest first (the first signs,
 	// all are published); required when Config.IdentityToken is enabled.
 	IdentityKeys []*ecdsa.PrivateKey
+	// Revocations, when set, says which sessions were ended one by one
+	// (Single Logout, an admin's revocation); scimsync.Directory satisfies it.
+	Revocations Revocations
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
 	Now       func() time.Time
@@ -96,6 +99,10 @@ type Proxy struct {
 	scimBase string
 	streams  *streamSet
 	cache    *sessionCache
+	revoked  Revocations // nil: sessions end only by expiry and the gate
+	// sessionStreams are the open streams by session ID, closed when
+	// that one session ends.
+	sessionStreams *streamSet
 
 	routes  *routeTable
 	headers *headerPlan
@@ -124,22 +131,24 @@ func New(o Options) (*Proxy, error) {
 		return nil, errors.New("proxy: config has no parsed upstream URL")
 	}
 	p := &Proxy{
-		cfg:      o.Config,
-		auth:     o.Auth,
-		sessions: o.Sessions,
-		log:      nopIfNil(o.Logger),
-		access:   nopIfNil(o.Access),
-		audit:    nopIfNil(o.Audit),
-		now:      o.Now,
-		metrics:  o.Metrics,
-		orgs:     o.Organizations,
-		gate:     newGatePolicy(o.Gate, o.Freshness, o.Config.SCIM, o.Config.Store),
-		scim:     o.SCIM,
-		scimBase: o.Config.SCIM.BasePath,
-		streams:  newStreamSet(),
-		cache:    newSessionCache(sessionCacheSize),
-		routes:   newRouteTable(o.Config.Routes, o.Config.UpstreamPathParameters),
-		headers:  newHeaderPlan(o.Config.Headers, tokenHeaderOf(o.Config)),
+		cfg:            o.Config,
+		auth:           o.Auth,
+		sessions:       o.Sessions,
+		log:            nopIfNil(o.Logger),
+		access:         nopIfNil(o.Access),
+		audit:          nopIfNil(o.Audit),
+		now:            o.Now,
+		metrics:        o.Metrics,
+		orgs:           o.Organizations,
+		gate:           newGatePolicy(o.Gate, o.Freshness, o.Config.SCIM, o.Config.Store),
+		scim:           o.SCIM,
+		scimBase:       o.Config.SCIM.BasePath,
+		streams:        newStreamSet(),
+		cache:          newSessionCache(sessionCacheSize),
+		revoked:        o.Revocations,
+		sessionStreams: newExactStreamSet(),
+		routes:         newRouteTable(o.Config.Routes, o.Config.UpstreamPathParameters),
+		headers:        newHeaderPlan(o.Config.Headers, tokenHeaderOf(o.Config)),
 		cookies: cookieFilter{
 			session:  o.Sessions.IsSessionCookie,
 			prefixes: o.OwnCookiePrefixes,
@@ -191,6 +200,15 @@ func (p *Proxy) CloseStreams(key string) {
 	if n := p.streams.closeAll(key); n > 0 {
 		p.metrics.StreamsClosed(n)
 		p.audit.Info("streams closed", zap.String("event", "streams_closed"), zap.String("match_key", key), zap.Int("count", n))
+	}
+}
+
+// CloseSessionStreams ends every open WebSocket and SSE stream of the
+// session with this ID. The directory calls it when the session ends.
+func (p *Proxy) CloseSessionStreams(sessionID string) {
+	if n := p.sessionStreams.closeAll(sessionID); n > 0 {
+		p.metrics.StreamsClosed(n)
+		p.audit.Info("streams closed", zap.String("event", "streams_closed"), zap.String("session_id", sessionID), zap.Int("count", n))
 	}
 }
 

@@ -168,12 +168,31 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			zap.String("request_id", web.RequestID(x.r.Context())))
 		s = nil
 	}
+	if s != nil && p.revoked != nil && p.revoked.SessionRevoked(s.ID) {
+		p.refuseEnded(x, s)
+		s = nil
+	}
 	x.session = s
 	if s != nil {
 		x.who = &s.Principal
 		stateOf(x.r.Context()).user = s.Principal.User
 	}
 	return true
+}
+
+// refuseEnded drops a session that was ended one by one (a logout on
+// another replica, Single Logout, an admin): the request goes on without
+// it, so a protected route asks for a new sign-in.
+func (p *Proxy) refuseEnded(x *exchange, s *session.Session) {
+	p.audit.Info("session rejected",
+		zap.String("event", "session_rejected"),
+		zap.String("reason", "session_ended"),
+		zap.String("request_id", web.RequestID(x.r.Context())),
+		zap.String("session_id", s.ID),
+		zap.String("user", s.Principal.User))
+	if x.fa == nil {
+		p.sessions.Clear(x.w, x.r)
+	}
 }
 
 // gateCheck asks the directory whether the session's user may still get
@@ -256,6 +275,9 @@ func (p *Proxy) forward(x *exchange) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		defer p.streams.add(p.gate.key(x.who), cancel)()
+		if p.revoked != nil && x.session != nil {
+			defer p.sessionStreams.add(x.session.ID, cancel)()
+		}
 		r = r.WithContext(ctx)
 	}
 	st := stateOf(r.Context())

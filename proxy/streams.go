@@ -12,16 +12,23 @@ import (
 type streamSet struct {
 	mu    sync.Mutex
 	byKey map[string]map[*context.CancelFunc]struct{}
+	fold  func(string) string // the key as stored
 }
 
+// newStreamSet keys streams by match key (identity.MatchKey folds it).
 func newStreamSet() *streamSet {
-	return &streamSet{byKey: map[string]map[*context.CancelFunc]struct{}{}}
+	return &streamSet{byKey: map[string]map[*context.CancelFunc]struct{}{}, fold: identity.MatchKey}
+}
+
+// newExactStreamSet keys streams by an exact key (a session ID).
+func newExactStreamSet() *streamSet {
+	return &streamSet{byKey: map[string]map[*context.CancelFunc]struct{}{}, fold: func(s string) string { return s }}
 }
 
 // add registers a stream's cancel func under the user's match key and
 // returns the function that removes it again.
 func (s *streamSet) add(key string, cancel context.CancelFunc) (remove func()) {
-	k := identity.MatchKey(key)
+	k := s.fold(key)
 	h := &cancel
 	s.mu.Lock()
 	m := s.byKey[k]
@@ -43,7 +50,7 @@ func (s *streamSet) add(key string, cancel context.CancelFunc) (remove func()) {
 
 // closeAll cancels every stream of key and reports how many it closed.
 func (s *streamSet) closeAll(key string) int {
-	k := identity.MatchKey(key)
+	k := s.fold(key)
 	s.mu.Lock()
 	m := s.byKey[k]
 	delete(s.byKey, k)

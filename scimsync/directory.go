@@ -33,6 +33,8 @@ type Directory struct {
 
 	catchUp  sync.Mutex // one catch-up at a time, so events apply in order
 	onRevoke []func(key string)
+	// sessions are the revoked session IDs (sessions.go), under their own lock.
+	sessions *revokedSessions
 }
 
 type dirUser struct {
@@ -64,6 +66,7 @@ func NewDirectory(matchAttribute string) (*Directory, error) {
 		cutoffs:        map[string]cutoff{},
 		sweepAt:        64,
 		groups:         map[string]*dirGroup{},
+		sessions:       newRevokedSessions(),
 	}, nil
 }
 
@@ -165,6 +168,7 @@ func (d *Directory) Load(s *store.Snapshot) {
 	for _, c := range s.Cutoffs {
 		d.addCutoff(c)
 	}
+	d.sessions.load(s.RevokedSessions, d.now())
 	d.mu.Unlock()
 }
 
@@ -200,12 +204,17 @@ func (d *Directory) catchUpFrom(ctx context.Context, st store.Store, followed bo
 func (d *Directory) Apply(evs []store.Event) { d.applyEvents(evs, false) }
 
 func (d *Directory) applyEvents(evs []store.Event, followed bool) {
-	var revoked []string
+	var revoked, ended []string
+	now := d.now()
 	d.mu.Lock()
 	for i := range evs {
 		e := &evs[i]
 		if e.Seq <= d.seq {
 			continue
+		}
+		if e.Kind == store.EventSessionRevoked && e.Session != nil {
+			d.sessions.add(e.Session, now)
+			ended = append(ended, e.Session.ID)
 		}
 		revoked = d.apply(e, revoked)
 		d.seq = e.Seq
@@ -216,6 +225,14 @@ func (d *Directory) applyEvents(evs []store.Event, followed bool) {
 	for _, k := range revoked {
 		for _, fn := range hooks {
 			fn(k)
+		}
+	}
+	if len(ended) > 0 {
+		sh := d.sessionHooks()
+		for _, id := range ended {
+			for _, fn := range sh {
+				fn(id)
+			}
 		}
 	}
 }

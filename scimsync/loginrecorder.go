@@ -48,11 +48,11 @@ func NewLoginRecorder(lg store.Ledger, identityField string, log *zap.Logger) *L
 	return &LoginRecorder{ledger: lg, identityField: identityField, log: log}
 }
 
-// Record records one accepted login of p. The write outlives the
-// request's cancellation (the browser may already be gone) but not
-// loginRecordTimeout.
+// Record records one accepted login of p: the session in l (its MatchKey
+// and User are p's). The write outlives the request's cancellation (the
+// browser may already be gone) but not loginRecordTimeout.
 // A nil recorder records nothing.
-func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessionID string, issued, expires time.Time, idpInitiated bool) {
+func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, l store.Login) {
 	if r == nil {
 		return
 	}
@@ -62,10 +62,8 @@ func (r *LoginRecorder) Record(ctx context.Context, p identity.Principal, sessio
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginRecordTimeout)
 	defer cancel()
-	err := r.ledger.RecordLogin(wctx, store.Login{
-		MatchKey: key, User: p.User, SessionID: sessionID,
-		Issued: issued, Expires: expires, IdPInitiated: idpInitiated,
-	})
+	l.MatchKey, l.User = key, p.User
+	err := r.ledger.RecordLogin(wctx, l)
 	if err != nil {
 		r.log.Warn("record login in ledger failed", zap.String("user", p.User),
 			zap.String("request_id", web.RequestID(ctx)), zap.Error(err))

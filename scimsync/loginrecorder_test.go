@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
@@ -26,7 +27,7 @@ func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 	gone, cancel := context.WithCancel(context.Background())
 	cancel() // the browser went away after the ACS answered: the login still counts
 	for field, subject := range map[string]string{"email": "alice@example.com", "user": "alice"} {
-		NewLoginRecorder(st.Ledger(), field, nil).Record(gone, p, "s-"+field, now, now.Add(time.Hour), false)
+		NewLoginRecorder(st.Ledger(), field, nil).Record(gone, p, store.Login{SessionID: "s-" + field, Issued: now, Expires: now.Add(time.Hour)})
 		got, err := st.Ledger().LoginsOf(context.Background(), subject, time.Time{}, now)
 		if err != nil {
 			t.Fatal(err)
@@ -48,9 +49,9 @@ func TestLoginRecorder_StoreFailureIsLoggedNotRaised(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the browser went away: the write does not depend on it
 	var nilRecorder *LoginRecorder
-	nilRecorder.Record(ctx, identity.Principal{User: "x"}, "s", time.Now(), time.Now(), false) // no ledger: nothing
+	nilRecorder.Record(ctx, identity.Principal{User: "x"}, store.Login{SessionID: "s", Issued: time.Now(), Expires: time.Now()}) // no ledger: nothing
 	NewLoginRecorder(st.Ledger(), "email", zap.New(core)).Record(ctx, identity.Principal{User: "bob", Email: "bob@example.com"},
-		"s1", time.Now(), time.Now().Add(time.Hour), false)
+		store.Login{SessionID: "s1", Issued: time.Now(), Expires: time.Now().Add(time.Hour)})
 	entries := logs.All()
 	if len(entries) != 1 || entries[0].ContextMap()["user"] != "bob" || !strings.Contains(entries[0].Message, "ledger") {
 		t.Errorf("want one warning naming bob, got %+v", entries)

@@ -79,6 +79,7 @@ func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	}
 	pub, _ := url.Parse("https://app.example.com")
 	cfg := &config.Config{Public: pub, SCIM: config.SCIM{Enabled: true, BasePath: "/scim/v2", MaxBodyBytes: 64 << 10, MaxPageSize: 100,
+		Bulk:  config.Bulk{MaxOperations: 20, MaxPayloadSize: 64 << 10},
 		Match: config.Match{IdentityField: "email", SCIMAttribute: attr}}}
 	core, logs := observer.New(zapcore.DebugLevel)
 	dir.now = clock.Now
@@ -272,7 +273,7 @@ func TestSCIM_RFC7644_3_12_BadInput(t *testing.T) {
 	assertSCIMError(t, h.req("POST", "/Users", big), 413, "")
 	assertSCIMError(t, h.req("GET", `/Users?filter=userName%20eq`, ""), 400, "invalidFilter")
 	assertSCIMError(t, h.req("GET", "/Users/does-not-exist", ""), 404, "")
-	assertSCIMError(t, h.req("POST", "/Bulk", `{}`), 501, "")
+	assertSCIMError(t, h.req("POST", "/Bulk", `{}`), 400, "invalidSyntax") // bulk_test.go
 	assertSCIMError(t, h.req("GET", "/Me", ""), 501, "")
 	assertSCIMError(t, h.req("GET", "/Nope", ""), 404, "")
 }

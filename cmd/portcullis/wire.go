@@ -72,7 +72,8 @@ type scimParts struct {
 	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
 	logins   *scimsync.LoginRecorder
-	tokens   *filewatch.Watcher // scim.tokensFile, re-read when it changes
+	ender    *scimsync.SessionEnder // ends sessions one by one
+	tokens   *filewatch.Watcher     // scim.tokensFile, re-read when it changes
 }
 
 // buildFrom wires a loaded config.
@@ -128,7 +129,8 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		a.watches = append(a.watches, sc.tokens)
 		onLogin = func(ctx context.Context, l samlsp.Login) {
 			sc.drift.Check(ctx, l.Principal)
-			sc.logins.Record(ctx, l.Principal, l.SessionID, l.Issued, l.Expires, l.IdPInitiated)
+			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
+				IdPInitiated: l.IdPInitiated})
 		}
 	}
 	a.sp, err = samlsp.New(samlsp.Options{
@@ -157,7 +159,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics:           a.metrics,
 	}
 	if sc.dir != nil {
-		opts.Gate, opts.SCIM = sc.dir, sc.svc
+		opts.Gate, opts.SCIM, opts.Revocations = sc.dir, sc.svc, sc.dir
 	}
 	if opts.IdentityKeys, err = readIdentityKeys(cfg); err != nil {
 		_ = a.Close()
@@ -173,6 +175,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	if sc.dir != nil {
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
+		sc.dir.OnSessionRevoke(a.proxy.CloseSessionStreams)
 	}
 	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
@@ -334,6 +337,9 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
 		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
 		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
+	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
+		return fail(err)
+	}
 	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)
 		if err != nil {

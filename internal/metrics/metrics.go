@@ -40,6 +40,7 @@ const (
 	NameDirectoryGroups     = "portcullis_directory_groups"
 	NameSessionsRevoked     = "portcullis_sessions_revoked_total"
 	NameStreamsClosed       = "portcullis_streams_closed_total"
+	NameSessionsEnded       = "portcullis_sessions_ended_total"
 	NameAppliedSeq          = "portcullis_directory_applied_seq"
 	NamePropagationLag      = "portcullis_directory_propagation_lag_seconds"
 	NameIdentityDrift       = "portcullis_identity_drift_total"
@@ -107,7 +108,7 @@ var DriftKinds = []string{DriftUnprovisioned, DriftInactive, DriftEmailMismatch,
 
 // SCIM label values.
 var (
-	scimResources  = []string{"Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas", "other"}
+	scimResources  = []string{"Users", "Groups", "Bulk", "ServiceProviderConfig", "ResourceTypes", "Schemas", "other"}
 	scimOperations = []string{"create", "get", "list", "replace", "patch", "delete", "other"}
 )
 
@@ -137,6 +138,7 @@ type Metrics struct {
 	events   *prometheus.CounterVec
 	lag      prometheus.Histogram
 	revoked  prometheus.Counter
+	ended    *prometheus.CounterVec
 	streams  prometheus.Counter
 	drift    *prometheus.CounterVec
 	insecure prometheus.Gauge
@@ -203,6 +205,13 @@ func New() *Metrics {
 		Name: NameSessionsRevoked,
 		Help: "Sessions refused as revoked: issued before the user's latest SCIM reactivation or re-creation.",
 	})
+	m.ended = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameSessionsEnded,
+		Help: "Sessions ended, by reason: logout, idp_logout, admin, deactivated, deleted, reactivated, organization_removed, expired.",
+	}, []string{"reason"})
+	for _, r := range SessionEndReasons {
+		m.ended.WithLabelValues(r)
+	}
 	m.streams = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: NameStreamsClosed,
 		Help: "WebSocket and server-sent-event streams closed because their user lost access.",
@@ -218,7 +227,7 @@ func New() *Metrics {
 		Name: NameUpstreamTLSInsecure,
 		Help: "1 when upstreamTLS.insecureSkipVerify is on: the upstream's certificate is not verified.",
 	})
-	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.streams, m.drift, m.insecure)
+	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.ended, m.streams, m.drift, m.insecure)
 	return m
 }
 
@@ -315,6 +324,22 @@ func (m *Metrics) SessionRevoked() {
 		return
 	}
 	m.revoked.Inc()
+}
+
+// SessionEndReasons are the reasons a session ends, one list across the
+// product: the reason label of portcullis_sessions_ended_total and the
+// reason of session_revoked audit events.
+var SessionEndReasons = []string{
+	"logout", "idp_logout", "admin", "deactivated", "deleted", "reactivated", "organization_removed", "expired",
+}
+
+// SessionEnded counts one session ended for reason (one of
+// SessionEndReasons; oneOf bounds the label).
+func (m *Metrics) SessionEnded(reason string) {
+	if m == nil {
+		return
+	}
+	m.ended.WithLabelValues(oneOf(reason, SessionEndReasons)).Inc()
 }
 
 // StreamsClosed counts n streams closed because their user lost access.

@@ -21,6 +21,16 @@ type storedEventData struct {
 	Group   *storedEventResource `json:"group,omitempty"`
 	Members []string             `json:"members,omitempty"`
 	Cutoffs []storedCutoff       `json:"cutoffs,omitempty"`
+	Session *storedSession       `json:"session,omitempty"`
+}
+
+// storedSession is a Revoked session in a session.revoked event: what the
+// gate needs and no personal data (the user stays in the ledger row).
+type storedSession struct {
+	ID      string `json:"id"`
+	Org     string `json:"org,omitempty"`
+	Reason  string `json:"reason"`
+	Expires int64  `json:"expires"`
 }
 
 // storedCutoff is a KeyCutoff in an event; times are unix milliseconds.
@@ -105,7 +115,10 @@ func EncodeEventData(e *Event) (any, error) {
 		d.Cutoffs = append(d.Cutoffs, storedCutoff{Key: c.Key, VoidsBefore: c.VoidsBefore.UnixMilli(),
 			Expires: c.Expires.UnixMilli(), Deleted: c.Deleted})
 	}
-	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 {
+	if rs := e.Session; rs != nil {
+		d.Session = &storedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: rs.Expires.UnixMilli()}
+	}
+	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 && d.Session == nil {
 		return nil, nil
 	}
 	var b bytes.Buffer
@@ -137,6 +150,9 @@ func DecodeEventData(b []byte, e *Event) error {
 	for _, c := range d.Cutoffs {
 		e.Cutoffs = append(e.Cutoffs, KeyCutoff{Key: c.Key, VoidsBefore: time.UnixMilli(c.VoidsBefore).UTC(),
 			Expires: time.UnixMilli(c.Expires).UTC(), Deleted: c.Deleted})
+	}
+	if rs := d.Session; rs != nil {
+		e.Session = &RevokedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: time.UnixMilli(rs.Expires).UTC()}
 	}
 	return nil
 }

@@ -22,6 +22,12 @@ type Login struct {
 	Issued       time.Time
 	Expires      time.Time
 	IdPInitiated bool
+	// Org is the organization ("" or "default": the default one).
+	Org string
+	// IdP, NameID and SessionIndex are the IdP's names for the session
+	// (its entity ID, the assertion's NameID and the AuthnStatement's
+	// SessionIndex), by which a LogoutRequest finds it.
+	IdP, NameID, SessionIndex string
 }
 
 // Logins is what the ledger knows of one match key.
@@ -88,9 +94,11 @@ func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 		{`INSERT INTO last_logins AS ll (subject, user_name, time) VALUES ($1, $2, $3)
 			ON CONFLICT (subject) DO UPDATE SET user_name = excluded.user_name, time = excluded.time
 			WHERE excluded.time >= ll.time`, []any{in.MatchKey, in.User, l.d.Time(in.Issued)}},
-		{`INSERT INTO login_sessions (session_id, subject, user_name, issued, expires, idp_initiated)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING`,
-			[]any{in.SessionID, in.MatchKey, in.User, l.d.Time(in.Issued), l.d.Time(in.Expires), in.IdPInitiated}},
+		{`INSERT INTO login_sessions (session_id, subject, user_name, issued, expires, idp_initiated,
+				org, idp, name_id, session_index)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (session_id) DO NOTHING`,
+			[]any{in.SessionID, in.MatchKey, in.User, l.d.Time(in.Issued), l.d.Time(in.Expires), in.IdPInitiated,
+				OrgOrDefault(in.Org), in.IdP, in.NameID, in.SessionIndex}},
 		{`DELETE FROM login_sessions WHERE session_id IN
 			(SELECT session_id FROM login_sessions WHERE expires <= $1 LIMIT $2)`, []any{l.d.Time(l.now()), LedgerPruneBatch}},
 	})
@@ -108,7 +116,7 @@ func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, n
 		out.Last = ts.At(0)
 	}
 	query, args := `SELECT session_id, user_name, issued, expires, idp_initiated FROM login_sessions
-		WHERE subject = $1 AND expires > $2`, []any{matchKey, l.d.Time(now)}
+		WHERE subject = $1 AND expires > $2 AND revoked IS NULL`, []any{matchKey, l.d.Time(now)}
 	if !validAfter.IsZero() {
 		query, args = query+` AND issued >= $3`, append(args, l.d.Time(validAfter))
 	}

@@ -67,6 +67,9 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 	if snap.Cutoffs, err = s.cutoffs(ctx, tx); err != nil {
 		return nil, err
 	}
+	if snap.RevokedSessions, err = s.revokedSessions(ctx, tx); err != nil {
+		return nil, err
+	}
 	return snap, nil
 }
 

@@ -51,12 +51,16 @@ const (
 	EventGroupDeleted       = "group.deleted"
 	EventGroupMemberAdded   = "group.member_added"
 	EventGroupMemberRemoved = "group.member_removed"
+	// EventSessionRevoked ends one session (sessions.go): Single Logout,
+	// an admin's revocation.
+	EventSessionRevoked = "session.revoked"
 )
 
 // EventKinds lists every event kind, in the order the status page shows them.
 var EventKinds = []string{
 	EventUserCreated, EventUserUpdated, EventUserDeactivated, EventUserReactivated, EventUserDeleted,
 	EventGroupCreated, EventGroupUpdated, EventGroupDeleted, EventGroupMemberAdded, EventGroupMemberRemoved,
+	EventSessionRevoked,
 }
 
 // Event is one entry of the event log. It carries enough to apply the
@@ -76,6 +80,8 @@ type Event struct {
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
 	// on a delete, and on an update that changed the user's match key.
 	Cutoffs []KeyCutoff
+	// Session is the session a session.revoked event ended.
+	Session *RevokedSession
 }
 
 // Snapshot is the whole directory at one point of the event log.
@@ -85,6 +91,8 @@ type Snapshot struct {
 	Seq    int64    // the last event included
 	// Cutoffs are the match key cut-offs that have not expired.
 	Cutoffs []KeyCutoff
+	// RevokedSessions are the revoked sessions that have not expired.
+	RevokedSessions []RevokedSession
 }
 
 // Store errors. Implementations wrap or return these so handlers can map

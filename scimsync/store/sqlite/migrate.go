@@ -129,7 +129,39 @@ type migrationStep struct {
 }
 
 var steps = map[string]migrationStep{
-	"drop_passwords.sql": {run: dropPasswords, vacuum: true},
+	"drop_passwords.sql":     {run: dropPasswords, vacuum: true},
+	"session_revocation.sql": {run: addSessionColumns},
+}
+
+// sessionColumns are migration 0006's columns of login_sessions.
+var sessionColumns = []struct{ name, decl string }{
+	{"org", `TEXT NOT NULL DEFAULT 'default'`},
+	{"idp", `TEXT NOT NULL DEFAULT ''`},
+	{"name_id", `TEXT NOT NULL DEFAULT ''`},
+	{"session_index", `TEXT NOT NULL DEFAULT ''`},
+	{"revoked", `INTEGER`},
+	{"revoke_reason", `TEXT NOT NULL DEFAULT ''`},
+}
+
+// addSessionColumns is migration 0006: it adds the columns login_sessions
+// lacks, and the indexes.
+func addSessionColumns(ctx context.Context, tx *sql.Tx) error {
+	for _, c := range sessionColumns {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('login_sessions') WHERE name = ?`,
+			c.name).Scan(&n); err != nil {
+			return dbErr("read login_sessions columns", err)
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE login_sessions ADD COLUMN `+c.name+` `+c.decl); err != nil {
+			return dbErr("add login_sessions."+c.name, err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS login_sessions_name_id ON login_sessions (idp, name_id);
+		CREATE INDEX IF NOT EXISTS login_sessions_revoked ON login_sessions (revoked) WHERE revoked IS NOT NULL`)
+	return dbErr("index login_sessions", err)
 }
 
 //go:embed migrations/*.sql
