@@ -34,6 +34,13 @@ func TestOrganizationsDir_AddChangeRemoveWithoutRestart(t *testing.T) {
 		return "id: " + id + "\ndomains: [" + domain + "]\nsaml:\n  idpMetadataFile: ../idp.xml\n"
 	}
 	write("acme.yaml", org("acme", "acme.com"))
+	if code, stdout, stderr := runCLI(t, "metadata", "--config", path, "--organization", "acme"); code != 0 ||
+		!strings.Contains(stdout, `entityID="https://app.example.com/saml/metadata/acme"`) {
+		t.Errorf("metadata --organization acme: %d %s\n%s", code, stderr, stdout)
+	}
+	if code, _, stderr := runCLI(t, "metadata", "--config", path, "--organization", "initech"); code != 1 || !strings.Contains(stderr, "initech") {
+		t.Errorf("metadata --organization initech: %d %s", code, stderr)
+	}
 	pub, adm := serveInProcessBoth(t, path)
 	get := func(base, p string) (int, string) {
 		resp, err := http.Get("http://" + base + p)

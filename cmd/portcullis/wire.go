@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/filewatch"
+	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/status"
@@ -398,13 +399,16 @@ func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Write
 	return nil
 }
 
-func printMetadata(ctx context.Context, path string, log *zap.Logger, out io.Writer) error {
+func printMetadata(ctx context.Context, path, org string, log *zap.Logger, out io.Writer) error {
 	a, err := build(ctx, path, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	xml, err := a.sp.MetadataXML()
+	if org == "" {
+		org = identity.DefaultOrg
+	}
+	xml, err := a.sp.MetadataXML(org)
 	if err != nil {
 		return err
 	}
