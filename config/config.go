@@ -107,6 +107,12 @@ type Config struct {
 	// AllowedRedirectHosts are the other hosts (exact names, or
 	// name:port) that sign-in may return to: /saml/login?rd=https://host/x.
 	AllowedRedirectHosts []string `yaml:"allowedRedirectHosts"`
+	// Organizations are the customers served besides (or instead of) the
+	// top-level IdP's organization "default" (orgs.go).
+	Organizations []Organization `yaml:"organizations"`
+	// OrganizationsDir holds one YAML file per organization, read at start
+	// and again whenever it changes.
+	OrganizationsDir string `yaml:"organizationsDir"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL
@@ -182,6 +188,9 @@ type Route struct {
 	Path        string   `yaml:"path"`   // a prefix ending in "/" matches the subtree; otherwise exact
 	Public      bool     `yaml:"public"` // no login needed
 	AllowGroups []string `yaml:"allowGroups"`
+	// AllowOrganizations, when set, lets in only sessions of these
+	// organizations (ids; "default" for the top-level IdP's).
+	AllowOrganizations []string `yaml:"allowOrganizations"`
 	// Audience is the identity token's aud on this route; default
 	// identityToken.audience.
 	Audience string `yaml:"audience"`

@@ -47,7 +47,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 			},
 		},
 		{"metadata URL and file", func(c *Config) { c.SAML.IDPMetadataFile = "idp.xml" }, []string{"line 7: saml.idpMetadataFile: set only one of idpMetadataURL and idpMetadataFile"}},
-		{"no metadata", func(c *Config) { c.SAML.IDPMetadataURL = "" }, []string{"line 8: saml.idpMetadataURL: required: set idpMetadataURL or idpMetadataFile"}},
+		{"no metadata", func(c *Config) { c.SAML.IDPMetadataURL = "" }, []string{"line 8: saml.idpMetadataURL: required: set idpMetadataURL or idpMetadataFile (or give each customer an entry of organizations)"}},
 		{"metadata over plain http", func(c *Config) { c.SAML.IDPMetadataURL = "http://idp.example.com/metadata" }, []string{`line 8: saml.idpMetadataURL: must be an absolute https URL (http only for a loopback host); got "http://idp.example.com/metadata"`}},
 		{"metadata http on a lookalike host", func(c *Config) { c.SAML.IDPMetadataURL = "http://localhost.evil.example/md" }, []string{`line 8: saml.idpMetadataURL: must be an absolute https URL (http only for a loopback host); got "http://localhost.evil.example/md"`}},
 		{"metadata refresh too often", func(c *Config) { c.SAML.MetadataRefresh = 30 * time.Second }, []string{"line 9: saml.metadataRefresh: must be at least 1m; got 30s"}},
