@@ -36,15 +36,19 @@ const (
 	DefaultBodyIdleTimeout = 30 * time.Second
 	DefaultACSBodyLimit    = 1 << 20
 
-	DefaultSCIMBasePath      = "/scim/v2"
-	DefaultSCIMMaxBodyBytes  = 4 << 20 // a 10,000-member group PUT is about 600 KB
-	DefaultSCIMMaxPageSize   = 500
-	DefaultMatchIdentity     = "email"
-	DefaultMatchSCIM         = "userName"
-	DefaultGroupsSource      = "scim"
-	DefaultStoreDriver       = "sqlite"
-	DefaultSQLitePath        = "/var/lib/portcullis/portcullis.db"
-	DefaultStoreMaxStaleness = 5 * time.Minute
+	DefaultSCIMBasePath     = "/scim/v2"
+	DefaultSCIMMaxBodyBytes = 4 << 20 // a 10,000-member group PUT is about 600 KB
+	DefaultSCIMMaxPageSize  = 500
+	// Bulk (RFC 7644 §3.7): the most operations and bytes one /Bulk request
+	// may carry (advertised in /ServiceProviderConfig; over them: 413).
+	DefaultSCIMBulkMaxOperations  = 1000
+	DefaultSCIMBulkMaxPayloadSize = 1 << 20
+	DefaultMatchIdentity          = "email"
+	DefaultMatchSCIM              = "userName"
+	DefaultGroupsSource           = "scim"
+	DefaultStoreDriver            = "sqlite"
+	DefaultSQLitePath             = "/var/lib/portcullis/portcullis.db"
+	DefaultStoreMaxStaleness      = 5 * time.Minute
 )
 
 // MaxClockSkew is the largest saml.clockSkew accepted.
@@ -101,6 +105,12 @@ type Config struct {
 	// AllowedRedirectHosts are the other hosts (exact names, or
 	// name:port) that sign-in may return to: /saml/login?rd=https://host/x.
 	AllowedRedirectHosts []string `yaml:"allowedRedirectHosts"`
+	// Organizations are the customers served besides (or instead of) the
+	// top-level IdP's organization "default" (orgs.go).
+	Organizations []Organization `yaml:"organizations"`
+	// OrganizationsDir holds one YAML file per organization, read at start
+	// and again whenever it changes.
+	OrganizationsDir string `yaml:"organizationsDir"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL
@@ -176,6 +186,9 @@ type Route struct {
 	Path        string   `yaml:"path"`   // a prefix ending in "/" matches the subtree; otherwise exact
 	Public      bool     `yaml:"public"` // no login needed
 	AllowGroups []string `yaml:"allowGroups"`
+	// AllowOrganizations, when set, lets in only sessions of these
+	// organizations (ids; "default" for the top-level IdP's).
+	AllowOrganizations []string `yaml:"allowOrganizations"`
 	// Audience is the identity token's aud on this route; default
 	// identityToken.audience.
 	Audience string `yaml:"audience"`
@@ -204,6 +217,13 @@ type SCIM struct {
 	GroupsSource       string `yaml:"groupsSource"` // scim | saml | both: feeds allowGroups and the groups header
 	MaxBodyBytes       int64  `yaml:"maxBodyBytes"`
 	MaxPageSize        int    `yaml:"maxPageSize"`
+	Bulk               Bulk   `yaml:"bulk"`
+}
+
+// Bulk limits POST /Bulk (RFC 7644 §3.7.4).
+type Bulk struct {
+	MaxOperations  int   `yaml:"maxOperations"`  // operations in one request
+	MaxPayloadSize int64 `yaml:"maxPayloadSize"` // bytes of one request body
 }
 
 // Match says how a signed-in identity finds its directory user.

@@ -469,6 +469,12 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 	if !explicit["scim.maxPageSize"] {
 		sc.MaxPageSize = DefaultSCIMMaxPageSize
 	}
+	if !explicit["scim.bulk.maxOperations"] {
+		sc.Bulk.MaxOperations = DefaultSCIMBulkMaxOperations
+	}
+	if !explicit["scim.bulk.maxPayloadSize"] {
+		sc.Bulk.MaxPayloadSize = DefaultSCIMBulkMaxPayloadSize
+	}
 	st := &c.Store
 	if st.Driver == "" {
 		st.Driver = DefaultStoreDriver

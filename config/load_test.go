@@ -538,6 +538,7 @@ var defaultSCIM = SCIM{
 	GroupsSource:       DefaultGroupsSource,
 	MaxBodyBytes:       DefaultSCIMMaxBodyBytes,
 	MaxPageSize:        DefaultSCIMMaxPageSize,
+	Bulk:               Bulk{MaxOperations: DefaultSCIMBulkMaxOperations, MaxPayloadSize: DefaultSCIMBulkMaxPayloadSize},
 }
 
 var defaultStore = Store{Driver: DefaultStoreDriver, DSN: DefaultSQLitePath, MaxStaleness: DefaultStoreMaxStaleness}

@@ -40,6 +40,7 @@ func (c *Config) Validate() error {
 	v.store()
 	v.identityToken()
 	v.crossHost()
+	v.organizations()
 	return v.ps.err()
 }
 
@@ -209,8 +210,8 @@ func (v *validator) saml() {
 	switch {
 	case s.IDPMetadataURL != "" && s.IDPMetadataFile != "":
 		v.add("saml.idpMetadataFile", "set only one of idpMetadataURL and idpMetadataFile")
-	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "":
-		v.add("saml.idpMetadataURL", "required: set idpMetadataURL or idpMetadataFile")
+	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "" && !v.c.hasOrganizations():
+		v.add("saml.idpMetadataURL", "required: set idpMetadataURL or idpMetadataFile (or give each customer an entry of organizations)")
 	}
 	if s.IDPMetadataURL != "" {
 		s.MetadataURL = v.metadataURL("saml.idpMetadataURL", s.IDPMetadataURL)
@@ -234,14 +235,19 @@ func (v *validator) saml() {
 	if s.LoginWindow < time.Minute || s.LoginWindow > time.Hour {
 		v.add("saml.loginWindow", "must be between 1m and 1h; got %s", s.LoginWindow)
 	}
+	v.attributes("saml.attributes", s.Attributes)
+}
+
+// attributes checks a saml.attributes block at path.
+func (v *validator) attributes(path string, attrs Attributes) {
 	for _, a := range []struct{ name, value string }{
-		{"user", s.Attributes.User},
-		{"email", s.Attributes.Email},
-		{"name", s.Attributes.Name},
-		{"groups", s.Attributes.Groups},
+		{"user", attrs.User},
+		{"email", attrs.Email},
+		{"name", attrs.Name},
+		{"groups", attrs.Groups},
 	} {
 		if a.value != strings.TrimSpace(a.value) {
-			v.add("saml.attributes."+a.name, "must not start or end with whitespace; got %q", a.value)
+			v.add(path+"."+a.name, "must not start or end with whitespace; got %q", a.value)
 		}
 	}
 }
@@ -412,6 +418,14 @@ func (v *validator) routes() {
 		if r.Public && len(r.AllowGroups) > 0 {
 			v.add(path+".allowGroups", "a public route cannot restrict groups; remove public or allowGroups")
 		}
+		if r.Public && len(r.AllowOrganizations) > 0 {
+			v.add(path+".allowOrganizations", "a public route cannot restrict organizations; remove public or allowOrganizations")
+		}
+		for j, o := range r.AllowOrganizations {
+			if o != identity.DefaultOrg && !orgIDPattern.MatchString(o) {
+				v.add(fmt.Sprintf("%s.allowOrganizations[%d]", path, j), "must be an organization id (default, or one matching ^[a-z0-9][a-z0-9-]{0,62}$); got %q", truncate(o, 70))
+			}
+		}
 		for j, g := range r.AllowGroups {
 			gp := fmt.Sprintf("%s.allowGroups[%d]", path, j)
 			switch {
@@ -486,7 +500,7 @@ func (v *validator) scim() {
 	if !sc.Enabled {
 		return
 	}
-	if sc.TokensFile == "" {
+	if sc.TokensFile == "" && v.c.HasDefaultOrg() {
 		v.add("scim.tokensFile", "required when scim.enabled: the file of bearer tokens the IdP uses")
 	}
 	switch bp := sc.BasePath; {
@@ -511,6 +525,12 @@ func (v *validator) scim() {
 	}
 	if sc.MaxPageSize < 1 || sc.MaxPageSize > 10000 {
 		v.add("scim.maxPageSize", "must be between 1 and 10000; got %d", sc.MaxPageSize)
+	}
+	if b := sc.Bulk; b.MaxOperations < 1 || b.MaxOperations > 100000 {
+		v.add("scim.bulk.maxOperations", "must be between 1 and 100000; got %d", b.MaxOperations)
+	}
+	if b := sc.Bulk; b.MaxPayloadSize < 1024 || b.MaxPayloadSize > 1<<30 {
+		v.add("scim.bulk.maxPayloadSize", "must be between 1024 and 1073741824 bytes; got %d", b.MaxPayloadSize)
 	}
 }
 

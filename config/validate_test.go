@@ -47,7 +47,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 			},
 		},
 		{"metadata URL and file", func(c *Config) { c.SAML.IDPMetadataFile = "idp.xml" }, []string{"line 7: saml.idpMetadataFile: set only one of idpMetadataURL and idpMetadataFile"}},
-		{"no metadata", func(c *Config) { c.SAML.IDPMetadataURL = "" }, []string{"line 8: saml.idpMetadataURL: required: set idpMetadataURL or idpMetadataFile"}},
+		{"no metadata", func(c *Config) { c.SAML.IDPMetadataURL = "" }, []string{"line 8: saml.idpMetadataURL: required: set idpMetadataURL or idpMetadataFile (or give each customer an entry of organizations)"}},
 		{"metadata over plain http", func(c *Config) { c.SAML.IDPMetadataURL = "http://idp.example.com/metadata" }, []string{`line 8: saml.idpMetadataURL: must be an absolute https URL (http only for a loopback host); got "http://idp.example.com/metadata"`}},
 		{"metadata http on a lookalike host", func(c *Config) { c.SAML.IDPMetadataURL = "http://localhost.evil.example/md" }, []string{`line 8: saml.idpMetadataURL: must be an absolute https URL (http only for a loopback host); got "http://localhost.evil.example/md"`}},
 		{"metadata refresh too often", func(c *Config) { c.SAML.MetadataRefresh = 30 * time.Second }, []string{"line 9: saml.metadataRefresh: must be at least 1m; got 30s"}},
@@ -85,6 +85,7 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 			name: "scim and store values",
 			mutate: func(c *Config) {
 				c.SCIM = SCIM{Enabled: true, TokensFile: "t", BasePath: "/saml/scim", MaxBodyBytes: 10, MaxPageSize: 0,
+					Bulk:  Bulk{MaxOperations: 0, MaxPayloadSize: 100},
 					Match: Match{IdentityField: "uid", SCIMAttribute: "mail"}, GroupsSource: "ldap"}
 				c.Store = Store{Driver: "postgres", DSN: "postgres://u:secret@db/x", MaxStaleness: time.Second}
 			},
@@ -95,6 +96,8 @@ func TestValidate_ReportsEachProblem(t *testing.T) {
 				`scim.groupsSource: must be scim, saml or both; got "ldap"`,
 				"scim.maxBodyBytes: must be at least 1024; got 10",
 				"scim.maxPageSize: must be between 1 and 10000; got 0",
+				"scim.bulk.maxOperations: must be between 1 and 100000; got 0",
+				"scim.bulk.maxPayloadSize: must be between 1024 and 1073741824 bytes; got 100",
 				"store.dsn: must not contain a password; put the whole DSN in a file and name it in store.dsnFile",
 			},
 		},

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -56,6 +57,12 @@ const (
 	reasonTooManyGroups     = "too_many_groups"
 	reasonAttributeTooLarge = "attribute_too_large"
 	reasonSessionTooLarge   = "session_too_large"
+	// Organizations: a response at another organization's ACS than the
+	// login went to; an email outside the organization's domains; too many
+	// organization lookups from one client.
+	reasonOrganization     = "organization"
+	reasonDomainNotAllowed = "domain_not_allowed"
+	reasonLookupLimited    = "lookup_limited"
 )
 
 const (
@@ -184,7 +191,7 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request, c *conn) (*loginRe
 	if reason, err := sp.checkAssertion(c, assertion, expectIRT, now); err != nil {
 		return nil, refuse(http.StatusForbidden, reason, err)
 	}
-	if f := sp.checkReplay(r.Context(), assertion, t); f != nil {
+	if f := sp.checkReplay(r.Context(), c, assertion, t); f != nil {
 		return nil, f
 	}
 	if f := sp.startSession(c, res, assertion, now); f != nil {
@@ -253,6 +260,10 @@ func (sp *SP) whichLogin(r *http.Request, c *conn, info responseInfo, relay, tra
 	}
 	switch {
 	case t != nil:
+		if org := cmp.Or(t.Org, identity.DefaultOrg); org != c.org {
+			return nil, nil, refuse(http.StatusForbidden, reasonOrganization,
+				fmt.Errorf("this browser's login went to organization %s's IdP, but the response came to organization %s's ACS", org, c.org))
+		}
 		if info.InResponseTo != t.RequestID {
 			return nil, nil, refuse(http.StatusForbidden, reasonInResponseTo,
 				fmt.Errorf("response InResponseTo %q is not the request %q this browser started", info.InResponseTo, t.RequestID))
@@ -290,8 +301,8 @@ func (sp *SP) checkResponseHead(c *conn, info responseInfo, now time.Time) *fail
 }
 
 // checkReplay accepts an assertion ID once, and a request ID once.
-func (sp *SP) checkReplay(ctx context.Context, a *saml.Assertion, t *tracked) *failure {
-	seen, err := sp.replay.Seen(ctx, a.ID, replayUntil(a, sp.skew))
+func (sp *SP) checkReplay(ctx context.Context, c *conn, a *saml.Assertion, t *tracked) *failure {
+	seen, err := sp.replay.Seen(ctx, c.replayKey(a.ID), replayUntil(a, sp.skew))
 	if err != nil {
 		return refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
 	}
@@ -301,7 +312,7 @@ func (sp *SP) checkReplay(ctx context.Context, a *saml.Assertion, t *tracked) *f
 	if t == nil {
 		return nil
 	}
-	seen, err = sp.replay.Seen(ctx, requestKeyPrefix+t.RequestID, time.UnixMilli(t.Expires))
+	seen, err = sp.replay.Seen(ctx, c.replayKey(requestKeyPrefix+t.RequestID), time.UnixMilli(t.Expires))
 	if err != nil {
 		return refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
 	}
@@ -328,6 +339,9 @@ func (sp *SP) startSession(c *conn, res *loginResult, a *saml.Assertion, now tim
 		}
 	}
 	p.Org = c.org
+	if err := sp.conns.Load().emailDomainAllowed(c, emailOf(p)); err != nil {
+		return refuse(http.StatusForbidden, reasonDomainNotAllowed, err)
+	}
 	res.principal = p
 	if sp.groupsFromDirectory {
 		p.Groups = nil // the gate replaces them on every request; the cookie need not carry them

@@ -13,6 +13,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // conn is one IdP connection: the trust of one organization. It has its
@@ -24,6 +25,11 @@ import (
 type conn struct {
 	sp  *SP
 	org string // the organization id; identity.DefaultOrg for the top-level IdP
+	// name is the organization's display name; domains its verified email
+	// domains (nil for the default organization, which has every domain no
+	// other organization claims).
+	name    string
+	domains []string
 	// field is the config path of this connection's saml block, for errors:
 	// "saml" or "organizations[2].saml".
 	field string
@@ -157,4 +163,14 @@ func (c *conn) loadedAt() time.Time {
 		return st.loadedAt
 	}
 	return time.Time{}
+}
+
+// replayKey scopes a replay cache key to the organization: the default
+// organization's keys are unprefixed, as before organizations, and another
+// organization's start with its id and a space (xs:ID values hold none).
+func (c *conn) replayKey(key string) string {
+	if c.org == identity.DefaultOrg {
+		return key
+	}
+	return c.org + " " + key
 }

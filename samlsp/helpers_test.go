@@ -332,3 +332,6 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// defConn is the default organization's connection.
+func (sp *SP) defConn() *conn { return sp.conns.Load().def }

@@ -191,7 +191,7 @@ func (h *harness) assertion(requestID string) *saml.Assertion {
 			SubjectConfirmations: []saml.SubjectConfirmation{{
 				Method: bearerMethod,
 				SubjectConfirmationData: &saml.SubjectConfirmationData{
-					Recipient:    h.sp.def.acsURL.String(),
+					Recipient:    h.sp.defConn().acsURL.String(),
 					InResponseTo: requestID,
 					NotOnOrAfter: now.Add(5 * time.Minute),
 				},
@@ -200,7 +200,7 @@ func (h *harness) assertion(requestID string) *saml.Assertion {
 		Conditions: &saml.Conditions{
 			NotBefore:            now.Add(-30 * time.Second),
 			NotOnOrAfter:         now.Add(5 * time.Minute),
-			AudienceRestrictions: []saml.AudienceRestriction{{Audience: saml.Audience{Value: h.sp.def.entityID}}},
+			AudienceRestrictions: []saml.AudienceRestriction{{Audience: saml.Audience{Value: h.sp.defConn().entityID}}},
 		},
 		AuthnStatements: []saml.AuthnStatement{{
 			AuthnInstant: now,
@@ -224,7 +224,7 @@ func (h *harness) response(requestID string) *saml.Response {
 		InResponseTo: requestID,
 		Version:      "2.0",
 		IssueInstant: h.clock.Now(),
-		Destination:  h.sp.def.acsURL.String(),
+		Destination:  h.sp.defConn().acsURL.String(),
 		Issuer:       &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: h.idp.entityID},
 		Status:       saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}},
 	}

@@ -221,7 +221,8 @@ func TestServeHTTP_Routes(t *testing.T) {
 		{http.MethodHead, "/saml/metadata", http.StatusOK, ""},
 		{http.MethodPost, "/saml/metadata", http.StatusMethodNotAllowed, "GET, HEAD"},
 		{http.MethodGet, "/saml/login?rd=/x", http.StatusSeeOther, ""},
-		{http.MethodPost, "/saml/login", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodPost, "/saml/login", http.StatusSeeOther, ""}, // the identifier-first form's; one IdP: straight there
+		{http.MethodPut, "/saml/login", http.StatusMethodNotAllowed, "GET, POST"},
 		{http.MethodGet, "/saml/acs", http.StatusMethodNotAllowed, "POST"},
 		{http.MethodGet, "/saml/logout", http.StatusSeeOther, ""},
 		{http.MethodPost, "/saml/logout", http.StatusSeeOther, ""},

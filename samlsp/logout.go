@@ -50,8 +50,10 @@ func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s != nil {
-		if u := sp.logoutRequestURL(w, r, sp.def, s, target); u != "" {
-			target = u
+		if c := sp.conns.Load().byID[s.Principal.Org]; c != nil {
+			if u := sp.logoutRequestURL(w, r, c, s, target); u != "" {
+				target = u
+			}
 		}
 	}
 	w.Header().Set("Location", target)

@@ -111,6 +111,8 @@ func scimLabels(base, method, path string) (resource, op string) {
 	rest := strings.Trim(strings.TrimPrefix(path, base), "/")
 	resource, id, _ := strings.Cut(rest, "/")
 	switch {
+	case resource == "Bulk":
+		op = "other" // its operations are counted one by one as well (bulk.go)
 	case method == http.MethodPost && id == ".search":
 		op = "list"
 	case method == http.MethodPost && id == "":

@@ -217,12 +217,16 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
 	rest := strings.TrimPrefix(r.URL.Path, s.base)
 	rest = strings.Trim(rest, "/")
 	resource, id, _ := strings.Cut(rest, "/")
+	if resource == "Bulk" && id == "" {
+		s.bulk(w, r, actor) // each operation has a RequestTimeout of its own (bulk.go)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	if strings.Contains(id, "/") {
 		s.writeError(w, r, &scimError{status: 404, detail: "no such endpoint"})
 		return
@@ -242,7 +246,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.resourceTypes(w, r, id)
 	case "Schemas":
 		s.schemas(w, r, id)
-	case "Bulk", "Me":
+	case ".search":
+		// Search across resource types (RFC 7644 §3.4.3 at the root) is
+		// not offered: RFC 7644 §3.4.2.2 lets a server refuse a query at
+		// the base URI with 400 tooMany.
+		s.writeError(w, r, badRequest("tooMany", "search at the service root is not supported; POST to /Users/.search or /Groups/.search"))
+	case "Me":
 		s.writeError(w, r, &scimError{status: 501, detail: "/" + resource + " is not supported"})
 	default:
 		s.writeError(w, r, &scimError{status: 404, detail: "no such endpoint"})

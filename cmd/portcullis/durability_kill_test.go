@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,9 +14,11 @@ import (
 )
 
 // TestDurability_KillDuringSCIMWrites kills `portcullis serve` with SIGKILL
-// while four SCIM clients create users and patch them, on each store
+// while four SCIM clients create users and patch them and a fifth sends
+// Bulk requests (RFC 7644 §3.7) of creates and a patch, on each store
 // driver, then restarts it on the same database: every acknowledged create
-// and patch is there, nothing is there twice, and the IdP's retry of a
+// and patch is there (also each operation a Bulk response acknowledged),
+// nothing is there twice, and the IdP's retry of a
 // request the kill cut off is safe (a create meets 409 if it had landed,
 // a patch sets the same value again).
 func TestDurability_KillDuringSCIMWrites(t *testing.T) {
@@ -63,7 +66,7 @@ func killDuringWrites(t *testing.T, bin string, cfg serveConfig) {
 	var (
 		acked   atomic.Int64
 		stop    = make(chan struct{})
-		results = make([]killResult, workers)
+		results = make([]killResult, workers+1) // the last: the Bulk client
 		wg      sync.WaitGroup
 	)
 	began := time.Now()
@@ -105,6 +108,9 @@ func killDuringWrites(t *testing.T, bin string, cfg serveConfig) {
 			}
 		})
 	}
+	bulk := &results[workers]
+	bulk.ids, bulk.patched, bulk.uncertainPt = map[string]string{}, map[string]string{}, map[string]string{}
+	wg.Go(func() { bulkWrites(c, p.publicURL, bulk, &acked, stop) })
 	deadline := time.Now().Add(limit)
 	for acked.Load() < killAfter && time.Now().Before(deadline) && p.running() {
 		time.Sleep(time.Millisecond)
@@ -118,8 +124,11 @@ func killDuringWrites(t *testing.T, bin string, cfg serveConfig) {
 	p.kill(t)
 	close(stop)
 	wg.Wait()
-	t.Logf("SIGKILL after %d acknowledged writes in %s (%.0f writes/s from %d clients)",
-		atKill, took.Round(time.Millisecond), float64(atKill)/took.Seconds(), workers)
+	t.Logf("SIGKILL after %d acknowledged writes in %s (%.0f writes/s from %d clients, %d of them Bulk operations)",
+		atKill, took.Round(time.Millisecond), float64(atKill)/took.Seconds(), workers+1, len(bulk.created)+len(bulk.patched))
+	if len(bulk.created) == 0 {
+		t.Errorf("no Bulk operation was acknowledged before the kill")
+	}
 
 	created, patched := map[string]bool{}, map[string]string{}
 	isUncertain, uncertainPt := map[string]bool{}, map[string]string{}
@@ -225,5 +234,63 @@ func killDuringWrites(t *testing.T, bin string, cfg serveConfig) {
 	}
 	if status, body, err := c.do(p.publicURL, "POST", "/Users", scimUser("after-restart@example.com", "After", "Restart")); err != nil || status != http.StatusCreated {
 		t.Errorf("create after the restart: %d %v %v", status, body, err)
+	}
+}
+
+// bulkWrites sends Bulk requests until stop or until the process is gone:
+// each creates five users and patches the first through its bulkId. Only
+// the operations a Bulk response answered 201 or 200 count as
+// acknowledged; a request without an answer leaves its creates uncertain.
+func bulkWrites(c *scimClient, base string, r *killResult, acked *atomic.Int64, stop chan struct{}) {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		var ops []any
+		var names []string
+		for j := range 5 {
+			name := fmt.Sprintf("dur-bulk-%05d-%d@example.com", i, j)
+			names = append(names, name)
+			ops = append(ops, map[string]any{"method": "POST", "path": "/Users", "bulkId": fmt.Sprint("u", j),
+				"data": scimUser(name, "Dur", strconv.Itoa(i))})
+		}
+		given := fmt.Sprint("bulk-patched-", i)
+		ops = append(ops, map[string]any{"method": "PATCH", "path": "/Users/bulkId:u0", "data": patchGiven(given)})
+		status, body, err := c.do(base, "POST", "/Bulk", map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": ops})
+		switch {
+		case err != nil:
+			r.uncertain = append(r.uncertain, names...)
+			return
+		case status != http.StatusOK:
+			r.odd = append(r.odd, fmt.Sprintf("bulk %d: %d %v", i, status, body))
+			continue
+		}
+		results, _ := body["Operations"].([]any)
+		if len(results) != len(ops) {
+			r.odd = append(r.odd, fmt.Sprintf("bulk %d: %d results for %d operations", i, len(results), len(ops)))
+			continue
+		}
+		var first string
+		for j, v := range results {
+			res, _ := v.(map[string]any)
+			loc, _ := res["location"].(string)
+			id := loc[strings.LastIndexByte(loc, '/')+1:]
+			switch {
+			case j < 5 && res["status"] == "201":
+				r.created, r.ids[names[j]] = append(r.created, names[j]), id
+				if j == 0 {
+					first = id
+				}
+			case j == 5 && res["status"] == "200" && id == first:
+				r.patched[id] = given
+			default:
+				r.odd = append(r.odd, fmt.Sprintf("bulk %d operation %d: %v", i, j, res))
+				continue
+			}
+			acked.Add(1)
+		}
 	}
 }

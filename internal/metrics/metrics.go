@@ -108,7 +108,7 @@ var DriftKinds = []string{DriftUnprovisioned, DriftInactive, DriftEmailMismatch,
 
 // SCIM label values.
 var (
-	scimResources  = []string{"Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas", "other"}
+	scimResources  = []string{"Users", "Groups", "Bulk", "ServiceProviderConfig", "ResourceTypes", "Schemas", "other"}
 	scimOperations = []string{"create", "get", "list", "replace", "patch", "delete", "other"}
 )
 

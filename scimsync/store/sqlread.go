@@ -279,37 +279,79 @@ func (s SQLStore) EachUser(ctx context.Context, q Query, fn func(*User) error) e
 	})
 }
 
+// userWhere is the WHERE clause of q on users, with its arguments.
 func (s SQLStore) userWhere(q Query) (string, []any, error) {
-	switch q.Attr {
-	case "":
-		return "", nil, nil
-	case "username", "email": // as match keys: ASCII case only (matchkey.go)
-		return " WHERE " + s.d.keyExpr(QueryMatchAttribute(q.Attr)) + " = $1", []any{identity.MatchKey(q.Value)}, nil
-	case "nameprefix":
-		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{LikePrefix(q.Value)}, nil
-	case "externalid":
-		return " WHERE external_id = $1", []any{q.Value}, nil
-	case "id":
-		return " WHERE id = $1", []any{q.Value}, nil
-	}
-	return "", nil, fmt.Errorf("list users: unknown query attribute %q", q.Attr)
+	return where(q, "list users", s.userCond)
 }
 
-func (s SQLStore) groupWhere(q Query) (string, []any, error) {
-	switch q.Attr {
-	case "":
-		return "", nil, nil
-	case "displayname":
-		return " WHERE display_name_lower = $1", []any{strings.ToLower(q.Value)}, nil
+// userCond is the SQL of one equality on users, its argument numbered n.
+func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
+	switch c.Attr {
+	case "username", "email": // as match keys: ASCII case only (matchkey.go)
+		return s.d.keyExpr(QueryMatchAttribute(c.Attr)) + " = " + n, identity.MatchKey(c.Value), true
+	case "emails":
+		// The email index; and, for a user that a replica of the version
+		// before it wrote, the primary email column.
+		return "pk IN (SELECT user_pk FROM user_emails WHERE value_key = " + n +
+			" UNION SELECT pk FROM users WHERE " + s.d.keyExpr("email") + " = " + n + ")", identity.MatchKey(c.Value), true
+	case "nameprefix":
+		return `(user_name_lower LIKE ` + n + ` ESCAPE '\' OR email_lower LIKE ` + n + ` ESCAPE '\')`, LikePrefix(c.Value), true
 	case "externalid":
-		return " WHERE external_id = $1", []any{q.Value}, nil
+		return "external_id = " + n, c.Value, true
 	case "id":
-		return " WHERE id = $1", []any{q.Value}, nil
-	case "member":
-		return ` WHERE pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = $1)`,
-			[]any{q.Value}, nil
+		return "id = " + n, c.Value, true
 	}
-	return "", nil, fmt.Errorf("list groups: unknown query attribute %q", q.Attr)
+	return "", nil, false
+}
+
+// groupWhere is userWhere for groups.
+func (s SQLStore) groupWhere(q Query) (string, []any, error) {
+	return where(q, "list groups", groupCond)
+}
+
+func groupCond(c Cond, n string) (string, any, bool) {
+	switch c.Attr {
+	case "displayname":
+		return "display_name_lower = " + n, strings.ToLower(c.Value), true
+	case "externalid":
+		return "external_id = " + n, c.Value, true
+	case "id":
+		return "id = " + n, c.Value, true
+	case "member":
+		return `pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = ` + n + `)`, c.Value, true
+	}
+	return "", nil, false
+}
+
+// where builds the WHERE clause of q ("" for all rows) from cond, which
+// gives the SQL of one equality with its argument numbered n ("$1"), or
+// false for an attribute it does not know.
+func where(q Query, op string, cond func(c Cond, n string) (string, any, bool)) (string, []any, error) {
+	alts := q.Any
+	if len(alts) == 0 {
+		if q.Attr == "" {
+			return "", nil, nil
+		}
+		alts = [][]Cond{{{Attr: q.Attr, Value: q.Value}}}
+	}
+	var args []any
+	ors := make([]string, 0, len(alts))
+	for _, all := range alts {
+		if len(all) == 0 {
+			return "", nil, fmt.Errorf("%s: a query alternative has no condition", op)
+		}
+		ands := make([]string, 0, len(all))
+		for _, c := range all {
+			sql, arg, ok := cond(c, "$"+strconv.Itoa(len(args)+1))
+			if !ok {
+				return "", nil, fmt.Errorf("%s: unknown query attribute %q", op, c.Attr)
+			}
+			ands = append(ands, sql)
+			args = append(args, arg)
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return " WHERE " + strings.Join(ors, " OR "), args, nil
 }
 
 // limit is q's LIMIT and OFFSET clause, "" for all rows.

@@ -25,16 +25,20 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		if err := s.keys(ctx, tx, nu.ID, s.match.Change(nil, nu, tx.Now())); err != nil {
 			return err
 		}
-		err := tx.Exec(ctx, `INSERT INTO users
+		var upk int64
+		err := queryRow(ctx, tx, `INSERT INTO users
 			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING pk`,
 			nu.ID, nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
-			nu.Version, s.d.Time(nu.Created), s.d.Time(nu.LastModified), s.d.Time(nu.ValidAfter))
+			nu.Version, s.d.Time(nu.Created), s.d.Time(nu.LastModified), s.d.Time(nu.ValidAfter)).Scan(&upk)
 		if s.d.Unique(err) {
 			return fmt.Errorf("create user %q: %w", nu.UserName, ErrConflict)
 		}
 		if err != nil {
 			return s.err(ctx, "create user", err)
+		}
+		if err := s.writeEmails(ctx, tx, upk, EmailKeys(nu.Doc), true); err != nil {
+			return err
 		}
 		return appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
 	})
@@ -76,6 +80,11 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		}
 		if err != nil {
 			return s.err(ctx, "update user", err)
+		}
+		// Always rewritten, which also repairs the rows of a user that a
+		// replica of the version before the index wrote.
+		if err := s.writeEmails(ctx, tx, pk, EmailKeys(nu.Doc), false); err != nil {
+			return err
 		}
 		return appendEvents(ctx, tx, Event{Kind: userEventKind(cur, nu), ResourceType: "User", ResourceID: id, Actor: actor,
 			User: nu, Cutoffs: kc.Cutoffs})

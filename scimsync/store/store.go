@@ -151,10 +151,23 @@ type Query struct {
 	// for people searching, not for SCIM), "externalid" or "id" (exact);
 	// for groups, "displayname" (case-insensitive), "externalid", "id" or
 	// "member" (a member user ID), all exact but displayname.
-	Attr   string
-	Value  string
+	//
+	// For users, "emails" is any email value of the document (every one,
+	// not only the primary: the email index, emails.go), compared as match
+	// keys.
+	Attr  string
+	Value string
+	// Any, when not empty, is used instead of Attr and Value: a resource
+	// matches when it meets every equality of one of its lists (an OR of
+	// ANDs, each Cond as Attr and Value above).
+	Any    [][]Cond
 	Offset int
 	Limit  int // 0: no limit
+}
+
+// Cond is one indexed equality of a Query.
+type Cond struct {
+	Attr, Value string
 }
 
 // Reader is the read side of the store, used by the SCIM handlers. Reads go

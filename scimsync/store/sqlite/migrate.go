@@ -131,6 +131,7 @@ type migrationStep struct {
 var steps = map[string]migrationStep{
 	"drop_passwords.sql":     {run: dropPasswords, vacuum: true},
 	"session_revocation.sql": {run: addSessionColumns},
+	"user_emails.sql":        {run: backfillEmails},
 }
 
 // sessionColumns are migration 0006's columns of login_sessions.
@@ -176,4 +177,9 @@ func dropPasswords(ctx context.Context, tx *sql.Tx) error {
 	return store.DropPasswords(ctx, conn{tx}, dialect,
 		`SELECT pk, doc FROM users WHERE CAST(doc AS TEXT) LIKE '%password%'`,
 		`SELECT seq, data FROM events WHERE resource_type = 'User' AND (data LIKE '%password%' OR data LIKE '%"docB64"%')`)
+}
+
+// backfillEmails is migration 0007's step (store.BackfillEmails).
+func backfillEmails(ctx context.Context, tx *sql.Tx) error {
+	return store.BackfillEmails(ctx, conn{tx}, dialect)
 }
