@@ -60,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		outDir     = fs.String("out", "", "output directory (keys)")
 		logFormat  = fs.String("log-format", "json", "json or console")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+		orgID      = fs.String("organization", "", "organization id (metadata; default: the default organization)")
 	)
 	if err := fs.Parse(rest); err != nil {
 		return 2
@@ -116,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "metadata":
-		if err := printMetadata(ctx, *configPath, log, stdout); err != nil {
+		if err := printMetadata(ctx, *configPath, *orgID, log, stdout); err != nil {
 			fmt.Fprintf(stderr, "portcullis metadata: %s\n", errorText(err))
 			return 1
 		}
