@@ -137,7 +137,8 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		onLogin = func(ctx context.Context, l samlsp.Login) {
 			sc.drift.Check(ctx, l.Principal)
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
-				IdPInitiated: l.IdPInitiated})
+				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
+				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
 			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
 		}
 		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
@@ -145,7 +146,12 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 			return nil, err
 		}
 	}
+	var ender samlsp.SessionEnder
+	if sc.ender != nil {
+		ender = samlEnder{e: sc.ender, identityField: cfg.SCIM.Match.IdentityField}
+	}
 	a.sp, err = samlsp.New(samlsp.Options{
+		Ender:       ender,
 		Config:      cfg,
 		Sessions:    codec,
 		SessionKeys: keys,
