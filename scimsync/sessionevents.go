@@ -60,7 +60,7 @@ func (s *SessionEvents) Created(ctx context.Context, p identity.Principal, sessi
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionEventTimeout)
 	defer cancel()
-	_, err := s.st.AppendSessionCreated(wctx, store.RevokedSession{ID: sessionID, UserID: userID, User: p.User,
+	_, err := s.st.AppendSessionCreated(wctx, store.RevokedSession{Org: p.Org, ID: sessionID, UserID: userID, User: p.User,
 		Email: p.Email, Issued: issued, Expires: expires})
 	if err != nil {
 		s.m.SessionEventFailed()
