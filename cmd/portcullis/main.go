@@ -25,6 +25,8 @@ Usage:
   portcullis metadata --config FILE       print the SP metadata XML
   portcullis keys --out DIR               write sp.key, sp.crt and session.keys
   portcullis demo [--listen ADDR]         run a self-contained demo on 127.0.0.1:8080 (IdP, app, SCIM)
+  portcullis sessions revoke --user USER --config FILE
+                                          end every session of USER on every replica
   portcullis version                      print the version
 
 Common flags:
@@ -47,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	if cmd == "demo" { // own flags (--listen); see demo.go
 		return runDemoCommand(rest, stdout, stderr)
+	}
+	if cmd == "sessions" { // a subcommand with its own flags; see sessions.go
+		return runSessionsCommand(rest, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -131,10 +131,16 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		onLogin = func(ctx context.Context, l samlsp.Login) {
 			sc.drift.Check(ctx, l.Principal)
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
-				IdPInitiated: l.IdPInitiated})
+				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
+				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
 		}
 	}
+	var ender samlsp.SessionEnder
+	if sc.ender != nil {
+		ender = samlEnder{e: sc.ender, identityField: cfg.SCIM.Match.IdentityField}
+	}
 	a.sp, err = samlsp.New(samlsp.Options{
+		Ender:       ender,
 		Config:      cfg,
 		Sessions:    codec,
 		SessionKeys: keys,
