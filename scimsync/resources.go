@@ -312,7 +312,7 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 	}
 	for i := range evs {
 		if key, reason, ok := endsSessions(s.o.Directory, &evs[i]); ok && key != "" {
-			s.o.Sessions.EndedWithUser(r.Context(), key, reason)
+			s.o.Sessions.EndedWithUser(r.Context(), evs[i].Org, key, reason)
 		}
 	}
 	return nil

@@ -72,13 +72,13 @@ func (s *SessionEvents) Created(ctx context.Context, p identity.Principal, sessi
 // EndedWithUser records session.revoked for each live session of the user
 // with matchKey, which a deactivation or deletion (reason) ended, right
 // after that write; best effort, like Created.
-func (s *SessionEvents) EndedWithUser(ctx context.Context, matchKey, reason string) {
+func (s *SessionEvents) EndedWithUser(ctx context.Context, org, matchKey, reason string) {
 	if s == nil {
 		return
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionEventTimeout)
 	defer cancel()
-	if _, err := s.st.AppendSessionsEnded(wctx, "", matchKey, reason, "scim"); err != nil {
+	if _, err := s.st.AppendSessionsEnded(wctx, org, matchKey, reason, "scim"); err != nil {
 		s.m.SessionEventFailed()
 		s.log.Warn("write session.revoked events failed", zap.String("reason", reason),
 			zap.String("request_id", web.RequestID(ctx)), zap.Error(err))

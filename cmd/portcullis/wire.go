@@ -113,6 +113,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
 	codec.SetDomain(cfg.Session.CookieDomain)
+	upstreamPaths := []string{"/"}
+	if cfg.UpstreamPathPrefix != "" {
+		upstreamPaths = append(upstreamPaths, cfg.UpstreamPathPrefix)
+	}
+	codec.SetUpstreamCookies(cfg.Session.ExpireUpstreamCookies, upstreamPaths)
 	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
 	for _, l := range cfg.Session.LegacyCookieNames {
 		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
@@ -195,7 +200,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
 		sc.dir.OnSessionRevoke(a.proxy.CloseSessionStreams)
 	}
-	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
+	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
 	if cfg.OrganizationsDir != "" {
 		od := &orgsDir{cfg: cfg, sp: a.sp, log: log.Named("organizations")}
@@ -232,6 +237,13 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 		IdPCerts: func() status.IdPCerts {
 			c := a.sp.SigningCerts()
 			return status.IdPCerts{Current: c.Current, Previous: c.Previous, ChangedAt: c.ChangedAt}
+		},
+		Organizations: func() []status.Organization {
+			var out []status.Organization
+			for _, o := range a.sp.OrganizationStates() {
+				out = append(out, status.Organization(o))
+			}
+			return out
 		},
 	}
 	if sc.dir != nil {

@@ -118,9 +118,12 @@ func (d *SQLDeliveries) Prune(ctx context.Context, before time.Time, upto int64)
 	var stmts []Statement
 	for _, e := range deleted {
 		for _, c := range e.Cutoffs {
+			org := OrgOrDefault(e.Org)
 			stmts = append(stmts,
-				Statement{`DELETE FROM last_logins WHERE subject = $1 AND time <= $2`, []any{c.Key, d.s.d.Time(e.Time)}},
-				Statement{`DELETE FROM login_sessions WHERE subject = $1 AND issued <= $2`, []any{c.Key, d.s.d.Time(e.Time)}})
+				Statement{`DELETE FROM last_logins WHERE subject = $1 AND time <= $2`,
+					[]any{QualifyKey(org, c.Key), d.s.d.Time(e.Time)}},
+				Statement{`DELETE FROM login_sessions WHERE org = $1 AND subject = $2 AND issued <= $3`,
+					[]any{org, c.Key, d.s.d.Time(e.Time)}})
 		}
 	}
 	stmts = append(stmts,

@@ -25,8 +25,10 @@ func (s SQLStore) AppendSessionCreated(ctx context.Context, sess RevokedSession)
 	sess.Org = OrgOrDefault(sess.Org)
 	sess.Issued, sess.Expires = StoredTime(sess.Issued), StoredTime(sess.Expires)
 	e := Event{Kind: EventSessionCreated, ResourceType: "Session", ResourceID: sess.ID, Session: &sess}
+	scoped := s
+	scoped.org = sess.Org
 	evs, err := s.b.Write(ctx, "append session.created event", func(tx WriteTx) error {
-		return appendEvents(ctx, tx, e)
+		return scoped.appendEvents(ctx, tx, e)
 	})
 	if err != nil {
 		return Event{}, err
@@ -56,6 +58,8 @@ func (s SQLStore) AppendSessionsEnded(ctx context.Context, org, matchKey, reason
 		return nil, errors.New("append ended sessions: a match key and reason deactivated or deleted are required")
 	}
 	org = OrgOrDefault(org)
+	scoped := s
+	scoped.org = org
 	return s.b.Write(ctx, "append ended sessions", func(tx WriteTx) error {
 		live, err := s.liveSessions(ctx, tx, SessionQuery{MatchKey: matchKey}, org, tx.Now())
 		if err != nil {
@@ -64,7 +68,7 @@ func (s SQLStore) AppendSessionsEnded(ctx context.Context, org, matchKey, reason
 		for _, rs := range live {
 			rs.Reason, rs.MatchKey, rs.User = reason, "", ""
 			ev := Event{Kind: EventSessionRevoked, ResourceType: "Session", ResourceID: rs.ID, Actor: actor, Session: &rs}
-			if err := appendEvents(ctx, tx, ev); err != nil {
+			if err := scoped.appendEvents(ctx, tx, ev); err != nil {
 				return err
 			}
 		}

@@ -1,4 +1,4 @@
--- 0008: webhook delivery and the event feed's retention (as on SQLite).
+-- 0009: webhook delivery and the event feed's retention (as on SQLite).
 --
 -- webhook_endpoints holds each configured endpoint's place in the event log:
 -- cursor is the last seq it is done with (delivered, filtered out or given
