@@ -94,7 +94,17 @@ type message struct {
 	ID        string `json:"id,omitempty"`
 	Type      string `json:"type"`
 	Timestamp string `json:"timestamp"`
-	Data      any    `json:"data"`
+	// Organization is the event's organization, absent for the default one.
+	Organization string `json:"organization,omitempty"`
+	Data         any    `json:"data"`
+}
+
+// orgOf is e's organization as the body names it: "" for the default one.
+func orgOf(e *store.Event) string {
+	if e.Org == store.DefaultOrg {
+		return ""
+	}
+	return e.Org
 }
 
 // Timestamp is an event's time as the body and the feed give it: RFC 3339
@@ -108,7 +118,7 @@ func Body(e *store.Event) ([]byte, error) {
 
 // feedItem is e as an element of the feed: the body plus its id.
 func feedItem(e *store.Event) message {
-	return message{ID: EventID(e.Seq), Type: TypeOf(e.Kind), Timestamp: Timestamp(e.Time), Data: data(e)}
+	return message{ID: EventID(e.Seq), Type: TypeOf(e.Kind), Timestamp: Timestamp(e.Time), Organization: orgOf(e), Data: data(e)}
 }
 
 func encode(v any) ([]byte, error) {
