@@ -113,10 +113,11 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	}
 	rid := web.RequestID(r.Context())
 	if f != nil {
-		sp.metrics.Login(f.reason)
+		sp.metrics.Login(c.org, f.reason)
 		sp.audit.Info("login failed",
 			zap.String("event", "login_failed"),
 			zap.String("reason", f.reason),
+			zap.String("organization", c.org),
 			zap.String("request_id", rid),
 			zap.Error(f.err))
 		if f.reason == reasonNotReady {
@@ -127,10 +128,11 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	s := res.session
-	sp.metrics.Login("")
+	sp.metrics.Login(c.org, "")
 	sp.audit.Info("login succeeded",
 		zap.String("event", "login_succeeded"),
 		zap.String("user", s.Principal.User),
+		zap.String("organization", c.org),
 		zap.String("session_id", s.ID),
 		zap.Time("expires", s.Expires),
 		zap.Bool("idp_initiated", res.unsolicited),

@@ -184,7 +184,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		sc.dir.OnRevoke(a.proxy.CloseStreams)
 		sc.dir.OnSessionRevoke(a.proxy.CloseSessionStreams)
 	}
-	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
+	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
 	if cfg.OrganizationsDir != "" {
 		od := &orgsDir{cfg: cfg, sp: a.sp, log: log.Named("organizations")}
@@ -220,6 +220,13 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 		IdPCerts: func() status.IdPCerts {
 			c := a.sp.SigningCerts()
 			return status.IdPCerts{Current: c.Current, Previous: c.Previous, ChangedAt: c.ChangedAt}
+		},
+		Organizations: func() []status.Organization {
+			var out []status.Organization
+			for _, o := range a.sp.OrganizationStates() {
+				out = append(out, status.Organization(o))
+			}
+			return out
 		},
 	}
 	if sc.dir != nil {
