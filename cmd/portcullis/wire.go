@@ -107,6 +107,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
 	codec.SetDomain(cfg.Session.CookieDomain)
+	upstreamPaths := []string{"/"}
+	if cfg.UpstreamPathPrefix != "" {
+		upstreamPaths = append(upstreamPaths, cfg.UpstreamPathPrefix)
+	}
+	codec.SetUpstreamCookies(cfg.Session.ExpireUpstreamCookies, upstreamPaths)
 	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
 	for _, l := range cfg.Session.LegacyCookieNames {
 		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
@@ -231,6 +236,10 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
+		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
+			ended, err := sc.ender.End(ctx, store.SessionQuery{MatchKey: matchKey}, "admin", "status-page")
+			return len(ended), err
+		}
 		so.LastToken = func() (string, time.Time, bool) {
 			u, ok := sc.service.LastToken()
 			return u.Label, u.Time, ok
