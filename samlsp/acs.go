@@ -105,6 +105,12 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	w.Header().Set("Cache-Control", "no-store")
 	res, f := sp.consume(w, r, c)
 	if f == nil {
+		// The app's own cookies (session.expireUpstreamCookies) go unless
+		// this sign-in continues the same user's live session.
+		if prev, err := sp.sessions.Read(r); err != nil || prev.Principal.User != res.session.Principal.User ||
+			prev.Principal.Org != res.session.Principal.Org {
+			sp.sessions.ExpireUpstream(w, r)
+		}
 		if err := sp.sessions.Write(w, r, res.session); errors.Is(err, session.ErrTooLarge) {
 			f = refuse(http.StatusForbidden, reasonSessionTooLarge, err)
 		} else if err != nil {

@@ -107,6 +107,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
 	codec.SetDomain(cfg.Session.CookieDomain)
+	upstreamPaths := []string{"/"}
+	if cfg.UpstreamPathPrefix != "" {
+		upstreamPaths = append(upstreamPaths, cfg.UpstreamPathPrefix)
+	}
+	codec.SetUpstreamCookies(cfg.Session.ExpireUpstreamCookies, upstreamPaths)
 	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
 	for _, l := range cfg.Session.LegacyCookieNames {
 		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
