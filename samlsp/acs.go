@@ -142,6 +142,7 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 			Issued:       s.IssuedAt,
 			Expires:      s.Expires,
 			IdPInitiated: res.unsolicited,
+			SAML:         s.SAML,
 		})
 	}
 	w.Header().Set("Location", res.returnTo)
@@ -253,6 +254,9 @@ func (sp *SP) whichLogin(r *http.Request, c *conn, info responseInfo, relay, tra
 	terr := errNoTracking
 	if trackID != "" {
 		t, terr = sp.readTracking(r, trackID)
+		if t != nil && t.Logout { // a logout's tracking never answers a login
+			t, terr = nil, errTrackingInvalid
+		}
 	}
 	switch {
 	case t != nil:
@@ -342,8 +346,28 @@ func (sp *SP) startSession(c *conn, res *loginResult, a *saml.Assertion, now tim
 	if sp.groupsFromDirectory {
 		p.Groups = nil // the gate replaces them on every request; the cookie need not carry them
 	}
-	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires}
+	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires,
+		SAML: samlSessionOf(a, c)}
 	return nil
+}
+
+// samlSessionOf is the IdP's names for the session a asserts: what a
+// LogoutRequest names it by, either way.
+func samlSessionOf(a *saml.Assertion, c *conn) session.SAMLSession {
+	var ss session.SAMLSession
+	if st := c.state.Load(); st != nil && st.sp.IDPMetadata != nil {
+		ss.IdP = st.sp.IDPMetadata.EntityID
+	}
+	if a.Subject != nil && a.Subject.NameID != nil {
+		ss.NameID, ss.NameIDFormat = a.Subject.NameID.Value, a.Subject.NameID.Format
+	}
+	for _, as := range a.AuthnStatements {
+		if as.SessionIndex != "" {
+			ss.SessionIndex = as.SessionIndex
+			break
+		}
+	}
+	return ss
 }
 
 // panicError is a panic inside crewjam's parser, turned into a refusal.

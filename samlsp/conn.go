@@ -37,6 +37,7 @@ type conn struct {
 	entityID     string
 	acsURL       url.URL
 	metadataURL  url.URL
+	sloURL       url.URL // Single Logout, every binding (slo.go)
 	attrs        config.Attributes
 	allowIDPInit bool
 
@@ -76,7 +77,11 @@ func (sp *SP) newConnAt(cfg *config.Config, org string, s config.SAML, suffix, b
 	if err != nil {
 		return nil, fmt.Errorf("samlsp: %s: metadata url: %w", field, err)
 	}
-	c.acsURL, c.metadataURL = *acs, *md
+	slo, err := url.Parse(base + pathSLO + suffix)
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: %s: slo url: %w", field, err)
+	}
+	c.acsURL, c.metadataURL, c.sloURL = *acs, *md, *slo
 	c.entityID = s.EntityID
 	if c.entityID == "" {
 		c.entityID = md.String()
@@ -116,11 +121,15 @@ func (c *conn) idpSourceFrom(cfg *config.Config, s config.SAML) error {
 func (c *conn) crewjamSP() saml.ServiceProvider {
 	sp := c.sp
 	return saml.ServiceProvider{
-		EntityID:                         c.entityID,
-		Key:                              sp.key,
-		Certificate:                      sp.cert,
-		MetadataURL:                      c.metadataURL,
-		AcsURL:                           c.acsURL,
+		EntityID:    c.entityID,
+		Key:         sp.key,
+		Certificate: sp.cert,
+		MetadataURL: c.metadataURL,
+		AcsURL:      c.acsURL,
+		SloURL:      c.sloURL,
+		// The metadata advertises Single Logout at SloURL in every binding
+		// slo.go serves.
+		LogoutBindings:                   []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding, saml.SOAPBinding},
 		AuthnNameIDFormat:                sp.nameIDFormat,
 		SendUnspecifiedNameIDFormat:      true,
 		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
@@ -135,7 +144,8 @@ func (c *conn) crewjamSP() saml.ServiceProvider {
 		// validUntil (crewjam's default: two days) would expire it there.
 		MetadataOmitValidUntil: true,
 		// Our own replay cache is checked after our own checks (acs.go),
-		// so crewjam's ReplayCache stays nil.
+		// so crewjam's ReplayCache stays nil here; slo.go sets it on the
+		// copy that validates a LogoutRequest.
 	}
 }
 

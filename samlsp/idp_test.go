@@ -35,6 +35,7 @@ type testIdP struct {
 	cert     *x509.Certificate
 	entityID string
 	ssoURL   string
+	noSLO    bool // metadata without SingleLogoutService
 }
 
 var (
@@ -97,6 +98,12 @@ func (idp testIdP) metadata(certs ...*x509.Certificate) []byte {
 				{Binding: saml.HTTPPostBinding, Location: idp.ssoURL},
 			},
 		}},
+	}
+	if !idp.noSLO {
+		ed.IDPSSODescriptors[0].SingleLogoutServices = []saml.Endpoint{
+			{Binding: saml.HTTPRedirectBinding, Location: testSLO},
+			{Binding: saml.HTTPPostBinding, Location: testSLO},
+		}
 	}
 	out, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
@@ -305,6 +312,9 @@ func verifyRedirectSignature(t testing.TB, rawQuery string, cert *x509.Certifica
 		raw[k] = v
 	}
 	signed := "SAMLRequest=" + raw["SAMLRequest"]
+	if v, ok := raw["SAMLResponse"]; ok { // a LogoutResponse (slo_test.go)
+		signed = "SAMLResponse=" + v
+	}
 	if rs, ok := raw["RelayState"]; ok {
 		signed += "&RelayState=" + rs
 	}

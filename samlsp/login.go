@@ -102,31 +102,3 @@ func (sp *SP) loginError(w http.ResponseWriter, r *http.Request, what string, er
 	web.Page(w, r, http.StatusInternalServerError, "Sign-in failed",
 		"We could not start the sign-in. Try again, or contact your administrator and quote the request ID.")
 }
-
-// serveLogout is /saml/logout?rd=: clear the session and tracking cookies
-// and go to rd. There is no IdP single logout: the IdP session may remain.
-func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
-	target, _ := sp.redirects.Safe(r.URL.Query().Get("rd"))
-	if s, err := sp.sessions.Read(r); err == nil {
-		sp.audit.Info("logout",
-			zap.String("event", "logout"),
-			zap.String("user", s.Principal.User),
-			zap.String("session_id", s.ID),
-			zap.String("request_id", web.RequestID(r.Context())))
-	}
-	sp.sessions.Clear(w, r)
-	n := 0
-	for _, c := range r.Cookies() {
-		if strings.HasPrefix(c.Name, sp.trackPrefix) && n < maxTrackingScan {
-			sp.clearTracking(w, c.Name)
-			n++
-		}
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Location", target)
-	w.WriteHeader(http.StatusSeeOther)
-}

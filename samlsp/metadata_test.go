@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,8 +75,15 @@ func TestMetadataEndpoint_Golden(t *testing.T) {
 	if len(d.NameIDFormats) != 1 || d.NameIDFormats[0] != saml.EmailAddressNameIDFormat {
 		t.Errorf("NameIDFormats %v", d.NameIDFormats)
 	}
-	if len(d.SingleLogoutServices) != 0 {
-		t.Errorf("SLO endpoints advertised: %+v", d.SingleLogoutServices)
+	var slo []string
+	for _, e := range d.SingleLogoutServices {
+		if e.Location != testPublic+"/saml/slo" {
+			t.Errorf("SLO endpoint %+v: want Location %s/saml/slo", e, testPublic)
+		}
+		slo = append(slo, e.Binding)
+	}
+	if want := []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding, saml.SOAPBinding}; !slices.Equal(slo, want) {
+		t.Errorf("SLO bindings %v, want %v", slo, want)
 	}
 	spCert, _ := parseCertificate(mustRead(t, "testdata/sp.crt"))
 	signing := false

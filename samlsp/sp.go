@@ -52,6 +52,7 @@ const (
 	pathACS      = "/saml/acs"
 	pathLogin    = "/saml/login"
 	pathLogout   = "/saml/logout"
+	pathSLO      = "/saml/slo"
 )
 
 // Options wires an SP.
@@ -77,6 +78,31 @@ type Options struct {
 	// Metrics, if set, counts logins by result and reason, and failed
 	// metadata loads.
 	Metrics *metrics.Metrics
+	// Ender, if set, ends sessions on every replica (logout, Single
+	// Logout). Without one a logout clears this browser's cookies only and
+	// an IdP's LogoutRequest is answered PartialLogout.
+	Ender SessionEnder
+}
+
+// SessionEnder ends sessions on every replica (cmd adapts
+// scimsync.SessionEnder).
+type SessionEnder interface {
+	// EndSessions ends the sessions q selects and reports how many it
+	// ended; an error means none was.
+	EndSessions(ctx context.Context, q EndQuery) (int, error)
+}
+
+// EndQuery selects sessions to end, for Reason ("logout", "idp_logout").
+type EndQuery struct {
+	Org    string
+	Reason string
+	// Session is a session this browser holds: it ends even if the store
+	// never recorded it.
+	Session *session.Session
+	// IdP and NameID select that principal's sessions from that IdP,
+	// narrowed to SessionIndexes when there are any.
+	IdP, NameID    string
+	SessionIndexes []string
 }
 
 // Login describes an accepted login to Options.OnLogin.
@@ -88,6 +114,8 @@ type Login struct {
 	Issued       time.Time
 	Expires      time.Time
 	IdPInitiated bool
+	// SAML is the IdP's names for the session (Single Logout finds it by them).
+	SAML session.SAMLSession
 }
 
 // SP is the service provider. It is safe for concurrent use.
@@ -100,6 +128,7 @@ type SP struct {
 	now        func() time.Time
 	onLogin    func(ctx context.Context, l Login)
 	metrics    *metrics.Metrics // nil: not counted
+	ender      SessionEnder     // nil: logout is local only
 	clock      *dsig.Clock
 
 	// Settings resolved from the config with defaults applied.
@@ -198,6 +227,7 @@ func newWithCollaborators(opts Options) *SP {
 		now:        opts.Now,
 		onLogin:    opts.OnLogin,
 		metrics:    opts.Metrics,
+		ender:      opts.Ender,
 		parse:      parseWithCrewjam,
 	}
 	if sp.log == nil {
@@ -287,6 +317,10 @@ func (sp *SP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if c, ok := set.endpoint(r.URL.Path, pathACS); ok {
 		sp.serveACS(w, r, c)
+		return
+	}
+	if c, ok := set.endpoint(r.URL.Path, pathSLO); ok {
+		sp.serveSLO(w, r, c)
 		return
 	}
 	web.Page(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")

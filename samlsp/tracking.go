@@ -43,6 +43,8 @@ type tracked struct {
 	ReturnTo string `json:"r"`
 	Created  int64  `json:"c"`
 	Expires  int64  `json:"e"`
+	// Logout: the request is a LogoutRequest (logout.go), never a login.
+	Logout bool `json:"l,omitempty"`
 }
 
 var (

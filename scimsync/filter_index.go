@@ -55,7 +55,9 @@ func planQuery(f Filter, index map[string]string) (q store.Query, exact, ok bool
 func planNode(n node, parent string, index map[string]string) ([][]store.Cond, bool, bool) {
 	switch n := n.(type) {
 	case *cmpNode:
-		if n.op != opEq || n.lit.kind != litString {
+		if n.op != opEq || n.lit.kind != litString || n.lit.s == "" {
+			// The store keeps an absent externalId as "", which `eq ""`
+			// must not match: an empty value has no index.
 			return nil, false, false
 		}
 		key := n.path.key()

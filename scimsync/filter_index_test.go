@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
@@ -187,4 +188,67 @@ func TestPlanQuery(t *testing.T) {
 	if q, exact, _ := planQuery(f, users.index); len(q.Any) != 4 || !exact {
 		t.Errorf("and of ors: %+v exact %v, want 4 alternatives, exact", q, exact)
 	}
+}
+
+// storeHolds is what the store answers for one equality on a user
+// representation r (sqlread.go's userCond, emails.go's EmailKeys).
+func storeHolds(c store.Cond, r map[string]any) bool {
+	str := func(k string) string { v, _, _ := lookupKey(r, k); s, _ := v.(string); return s }
+	switch c.Attr {
+	case "username":
+		return identity.MatchKey(str("userName")) == identity.MatchKey(c.Value)
+	case "externalid":
+		return str("externalId") == c.Value
+	case "id":
+		return str("id") == c.Value
+	case "emails":
+		doc, _ := json.Marshal(r)
+		return slices.Contains(store.EmailKeys(doc), identity.MatchKey(c.Value))
+	}
+	return false
+}
+
+// FuzzPlanQuery_IsASuperset: whatever the filter, every resource it
+// matches is selected by its store plan (an exact plan selects nothing
+// more), and planning and type checks never panic.
+func FuzzPlanQuery_IsASuperset(f *testing.F) {
+	for _, tc := range evalCases {
+		f.Add(tc.filter)
+	}
+	for _, s := range []string{`emails[type eq "work"].value eq "alice@example.com"`, `userName eq "BOB@example.org" or externalId eq "abc"`,
+		`emails[value eq "ALICE@home.example"] and active eq true`, `emails eq "bob@example.org"`} {
+		f.Add(s)
+	}
+	var res []map[string]any // the users: the plan is users.index's
+	for _, r := range loadResources(f) {
+		if _, _, ok := lookupKey(r, "userName"); ok {
+			res = append(res, r)
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		flt, err := ParseFilter(s)
+		if err != nil {
+			return
+		}
+		_ = checkFilterTypes(flt, userTypes)
+		q, exact, ok := planQuery(flt, users.index)
+		if !ok {
+			return
+		}
+		alts := q.Any
+		if len(alts) == 0 {
+			alts = [][]store.Cond{{{Attr: q.Attr, Value: q.Value}}}
+		}
+		if len(alts) > maxPlanAlternatives {
+			t.Fatalf("%q: %d alternatives", s, len(alts))
+		}
+		for _, r := range res {
+			selected := slices.ContainsFunc(alts, func(all []store.Cond) bool {
+				return !slices.ContainsFunc(all, func(c store.Cond) bool { return !storeHolds(c, r) })
+			})
+			if matched := flt.Matches(r); matched && !selected || exact && selected && !matched {
+				t.Fatalf("%q on %v: filter %v, plan %+v (exact %v) selects %v", s, r["id"], matched, q, exact, selected)
+			}
+		}
+	})
 }

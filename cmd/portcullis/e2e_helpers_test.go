@@ -251,7 +251,10 @@ func startSimpleSAMLphp(t testing.TB, port int, spEntityID, spACS, spCert string
 	})
 	out, err := run(5*time.Minute, append([]string{"start",
 		"--port", strconv.Itoa(port), "--workdir", dir,
-		"--sp-entity-id", spEntityID, "--sp-acs", spACS, "--sp-cert", spCert}, extraArgs...)...)
+		"--sp-entity-id", spEntityID, "--sp-acs", spACS, "--sp-cert", spCert,
+		// Single Logout at /saml/slo beside the ACS (both bindings work;
+		// SimpleSAMLphp 1.19 registers one).
+		"--sp-slo", strings.Replace(spACS, "/saml/acs", "/saml/slo", 1)}, extraArgs...)...)
 	if err != nil {
 		idp.logTail(t, 100)
 		t.Fatal(err)
@@ -317,6 +320,44 @@ func waitReady(adminURL string, done <-chan struct{}, timeout time.Duration) err
 		case <-tick.C:
 		}
 	}
+}
+
+// serveLogged builds the app from the config at cfgPath, logging JSON at
+// debug level into logs, and serves it as `serve` does on pub and adm
+// until the test ends. It returns once /readyz answers 200.
+func serveLogged(t testing.TB, cfgPath string, logs *lockedBuffer, pub, adm net.Listener) *app {
+	t.Helper()
+	log, err := newLogger("json", "debug", logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := build(context.Background(), cfgPath, log)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(done)
+		serveErr = serveOn(ctx, a, pub, adm, log)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+			if serveErr != nil {
+				t.Errorf("serveOn: %v", serveErr)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("serveOn did not return within 60s of cancel")
+		}
+	})
+	if err := waitReady("http://"+adm.Addr().String(), done, readyTimeout); err != nil {
+		t.Fatalf("%v\nproxy logs:\n%s", err, logs.String())
+	}
+	return a
 }
 
 // ---------------------------------------------------------------- browser

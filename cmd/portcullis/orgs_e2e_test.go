@@ -154,38 +154,8 @@ routes:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log, err := newLogger("json", "debug", o.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := build(context.Background(), cfgPath, log)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
+	a := serveLogged(t, cfgPath, o.logs, pub, adm)
 	o.cookieName = a.cfg.Session.CookieName
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = serveOn(ctx, a, pub, adm, log)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-			if serveErr != nil {
-				t.Errorf("serveOn: %v", serveErr)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("serveOn did not return within 60s of cancel")
-		}
-	})
-	if err := waitReady("http://"+adm.Addr().String(), done, readyTimeout); err != nil {
-		t.Fatalf("%v\nproxy logs:\n%s", err, o.logs.String())
-	}
 	o.browser, _ = startBrowserWith(t, "MAP "+globexHostName+" 127.0.0.1",
 		chromedp.Flag("ignore-certificate-errors", true)) // the TLS front's test certificate
 	t.Logf("organizations e2e setup took %s", time.Since(began).Round(time.Millisecond))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/filewatch"
+	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/internal/status"
@@ -130,10 +131,16 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		onLogin = func(ctx context.Context, l samlsp.Login) {
 			sc.drift.Check(ctx, l.Principal)
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
-				IdPInitiated: l.IdPInitiated})
+				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
+				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
 		}
 	}
+	var ender samlsp.SessionEnder
+	if sc.ender != nil {
+		ender = samlEnder{e: sc.ender, identityField: cfg.SCIM.Match.IdentityField}
+	}
 	a.sp, err = samlsp.New(samlsp.Options{
+		Ender:       ender,
 		Config:      cfg,
 		Sessions:    codec,
 		SessionKeys: keys,
@@ -179,6 +186,15 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
+	if cfg.OrganizationsDir != "" {
+		od := &orgsDir{cfg: cfg, sp: a.sp, log: log.Named("organizations")}
+		if err := od.load(); err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+		a.watches = append(a.watches, filewatch.NewDir(cfg.Resolve(cfg.OrganizationsDir), orgsRecheck, od.load, log.Named("organizations")))
+		checks = append(checks, od.check())
+	}
 	a.admin = proxy.AdminHandler(proxy.AdminOptions{
 		Checks:  checks,
 		Metrics: a.metrics.Handler(),
@@ -265,6 +281,10 @@ func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
 	}
 	return openedStore{st: pg, ledger: pg.Ledger(), listen: pg, replay: pg.ReplayCache()}, nil
 }
+
+// orgsRecheck is how often organizationsDir is checked for a change: the
+// issue asks that a change applies within 5 s.
+const orgsRecheck = 2 * time.Second
 
 // tokensRecheck is how often scim.tokensFile is checked for a change: a
 // removed token gets 401 within this time (the issue asks for 5 s).
@@ -362,6 +382,22 @@ func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Write
 		return err
 	}
 	defer a.Close()
+	if a.cfg.OrganizationsDir != "" {
+		// The server serves the other organizations; check-config fails.
+		files, err := a.cfg.ReadOrganizationsDir()
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, f := range files {
+			if f.Err != nil {
+				errs = append(errs, f.Err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
 	if err := a.sp.LoadMetadata(ctx); err != nil {
 		return fmt.Errorf("saml: %w", err)
 	}
@@ -369,13 +405,16 @@ func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Write
 	return nil
 }
 
-func printMetadata(ctx context.Context, path string, log *zap.Logger, out io.Writer) error {
+func printMetadata(ctx context.Context, path, org string, log *zap.Logger, out io.Writer) error {
 	a, err := build(ctx, path, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	xml, err := a.sp.MetadataXML()
+	if org == "" {
+		org = identity.DefaultOrg
+	}
+	xml, err := a.sp.MetadataXML(org)
 	if err != nil {
 		return err
 	}
