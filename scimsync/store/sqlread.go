@@ -29,7 +29,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 	snap := &Snapshot{}
 	var nUsers, nGroups int
 	if err := queryRow(ctx, tx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0),
-		(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM groups)`).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
+		(SELECT COUNT(*) FROM users WHERE org = $1), (SELECT COUNT(*) FROM groups WHERE org = $1)`, s.org).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
 		return nil, s.err(ctx, "snapshot", err)
 	}
 	userIDs := make(map[int64]string, nUsers)
@@ -43,7 +43,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 		userIDs[pk] = u.ID
 		snap.Users = append(snap.Users, u)
 		return nil
-	}, `SELECT `+userColumns+` FROM users ORDER BY pk`)
+	}, `SELECT `+userColumns+` FROM users WHERE org = $1 ORDER BY pk`, s.org)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 		groups[pk] = g
 		snap.Groups = append(snap.Groups, g)
 		return nil
-	}, `SELECT `+groupColumns+` FROM groups ORDER BY pk`)
+	}, `SELECT `+groupColumns+` FROM groups WHERE org = $1 ORDER BY pk`, s.org)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s SQLStore) snapshotMembers(ctx context.Context, tx DB, userIDs map[int64]
 			g.Members = append(g.Members, uid)
 		}
 		return nil
-	}, `SELECT group_pk, user_pk FROM group_members`)
+	}, `SELECT m.group_pk, m.user_pk FROM group_members m JOIN groups g ON g.pk = m.group_pk WHERE g.org = $1`, s.org)
 }
 
 // cutoffs reads the match key cut-offs that have not expired.
@@ -104,25 +104,33 @@ func (s SQLStore) cutoffs(ctx context.Context, tx DB) ([]KeyCutoff, error) {
 		if err := rows.Scan(&c.Key, ts.Dest(0), ts.Dest(1), &c.Deleted); err != nil {
 			return s.err(ctx, "snapshot match key cut-offs", err)
 		}
+		c.Key, c.Org = s.unqual(c.Key), s.org
 		c.VoidsBefore, c.Expires = ts.At(0), ts.At(1)
 		out = append(out, c)
 		return nil
-	}, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs WHERE expires > $1 ORDER BY match_key`,
-		s.d.Time(s.now()))
+	}, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs WHERE expires > $1 AND org = $2 ORDER BY match_key`,
+		s.d.Time(s.now()), s.org)
 	return out, err
 }
 
-// EventsAfter implements Store.
+// EventsAfter implements Store. The event log is one for every
+// organization: the events come whatever s's organization, each with its
+// Org, for the follower to hand to that organization's directory.
 func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
 	}
+	return s.readEvents(ctx, s.b.Pool(), `WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+}
+
+// readEvents reads the events of a WHERE, ORDER and LIMIT clause with args.
+func (s SQLStore) readEvents(ctx context.Context, db DB, clauses string, args ...any) ([]Event, error) {
 	var evs []Event
 	ts := s.d.Times()
-	err := s.each(ctx, s.b.Pool(), "read events", func(rows Rows) error {
+	err := s.each(ctx, db, "read events", func(rows Rows) error {
 		var e Event
 		var data []byte
-		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data); err != nil {
+		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data, &e.Org); err != nil {
 			return s.err(ctx, "read events", err)
 		}
 		e.Time = ts.At(0)
@@ -133,13 +141,13 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 		}
 		evs = append(evs, e)
 		return nil
-	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data, org FROM events `+clauses, args...)
 	return evs, err
 }
 
 // GetUser implements Reader.
 func (s SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1`, id), s.d.Times())
+	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1 AND org = $2`, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return nil, ErrNotFound
 	}
@@ -155,7 +163,7 @@ func (s SQLStore) GetGroup(ctx context.Context, id string) (*Group, error) {
 	err := s.b.Read(ctx, "get group", func(tx DB) error {
 		var pk int64
 		var err error
-		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`, id), s.d.Times())
+		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND org = $2`, id, s.org), s.d.Times())
 		if errors.Is(err, errNoRows) {
 			return ErrNotFound
 		}
@@ -281,7 +289,7 @@ func (s SQLStore) EachUser(ctx context.Context, q Query, fn func(*User) error) e
 
 // userWhere is the WHERE clause of q on users, with its arguments.
 func (s SQLStore) userWhere(q Query) (string, []any, error) {
-	return where(q, "list users", s.userCond)
+	return where(q, "list users", s.org, s.userCond)
 }
 
 // userCond is the SQL of one equality on users, its argument numbered n.
@@ -292,10 +300,12 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 	case "emails":
 		// The email index; and, for a user that a replica of the version
 		// before it wrote, the primary email column.
-		return "pk IN (SELECT user_pk FROM user_emails WHERE value_key = " + n +
-			" UNION SELECT pk FROM users WHERE " + s.d.keyExpr("email") + " = " + n + ")", identity.MatchKey(c.Value), true
+		return s.d.in("pk", "SELECT user_pk FROM user_emails WHERE value_key = "+n+
+			" UNION SELECT pk FROM users WHERE "+s.d.keyExpr("email")+" = "+n), identity.MatchKey(c.Value), true
 	case "nameprefix":
-		return `(user_name_lower LIKE ` + n + ` ESCAPE '\' OR email_lower LIKE ` + n + ` ESCAPE '\')`, LikePrefix(c.Value), true
+		// lower(user_name), not user_name_lower, which holds another
+		// organization's names qualified (migration 0008).
+		return `(lower(user_name) LIKE ` + n + ` ESCAPE '\' OR email_lower LIKE ` + n + ` ESCAPE '\')`, LikePrefix(c.Value), true
 	case "externalid":
 		return "external_id = " + n, c.Value, true
 	case "id":
@@ -306,10 +316,10 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 
 // groupWhere is userWhere for groups.
 func (s SQLStore) groupWhere(q Query) (string, []any, error) {
-	return where(q, "list groups", groupCond)
+	return where(q, "list groups", s.org, s.groupCond)
 }
 
-func groupCond(c Cond, n string) (string, any, bool) {
+func (s SQLStore) groupCond(c Cond, n string) (string, any, bool) {
 	switch c.Attr {
 	case "displayname":
 		return "display_name_lower = " + n, strings.ToLower(c.Value), true
@@ -318,23 +328,23 @@ func groupCond(c Cond, n string) (string, any, bool) {
 	case "id":
 		return "id = " + n, c.Value, true
 	case "member":
-		return `pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = ` + n + `)`, c.Value, true
+		return s.d.in("pk", `SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = `+n), c.Value, true
 	}
 	return "", nil, false
 }
 
-// where builds the WHERE clause of q ("" for all rows) from cond, which
-// gives the SQL of one equality with its argument numbered n ("$1"), or
-// false for an attribute it does not know.
-func where(q Query, op string, cond func(c Cond, n string) (string, any, bool)) (string, []any, error) {
+// where builds the WHERE clause of q in organization org (its rows only)
+// from cond, which gives the SQL of one equality with its argument
+// numbered n ("$2"), or false for an attribute it does not know.
+func where(q Query, op, org string, cond func(c Cond, n string) (string, any, bool)) (string, []any, error) {
 	alts := q.Any
 	if len(alts) == 0 {
 		if q.Attr == "" {
-			return "", nil, nil
+			return " WHERE org = $1", []any{org}, nil
 		}
 		alts = [][]Cond{{{Attr: q.Attr, Value: q.Value}}}
 	}
-	var args []any
+	args := []any{org}
 	ors := make([]string, 0, len(alts))
 	for _, all := range alts {
 		if len(all) == 0 {
@@ -351,7 +361,7 @@ func where(q Query, op string, cond func(c Cond, n string) (string, any, bool)) 
 		}
 		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 	}
-	return " WHERE " + strings.Join(ors, " OR "), args, nil
+	return " WHERE org = $1 AND (" + strings.Join(ors, " OR ") + ")", args, nil
 }
 
 // limit is q's LIMIT and OFFSET clause, "" for all rows.

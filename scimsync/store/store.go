@@ -74,13 +74,17 @@ type Event struct {
 	ResourceType string // "User" or "Group"
 	ResourceID   string
 	Actor        string // label of the SCIM token that made the change
-	User         *User  // user events except user.deleted
-	Group        *Group // group.created/updated: attributes, Members nil
-	Members      []string
+	// Org is the organization whose directory changed (DefaultOrg for
+	// the top-level directory).
+	Org     string
+	User    *User  // user events except user.deleted
+	Group   *Group // group.created/updated: attributes, Members nil
+	Members []string
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
 	// on a delete, and on an update that changed the user's match key.
 	Cutoffs []KeyCutoff
-	// Session is the session a session.revoked event ended.
+	// Session is the session of a session event: the one a
+	// session.revoked ended, or the one a session.created began.
 	Session *RevokedSession
 }
 
