@@ -175,6 +175,12 @@ type Session struct {
 	CookieDomain string        `yaml:"cookieDomain"`
 	KeysFile     string        `yaml:"keysFile"`
 	Lifetime     time.Duration `yaml:"lifetime"`
+	// ExpireUpstreamCookies names cookies the app behind sets (a legacy
+	// app's JSESSIONID) that Portcullis expires in the browser whenever a
+	// session ends (logout, Single Logout, revocation) and at a sign-in
+	// that does not continue the same user's session, so that the app's
+	// own session never greets the next person on a shared browser.
+	ExpireUpstreamCookies []string `yaml:"expireUpstreamCookies"`
 	// LegacyCookieNames are session cookie names of earlier versions that
 	// the default replaced (not configurable): never read as a session,
 	// stripped from upstream requests, expired in browsers.

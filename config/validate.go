@@ -338,6 +338,15 @@ func (v *validator) session() {
 	if s.Lifetime < time.Minute || s.Lifetime > 30*24*time.Hour {
 		v.add("session.lifetime", "must be between 1m and 720h (30 days); got %s", s.Lifetime)
 	}
+	for i, name := range s.ExpireUpstreamCookies {
+		field := fmt.Sprintf("session.expireUpstreamCookies[%d]", i)
+		switch {
+		case !isToken(name):
+			v.add(field, "must be a cookie name: letters, digits and !#$%%&'*+-.^_`|~, no spaces, \"=\" or \";\"; got %q", name)
+		case s.CookieName != "" && strings.HasPrefix(name, s.CookieName):
+			v.add(field, "%q is Portcullis's own session cookie", name)
+		}
+	}
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of both header

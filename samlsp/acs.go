@@ -105,6 +105,12 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	w.Header().Set("Cache-Control", "no-store")
 	res, f := sp.consume(w, r, c)
 	if f == nil {
+		// The app's own cookies (session.expireUpstreamCookies) go unless
+		// this sign-in continues the same user's live session.
+		if prev, err := sp.sessions.Read(r); err != nil || prev.Principal.User != res.session.Principal.User ||
+			prev.Principal.Org != res.session.Principal.Org {
+			sp.sessions.ExpireUpstream(w, r)
+		}
 		if err := sp.sessions.Write(w, r, res.session); errors.Is(err, session.ErrTooLarge) {
 			f = refuse(http.StatusForbidden, reasonSessionTooLarge, err)
 		} else if err != nil {
@@ -113,10 +119,11 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	}
 	rid := web.RequestID(r.Context())
 	if f != nil {
-		sp.metrics.Login(f.reason)
+		sp.metrics.Login(c.org, f.reason)
 		sp.audit.Info("login failed",
 			zap.String("event", "login_failed"),
 			zap.String("reason", f.reason),
+			zap.String("organization", c.org),
 			zap.String("request_id", rid),
 			zap.Error(f.err))
 		if f.reason == reasonNotReady {
@@ -127,10 +134,11 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	s := res.session
-	sp.metrics.Login("")
+	sp.metrics.Login(c.org, "")
 	sp.audit.Info("login succeeded",
 		zap.String("event", "login_succeeded"),
 		zap.String("user", s.Principal.User),
+		zap.String("organization", c.org),
 		zap.String("session_id", s.ID),
 		zap.Time("expires", s.Expires),
 		zap.Bool("idp_initiated", res.unsolicited),

@@ -178,7 +178,7 @@ func (sp *SP) allowLookup(w http.ResponseWriter, r *http.Request) bool {
 	if ok {
 		return true
 	}
-	sp.metrics.Login(reasonLookupLimited)
+	sp.metrics.Login("", reasonLookupLimited)
 	sp.audit.Info("login failed",
 		zap.String("event", "login_failed"),
 		zap.String("reason", reasonLookupLimited),

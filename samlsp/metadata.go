@@ -73,9 +73,10 @@ func (c *conn) load(ctx context.Context) error {
 // the last good metadata and is logged and counted.
 func (c *conn) run(ctx context.Context) {
 	sp := c.sp
+	sp.metrics.OrganizationServed(c.org)
 	for {
 		if err := c.load(ctx); err != nil && ctx.Err() == nil {
-			sp.metrics.MetadataRefreshFailed()
+			sp.metrics.MetadataRefreshFailed(c.org)
 			c.logLoadFailure(err)
 		}
 		wait := sp.refreshEvery

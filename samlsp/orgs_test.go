@@ -36,6 +36,12 @@ type orgHarness struct {
 // noDefault) and acme and globex.
 func newOrgHarness(t *testing.T, noDefault bool) *orgHarness {
 	t.Helper()
+	return newOrgHarnessWith(t, noDefault, nil)
+}
+
+// newOrgHarnessWith is newOrgHarness with options set by options (nil: none).
+func newOrgHarnessWith(t *testing.T, noDefault bool, options func(*Options)) *orgHarness {
+	t.Helper()
 	acme := loadIdP(t, "idp")
 	acme.entityID, acme.ssoURL = acmeIDPID, "https://acme-idp.example.com/sso"
 	globex := loadIdP(t, "idp2")
@@ -49,7 +55,7 @@ func newOrgHarness(t *testing.T, noDefault bool) *orgHarness {
 		return p
 	}
 	acmeMD, globexMD := write("acme.xml", acme), write("globex.xml", globex)
-	h := newHarness(t, func(c *config.Config) {
+	h := newHarnessWith(t, harnessOpts{options: options, config: func(c *config.Config) {
 		if noDefault {
 			c.SAML.IDPMetadataFile = ""
 		}
@@ -61,7 +67,7 @@ func newOrgHarness(t *testing.T, noDefault bool) *orgHarness {
 		for i := range c.Organizations {
 			c.Organizations[i].SAML.Attributes = c.OrgSAMLConfig(&c.Organizations[i]).Attributes
 		}
-	})
+	}})
 	return &orgHarness{harness: h, acme: acme, globex: globex}
 }
 

@@ -463,3 +463,40 @@ func TestLogout_SPInitiatedSendsSignedLogoutRequestAndReturns(t *testing.T) {
 	}
 	h.expectLogoutRefused(t, answer(sent.ID, &h.idp, track), http.StatusForbidden, reasonReplay)
 }
+
+// TestACS_SignInAsAnotherUserExpiresTheAppsCookies: with
+// session.expireUpstreamCookies, the app's JSESSIONID goes when someone
+// else signs in on this browser (or no session continues), and stays when
+// the same user signs in again; a logout expires it too.
+func TestACS_SignInAsAnotherUserExpiresTheAppsCookies(t *testing.T) {
+	t.Parallel()
+	h := newSLOHarness(t, &fakeEnder{})
+	h.codec.SetUpstreamCookies([]string{"JSESSIONID"}, []string{"/"})
+	app := &http.Cookie{Name: "JSESSIONID", Value: "app-session"}
+	signIn := func(user string, present ...*http.Cookie) *httptest.ResponseRecorder {
+		l := h.startLogin("/")
+		a := respOpts{requestID: l.requestID, assertion: func(a *saml.Assertion) {
+			a.AttributeStatements[0].Attributes[0] = attribute("uid", "", user)
+		}}
+		return h.postACS(h.makeResponse(a), l.relay, append(present, l.cookie)...)
+	}
+	first := signIn("alice", app)
+	if !clearedCookie(first, "JSESSIONID") {
+		t.Error("a sign-in continuing no session kept the app's cookie")
+	}
+	again := signIn("alice", append(liveCookies(first), app)...)
+	if clearedCookie(again, "JSESSIONID") {
+		t.Error("the same user's sign-in expired the app's cookie")
+	}
+	other := signIn("mallory", append(liveCookies(first), app)...)
+	if !clearedCookie(other, "JSESSIONID") {
+		t.Error("another user's sign-in kept the previous user's app cookie")
+	}
+	req := sloRequest(http.MethodGet, testPublic+"/saml/logout", nil, "")
+	for _, c := range append(liveCookies(other), app) {
+		req.AddCookie(c)
+	}
+	if rec := serve(h, req); !clearedCookie(rec, "JSESSIONID") {
+		t.Error("logout kept the app's cookie")
+	}
+}

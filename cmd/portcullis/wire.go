@@ -111,6 +111,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	codec.SetLegacyNames(cfg.Session.LegacyCookieNames...)
 	codec.SetDomain(cfg.Session.CookieDomain)
+	upstreamPaths := []string{"/"}
+	if cfg.UpstreamPathPrefix != "" {
+		upstreamPaths = append(upstreamPaths, cfg.UpstreamPathPrefix)
+	}
+	codec.SetUpstreamCookies(cfg.Session.ExpireUpstreamCookies, upstreamPaths)
 	ownPrefixes := []string{samlsp.TrackingCookiePrefix(cfg.Session.CookieName)}
 	for _, l := range cfg.Session.LegacyCookieNames {
 		ownPrefixes = append(ownPrefixes, samlsp.TrackingCookiePrefix(l))
@@ -190,7 +195,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		sc.dirs.OnRevoke(a.proxy.CloseStreams)
 		sc.dirs.OnSessionRevoke(a.proxy.CloseSessionStreams)
 	}
-	a.metrics.WatchMetadata(a.sp.MetadataLoadedAt)
+	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
 	if cfg.OrganizationsDir != "" {
 		od := &orgsDir{cfg: cfg, sp: a.sp, log: log.Named("organizations")}
@@ -227,9 +232,20 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			c := a.sp.SigningCerts()
 			return status.IdPCerts{Current: c.Current, Previous: c.Previous, ChangedAt: c.ChangedAt}
 		},
+		Organizations: func() []status.Organization {
+			var out []status.Organization
+			for _, o := range a.sp.OrganizationStates() {
+				out = append(out, status.Organization(o))
+			}
+			return out
+		},
 	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
+		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
+			ended, err := sc.ender.End(ctx, store.SessionQuery{MatchKey: matchKey}, "admin", "status-page")
+			return len(ended), err
+		}
 		so.LastToken = func() (string, time.Time, bool) {
 			u, ok := sc.service.LastToken()
 			return u.Label, u.Time, ok

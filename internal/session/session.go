@@ -79,6 +79,10 @@ type Codec struct {
 	enc     securecookie.Codec // keys[0] without a length limit, so Encode can tell "too large" apart
 	maxAge  time.Duration
 	nowFunc func() time.Time
+	// upstream are the app's cookies expired with a session
+	// (session.expireUpstreamCookies), at each of upstreamPaths.
+	upstream      []string
+	upstreamPaths []string
 }
 
 // NewCodec returns a codec for cookie name. keys[0] encodes; every pair
@@ -124,6 +128,27 @@ func (c *Codec) SetLegacyNames(names ...string) { c.legacy = names }
 // so that every host under it receives them (session.cookieDomain).
 // Cookies whose names need a host-only cookie (__Host-) never get it.
 func (c *Codec) SetDomain(domain string) { c.domain = domain }
+
+// SetUpstreamCookies names the app's own cookies (session.expireUpstreamCookies)
+// that Clear and ExpireUpstream expire in the browser: host-only, at each
+// of paths ("/" and, behind upstreamPathPrefix, the prefix, where
+// Servlet containers scope JSESSIONID).
+func (c *Codec) SetUpstreamCookies(names, paths []string) { c.upstream, c.upstreamPaths = names, paths }
+
+// ExpireUpstream expires, in the browser, the app cookies named by
+// SetUpstreamCookies that r carries.
+func (c *Codec) ExpireUpstream(w http.ResponseWriter, r *http.Request) {
+	for _, name := range c.upstream {
+		if r != nil {
+			if _, found, _ := cookieValue(r.Header["Cookie"], name); !found {
+				continue
+			}
+		}
+		for _, p := range c.upstreamPaths {
+			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p, MaxAge: -1, Secure: c.secure, HttpOnly: true})
+		}
+	}
+}
 
 // Name is the base cookie name.
 func (c *Codec) Name() string { return c.name }
@@ -222,9 +247,11 @@ func (c *Codec) Write(w http.ResponseWriter, r *http.Request, s *Session) error 
 	return nil
 }
 
-// Clear expires every session cookie present in r (or the base cookie if r is nil).
+// Clear expires every session cookie present in r (or the base cookie if
+// r is nil), and the app cookies named by SetUpstreamCookies.
 func (c *Codec) Clear(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, c.cookie(c.name, "", -1))
+	c.ExpireUpstream(w, r)
 	if r == nil {
 		return
 	}

@@ -361,3 +361,37 @@ func TestCookieValue(t *testing.T) {
 		}
 	}
 }
+
+// Clear expires the app's own cookies (session.expireUpstreamCookies) that
+// the browser sent, at each configured path, and leaves the others alone.
+func TestCodec_ClearExpiresUpstreamCookies(t *testing.T) {
+	t.Parallel()
+	keys, err := ParseKeys(GenerateKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCodec("portcullis", keys, true, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetUpstreamCookies([]string{"JSESSIONID", "absent"}, []string{"/", "/erp"})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "JSESSIONID=abc; theme=dark")
+	rec := httptest.NewRecorder()
+	c.Clear(rec, r)
+	var paths []string
+	for _, ck := range rec.Result().Cookies() {
+		switch ck.Name {
+		case "JSESSIONID":
+			if ck.MaxAge >= 0 || ck.Domain != "" {
+				t.Errorf("JSESSIONID not expired host-only: %+v", ck)
+			}
+			paths = append(paths, ck.Path)
+		case "absent", "theme":
+			t.Errorf("cookie %s touched", ck.Name)
+		}
+	}
+	if len(paths) != 2 || paths[0] != "/" || paths[1] != "/erp" {
+		t.Errorf("JSESSIONID expired at %v, want / and /erp", paths)
+	}
+}

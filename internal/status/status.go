@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,14 @@ type Options struct {
 	// IdPCerts gives the IdP signing certificates in use and their last
 	// change (samlsp.SP.SigningCerts); nil shows them as absent.
 	IdPCerts func() IdPCerts
+	// Organizations lists the organizations served with their IdP
+	// metadata state (samlsp.SP.OrganizationStates); nil or only the
+	// default organization: the page has no Organizations section.
+	Organizations func() []Organization
+	// SignOut, if set, ends every live session of the user with this match
+	// key on every replica and reports how many ended: the page's "Sign out
+	// everywhere" (signout.go), offered only with an admin token.
+	SignOut func(ctx context.Context, matchKey string) (int, error)
 	// Audit is this replica's audit ring.
 	Audit *AuditRing
 	// Replica names this process on the page (the host name).
@@ -140,6 +149,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorize(w, r) {
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == pathSignOut {
+		h.serveSignOut(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hd.Set("Allow", "GET, HEAD")
 		h.refuse(w, http.StatusMethodNotAllowed, "The status page is read-only.")
@@ -151,7 +164,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), renderTimeout)
 	defer cancel()
-	p := h.build(ctx, r.URL.Query().Get("user"))
+	q := r.URL.Query()
+	p := h.build(ctx, q.Get("user"), clip(q.Get("organization")))
+	if n, err := strconv.Atoi(q.Get("ended")); err == nil && n >= 0 {
+		p.Ended = strconv.Itoa(n)
+	}
 	h.render(w, http.StatusOK, p)
 }
 

@@ -31,12 +31,14 @@ type page struct {
 	Drift    []kv
 	Dir      dirView
 	Query    string
+	Ended    string // "Sign out everywhere" ended this many sessions ("" if it did not run)
 	Searched bool
 	Results  []userView
 	More     bool // more matches than shown
 	Unknown  *loginOnly
 
 	Audit []auditView
+	Orgs  orgsView
 
 	Health []checkView
 	Proxy  []kv
@@ -70,6 +72,9 @@ type userView struct {
 	LastModified, LastLogin                string
 	LiveTotal                              int
 	Live                                   []sessionView
+	// MatchKey and CSRF fill the "Sign out everywhere" form; CSRF is ""
+	// when the page does not offer it.
+	MatchKey, CSRF string
 }
 
 type sessionView struct {
@@ -85,7 +90,7 @@ type loginOnly struct {
 }
 
 type auditView struct {
-	When, At, Event, User, Reason, Detail, RequestID string
+	When, At, Event, Org, User, Reason, Detail, RequestID string
 }
 
 type checkView struct {
@@ -93,7 +98,7 @@ type checkView struct {
 }
 
 // build reads every source once and fills the page.
-func (h *Handler) build(ctx context.Context, query string) *page {
+func (h *Handler) build(ctx context.Context, query, org string) *page {
 	now := h.o.Now()
 	p := &page{Title: "Portcullis status", Replica: h.o.Replica, Now: stamp(now), SCIM: h.o.Directory != nil}
 	s, err := gather(h.o.Gatherer)
@@ -116,12 +121,16 @@ func (h *Handler) build(ctx context.Context, query string) *page {
 	for _, k := range metrics.DriftKinds {
 		p.Drift = append(p.Drift, kv{ID: "drift-" + k, Key: k, Value: count(s.value(metrics.NameIdentityDrift, "kind", k))})
 	}
+	h.organizations(p, org, now)
 	if h.o.Audit != nil {
-		for i, e := range h.o.Audit.Recent() {
-			if i == maxAudit {
+		for _, e := range h.o.Audit.Recent() {
+			if len(p.Audit) == maxAudit {
 				break
 			}
-			p.Audit = append(p.Audit, auditView{When: age(now, e.Time), At: stamp(e.Time), Event: e.Event,
+			if !auditOrg(org, e.Org) {
+				continue
+			}
+			p.Audit = append(p.Audit, auditView{When: age(now, e.Time), At: stamp(e.Time), Event: e.Event, Org: e.Org,
 				User: e.User, Reason: e.Reason, Detail: e.Detail, RequestID: e.RequestID})
 		}
 	}
@@ -145,8 +154,8 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 		p.Health = append(p.Health, checkView{Name: c.Name, State: state,
 			StateClass: strings.ReplaceAll(state, " ", "-"), Reason: reason})
 	}
-	age, ok := s.value(metrics.NameMetadataAge)
-	fails, fok := s.value(metrics.NameMetadataFailures)
+	age, ok := s.value(metrics.NameMetadataAge, "organization", identity.DefaultOrg)
+	fails, fok := s.value(metrics.NameMetadataFailures, "organization", identity.DefaultOrg)
 	lag, n, lok := s.mean(metrics.NamePropagationLag)
 	lagText := absent
 	if lok {
@@ -301,6 +310,10 @@ func (h *Handler) user(ctx context.Context, p *page, u *store.User, now time.Tim
 		v.LastLogin = age(now, lg.Last) + " (" + stamp(lg.Last) + ")"
 	}
 	v.LiveTotal = lg.LiveTotal
+	if h.canSignOut() && lg.LiveTotal > 0 {
+		v.MatchKey = h.o.MatchKey(u)
+		v.CSRF = h.csrfToken(v.MatchKey)
+	}
 	if !u.Active {
 		v.LiveTotal = 0 // the gate refuses every session of a deactivated user
 		return v
