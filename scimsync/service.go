@@ -103,6 +103,9 @@ type Options struct {
 	// BasePath is where the service is mounted; default scim.basePath
 	// (an organization's is {scim.basePath}/{id}).
 	BasePath string
+	// Sessions, if set, records session.revoked for the sessions a write
+	// that deactivates or deletes a user ended.
+	Sessions *SessionEvents
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.
