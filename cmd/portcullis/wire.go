@@ -254,6 +254,11 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			return out
 		},
 	}
+	if sc.deliveries != nil {
+		if eps, err := webhookEndpoints(a.cfg); err == nil { // build read them already
+			so.Webhooks = webhookStatus(sc.deliveries, eps)
+		}
+	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
 		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
