@@ -105,6 +105,12 @@ type Config struct {
 	// AllowedRedirectHosts are the other hosts (exact names, or
 	// name:port) that sign-in may return to: /saml/login?rd=https://host/x.
 	AllowedRedirectHosts []string `yaml:"allowedRedirectHosts"`
+	// Organizations are the customers served besides (or instead of) the
+	// top-level IdP's organization "default" (orgs.go).
+	Organizations []Organization `yaml:"organizations"`
+	// OrganizationsDir holds one YAML file per organization, read at start
+	// and again whenever it changes.
+	OrganizationsDir string `yaml:"organizationsDir"`
 
 	// Parsed values.
 	Public      *url.URL       `yaml:"-"` // from PublicURL
@@ -169,6 +175,12 @@ type Session struct {
 	CookieDomain string        `yaml:"cookieDomain"`
 	KeysFile     string        `yaml:"keysFile"`
 	Lifetime     time.Duration `yaml:"lifetime"`
+	// ExpireUpstreamCookies names cookies the app behind sets (a legacy
+	// app's JSESSIONID) that Portcullis expires in the browser whenever a
+	// session ends (logout, Single Logout, revocation) and at a sign-in
+	// that does not continue the same user's session, so that the app's
+	// own session never greets the next person on a shared browser.
+	ExpireUpstreamCookies []string `yaml:"expireUpstreamCookies"`
 	// LegacyCookieNames are session cookie names of earlier versions that
 	// the default replaced (not configurable): never read as a session,
 	// stripped from upstream requests, expired in browsers.
@@ -180,6 +192,9 @@ type Route struct {
 	Path        string   `yaml:"path"`   // a prefix ending in "/" matches the subtree; otherwise exact
 	Public      bool     `yaml:"public"` // no login needed
 	AllowGroups []string `yaml:"allowGroups"`
+	// AllowOrganizations, when set, lets in only sessions of these
+	// organizations (ids; "default" for the top-level IdP's).
+	AllowOrganizations []string `yaml:"allowOrganizations"`
 	// Audience is the identity token's aud on this route; default
 	// identityToken.audience.
 	Audience string `yaml:"audience"`

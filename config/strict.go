@@ -25,6 +25,7 @@ import (
 
 var (
 	configType   = reflect.TypeFor[Config]()
+	orgType      = reflect.TypeFor[Organization]()
 	durationType = reflect.TypeFor[time.Duration]()
 )
 

@@ -40,6 +40,7 @@ func (c *Config) Validate() error {
 	v.store()
 	v.identityToken()
 	v.crossHost()
+	v.organizations()
 	return v.ps.err()
 }
 
@@ -209,8 +210,8 @@ func (v *validator) saml() {
 	switch {
 	case s.IDPMetadataURL != "" && s.IDPMetadataFile != "":
 		v.add("saml.idpMetadataFile", "set only one of idpMetadataURL and idpMetadataFile")
-	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "":
-		v.add("saml.idpMetadataURL", "required: set idpMetadataURL or idpMetadataFile")
+	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "" && !v.c.hasOrganizations():
+		v.add("saml.idpMetadataURL", "required: set idpMetadataURL or idpMetadataFile (or give each customer an entry of organizations)")
 	}
 	if s.IDPMetadataURL != "" {
 		s.MetadataURL = v.metadataURL("saml.idpMetadataURL", s.IDPMetadataURL)
@@ -234,14 +235,19 @@ func (v *validator) saml() {
 	if s.LoginWindow < time.Minute || s.LoginWindow > time.Hour {
 		v.add("saml.loginWindow", "must be between 1m and 1h; got %s", s.LoginWindow)
 	}
+	v.attributes("saml.attributes", s.Attributes)
+}
+
+// attributes checks a saml.attributes block at path.
+func (v *validator) attributes(path string, attrs Attributes) {
 	for _, a := range []struct{ name, value string }{
-		{"user", s.Attributes.User},
-		{"email", s.Attributes.Email},
-		{"name", s.Attributes.Name},
-		{"groups", s.Attributes.Groups},
+		{"user", attrs.User},
+		{"email", attrs.Email},
+		{"name", attrs.Name},
+		{"groups", attrs.Groups},
 	} {
 		if a.value != strings.TrimSpace(a.value) {
-			v.add("saml.attributes."+a.name, "must not start or end with whitespace; got %q", a.value)
+			v.add(path+"."+a.name, "must not start or end with whitespace; got %q", a.value)
 		}
 	}
 }
@@ -332,6 +338,15 @@ func (v *validator) session() {
 	if s.Lifetime < time.Minute || s.Lifetime > 30*24*time.Hour {
 		v.add("session.lifetime", "must be between 1m and 720h (30 days); got %s", s.Lifetime)
 	}
+	for i, name := range s.ExpireUpstreamCookies {
+		field := fmt.Sprintf("session.expireUpstreamCookies[%d]", i)
+		switch {
+		case !isToken(name):
+			v.add(field, "must be a cookie name: letters, digits and !#$%%&'*+-.^_`|~, no spaces, \"=\" or \";\"; got %q", name)
+		case s.CookieName != "" && strings.HasPrefix(name, s.CookieName):
+			v.add(field, "%q is Portcullis's own session cookie", name)
+		}
+	}
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of both header
@@ -412,6 +427,14 @@ func (v *validator) routes() {
 		if r.Public && len(r.AllowGroups) > 0 {
 			v.add(path+".allowGroups", "a public route cannot restrict groups; remove public or allowGroups")
 		}
+		if r.Public && len(r.AllowOrganizations) > 0 {
+			v.add(path+".allowOrganizations", "a public route cannot restrict organizations; remove public or allowOrganizations")
+		}
+		for j, o := range r.AllowOrganizations {
+			if o != identity.DefaultOrg && !orgIDPattern.MatchString(o) {
+				v.add(fmt.Sprintf("%s.allowOrganizations[%d]", path, j), "must be an organization id (default, or one matching ^[a-z0-9][a-z0-9-]{0,62}$); got %q", truncate(o, 70))
+			}
+		}
 		for j, g := range r.AllowGroups {
 			gp := fmt.Sprintf("%s.allowGroups[%d]", path, j)
 			switch {
@@ -486,7 +509,7 @@ func (v *validator) scim() {
 	if !sc.Enabled {
 		return
 	}
-	if sc.TokensFile == "" {
+	if sc.TokensFile == "" && v.c.HasDefaultOrg() {
 		v.add("scim.tokensFile", "required when scim.enabled: the file of bearer tokens the IdP uses")
 	}
 	switch bp := sc.BasePath; {

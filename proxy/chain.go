@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -101,51 +100,12 @@ func newRequestID() string {
 }
 
 // peerAddr is the address of the TCP peer.
-func peerAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err == nil {
-		return ap.Addr().Unmap()
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
-}
+func peerAddr(r *http.Request) netip.Addr { return web.PeerAddr(r) }
 
-func (p *Proxy) trusted(a netip.Addr) bool {
-	for _, pfx := range p.cfg.Trusted {
-		if pfx.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Proxy) trusted(a netip.Addr) bool { return web.Trusted(p.cfg.Trusted, a) }
 
-// clientIP is the peer, or, when the peer is a trusted proxy, the rightmost
-// X-Forwarded-For entry that is not itself a trusted proxy.
-func (p *Proxy) clientIP(r *http.Request) netip.Addr {
-	peer := peerAddr(r)
-	if !p.trusted(peer) {
-		return peer
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	for i := len(xff) - 1; i >= 0; i-- {
-		parts := strings.Split(xff[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return peer
-			}
-			a = a.Unmap()
-			if !p.trusted(a) {
-				return a
-			}
-		}
-	}
-	return peer
-}
+// clientIP is web.ClientIP with trustedProxies.
+func (p *Proxy) clientIP(r *http.Request) netip.Addr { return web.ClientIP(r, p.cfg.Trusted) }
 
 // recorder captures status and size for the access log. Unwrap lets
 // http.ResponseController reach Flush and Hijack, which ReverseProxy needs

@@ -38,6 +38,15 @@ type Authenticator interface {
 	Ready() error
 }
 
+// Organizations says which sessions a request may use when one proxy
+// serves several organizations (samlsp satisfies it).
+type Organizations interface {
+	// Admits reports whether a session of organization org is one on a
+	// request for host: the organization is served, and host is not a
+	// host of another organization.
+	Admits(host, org string) bool
+}
+
 // Options wires a Proxy.
 type Options struct {
 	Config   *config.Config
@@ -49,6 +58,8 @@ type Options struct {
 	Logger            *zap.Logger // named "proxy"
 	Access            *zap.Logger // named "access"
 	Audit             *zap.Logger // named "audit"
+	// Organizations, when set, scopes sessions to their organization.
+	Organizations Organizations
 	// Gate, when set, is consulted on every authenticated request
 	// (config scim.* says how).
 	Gate Gate
@@ -82,6 +93,7 @@ type Proxy struct {
 	now      func() time.Time
 	metrics  *metrics.Metrics // nil: not counted
 
+	orgs     Organizations // nil: one organization, every session admitted
 	gate     *gatePolicy
 	scim     http.Handler
 	scimBase string
@@ -127,6 +139,7 @@ func New(o Options) (*Proxy, error) {
 		audit:          nopIfNil(o.Audit),
 		now:            o.Now,
 		metrics:        o.Metrics,
+		orgs:           o.Organizations,
 		gate:           newGatePolicy(o.Gate, o.Freshness, o.Config.SCIM, o.Config.Store),
 		scim:           o.SCIM,
 		scimBase:       o.Config.SCIM.BasePath,

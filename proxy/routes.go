@@ -19,8 +19,10 @@ var errAmbiguousPath = errors.New("ambiguous request path")
 type policy struct {
 	Public      bool
 	AllowGroups []string // nil = any signed-in user; shared, do not modify
-	Route       string   // the matched config path, "" if none (for logs)
-	Audience    string   // the route's identity-token audience; "" for the default
+	// AllowOrgs: nil = any organization's sessions; shared, do not modify.
+	AllowOrgs []string
+	Route     string // the matched config path, "" if none (for logs)
+	Audience  string // the route's identity-token audience; "" for the default
 }
 
 // routeTable is compiled once from config.
@@ -64,6 +66,7 @@ type route struct {
 	subtree bool     // path ends in "/"
 	public  bool     // only if the route restricts no groups
 	groups  []string // nil = any signed-in user
+	orgs    []string // nil = any organization
 	aud     string   // identity-token audience, "" for the default
 }
 
@@ -80,12 +83,15 @@ func newRouteTable(routes []config.Route, pathParameters string) *routeTable {
 			c.base = p[:len(p)-1]
 		}
 		c.lower = strings.ToLower(c.base)
+		if len(r.AllowOrganizations) > 0 {
+			c.orgs = slices.Clone(r.AllowOrganizations)
+		}
 		if len(r.AllowGroups) > 0 {
 			// public together with allowGroups is a config error; should it
 			// get this far, the restriction wins.
 			c.groups = slices.Clone(r.AllowGroups)
 		} else {
-			c.public = r.Public
+			c.public = r.Public && c.orgs == nil // likewise for allowOrganizations
 		}
 		t.routes = append(t.routes, c)
 	}
@@ -122,18 +128,18 @@ func (t *routeTable) decide(u *url.URL) (policy, error) {
 	if r.match(p) {
 		return r.policy(), nil
 	}
-	// Case-only match: never public, keep the groups.
-	pol := policy{AllowGroups: r.groups, Route: r.path}
+	// Case-only match: never public, keep the restrictions.
+	pol := policy{AllowGroups: r.groups, AllowOrgs: r.orgs, Route: r.path}
 	for i := first + 1; i < len(t.routes); i++ {
 		s := &t.routes[i]
 		if !s.match(p) {
 			continue
 		}
 		switch {
-		case s.public || atLeastAsStrict(pol.AllowGroups, s.groups):
+		case s.public || atLeastAsStrict(pol.AllowGroups, s.groups) && atLeastAsStrict(pol.AllowOrgs, s.orgs):
 			return pol, nil
-		case atLeastAsStrict(s.groups, pol.AllowGroups):
-			return policy{AllowGroups: s.groups, Route: s.path}, nil
+		case atLeastAsStrict(s.groups, pol.AllowGroups) && atLeastAsStrict(s.orgs, pol.AllowOrgs):
+			return policy{AllowGroups: s.groups, AllowOrgs: s.orgs, Route: s.path}, nil
 		default:
 			return policy{}, errAmbiguousPath
 		}
@@ -142,7 +148,7 @@ func (t *routeTable) decide(u *url.URL) (policy, error) {
 }
 
 func (r *route) policy() policy {
-	return policy{Public: r.public, AllowGroups: r.groups, Route: r.path, Audience: r.aud}
+	return policy{Public: r.public, AllowGroups: r.groups, AllowOrgs: r.orgs, Route: r.path, Audience: r.aud}
 }
 
 // match reports whether the cleaned path p matches r case-sensitively.
@@ -165,8 +171,8 @@ func (r *route) matchFold(p string) bool {
 	return n == len(p) || p[n] == '/'
 }
 
-// atLeastAsStrict reports whether the group restriction a admits no one
-// that b refuses (nil admits every signed-in user).
+// atLeastAsStrict reports whether the group (or organization) restriction
+// a admits no one that b refuses (nil admits every signed-in user).
 func atLeastAsStrict(a, b []string) bool {
 	if b == nil {
 		return true

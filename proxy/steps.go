@@ -157,6 +157,17 @@ func (p *Proxy) authenticate(x *exchange) bool {
 	if x.fa == nil { // an ingress would hand the cookie to the app's host
 		p.sessions.ClearLegacy(x.w, x.r)
 	}
+	if s != nil && p.orgs != nil && !p.orgs.Admits(x.r.Host, s.Principal.Org) {
+		// Another organization's session on a host of one organization,
+		// or a session of an organization no longer served: no session.
+		p.audit.Info("session rejected",
+			zap.String("event", "session_rejected"),
+			zap.String("reason", "organization"),
+			zap.String("organization", s.Principal.Org),
+			zap.String("user", s.Principal.User),
+			zap.String("request_id", web.RequestID(x.r.Context())))
+		s = nil
+	}
 	if s != nil && p.revoked != nil && p.revoked.SessionRevoked(s.ID) {
 		p.refuseEnded(x, s)
 		s = nil
@@ -232,13 +243,20 @@ func (p *Proxy) requireSignIn(x *exchange) bool {
 // authorize applies the route's allowGroups.
 func (p *Proxy) authorize(x *exchange) bool {
 	pol := x.policy
-	if x.who == nil || len(pol.AllowGroups) == 0 || inAnyGroup(x.who.Groups, pol.AllowGroups) {
+	reason := "group"
+	switch {
+	case x.who == nil:
+		return true
+	case len(pol.AllowOrgs) > 0 && !slices.Contains(pol.AllowOrgs, x.who.Org):
+		reason = "organization"
+	case len(pol.AllowGroups) == 0 || inAnyGroup(x.who.Groups, pol.AllowGroups):
 		return true
 	}
 	stateOf(x.r.Context()).outcome = metrics.OutcomeDeniedGroup
 	p.audit.Info("access denied",
 		zap.String("event", "access_denied"),
-		zap.String("reason", "group"),
+		zap.String("reason", reason),
+		zap.String("organization", x.who.Org),
 		zap.String("request_id", web.RequestID(x.r.Context())),
 		zap.String("user", x.who.User),
 		zap.String("route", pol.Route))

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -56,6 +57,12 @@ const (
 	reasonTooManyGroups     = "too_many_groups"
 	reasonAttributeTooLarge = "attribute_too_large"
 	reasonSessionTooLarge   = "session_too_large"
+	// Organizations: a response at another organization's ACS than the
+	// login went to; an email outside the organization's domains; too many
+	// organization lookups from one client.
+	reasonOrganization     = "organization"
+	reasonDomainNotAllowed = "domain_not_allowed"
+	reasonLookupLimited    = "lookup_limited"
 )
 
 const (
@@ -98,6 +105,12 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	w.Header().Set("Cache-Control", "no-store")
 	res, f := sp.consume(w, r, c)
 	if f == nil {
+		// The app's own cookies (session.expireUpstreamCookies) go unless
+		// this sign-in continues the same user's live session.
+		if prev, err := sp.sessions.Read(r); err != nil || prev.Principal.User != res.session.Principal.User ||
+			prev.Principal.Org != res.session.Principal.Org {
+			sp.sessions.ExpireUpstream(w, r)
+		}
 		if err := sp.sessions.Write(w, r, res.session); errors.Is(err, session.ErrTooLarge) {
 			f = refuse(http.StatusForbidden, reasonSessionTooLarge, err)
 		} else if err != nil {
@@ -106,10 +119,11 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 	}
 	rid := web.RequestID(r.Context())
 	if f != nil {
-		sp.metrics.Login(f.reason)
+		sp.metrics.Login(c.org, f.reason)
 		sp.audit.Info("login failed",
 			zap.String("event", "login_failed"),
 			zap.String("reason", f.reason),
+			zap.String("organization", c.org),
 			zap.String("request_id", rid),
 			zap.Error(f.err))
 		if f.reason == reasonNotReady {
@@ -120,10 +134,11 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	s := res.session
-	sp.metrics.Login("")
+	sp.metrics.Login(c.org, "")
 	sp.audit.Info("login succeeded",
 		zap.String("event", "login_succeeded"),
 		zap.String("user", s.Principal.User),
+		zap.String("organization", c.org),
 		zap.String("session_id", s.ID),
 		zap.Time("expires", s.Expires),
 		zap.Bool("idp_initiated", res.unsolicited),
@@ -135,6 +150,7 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request, c *conn) {
 			Issued:       s.IssuedAt,
 			Expires:      s.Expires,
 			IdPInitiated: res.unsolicited,
+			SAML:         s.SAML,
 		})
 	}
 	w.Header().Set("Location", res.returnTo)
@@ -183,7 +199,7 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request, c *conn) (*loginRe
 	if reason, err := sp.checkAssertion(c, assertion, expectIRT, now); err != nil {
 		return nil, refuse(http.StatusForbidden, reason, err)
 	}
-	if f := sp.checkReplay(r.Context(), assertion, t); f != nil {
+	if f := sp.checkReplay(r.Context(), c, assertion, t); f != nil {
 		return nil, f
 	}
 	if f := sp.startSession(c, res, assertion, now); f != nil {
@@ -246,9 +262,16 @@ func (sp *SP) whichLogin(r *http.Request, c *conn, info responseInfo, relay, tra
 	terr := errNoTracking
 	if trackID != "" {
 		t, terr = sp.readTracking(r, trackID)
+		if t != nil && t.Logout { // a logout's tracking never answers a login
+			t, terr = nil, errTrackingInvalid
+		}
 	}
 	switch {
 	case t != nil:
+		if org := cmp.Or(t.Org, identity.DefaultOrg); org != c.org {
+			return nil, nil, refuse(http.StatusForbidden, reasonOrganization,
+				fmt.Errorf("this browser's login went to organization %s's IdP, but the response came to organization %s's ACS", org, c.org))
+		}
 		if info.InResponseTo != t.RequestID {
 			return nil, nil, refuse(http.StatusForbidden, reasonInResponseTo,
 				fmt.Errorf("response InResponseTo %q is not the request %q this browser started", info.InResponseTo, t.RequestID))
@@ -286,8 +309,8 @@ func (sp *SP) checkResponseHead(c *conn, info responseInfo, now time.Time) *fail
 }
 
 // checkReplay accepts an assertion ID once, and a request ID once.
-func (sp *SP) checkReplay(ctx context.Context, a *saml.Assertion, t *tracked) *failure {
-	seen, err := sp.replay.Seen(ctx, a.ID, replayUntil(a, sp.skew))
+func (sp *SP) checkReplay(ctx context.Context, c *conn, a *saml.Assertion, t *tracked) *failure {
+	seen, err := sp.replay.Seen(ctx, c.replayKey(a.ID), replayUntil(a, sp.skew))
 	if err != nil {
 		return refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
 	}
@@ -297,7 +320,7 @@ func (sp *SP) checkReplay(ctx context.Context, a *saml.Assertion, t *tracked) *f
 	if t == nil {
 		return nil
 	}
-	seen, err = sp.replay.Seen(ctx, requestKeyPrefix+t.RequestID, time.UnixMilli(t.Expires))
+	seen, err = sp.replay.Seen(ctx, c.replayKey(requestKeyPrefix+t.RequestID), time.UnixMilli(t.Expires))
 	if err != nil {
 		return refuse(http.StatusServiceUnavailable, reasonReplayCache, fmt.Errorf("replay cache: %w", err))
 	}
@@ -324,12 +347,35 @@ func (sp *SP) startSession(c *conn, res *loginResult, a *saml.Assertion, now tim
 		}
 	}
 	p.Org = c.org
+	if err := sp.conns.Load().emailDomainAllowed(c, emailOf(p)); err != nil {
+		return refuse(http.StatusForbidden, reasonDomainNotAllowed, err)
+	}
 	res.principal = p
 	if sp.groupsFromDirectory {
 		p.Groups = nil // the gate replaces them on every request; the cookie need not carry them
 	}
-	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires}
+	res.session = &session.Session{ID: session.NewID(), Principal: p, IssuedAt: now, Expires: expires,
+		SAML: samlSessionOf(a, c)}
 	return nil
+}
+
+// samlSessionOf is the IdP's names for the session a asserts: what a
+// LogoutRequest names it by, either way.
+func samlSessionOf(a *saml.Assertion, c *conn) session.SAMLSession {
+	var ss session.SAMLSession
+	if st := c.state.Load(); st != nil && st.sp.IDPMetadata != nil {
+		ss.IdP = st.sp.IDPMetadata.EntityID
+	}
+	if a.Subject != nil && a.Subject.NameID != nil {
+		ss.NameID, ss.NameIDFormat = a.Subject.NameID.Value, a.Subject.NameID.Format
+	}
+	for _, as := range a.AuthnStatements {
+		if as.SessionIndex != "" {
+			ss.SessionIndex = as.SessionIndex
+			break
+		}
+	}
+	return ss
 }
 
 // panicError is a panic inside crewjam's parser, turned into a refusal.

@@ -13,6 +13,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // conn is one IdP connection: the trust of one organization. It has its
@@ -24,6 +25,11 @@ import (
 type conn struct {
 	sp  *SP
 	org string // the organization id; identity.DefaultOrg for the top-level IdP
+	// name is the organization's display name; domains its verified email
+	// domains (nil for the default organization, which has every domain no
+	// other organization claims).
+	name    string
+	domains []string
 	// field is the config path of this connection's saml block, for errors:
 	// "saml" or "organizations[2].saml".
 	field string
@@ -31,6 +37,7 @@ type conn struct {
 	entityID     string
 	acsURL       url.URL
 	metadataURL  url.URL
+	sloURL       url.URL // Single Logout, every binding (slo.go)
 	attrs        config.Attributes
 	allowIDPInit bool
 
@@ -70,7 +77,11 @@ func (sp *SP) newConnAt(cfg *config.Config, org string, s config.SAML, suffix, b
 	if err != nil {
 		return nil, fmt.Errorf("samlsp: %s: metadata url: %w", field, err)
 	}
-	c.acsURL, c.metadataURL = *acs, *md
+	slo, err := url.Parse(base + pathSLO + suffix)
+	if err != nil {
+		return nil, fmt.Errorf("samlsp: %s: slo url: %w", field, err)
+	}
+	c.acsURL, c.metadataURL, c.sloURL = *acs, *md, *slo
 	c.entityID = s.EntityID
 	if c.entityID == "" {
 		c.entityID = md.String()
@@ -110,11 +121,15 @@ func (c *conn) idpSourceFrom(cfg *config.Config, s config.SAML) error {
 func (c *conn) crewjamSP() saml.ServiceProvider {
 	sp := c.sp
 	return saml.ServiceProvider{
-		EntityID:                         c.entityID,
-		Key:                              sp.key,
-		Certificate:                      sp.cert,
-		MetadataURL:                      c.metadataURL,
-		AcsURL:                           c.acsURL,
+		EntityID:    c.entityID,
+		Key:         sp.key,
+		Certificate: sp.cert,
+		MetadataURL: c.metadataURL,
+		AcsURL:      c.acsURL,
+		SloURL:      c.sloURL,
+		// The metadata advertises Single Logout at SloURL in every binding
+		// slo.go serves.
+		LogoutBindings:                   []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding, saml.SOAPBinding},
 		AuthnNameIDFormat:                sp.nameIDFormat,
 		SendUnspecifiedNameIDFormat:      true,
 		SignatureMethod:                  dsig.RSASHA256SignatureMethod,
@@ -129,7 +144,8 @@ func (c *conn) crewjamSP() saml.ServiceProvider {
 		// validUntil (crewjam's default: two days) would expire it there.
 		MetadataOmitValidUntil: true,
 		// Our own replay cache is checked after our own checks (acs.go),
-		// so crewjam's ReplayCache stays nil.
+		// so crewjam's ReplayCache stays nil here; slo.go sets it on the
+		// copy that validates a LogoutRequest.
 	}
 }
 
@@ -147,4 +163,14 @@ func (c *conn) loadedAt() time.Time {
 		return st.loadedAt
 	}
 	return time.Time{}
+}
+
+// replayKey scopes a replay cache key to the organization: the default
+// organization's keys are unprefixed, as before organizations, and another
+// organization's start with its id and a space (xs:ID values hold none).
+func (c *conn) replayKey(key string) string {
+	if c.org == identity.DefaultOrg {
+		return key
+	}
+	return c.org + " " + key
 }

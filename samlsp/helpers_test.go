@@ -35,6 +35,7 @@ const (
 	testPublic   = "https://app.example.com"
 	testIDPID    = "https://idp.example.com/metadata"
 	testSSO      = "https://idp.example.com/sso"
+	testSLO      = "https://idp.example.com/slo"
 	testReqID    = "req-test-1"
 	testAttrUser = "uid"
 )
@@ -77,6 +78,7 @@ type harnessOpts struct {
 	options func(*Options)
 	ssoURL  string
 	noLoad  bool
+	noSLO   bool // the IdP's metadata has no SingleLogoutService
 }
 
 func newHarness(t testing.TB, mutate func(*config.Config)) *harness {
@@ -90,6 +92,7 @@ func newHarnessWith(t testing.TB, ho harnessOpts) *harness {
 	if ho.ssoURL != "" {
 		idp.ssoURL = ho.ssoURL
 	}
+	idp.noSLO = ho.noSLO
 	mdFile := filepath.Join(t.TempDir(), "idp-metadata.xml")
 	if err := os.WriteFile(mdFile, idp.metadata(), 0o600); err != nil {
 		t.Fatal(err)
@@ -329,3 +332,6 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// defConn is the default organization's connection.
+func (sp *SP) defConn() *conn { return sp.conns.Load().def }

@@ -35,6 +35,7 @@ type testIdP struct {
 	cert     *x509.Certificate
 	entityID string
 	ssoURL   string
+	noSLO    bool // metadata without SingleLogoutService
 }
 
 var (
@@ -97,6 +98,12 @@ func (idp testIdP) metadata(certs ...*x509.Certificate) []byte {
 				{Binding: saml.HTTPPostBinding, Location: idp.ssoURL},
 			},
 		}},
+	}
+	if !idp.noSLO {
+		ed.IDPSSODescriptors[0].SingleLogoutServices = []saml.Endpoint{
+			{Binding: saml.HTTPRedirectBinding, Location: testSLO},
+			{Binding: saml.HTTPPostBinding, Location: testSLO},
+		}
 	}
 	out, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
@@ -184,7 +191,7 @@ func (h *harness) assertion(requestID string) *saml.Assertion {
 			SubjectConfirmations: []saml.SubjectConfirmation{{
 				Method: bearerMethod,
 				SubjectConfirmationData: &saml.SubjectConfirmationData{
-					Recipient:    h.sp.def.acsURL.String(),
+					Recipient:    h.sp.defConn().acsURL.String(),
 					InResponseTo: requestID,
 					NotOnOrAfter: now.Add(5 * time.Minute),
 				},
@@ -193,7 +200,7 @@ func (h *harness) assertion(requestID string) *saml.Assertion {
 		Conditions: &saml.Conditions{
 			NotBefore:            now.Add(-30 * time.Second),
 			NotOnOrAfter:         now.Add(5 * time.Minute),
-			AudienceRestrictions: []saml.AudienceRestriction{{Audience: saml.Audience{Value: h.sp.def.entityID}}},
+			AudienceRestrictions: []saml.AudienceRestriction{{Audience: saml.Audience{Value: h.sp.defConn().entityID}}},
 		},
 		AuthnStatements: []saml.AuthnStatement{{
 			AuthnInstant: now,
@@ -217,7 +224,7 @@ func (h *harness) response(requestID string) *saml.Response {
 		InResponseTo: requestID,
 		Version:      "2.0",
 		IssueInstant: h.clock.Now(),
-		Destination:  h.sp.def.acsURL.String(),
+		Destination:  h.sp.defConn().acsURL.String(),
 		Issuer:       &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: h.idp.entityID},
 		Status:       saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}},
 	}
@@ -305,6 +312,9 @@ func verifyRedirectSignature(t testing.TB, rawQuery string, cert *x509.Certifica
 		raw[k] = v
 	}
 	signed := "SAMLRequest=" + raw["SAMLRequest"]
+	if v, ok := raw["SAMLResponse"]; ok { // a LogoutResponse (slo_test.go)
+		signed = "SAMLResponse=" + v
+	}
 	if rs, ok := raw["RelayState"]; ok {
 		signed += "&RelayState=" + rs
 	}

@@ -2,6 +2,7 @@ package samlsp
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/crewjam/saml"
@@ -18,13 +19,34 @@ const (
 // StartLogin sends the browser to the IdP with a signed HTTP-Redirect
 // AuthnRequest, to come back to returnTo (validated here; an unsafe target
 // becomes "/"). The proxy calls it for unauthenticated browser navigations.
+//
+// With organizations, the IdP is that of the request's host; on a host
+// that serves every organization the browser goes to /saml/login, which
+// asks for an email address first.
 func (sp *SP) StartLogin(w http.ResponseWriter, r *http.Request, returnTo string) {
-	sp.startLoginAt(w, r, sp.def, returnTo)
+	set := sp.conns.Load()
+	if c := set.byHost[strings.ToLower(r.Host)]; c != nil {
+		sp.startLoginAt(w, r, c, returnTo)
+		return
+	}
+	if !set.multi() && set.def != nil {
+		sp.startLoginAt(w, r, set.def, returnTo)
+		return
+	}
+	returnTo, _ = sp.redirects.Safe(returnTo)
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", pathLogin+"?rd="+url.QueryEscape(returnTo))
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 // startLoginAt starts a login at connection c's IdP.
 func (sp *SP) startLoginAt(w http.ResponseWriter, r *http.Request, c *conn, returnTo string) {
 	rid := web.RequestID(r.Context())
+	if c == nil { // no organization serves this request: nothing to sign in to
+		web.Page(w, r, http.StatusNotFound, titleChoose, messageNoSSO)
+		return
+	}
 	st := c.state.Load()
 	if st == nil {
 		web.Page(w, r, http.StatusServiceUnavailable, titleNotReady, messageNotReady)
@@ -41,6 +63,7 @@ func (sp *SP) startLoginAt(w http.ResponseWriter, r *http.Request, c *conn, retu
 	now := sp.now()
 	id, err := sp.setTracking(w, r, tracked{
 		RequestID: req.ID,
+		Org:       c.org,
 		ReturnTo:  returnTo,
 		Created:   now.UnixMilli(),
 		Expires:   now.Add(sp.loginWindow).UnixMilli(),
@@ -69,40 +92,4 @@ func (sp *SP) loginError(w http.ResponseWriter, r *http.Request, what string, er
 	sp.log.Error("start login: "+what, zap.String("request_id", web.RequestID(r.Context())), zap.Error(err))
 	web.Page(w, r, http.StatusInternalServerError, "Sign-in failed",
 		"We could not start the sign-in. Try again, or contact your administrator and quote the request ID.")
-}
-
-// serveLogin is /saml/login?rd=: start a login that returns to rd.
-func (sp *SP) serveLogin(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodGet) {
-		return
-	}
-	sp.StartLogin(w, r, r.URL.Query().Get("rd"))
-}
-
-// serveLogout is /saml/logout?rd=: clear the session and tracking cookies
-// and go to rd. There is no IdP single logout: the IdP session may remain.
-func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
-	target, _ := sp.redirects.Safe(r.URL.Query().Get("rd"))
-	if s, err := sp.sessions.Read(r); err == nil {
-		sp.audit.Info("logout",
-			zap.String("event", "logout"),
-			zap.String("user", s.Principal.User),
-			zap.String("session_id", s.ID),
-			zap.String("request_id", web.RequestID(r.Context())))
-	}
-	sp.sessions.Clear(w, r)
-	n := 0
-	for _, c := range r.Cookies() {
-		if strings.HasPrefix(c.Name, sp.trackPrefix) && n < maxTrackingScan {
-			sp.clearTracking(w, c.Name)
-			n++
-		}
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Location", target)
-	w.WriteHeader(http.StatusSeeOther)
 }

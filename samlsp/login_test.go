@@ -221,12 +221,15 @@ func TestServeHTTP_Routes(t *testing.T) {
 		{http.MethodHead, "/saml/metadata", http.StatusOK, ""},
 		{http.MethodPost, "/saml/metadata", http.StatusMethodNotAllowed, "GET, HEAD"},
 		{http.MethodGet, "/saml/login?rd=/x", http.StatusSeeOther, ""},
-		{http.MethodPost, "/saml/login", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodPost, "/saml/login", http.StatusSeeOther, ""}, // the identifier-first form's; one IdP: straight there
+		{http.MethodPut, "/saml/login", http.StatusMethodNotAllowed, "GET, POST"},
 		{http.MethodGet, "/saml/acs", http.StatusMethodNotAllowed, "POST"},
 		{http.MethodGet, "/saml/logout", http.StatusSeeOther, ""},
 		{http.MethodPost, "/saml/logout", http.StatusSeeOther, ""},
 		{http.MethodDelete, "/saml/logout", http.StatusMethodNotAllowed, "GET, POST"},
-		{http.MethodGet, "/saml/slo", http.StatusNotFound, ""},
+		{http.MethodGet, "/saml/slo", http.StatusBadRequest, ""}, // no logout message
+		{http.MethodPut, "/saml/slo", http.StatusMethodNotAllowed, "GET, POST"},
+		{http.MethodGet, "/saml/slo/", http.StatusNotFound, ""},
 		{http.MethodGet, "/saml/", http.StatusNotFound, ""},
 		{http.MethodGet, "/saml/metadata/", http.StatusNotFound, ""},
 	}
@@ -270,6 +273,8 @@ func TestLoginEndpoint_ReturnsToRd(t *testing.T) {
 	}
 }
 
+// An IdP without Single Logout: the logout is local and the browser goes
+// to rd at once (slo_test.go has the IdP with it).
 func TestLogout_ClearsCookiesAndRedirects(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
@@ -281,7 +286,7 @@ func TestLogout_ClearsCookiesAndRedirects(t *testing.T) {
 	for rd, want := range tests {
 		t.Run(rd, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, nil)
+			h := newHarnessWith(t, harnessOpts{noSLO: true})
 			signedIn, _ := h.complete("/", respOpts{})
 			s := h.expectAccepted(t, signedIn, "/")
 			pending := h.startLogin("/later")

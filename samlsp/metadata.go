@@ -17,18 +17,23 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
-// MetadataXML returns the default connection's SP metadata (see
-// conn.metadataXML).
-func (sp *SP) MetadataXML() ([]byte, error) { return sp.def.metadataXML() }
-
-// LoadMetadata loads the default connection's IdP metadata once, now (see
-// conn.load).
-func (sp *SP) LoadMetadata(ctx context.Context) error { return sp.def.load(ctx) }
-
-// Run keeps the IdP metadata loaded until ctx is done (see conn.run).
-func (sp *SP) Run(ctx context.Context) { sp.def.run(ctx) }
+// MetadataXML returns the SP metadata of organization org (see
+// conn.metadataXML); MetadataXML() is the default organization's.
+func (sp *SP) MetadataXML(org ...string) ([]byte, error) {
+	id := identity.DefaultOrg
+	if len(org) > 0 {
+		id = org[0]
+	}
+	c := sp.conns.Load().byID[id]
+	if c == nil {
+		return nil, fmt.Errorf("no organization %q", id)
+	}
+	return c.metadataXML()
+}
 
 // metadataXML returns the SP metadata: the entity ID, the signing and
 // encryption certificate, AuthnRequestsSigned="true",
@@ -68,9 +73,10 @@ func (c *conn) load(ctx context.Context) error {
 // the last good metadata and is logged and counted.
 func (c *conn) run(ctx context.Context) {
 	sp := c.sp
+	sp.metrics.OrganizationServed(c.org)
 	for {
 		if err := c.load(ctx); err != nil && ctx.Err() == nil {
-			sp.metrics.MetadataRefreshFailed()
+			sp.metrics.MetadataRefreshFailed(c.org)
 			c.logLoadFailure(err)
 		}
 		wait := sp.refreshEvery

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,8 +75,15 @@ func TestMetadataEndpoint_Golden(t *testing.T) {
 	if len(d.NameIDFormats) != 1 || d.NameIDFormats[0] != saml.EmailAddressNameIDFormat {
 		t.Errorf("NameIDFormats %v", d.NameIDFormats)
 	}
-	if len(d.SingleLogoutServices) != 0 {
-		t.Errorf("SLO endpoints advertised: %+v", d.SingleLogoutServices)
+	var slo []string
+	for _, e := range d.SingleLogoutServices {
+		if e.Location != testPublic+"/saml/slo" {
+			t.Errorf("SLO endpoint %+v: want Location %s/saml/slo", e, testPublic)
+		}
+		slo = append(slo, e.Binding)
+	}
+	if want := []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding, saml.SOAPBinding}; !slices.Equal(slo, want) {
+		t.Errorf("SLO bindings %v, want %v", slo, want)
 	}
 	spCert, _ := parseCertificate(mustRead(t, "testdata/sp.crt"))
 	signing := false
@@ -175,7 +183,7 @@ func TestLoadMetadata_KeepsLastGoodCopy(t *testing.T) {
 			if err := h.sp.LoadMetadata(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			before := h.sp.def.state.Load()
+			before := h.sp.defConn().state.Load()
 			if !h.sp.MetadataLoadedAt().Equal(t0) {
 				t.Errorf("MetadataLoadedAt %s, want %s", h.sp.MetadataLoadedAt(), t0)
 			}
@@ -186,7 +194,7 @@ func TestLoadMetadata_KeepsLastGoodCopy(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
 			}
-			if h.sp.Ready() != nil || h.sp.def.state.Load() != before || !h.sp.MetadataLoadedAt().Equal(t0) {
+			if h.sp.Ready() != nil || h.sp.defConn().state.Load() != before || !h.sp.MetadataLoadedAt().Equal(t0) {
 				t.Error("the last good metadata was not kept")
 			}
 			rec, _ := h.complete("/", respOpts{})
@@ -250,7 +258,7 @@ func TestParseIDPMetadata(t *testing.T) {
 	}
 	h := newHarnessWith(t, harnessOpts{noLoad: true})
 	for _, tc := range tests {
-		st, err := h.sp.def.newIDPState(tc.data)
+		st, err := h.sp.defConn().newIDPState(tc.data)
 		switch {
 		case tc.wantErr == "" && err != nil:
 			t.Errorf("%s: %v", tc.name, err)
@@ -276,12 +284,12 @@ func TestRun_RefreshesAndKeepsLastGood(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	waitFor(t, "first load", func() bool { return h.sp.Ready() == nil })
-	first := h.sp.def.state.Load()
+	first := h.sp.defConn().state.Load()
 
 	m.set(http.StatusBadGateway, nil)
 	hits := m.hits.Load()
 	waitFor(t, "two failed refreshes", func() bool { return m.hits.Load() >= hits+2 })
-	if h.sp.Ready() != nil || h.sp.def.state.Load() != first {
+	if h.sp.Ready() != nil || h.sp.defConn().state.Load() != first {
 		t.Error("a failed refresh replaced the metadata")
 	}
 	if n := h.logs.FilterMessageSnippet("refresh failed").FilterField(zap.String("source", m.URL+"/metadata")).Len(); n == 0 {
@@ -293,7 +301,7 @@ func TestRun_RefreshesAndKeepsLastGood(t *testing.T) {
 	// The IdP rotates its key: it publishes both, then signs with the new one.
 	m.set(http.StatusOK, idp.metadata(idp.cert, rotated.cert))
 	waitFor(t, "rotated metadata", func() bool {
-		return len(h.sp.def.state.Load().sp.IDPMetadata.IDPSSODescriptors[0].KeyDescriptors) == 2
+		return len(h.sp.defConn().state.Load().sp.IDPMetadata.IDPSSODescriptors[0].KeyDescriptors) == 2
 	})
 	rec, _ = h.complete("/", respOpts{signer: &rotated})
 	h.expectAccepted(t, rec, "/")

@@ -107,3 +107,15 @@ func first(v []string) string {
 	}
 	return v[0]
 }
+
+// emailOf is the address the domain rule judges: the email attribute, or
+// the user when it is an address (a NameID in emailAddress format).
+func emailOf(p identity.Principal) string {
+	if p.Email != "" {
+		return p.Email
+	}
+	if strings.Contains(p.User, "@") {
+		return p.User
+	}
+	return ""
+}

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -50,6 +52,7 @@ const (
 	pathACS      = "/saml/acs"
 	pathLogin    = "/saml/login"
 	pathLogout   = "/saml/logout"
+	pathSLO      = "/saml/slo"
 )
 
 // Options wires an SP.
@@ -75,6 +78,31 @@ type Options struct {
 	// Metrics, if set, counts logins by result and reason, and failed
 	// metadata loads.
 	Metrics *metrics.Metrics
+	// Ender, if set, ends sessions on every replica (logout, Single
+	// Logout). Without one a logout clears this browser's cookies only and
+	// an IdP's LogoutRequest is answered PartialLogout.
+	Ender SessionEnder
+}
+
+// SessionEnder ends sessions on every replica (cmd adapts
+// scimsync.SessionEnder).
+type SessionEnder interface {
+	// EndSessions ends the sessions q selects and reports how many it
+	// ended; an error means none was.
+	EndSessions(ctx context.Context, q EndQuery) (int, error)
+}
+
+// EndQuery selects sessions to end, for Reason ("logout", "idp_logout").
+type EndQuery struct {
+	Org    string
+	Reason string
+	// Session is a session this browser holds: it ends even if the store
+	// never recorded it.
+	Session *session.Session
+	// IdP and NameID select that principal's sessions from that IdP,
+	// narrowed to SessionIndexes when there are any.
+	IdP, NameID    string
+	SessionIndexes []string
 }
 
 // Login describes an accepted login to Options.OnLogin.
@@ -86,6 +114,8 @@ type Login struct {
 	Issued       time.Time
 	Expires      time.Time
 	IdPInitiated bool
+	// SAML is the IdP's names for the session (Single Logout finds it by them).
+	SAML session.SAMLSession
 }
 
 // SP is the service provider. It is safe for concurrent use.
@@ -98,6 +128,7 @@ type SP struct {
 	now        func() time.Time
 	onLogin    func(ctx context.Context, l Login)
 	metrics    *metrics.Metrics // nil: not counted
+	ender      SessionEnder     // nil: logout is local only
 	clock      *dsig.Clock
 
 	// Settings resolved from the config with defaults applied.
@@ -120,8 +151,14 @@ type SP struct {
 	// key and cert are the SP's own, shared by every connection.
 	key  *rsa.PrivateKey
 	cert *x509.Certificate
-	// def is the default organization's IdP connection (conn.go).
-	def *conn
+	// conns are the IdP connections, one per organization (orgs.go);
+	// setMu serialises their replacement and runner runs their refresh.
+	cfg    *config.Config
+	conns  atomic.Pointer[connSet]
+	setMu  sync.Mutex
+	runner orgRunner
+	// hints bounds the identifier-first page's lookups per client (choose.go).
+	hints *hintLimiter
 
 	trackPrefix string
 	trackCodecs []securecookie.Codec
@@ -165,10 +202,16 @@ func New(opts Options) (*SP, error) {
 	if sp.trackCodecs, err = trackingCodecs(opts.SessionKeys); err != nil {
 		return nil, err
 	}
-	sp.key, sp.cert = key, cert
-	if sp.def, err = sp.newConn(cfg, identity.DefaultOrg, cfg.SAML, ""); err != nil {
+	sp.key, sp.cert, sp.cfg = key, cert, cfg
+	if !cfg.HasDefaultOrg() && len(cfg.Organizations) == 0 && cfg.OrganizationsDir == "" {
+		return nil, errors.New("saml: one of idpMetadataURL and idpMetadataFile is required (or organizations)")
+	}
+	set, err := sp.buildConnSet(cfg, cfg.Organizations, nil)
+	if err != nil {
 		return nil, err
 	}
+	sp.conns.Store(set)
+	sp.hints = newHintLimiter(sp.now)
 	return sp, nil
 }
 
@@ -184,6 +227,7 @@ func newWithCollaborators(opts Options) *SP {
 		now:        opts.Now,
 		onLogin:    opts.OnLogin,
 		metrics:    opts.Metrics,
+		ender:      opts.Ender,
 		parse:      parseWithCrewjam,
 	}
 	if sp.log == nil {
@@ -236,26 +280,64 @@ func (sp *SP) applyConfig(cfg *config.Config) error {
 func TrackingCookiePrefix(cookieName string) string { return cookieName + "_t_" }
 
 // Ready is nil once IdP metadata is loaded. The error holds no secrets.
-func (sp *SP) Ready() error { return sp.def.ready() }
+// Without a top-level IdP it is always nil: each organization whose
+// metadata is missing is reported by Degraded, and only its sign-ins fail.
+func (sp *SP) Ready() error {
+	if def := sp.conns.Load().def; def != nil {
+		return def.ready()
+	}
+	return nil
+}
 
 // MetadataLoadedAt is when the IdP metadata in use was loaded, or the zero
 // time if none is (for a metadata-age metric).
-func (sp *SP) MetadataLoadedAt() time.Time { return sp.def.loadedAt() }
+func (sp *SP) MetadataLoadedAt() time.Time {
+	if def := sp.conns.Load().def; def != nil {
+		return def.loadedAt()
+	}
+	return time.Time{}
+}
 
 // ServeHTTP serves the /saml/ endpoints; any other path is a 404 page.
+// The default organization's are /saml/metadata and /saml/acs; another
+// organization's are /saml/metadata/{id} and /saml/acs/{id}.
 func (sp *SP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case pathMetadata:
-		sp.serveMetadata(w, r, sp.def)
-	case pathACS:
-		sp.serveACS(w, r, sp.def)
 	case pathLogin:
 		sp.serveLogin(w, r)
+		return
 	case pathLogout:
 		sp.serveLogout(w, r)
-	default:
-		web.Page(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
+		return
 	}
+	set := sp.conns.Load()
+	if c, ok := set.endpoint(r.URL.Path, pathMetadata); ok {
+		sp.serveMetadata(w, r, c)
+		return
+	}
+	if c, ok := set.endpoint(r.URL.Path, pathACS); ok {
+		sp.serveACS(w, r, c)
+		return
+	}
+	if c, ok := set.endpoint(r.URL.Path, pathSLO); ok {
+		sp.serveSLO(w, r, c)
+		return
+	}
+	web.Page(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
+}
+
+// endpoint finds the connection whose endpoint base (/saml/acs) path is:
+// base itself for the default organization, base/{id} for another.
+func (s *connSet) endpoint(path, base string) (*conn, bool) {
+	if path == base {
+		return s.def, s.def != nil
+	}
+	id, ok := strings.CutPrefix(path, base+"/")
+	if !ok || id == identity.DefaultOrg {
+		return nil, false
+	}
+	c := s.byID[id]
+	return c, c != nil
 }
 
 func (sp *SP) serveMetadata(w http.ResponseWriter, r *http.Request, c *conn) {

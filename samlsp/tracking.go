@@ -36,9 +36,15 @@ const (
 // tracked is the tracking cookie's content. Times are Unix milliseconds.
 type tracked struct {
 	RequestID string `json:"i"`
-	ReturnTo  string `json:"r"`
-	Created   int64  `json:"c"`
-	Expires   int64  `json:"e"`
+	// Org is the organization whose IdP the request went to; the response
+	// must come back to that organization's ACS. "" in cookies set before
+	// organizations: the default organization.
+	Org      string `json:"o,omitempty"`
+	ReturnTo string `json:"r"`
+	Created  int64  `json:"c"`
+	Expires  int64  `json:"e"`
+	// Logout: the request is a LogoutRequest (logout.go), never a login.
+	Logout bool `json:"l,omitempty"`
 }
 
 var (

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // What the SP does with the trust the IdP metadata carries: the rule its
@@ -42,7 +43,12 @@ type certChange struct {
 }
 
 // SigningCerts returns the signing certificates in use and their last change.
-func (sp *SP) SigningCerts() SigningCerts { return sp.def.signingCerts() }
+func (sp *SP) SigningCerts() SigningCerts {
+	if def := sp.conns.Load().def; def != nil {
+		return def.signingCerts()
+	}
+	return SigningCerts{}
+}
 
 func (c *conn) signingCerts() SigningCerts {
 	var out SigningCerts
@@ -58,7 +64,34 @@ func (c *conn) signingCerts() SigningCerts {
 // Degraded is why sign-in works but not as it should, or "": the metadata
 // in use has passed its validUntil, or the latest copy read was refused
 // because it had. /readyz reports the idp check degraded with it.
-func (sp *SP) Degraded() string { return sp.def.degraded() }
+//
+// With organizations it also names every organization whose IdP metadata is
+// not loaded or is itself degraded: only their sign-ins are affected.
+func (sp *SP) Degraded() string {
+	set := sp.conns.Load()
+	var parts []string
+	if set.def != nil {
+		if d := set.def.degraded(); d != "" {
+			parts = append(parts, d)
+		}
+	}
+	var missing []string
+	for _, id := range sp.Organizations() {
+		c := set.byID[id]
+		if id == identity.DefaultOrg {
+			continue
+		}
+		if c.ready() != nil {
+			missing = append(missing, id)
+		} else if d := c.degraded(); d != "" {
+			parts = append(parts, "organization "+id+": "+d)
+		}
+	}
+	if len(missing) > 0 {
+		parts = append(parts, "no idp metadata loaded for organization "+strings.Join(missing, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
 
 func (c *conn) degraded() string {
 	st := c.state.Load()

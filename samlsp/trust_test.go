@@ -142,7 +142,7 @@ func TestLoadMetadata_RefusesExpiredMetadata(t *testing.T) {
 			if err := h.sp.LoadMetadata(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			good := h.sp.def.state.Load()
+			good := h.sp.defConn().state.Load()
 			if d := h.sp.Degraded(); d != "" {
 				t.Errorf("degraded with current metadata: %s", d)
 			}
@@ -150,7 +150,7 @@ func TestLoadMetadata_RefusesExpiredMetadata(t *testing.T) {
 			if err := h.sp.LoadMetadata(context.Background()); !errors.Is(err, ErrMetadataExpired) {
 				t.Fatalf("refresh error %v, want ErrMetadataExpired", err)
 			}
-			if h.sp.def.state.Load() != good {
+			if h.sp.defConn().state.Load() != good {
 				t.Error("expired metadata replaced the good copy")
 			}
 			if got := metricValue(t, mt, metrics.NameMetadataExpired); got != 1 {
@@ -264,7 +264,7 @@ func sameStrings(v any, want ...string) bool {
 func TestACS_RefusesSHA1Signatures(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	if !h.sp.def.base.RejectSHA1Signatures {
+	if !h.sp.defConn().base.RejectSHA1Signatures {
 		t.Error("RejectSHA1Signatures is off")
 	}
 	l := h.startLogin("/")

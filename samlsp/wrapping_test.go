@@ -143,7 +143,7 @@ func TestACS_SignatureWrappingRefused(t *testing.T) {
 
 			// Defence in depth: crewjam alone, without our shape guard,
 			// refuses it too.
-			st := h.sp.def.state.Load()
+			st := h.sp.defConn().state.Load()
 			idp := *st.sp
 			if a, err := parseWithCrewjam(&idp, raw, []string{l.requestID}); err == nil {
 				t.Errorf("crewjam alone accepted the wrapped response as %+v", a.Subject.NameID)

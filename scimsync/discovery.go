@@ -116,7 +116,9 @@ func str(name string) map[string]any {
 	return attr(name, "string", false, false, "readWrite", "default", "none")
 }
 
-var multiSub = []map[string]any{str("value"), str("display"), str("type"), attr("primary", "boolean", false, false, "readWrite", "default", "none")}
+var primarySub = attr("primary", "boolean", false, false, "readWrite", "default", "none")
+
+var multiSub = []map[string]any{str("value"), str("display"), str("type"), primarySub}
 
 var userAttributes = []map[string]any{
 	attr("userName", "string", false, true, "readWrite", "default", "server"),
@@ -133,7 +135,13 @@ var userAttributes = []map[string]any{
 	attr("addresses", "complex", true, false, "readWrite", "default", "none",
 		str("formatted"), str("streetAddress"), str("locality"), str("region"), str("postalCode"), str("country"), str("type")),
 	attr("groups", "complex", true, false, "readOnly", "default", "none", str("value"), str("$ref"), str("display"), str("type")),
+	attr("ims", "complex", true, false, "readWrite", "default", "none", multiSub...),
+	attr("photos", "complex", true, false, "readWrite", "default", "none",
+		attr("value", "reference", false, false, "readWrite", "default", "none"), str("display"), str("type"), primarySub),
+	attr("entitlements", "complex", true, false, "readWrite", "default", "none", multiSub...),
 	attr("roles", "complex", true, false, "readWrite", "default", "none", multiSub...),
+	attr("x509Certificates", "complex", true, false, "readWrite", "default", "none",
+		attr("value", "binary", false, false, "readWrite", "default", "none"), str("display"), str("type"), primarySub),
 	str("externalId"),
 }
 

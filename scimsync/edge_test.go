@@ -150,6 +150,8 @@ func TestSCIM_NULInAnyValueIsRefusedAlikeOnEveryBackend(t *testing.T) {
 				{"POST email", "POST", "/Users", `{"userName":"y@example.com","emails":[{"value":"y\u0000@example.com"}]}`, 400, "invalidValue"},
 				{"POST an attribute of our own", "POST", "/Users", `{"userName":"z@example.com","nickName":"\u0000"}`, 400, "invalidValue"},
 				{"POST an attribute name", "POST", "/Users", `{"userName":"w@example.com","a\u0000b":"x"}`, 400, "invalidValue"},
+				{"POST userName with U+001F", "POST", "/Users", `{"userName":"acme\u001fv@example.com"}`, 400, "invalidValue"},
+				{"POST email with U+0007", "POST", "/Users", `{"userName":"u@example.com","emails":[{"value":"u\u0007@example.com"}]}`, 400, "invalidValue"},
 				{"PUT userName", "PUT", "/Users/" + uid, `{"userName":"dee\u0000@example.com"}`, 400, "invalidValue"},
 				{"PATCH replace userName", "PATCH", "/Users/" + uid, patch(`{"op":"replace","path":"userName","value":"dee\u0000"}`), 400, "invalidValue"},
 				{"PATCH without a path", "PATCH", "/Users/" + uid, patch(`{"op":"replace","value":{"userName":"dee\u0000"}}`), 400, "invalidValue"},

@@ -31,6 +31,7 @@ var groups = &endpoint[*store.Group]{
 	same: store.SameGroup,
 	index: map[string]string{"displayname": "displayname", "externalid": "externalid", "id": "id",
 		"members.value": "member", "members": "member"},
+	types: groupTypes,
 	page: func(rd store.Reader, ctx context.Context, q store.Query, proj projection) ([]*store.Group, int, error) {
 		return rd.ListGroups(ctx, q, proj.wants("members"))
 	},

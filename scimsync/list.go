@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,8 +22,7 @@ type listParams struct {
 	proj       projection
 }
 
-func (s *Service) parseList(r *http.Request) (*listParams, error) {
-	q := r.URL.Query()
+func (s *Service) parseList(q url.Values) (*listParams, error) {
 	p := &listParams{startIndex: 1, count: s.o.Config.SCIM.MaxPageSize}
 	if f := q.Get("filter"); f != "" {
 		flt, err := ParseFilter(f)
@@ -55,7 +55,7 @@ func (s *Service) parseList(r *http.Request) (*listParams, error) {
 	default:
 		return nil, badRequest("invalidValue", "sortOrder must be ascending or descending")
 	}
-	proj, err := parseProjection(r)
+	proj, err := projectionOf(q)
 	if err != nil {
 		return nil, err
 	}
@@ -63,32 +63,25 @@ func (s *Service) parseList(r *http.Request) (*listParams, error) {
 	return p, nil
 }
 
-// indexedQuery turns a filter that is exactly an indexed equality into a
-// store query, so common IdP lookups (userName eq "x") never scan.
-func indexedQuery(f Filter, attrs map[string]string) (store.Query, bool) {
-	if f == nil {
-		return store.Query{}, true
-	}
-	attr, value, ok := EqualityOn(f)
-	if !ok {
-		return store.Query{}, false
-	}
-	storeAttr, ok := attrs[attr]
-	if !ok {
-		return store.Query{}, false
-	}
-	return store.Query{Attr: storeAttr, Value: value}, true
-}
-
-// list answers GET on the collection: the store pages a filter that is
-// an indexed equality, scan answers the rest.
+// list answers GET on the collection.
 func (e *endpoint[T]) list(s *Service, w http.ResponseWriter, r *http.Request) {
-	p, err := s.parseList(r)
+	p, err := s.parseList(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	q, exact := indexedQuery(p.filter, e.index)
+	e.answer(s, w, r, p)
+}
+
+// answer answers a query, from GET or POST .search: the store pages a
+// filter it answers exactly from its indexes; scan applies the filter to
+// the candidates an index gives, or to everything when none does.
+func (e *endpoint[T]) answer(s *Service, w http.ResponseWriter, r *http.Request, p *listParams) {
+	if err := checkFilterTypes(p.filter, e.types); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, exact, _ := planQuery(p.filter, e.index)
 	if !exact || p.sortBy != "" {
 		e.scan(s, w, r, p, q)
 		return
@@ -158,10 +151,13 @@ func scanUsers(s *Service, w http.ResponseWriter, r *http.Request, p *listParams
 	s.writeList(w, p, total, page)
 }
 
-// scanGroups answers a group filter no index answers, or a sorted list: a
-// general filter may test members, so it loads them.
+// scanGroups answers a group filter no index answers exactly, or a sorted
+// list. It loads the members (the costly part) only when the filter, the
+// sort or the answer needs them.
 func scanGroups(s *Service, w http.ResponseWriter, r *http.Request, p *listParams, q store.Query) {
-	groups, _, err := s.o.Reader.ListGroups(r.Context(), q, true)
+	load := p.filter != nil && FilterUses(p.filter, "members") || p.proj.wants("members") ||
+		strings.HasPrefix(strings.ToLower(p.sortBy), "members")
+	groups, _, err := s.o.Reader.ListGroups(r.Context(), q, load)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -169,7 +165,7 @@ func scanGroups(s *Service, w http.ResponseWriter, r *http.Request, p *listParam
 	withMembers := p.proj.wants("members")
 	var matched []map[string]any
 	for _, g := range groups {
-		rep := groupJSON(g, s.baseURL, true)
+		rep := groupJSON(g, s.baseURL, load)
 		if p.filter == nil || p.filter.Matches(rep) {
 			if !withMembers {
 				delete(rep, "members")
@@ -273,8 +269,9 @@ type projection struct {
 	exclude []string
 }
 
-func parseProjection(r *http.Request) (projection, error) {
-	q := r.URL.Query()
+func parseProjection(r *http.Request) (projection, error) { return projectionOf(r.URL.Query()) }
+
+func projectionOf(q url.Values) (projection, error) {
 	split := func(v string) []string {
 		var out []string
 		for part := range strings.SplitSeq(v, ",") {

@@ -22,11 +22,14 @@ var multiValued = map[string]bool{
 // (id, meta, groups); an extension attribute is named "urn:…:attr".
 func ApplyPatch(res map[string]any, ops []PatchOp, readOnly map[string]bool) (map[string]any, error) {
 	a := &applier{res: cloneMap(res), readOnly: readOnly}
+	primariesOf(a.res).keepFirst()
 	for i, op := range ops {
+		before := primariesOf(a.res)
 		if err := a.apply(op); err != nil {
 			err.Msg = fmt.Sprintf("operation %d: %s", i+1, err.Msg)
 			return nil, err
 		}
+		before.clearOld(primariesOf(a.res)) // RFC 7644 §3.5.2
 	}
 	a.flushMembers()
 	return a.res, nil

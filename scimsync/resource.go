@@ -117,6 +117,9 @@ func userFromJSON(m map[string]any) (*store.User, error) {
 		deleteCI(m, k)
 	}
 	store.DropWriteOnly(m)
+	if err := normaliseMultiValued(m); err != nil {
+		return nil, err
+	}
 	v, key, ok := getCI(m, "userName")
 	un, isStr := v.(string)
 	if !ok || !isStr || strings.TrimSpace(un) == "" {
@@ -296,6 +299,9 @@ func groupFromJSON(m map[string]any) (*store.Group, error) {
 				g.Members = append(g.Members, id)
 			}
 		}
+	}
+	if err := normaliseMultiValued(m); err != nil {
+		return nil, err
 	}
 	var err error
 	if g.Doc, err = encodeDoc(m, SchemaGroup, "group"); err != nil {

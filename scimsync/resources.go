@@ -47,6 +47,7 @@ type endpoint[T any] struct {
 	// answers from an index to their store.Query attribute; page is the
 	// store's list of T, scan answers the filters no index answers.
 	index map[string]string
+	types attrTypes // the schema's attribute types, to check filters
 	page  func(rd store.Reader, ctx context.Context, q store.Query, proj projection) ([]T, int, error)
 	scan  func(s *Service, w http.ResponseWriter, r *http.Request, p *listParams, q store.Query)
 
@@ -67,8 +68,11 @@ func (e *endpoint[T]) serve(s *Service, w http.ResponseWriter, r *http.Request, 
 		e.list(s, w, r)
 	case id == "" && r.Method == http.MethodPost:
 		e.post(s, w, r, actor)
+	case id == ".search" && r.Method == http.MethodPost:
+		e.search(s, w, r)
 	case id == ".search":
-		s.writeError(w, r, &scimError{status: 501, detail: "POST .search is not supported; use GET with filter"})
+		w.Header().Set("Allow", "POST")
+		s.writeError(w, r, &scimError{status: 405, detail: "use POST for .search"})
 	case id != "" && r.Method == http.MethodGet:
 		e.getOne(s, w, r, id)
 	case id != "" && r.Method == http.MethodPut:

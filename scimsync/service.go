@@ -246,6 +246,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.resourceTypes(w, r, id)
 	case "Schemas":
 		s.schemas(w, r, id)
+	case ".search":
+		// Search across resource types (RFC 7644 §3.4.3 at the root) is
+		// not offered: RFC 7644 §3.4.2.2 lets a server refuse a query at
+		// the base URI with 400 tooMany.
+		s.writeError(w, r, badRequest("tooMany", "search at the service root is not supported; POST to /Users/.search or /Groups/.search"))
 	case "Me":
 		s.writeError(w, r, &scimError{status: 501, detail: "/" + resource + " is not supported"})
 	default:

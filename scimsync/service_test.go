@@ -55,6 +55,13 @@ func newSCIM(t *testing.T) *scimHarness { t.Helper(); return newSCIMMatch(t, "us
 // newSCIMMatch is newSCIM with scim.match.scimAttribute attr.
 func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 	t.Helper()
+	return newSCIMWith(t, attr, nil)
+}
+
+// newSCIMWith is newSCIMMatch whose handlers read through wrap(store),
+// unless wrap is nil.
+func newSCIMWith(t *testing.T, attr string, wrap func(store.Reader) store.Reader) *scimHarness {
+	t.Helper()
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	path := t.TempDir() + "/dir.db"
@@ -83,8 +90,12 @@ func newSCIMMatch(t *testing.T, attr string) *scimHarness {
 		Match: config.Match{IdentityField: "email", SCIMAttribute: attr}}}
 	core, logs := observer.New(zapcore.DebugLevel)
 	dir.now = clock.Now
+	var rd store.Reader = st
+	if wrap != nil {
+		rd = wrap(st)
+	}
 	svc, err := NewService(Options{
-		Config: cfg, Store: st, Reader: st, Directory: dir, Tokens: tokens,
+		Config: cfg, Store: st, Reader: rd, Directory: dir, Tokens: tokens,
 		Logger: zap.New(core).Named("scimsync"), Audit: zap.New(core).Named("audit"), Now: clock.Now,
 	})
 	if err != nil {

@@ -29,7 +29,9 @@ var users = &endpoint[*store.User]{
 		}
 	},
 	same:  store.SameUser,
-	index: map[string]string{"username": "username", "externalid": "externalid", "id": "id"},
+	index: map[string]string{"username": "username", "externalid": "externalid", "id": "id",
+		"emails.value": "emails", "emails": "emails"},
+	types: userTypes,
 	page: func(rd store.Reader, ctx context.Context, q store.Query, _ projection) ([]*store.User, int, error) {
 		return rd.ListUsers(ctx, q)
 	},

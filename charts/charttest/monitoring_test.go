@@ -130,14 +130,15 @@ func balanced(expr string) error {
 func exportedSeries(t *testing.T) map[string]bool {
 	t.Helper()
 	m := metrics.New()
-	m.WatchMetadata(time.Now)
+	m.WatchMetadata(func(fn func(string, time.Time)) { fn("default", time.Now()) })
 	m.WatchDirectory(fakeView{})
 	m.WatchFreshness(time.Now)
 	// Vectors without children are not gathered: give each one.
 	m.PropagationLag(0)
 	m.SCIMRequest("Users", "create", 201)
 	m.DirectoryEvent("user.created")
-	m.Login("replay")
+	m.Login("default", "replay")
+	m.OrganizationServed("default")
 	fams, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -369,7 +369,7 @@ func (c *scimClient) countUserName(t *testing.T, base, name string) int {
 // around the Store API is what makes 100k users take seconds instead of one
 // fsync per user; the columns are those of scimsync/store/sqlite/migrations/0001_init.sql.
 // It returns the number of memberships written.
-func fillStore(t *testing.T, path string, nUsers, nGroups int) int {
+func fillStore(t testing.TB, path string, nUsers, nGroups int) int {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, path)

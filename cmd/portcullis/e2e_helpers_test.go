@@ -250,7 +250,10 @@ func startSimpleSAMLphp(t *testing.T, port int, spEntityID, spACS, spCert string
 	})
 	out, err := run(5*time.Minute, "start",
 		"--port", strconv.Itoa(port), "--workdir", dir,
-		"--sp-entity-id", spEntityID, "--sp-acs", spACS, "--sp-cert", spCert)
+		"--sp-entity-id", spEntityID, "--sp-acs", spACS, "--sp-cert", spCert,
+		// Single Logout at /saml/slo beside the ACS (both bindings work;
+		// SimpleSAMLphp 1.19 registers one).
+		"--sp-slo", strings.Replace(spACS, "/saml/acs", "/saml/slo", 1))
 	if err != nil {
 		idp.logTail(t, 100)
 		t.Fatal(err)

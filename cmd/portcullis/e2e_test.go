@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,15 +178,11 @@ func TestE2E_SimpleSAMLphpChromium(t *testing.T) {
 
 		_, mark := tb.requestsSince(0)
 		tb.startNavigation(e.publicURL + "/saml/logout?rd=/")
-		// rd=/ is protected, so the browser must go through the IdP again.
-		// The IdP may still have its own session and answer without a form.
-		tb.do("wait for the IdP form or the upstream", chromedp.WaitVisible(chromedp.CSS("#username, #headers")))
-		if runTab(tb, "look for the form", chromedp.Evaluate[bool](`document.getElementById("username") !== null`)) {
-			t.Log("after logout the IdP asked for the password again")
-			tb.signIn("carol", "carolpass")
-		} else {
-			t.Log("after logout the IdP signed carol in from its own session")
-		}
+		// rd=/ is protected, so the browser must go through the IdP again;
+		// Single Logout ended the IdP's own session on the way, so the IdP
+		// asks for the password.
+		tb.do("wait for the IdP form", chromedp.WaitVisible(chromedp.CSS("#username")))
+		tb.signIn("carol", "carolpass")
 		tb.waitUpstream()
 
 		if loc := tb.location(); loc.String() != e.publicURL+"/" {
@@ -214,6 +211,32 @@ func TestE2E_SimpleSAMLphpChromium(t *testing.T) {
 		if s := tb.sessionCookie(); s == "" || s == oldSession {
 			t.Errorf("after logout and sign-in the session cookie is unchanged or missing")
 		}
+	})
+
+	t.Run("IdPLogoutEndsThePortcullisSession", func(t *testing.T) {
+		tb := e.newTab(t)
+		tb.do("open a protected page", chromedp.Navigate(e.publicURL+"/reports"))
+		tb.signIn("bob", "bobpass")
+		if tb.sessionCookie() == "" {
+			tb.fatal("no session cookie after sign-in")
+		}
+		// Sign out at the IdP: SimpleSAMLphp sends its signed LogoutRequest
+		// through the browser to /saml/slo, which must answer with a
+		// signed LogoutResponse for the IdP to carry on to ReturnTo.
+		returnTo := e.publicURL + "/healthz"
+		tb.do("sign out at the IdP", chromedp.Navigate(e.idp.origin+
+			"/simplesaml/saml2/idp/SingleLogoutService.php?ReturnTo="+url.QueryEscape(returnTo)))
+		tb.waitUpstream()
+		if loc := tb.location(); loc.String() != returnTo {
+			tb.fatal("after the IdP's logout the browser is at %s, want %s", loc, returnTo)
+		}
+		if tb.sessionCookie() != "" {
+			t.Error("the IdP's logout left Portcullis's session cookie in the browser")
+		}
+		// Portcullis's next request is a sign-in, and the IdP asks for the
+		// password: both sessions are gone.
+		tb.do("open a protected page again", chromedp.Navigate(e.publicURL+"/reports"))
+		tb.do("wait for the IdP form", chromedp.WaitVisible(chromedp.CSS("#username")))
 	})
 
 	e.checkLogsClean(t)

@@ -25,6 +25,8 @@ Usage:
   portcullis metadata --config FILE       print the SP metadata XML
   portcullis keys --out DIR               write sp.key, sp.crt and session.keys
   portcullis demo [--listen ADDR]         run a self-contained demo on 127.0.0.1:8080 (IdP, app, SCIM)
+  portcullis sessions revoke --user USER --config FILE
+                                          end every session of USER on every replica
   portcullis version                      print the version
 
 Common flags:
@@ -48,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "demo" { // own flags (--listen); see demo.go
 		return runDemoCommand(rest, stdout, stderr)
 	}
+	if cmd == "sessions" { // a subcommand with its own flags; see sessions.go
+		return runSessionsCommand(rest, stdout, stderr)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -55,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		outDir     = fs.String("out", "", "output directory (keys)")
 		logFormat  = fs.String("log-format", "json", "json or console")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+		orgID      = fs.String("organization", "", "organization id (metadata; default: the default organization)")
 	)
 	if err := fs.Parse(rest); err != nil {
 		return 2
@@ -111,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "metadata":
-		if err := printMetadata(ctx, *configPath, log, stdout); err != nil {
+		if err := printMetadata(ctx, *configPath, *orgID, log, stdout); err != nil {
 			fmt.Fprintf(stderr, "portcullis metadata: %s\n", errorText(err))
 			return 1
 		}

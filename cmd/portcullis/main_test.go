@@ -276,6 +276,13 @@ func TestServe_GracefulShutdownDrainsInFlight(t *testing.T) {
 // public listener's address once /readyz answers 200.
 func serveInProcess(t *testing.T, path string) string {
 	t.Helper()
+	pub, _ := serveInProcessBoth(t, path)
+	return pub
+}
+
+// serveInProcessBoth is serveInProcess returning the admin address too.
+func serveInProcessBoth(t *testing.T, path string) (public, admin string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := build(ctx, path, zap.NewNop())
 	if err != nil {
@@ -295,5 +302,5 @@ func serveInProcess(t *testing.T, path string) string {
 	if err := waitReady("http://"+adm.Addr().String(), done, readyTimeout); err != nil {
 		t.Fatal(err)
 	}
-	return pub.Addr().String()
+	return pub.Addr().String(), adm.Addr().String()
 }

@@ -65,7 +65,7 @@ func TestMetrics_AdminServesTheWiredRegistry(t *testing.T) {
 		`portcullis_directory_applied_seq 1`,
 		`portcullis_requests_total{outcome="other"} 1`,
 		`portcullis_identity_drift_total{kind="unprovisioned"} 0`,
-		`portcullis_idp_metadata_age_seconds +Inf`, // build does not load it; serve does
+		`portcullis_idp_metadata_age_seconds{organization="default"} +Inf`, // build does not load it; serve does
 	} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("/metrics lacks %q", line)

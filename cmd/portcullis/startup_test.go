@@ -70,7 +70,7 @@ func fillPostgres(tb testing.TB, dsn string, nUsers, nGroups int) int {
 	for i := range users {
 		name := fmt.Sprintf("user%06d@example.com", i)
 		users[i] = []any{benchUserID(i), name, name, fmt.Sprint(i), name, name, true,
-			fmt.Appendf(nil, `{"name":{"givenName":"User","familyName":"%d"},"emails":[{"value":"%s","primary":true}]}`, i, name),
+			fmt.Appendf(nil, `{"name":{"givenName":"User","familyName":"%d"},"emails":[{"value":"%s","type":"work","primary":true}]}`, i, name),
 			1, now, now, now}
 	}
 	groups := make([][]any, nGroups)

@@ -7,7 +7,10 @@ package filewatch
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -22,6 +25,7 @@ type Watcher struct {
 	log   *zap.Logger
 	kick  chan struct{}
 	stamp stamp
+	dir   bool // path is a directory (NewDir)
 }
 
 type stamp struct {
@@ -29,6 +33,7 @@ type stamp struct {
 	mod   time.Time
 	inode uint64
 	ok    bool
+	sum   uint64 // a directory's: of every entry's name and stamp
 }
 
 func stampOf(path string) stamp {
@@ -41,6 +46,37 @@ func stampOf(path string) stamp {
 		s.inode = uint64(st.Ino)
 	}
 	return s
+}
+
+// dirStampOf is a directory's stamp: its entries' names and their files'
+// stamps (symlinks followed, so a Kubernetes ..data swap shows).
+func dirStampOf(dir string) stamp {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return stamp{}
+	}
+	h := fnv.New64a()
+	for _, e := range entries {
+		st := stampOf(filepath.Join(dir, e.Name()))
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%t\n", e.Name(), st.size, st.mod.UnixNano(), st.inode, st.ok)
+	}
+	return stamp{ok: true, sum: h.Sum64()}
+}
+
+// NewDir returns a watcher of a directory: load runs whenever an entry is
+// added, removed or changed (it reads what it needs itself; data is nil).
+func NewDir(dir string, every time.Duration, load func() error, log *zap.Logger) *Watcher {
+	w := &Watcher{path: dir, every: every, log: log, kick: make(chan struct{}, 1), dir: true}
+	w.load = func([]byte) error { return load() }
+	w.stamp = w.stampNow()
+	return w
+}
+
+func (w *Watcher) stampNow() stamp {
+	if w.dir {
+		return dirStampOf(w.path)
+	}
+	return stampOf(w.path)
 }
 
 // New returns a watcher that calls load with the file's content whenever it
@@ -67,18 +103,22 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if s := stampOf(w.path); s != w.stamp {
+			if s := w.stampNow(); s != w.stamp {
 				w.reload(s)
 			}
 		case <-w.kick:
-			w.reload(stampOf(w.path))
+			w.reload(w.stampNow())
 		}
 	}
 }
 
 func (w *Watcher) reload(s stamp) {
 	w.stamp = s
-	data, err := os.ReadFile(w.path)
+	var data []byte
+	var err error
+	if !w.dir {
+		data, err = os.ReadFile(w.path)
+	}
 	if err == nil {
 		err = w.load(data)
 	}

@@ -86,3 +86,54 @@ func TestWatcher_ReloadsChangesKeepsTheLastGoodAndAnswersReload(t *testing.T) {
 	write("four")
 	waitFor("four")
 }
+
+func TestDirWatcher_AddChangeRemoveEachReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	loads := 0
+	w := NewDir(dir, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		loads++
+		return nil
+	}, zap.NewNop())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	waitLoads := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := loads
+			mu.Unlock()
+			if n >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("loads %d, want %d", n, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	p := filepath.Join(dir, "acme.yaml")
+	if err := os.WriteFile(p, []byte("id: acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitLoads(1)
+	if err := os.WriteFile(p, []byte("id: acme\nname: Acme Corp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitLoads(2)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	waitLoads(3)
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if loads != 3 {
+		t.Errorf("loads %d after three changes, want 3 (no reload without a change)", loads)
+	}
+}

@@ -129,8 +129,8 @@ type Metrics struct {
 	overhead prometheus.Histogram
 
 	logins           *prometheus.CounterVec
-	loginOK          prometheus.Counter
-	metadataFailures prometheus.Counter
+	loginOK          prometheus.Counter // the default organization's
+	metadataFailures *prometheus.CounterVec
 	metadataExpired  prometheus.Counter
 	certChanges      prometheus.Counter
 
@@ -172,13 +172,13 @@ func New() *Metrics {
 
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameSAMLLogins,
-		Help: "SAML logins at the ACS by result (succeeded, failed) and failure reason (samlsp's reason codes; empty on success).",
-	}, []string{"result", "reason"})
-	m.loginOK = m.logins.WithLabelValues("succeeded", "")
-	m.metadataFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Help: "SAML logins at the ACS by result (succeeded, failed), failure reason (samlsp's reason codes; empty on success) and organization (an id from the config; empty when none was chosen yet).",
+	}, []string{"result", "reason", "organization"})
+	m.loginOK = m.logins.WithLabelValues("succeeded", "", "default")
+	m.metadataFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameMetadataFailures,
-		Help: "Failed loads of the IdP metadata (the last good copy stays in use).",
-	})
+		Help: "Failed loads of the IdP metadata (the last good copy stays in use), by organization.",
+	}, []string{"organization"})
 	m.metadataExpired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: NameMetadataExpired,
 		Help: "IdP metadata documents refused because their validUntil had passed (each is also a failed load).",
@@ -252,25 +252,42 @@ func (m *Metrics) Request(o Outcome, overhead time.Duration) {
 	m.overhead.Observe(overhead.Seconds())
 }
 
-// Login counts a login at the ACS: reason "" is a success, anything else one
-// of samlsp's fixed reason codes.
-func (m *Metrics) Login(reason string) {
+// Login counts a login of organization org ("default" for the top-level
+// IdP, "" when none was chosen yet): reason "" is a success, anything else
+// one of samlsp's fixed reason codes. org comes from the config, never
+// from a client, so the label stays bounded.
+func (m *Metrics) Login(org, reason string) {
 	if m == nil {
 		return
 	}
 	if reason == "" {
-		m.loginOK.Inc()
+		if org == "default" {
+			m.loginOK.Inc()
+			return
+		}
+		m.logins.WithLabelValues("succeeded", "", org).Inc()
 		return
 	}
-	m.logins.WithLabelValues("failed", reason).Inc()
+	m.logins.WithLabelValues("failed", reason, org).Inc()
 }
 
-// MetadataRefreshFailed counts a failed IdP metadata load.
-func (m *Metrics) MetadataRefreshFailed() {
+// OrganizationServed starts organization org's failed-refresh counter at
+// zero, so that increase() sees its first failure (samlsp calls it as an
+// organization's metadata refresh starts).
+func (m *Metrics) OrganizationServed(org string) {
 	if m == nil {
 		return
 	}
-	m.metadataFailures.Inc()
+	m.metadataFailures.WithLabelValues(org)
+}
+
+// MetadataRefreshFailed counts a failed IdP metadata load of organization
+// org (an id from the config).
+func (m *Metrics) MetadataRefreshFailed(org string) {
+	if m == nil {
+		return
+	}
+	m.metadataFailures.WithLabelValues(org).Inc()
 }
 
 // MetadataExpired counts an IdP metadata document refused because its
@@ -359,23 +376,36 @@ func (m *Metrics) Drift(kind string) {
 	m.drift.WithLabelValues(oneOf(kind, DriftKinds)).Inc()
 }
 
-// WatchMetadata exports the age of the IdP metadata in use, read from
-// loadedAt at each scrape: +Inf while none is loaded, so an age alert fires
-// then too. Calling it twice is a no-op.
-func (m *Metrics) WatchMetadata(loadedAt func() time.Time) {
+// WatchMetadata exports the age of each organization's IdP metadata in
+// use, read from each at every scrape (each calls its argument once per
+// organization served): +Inf while none is loaded, so an age alert fires
+// then too. An organization no longer served drops out at the next
+// scrape. Calling it twice is a no-op.
+func (m *Metrics) WatchMetadata(each func(fn func(org string, loadedAt time.Time))) {
 	if m == nil || !m.watch("metadata") {
 		return
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: NameMetadataAge,
-		Help: "Seconds since the IdP metadata in use was loaded; +Inf while none is.",
-	}, func() float64 {
-		t := loadedAt()
-		if t.IsZero() {
-			return math.Inf(1)
+	m.reg.MustRegister(&metadataCollector{each: each, desc: prometheus.NewDesc(NameMetadataAge,
+		"Seconds since the IdP metadata in use was loaded, by organization; +Inf while none is.",
+		[]string{"organization"}, nil)})
+}
+
+// metadataCollector reads every organization's metadata age at a scrape.
+type metadataCollector struct {
+	each func(fn func(org string, loadedAt time.Time))
+	desc *prometheus.Desc
+}
+
+func (c *metadataCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *metadataCollector) Collect(ch chan<- prometheus.Metric) {
+	c.each(func(org string, t time.Time) {
+		age := math.Inf(1)
+		if !t.IsZero() {
+			age = time.Since(t).Seconds()
 		}
-		return time.Since(t).Seconds()
-	}))
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, age, org)
+	})
 }
 
 // WatchDirectory exports the view's user and group counts, the last applied

@@ -34,16 +34,17 @@ func value(t *testing.T, m *Metrics, name string, labels ...string) float64 {
 func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *Metrics
 	m.Request(OutcomeAllowed, time.Millisecond)
-	m.Login("")
-	m.Login("replay")
-	m.MetadataRefreshFailed()
+	m.Login("default", "")
+	m.Login("default", "replay")
+	m.MetadataRefreshFailed("default")
+	m.OrganizationServed("default")
 	m.SCIMRequest("Users", "create", 201)
 	m.DirectoryEvent("user.created")
 	m.PropagationLag(time.Second)
 	m.SessionRevoked()
 	m.StreamsClosed(2)
 	m.Drift(DriftInactive)
-	m.WatchMetadata(time.Now)
+	m.WatchMetadata(orgsLoadedAt(map[string]time.Time{"default": time.Now()}))
 	m.WatchDirectory(&fakeView{})
 	m.WatchFreshness(time.Now)
 }
@@ -52,18 +53,18 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 // and finds every name the dashboards, alerts and status page rely on.
 func TestHandler_ServesEveryContractName(t *testing.T) {
 	m := New()
-	m.WatchMetadata(func() time.Time { return time.Now().Add(-time.Minute) })
+	m.WatchMetadata(orgsLoadedAt(map[string]time.Time{"default": time.Now().Add(-time.Minute)}))
 	m.WatchDirectory(&fakeView{active: 3, inactive: 1, groups: 2, seq: 42, last: time.Unix(1_700_000_000, 0)})
 	m.WatchFreshness(time.Now)
 	m.Request(OutcomeAllowed, 200*time.Microsecond)
-	m.Login("")
-	m.Login("replay")
+	m.Login("default", "")
+	m.Login("default", "replay")
 	m.SCIMRequest("Users", "create", 201)
 	m.DirectoryEvent("user.created")
 	m.PropagationLag(30 * time.Millisecond)
 	m.SessionRevoked()
 	m.StreamsClosed(1)
-	m.MetadataRefreshFailed()
+	m.MetadataRefreshFailed("default")
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -116,8 +117,8 @@ func TestStartsAtZero(t *testing.T) {
 
 func TestMetadataAge_InfiniteWhileNoneLoaded(t *testing.T) {
 	m := New()
-	m.WatchMetadata(func() time.Time { return time.Time{} })
-	m.WatchMetadata(time.Now) // second call ignored, not a duplicate registration panic
+	m.WatchMetadata(orgsLoadedAt(map[string]time.Time{"default": {}}))
+	m.WatchMetadata(orgsLoadedAt(map[string]time.Time{"default": time.Now()})) // second call ignored, not a duplicate registration panic
 	if got := value(t, m, NameMetadataAge); !math.IsInf(got, 1) {
 		t.Errorf("age %v with no metadata, want +Inf", got)
 	}
@@ -147,5 +148,56 @@ func TestRequest_DoesNotAllocate(t *testing.T) {
 	}
 	if got := value(t, m, NameRequests, "outcome", "denied_group"); got < 1000 {
 		t.Errorf("denied_group %v, want ≥ 1000", got)
+	}
+}
+
+// orgsLoadedAt is a WatchMetadata source serving the organizations of at.
+func orgsLoadedAt(at map[string]time.Time) func(func(string, time.Time)) {
+	return func(fn func(string, time.Time)) {
+		for org, t := range at {
+			fn(org, t)
+		}
+	}
+}
+
+// TestOrganizationLabel: logins, failed refreshes and metadata ages are
+// told apart by organization, and an organization no longer served drops
+// out of the age gauge at the next scrape.
+func TestOrganizationLabel(t *testing.T) {
+	m := New()
+	served := map[string]time.Time{"default": time.Now().Add(-time.Minute), "acme": {}, "globex": time.Now().Add(-2 * time.Hour)}
+	m.WatchMetadata(orgsLoadedAt(served))
+	m.Login("acme", "")
+	m.Login("acme", "domain_not_allowed")
+	m.Login("globex", "")
+	m.Login("globex", "")
+	m.Login("default", "")
+	m.MetadataRefreshFailed("acme")
+	m.OrganizationServed("globex")
+	for _, c := range []struct {
+		name  string
+		pairs []string
+		want  float64
+	}{
+		{NameSAMLLogins, []string{"result", "succeeded", "organization", "acme"}, 1},
+		{NameSAMLLogins, []string{"result", "failed", "reason", "domain_not_allowed", "organization", "acme"}, 1},
+		{NameSAMLLogins, []string{"result", "succeeded", "organization", "globex"}, 2},
+		{NameSAMLLogins, []string{"result", "succeeded", "organization", "default"}, 1},
+		{NameMetadataFailures, []string{"organization", "acme"}, 1},
+		{NameMetadataFailures, []string{"organization", "globex"}, 0},
+	} {
+		if got := value(t, m, c.name, c.pairs...); got != c.want {
+			t.Errorf("%s %v = %v, want %v", c.name, c.pairs, got, c.want)
+		}
+	}
+	if got := value(t, m, NameMetadataAge, "organization", "acme"); !math.IsInf(got, 1) {
+		t.Errorf("acme's age %v with no metadata, want +Inf", got)
+	}
+	if got := value(t, m, NameMetadataAge, "organization", "globex"); got < 7100 || got > 7300 {
+		t.Errorf("globex's age %v, want about 7200", got)
+	}
+	delete(served, "globex")
+	if _, ok, _ := Value(m.Gatherer(), NameMetadataAge, "organization", "globex"); ok {
+		t.Error("a removed organization still has a metadata age")
 	}
 }

@@ -24,11 +24,12 @@ func TestREADME_ReferenceListsEveryMetric(t *testing.T) {
 		t.Fatal("README has no metrics reference rows")
 	}
 	m := New()
-	m.WatchMetadata(time.Now)
+	m.WatchMetadata(func(fn func(string, time.Time)) { fn("default", time.Now()) })
 	m.WatchDirectory(&fakeView{})
 	m.WatchFreshness(time.Now)
 	m.SCIMRequest("Users", "get", 200) // vectors without children are not gathered
 	m.DirectoryEvent("user.created")
+	m.OrganizationServed("default")
 	m.PropagationLag(0)
 	fams, err := m.Gatherer().Gather()
 	if err != nil {

@@ -26,6 +26,16 @@ type Session struct {
 	Principal identity.Principal
 	IssuedAt  time.Time
 	Expires   time.Time // enforced by the server, not only the browser
+	// SAML is the IdP's names for the session, which Single Logout sends
+	// back to it; empty in a session issued before they were kept.
+	SAML SAMLSession
+}
+
+// SAMLSession is the IdP's names for a session: its entity ID, the
+// assertion's NameID (value and Format) and the AuthnStatement's
+// SessionIndex.
+type SAMLSession struct {
+	IdP, NameID, NameIDFormat, SessionIndex string
 }
 
 // Errors returned by Decode. Any of them means "no session".
@@ -69,6 +79,10 @@ type Codec struct {
 	enc     securecookie.Codec // keys[0] without a length limit, so Encode can tell "too large" apart
 	maxAge  time.Duration
 	nowFunc func() time.Time
+	// upstream are the app's cookies expired with a session
+	// (session.expireUpstreamCookies), at each of upstreamPaths.
+	upstream      []string
+	upstreamPaths []string
 }
 
 // NewCodec returns a codec for cookie name. keys[0] encodes; every pair
@@ -114,6 +128,27 @@ func (c *Codec) SetLegacyNames(names ...string) { c.legacy = names }
 // so that every host under it receives them (session.cookieDomain).
 // Cookies whose names need a host-only cookie (__Host-) never get it.
 func (c *Codec) SetDomain(domain string) { c.domain = domain }
+
+// SetUpstreamCookies names the app's own cookies (session.expireUpstreamCookies)
+// that Clear and ExpireUpstream expire in the browser: host-only, at each
+// of paths ("/" and, behind upstreamPathPrefix, the prefix, where
+// Servlet containers scope JSESSIONID).
+func (c *Codec) SetUpstreamCookies(names, paths []string) { c.upstream, c.upstreamPaths = names, paths }
+
+// ExpireUpstream expires, in the browser, the app cookies named by
+// SetUpstreamCookies that r carries.
+func (c *Codec) ExpireUpstream(w http.ResponseWriter, r *http.Request) {
+	for _, name := range c.upstream {
+		if r != nil {
+			if _, found, _ := cookieValue(r.Header["Cookie"], name); !found {
+				continue
+			}
+		}
+		for _, p := range c.upstreamPaths {
+			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p, MaxAge: -1, Secure: c.secure, HttpOnly: true})
+		}
+	}
+}
 
 // Name is the base cookie name.
 func (c *Codec) Name() string { return c.name }
@@ -212,9 +247,11 @@ func (c *Codec) Write(w http.ResponseWriter, r *http.Request, s *Session) error 
 	return nil
 }
 
-// Clear expires every session cookie present in r (or the base cookie if r is nil).
+// Clear expires every session cookie present in r (or the base cookie if
+// r is nil), and the app cookies named by SetUpstreamCookies.
 func (c *Codec) Clear(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, c.cookie(c.name, "", -1))
+	c.ExpireUpstream(w, r)
 	if r == nil {
 		return
 	}
@@ -332,9 +369,11 @@ type binarySerializer struct{}
 // Serialisation versions. 2: times in milliseconds, so a session issued
 // right after a revocation is told apart from one issued before it. 3: the
 // organization, after the groups. A version 2 cookie still decodes, as a
-// session of identity.DefaultOrg, so an upgrade signs no one out.
+// session of identity.DefaultOrg, so an upgrade signs no one out. 4: the
+// SAMLSession, after the organization (versions 2 and 3 decode without it).
 const (
-	serialVersion   = 3
+	serialVersion   = 4
+	serialVersionV3 = 3
 	serialVersionV2 = 2
 )
 
@@ -351,7 +390,11 @@ func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 	for _, g := range s.Principal.Groups {
 		size += binary.MaxVarintLen64 + len(g)
 	}
+	saml := []string{s.SAML.IdP, s.SAML.NameID, s.SAML.NameIDFormat, s.SAML.SessionIndex}
 	size += binary.MaxVarintLen64 + len(s.Principal.Org)
+	for _, x := range saml {
+		size += binary.MaxVarintLen64 + len(x)
+	}
 	b := make([]byte, 0, size)
 	b = append(b, serialVersion)
 	for _, x := range strs {
@@ -365,8 +408,10 @@ func (binarySerializer) Serialize(src interface{}) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(g)))
 		b = append(b, g...)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Principal.Org)))
-	b = append(b, s.Principal.Org...)
+	for _, x := range append([]string{s.Principal.Org}, saml...) {
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		b = append(b, x...)
+	}
 	return b, nil
 }
 
@@ -377,7 +422,7 @@ func (binarySerializer) Deserialize(src []byte, dst interface{}) error {
 	if !ok {
 		return fmt.Errorf("session: cannot deserialize into %T", dst)
 	}
-	if len(src) == 0 || (src[0] != serialVersion && src[0] != serialVersionV2) {
+	if len(src) == 0 || src[0] < serialVersionV2 || src[0] > serialVersion {
 		return errors.New("session: unknown version")
 	}
 	d := decoder{b: src[1:]}
@@ -397,8 +442,11 @@ func (binarySerializer) Deserialize(src []byte, dst interface{}) error {
 			s.Principal.Groups[i] = d.str()
 		}
 	}
-	if src[0] == serialVersion {
+	if src[0] >= serialVersionV3 {
 		s.Principal.Org = d.str()
+	}
+	if src[0] >= serialVersion {
+		s.SAML = SAMLSession{IdP: d.str(), NameID: d.str(), NameIDFormat: d.str(), SessionIndex: d.str()}
 	}
 	if s.Principal.Org == "" {
 		s.Principal.Org = identity.DefaultOrg

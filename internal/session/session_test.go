@@ -81,6 +81,40 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}
 }
 
+// The IdP's names for the session survive the cookie, and a version 3
+// cookie (before they were kept) still decodes, without them.
+func TestSerializer_CarriesTheSAMLSession(t *testing.T) {
+	t.Parallel()
+	s := testSession(1)
+	s.SAML = SAMLSession{IdP: "https://idp.example.com", NameID: "alice@example.com",
+		NameIDFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", SessionIndex: "_abc123"}
+	b, err := binarySerializer{}.Serialize(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Session
+	if err := (binarySerializer{}).Deserialize(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, &got); diff != "" {
+		t.Errorf("session (-want +got):\n%s", diff)
+	}
+	tail := 0
+	for _, x := range []string{s.SAML.IdP, s.SAML.NameID, s.SAML.NameIDFormat, s.SAML.SessionIndex} {
+		tail += 1 + len(x)
+	}
+	v3 := append([]byte{serialVersionV3}, b[1:len(b)-tail]...)
+	got = Session{}
+	if err := (binarySerializer{}).Deserialize(v3, &got); err != nil {
+		t.Fatalf("version 3: %v", err)
+	}
+	want := *s
+	want.SAML = SAMLSession{}
+	if diff := cmp.Diff(&want, &got); diff != "" {
+		t.Errorf("version 3 session (-want +got):\n%s", diff)
+	}
+}
+
 // A cookie written before organizations (serialisation version 2) still
 // decodes, as a session of the default organization: upgrading signs no one
 // out, and such a cookie can never claim another organization.
@@ -91,8 +125,9 @@ func TestSerializer_Version2DecodesAsDefaultOrganization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Version 3 is version 2 with the organization appended.
-	tail := 1 + len(s.Principal.Org)
+	// Version 3 is version 2 with the organization appended, version 4
+	// version 3 with the SAML session (four empty strings here).
+	tail := 1 + len(s.Principal.Org) + 4
 	v2 := append([]byte{serialVersionV2}, b[1:len(b)-tail]...)
 	var got Session
 	if err := (binarySerializer{}).Deserialize(v2, &got); err != nil {
@@ -104,7 +139,7 @@ func TestSerializer_Version2DecodesAsDefaultOrganization(t *testing.T) {
 		t.Errorf("version 2 session (-want +got):\n%s", diff)
 	}
 	// The same bytes labelled version 3 lack the organization: refused.
-	v3short := append([]byte{serialVersion}, v2[1:]...)
+	v3short := append([]byte{serialVersionV3}, v2[1:]...)
 	if err := (binarySerializer{}).Deserialize(v3short, &got); err == nil {
 		t.Error("a version 3 cookie without its organization decoded")
 	}
@@ -324,5 +359,39 @@ func TestCookieValue(t *testing.T) {
 		if got != tt.want || ok != tt.ok || dup != tt.dup {
 			t.Errorf("%s: got %q %v %v, want %q %v %v", tt.name, got, ok, dup, tt.want, tt.ok, tt.dup)
 		}
+	}
+}
+
+// Clear expires the app's own cookies (session.expireUpstreamCookies) that
+// the browser sent, at each configured path, and leaves the others alone.
+func TestCodec_ClearExpiresUpstreamCookies(t *testing.T) {
+	t.Parallel()
+	keys, err := ParseKeys(GenerateKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCodec("portcullis", keys, true, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetUpstreamCookies([]string{"JSESSIONID", "absent"}, []string{"/", "/erp"})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "JSESSIONID=abc; theme=dark")
+	rec := httptest.NewRecorder()
+	c.Clear(rec, r)
+	var paths []string
+	for _, ck := range rec.Result().Cookies() {
+		switch ck.Name {
+		case "JSESSIONID":
+			if ck.MaxAge >= 0 || ck.Domain != "" {
+				t.Errorf("JSESSIONID not expired host-only: %+v", ck)
+			}
+			paths = append(paths, ck.Path)
+		case "absent", "theme":
+			t.Errorf("cookie %s touched", ck.Name)
+		}
+	}
+	if len(paths) != 2 || paths[0] != "/" || paths[1] != "/erp" {
+		t.Errorf("JSESSIONID expired at %v, want / and /erp", paths)
 	}
 }

@@ -29,7 +29,7 @@ var auditEvents = map[string]bool{
 // of them ever holds a secret (tokens, cookies and assertions are never
 // logged, and these keys are not where they would be).
 var auditKeys = map[string]bool{"event": true, "user": true, "reason": true, "kind": true, "route": true,
-	"scim_op": true, "detail": true, "request_id": true}
+	"scim_op": true, "detail": true, "request_id": true, "organization": true}
 
 // auditFieldMax bounds each kept field, so a hostile user name cannot make
 // the ring large.
@@ -39,6 +39,7 @@ const auditFieldMax = 256
 type AuditEntry struct {
 	Time      time.Time
 	Event     string
+	Org       string // the organization field: "" for none (the default organization)
 	User      string
 	Reason    string // reason, or the kind of a drift or SCIM write
 	Detail    string // route, SCIM operation or drift detail
@@ -140,7 +141,7 @@ func (c *ringCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 			detail = vals[k]
 		}
 	}
-	c.ring.add(AuditEntry{Time: e.Time.UTC(), Event: vals["event"], User: vals["user"], Reason: reason,
+	c.ring.add(AuditEntry{Time: e.Time.UTC(), Event: vals["event"], Org: vals["organization"], User: vals["user"], Reason: reason,
 		Detail: detail, RequestID: vals["request_id"]})
 	return nil
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// IdPCerts gives the IdP signing certificates in use and their last
 	// change (samlsp.SP.SigningCerts); nil shows them as absent.
 	IdPCerts func() IdPCerts
+	// Organizations lists the organizations served with their IdP
+	// metadata state (samlsp.SP.OrganizationStates); nil or only the
+	// default organization: the page has no Organizations section.
+	Organizations func() []Organization
 	// Audit is this replica's audit ring.
 	Audit *AuditRing
 	// Replica names this process on the page (the host name).
@@ -151,7 +155,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), renderTimeout)
 	defer cancel()
-	p := h.build(ctx, r.URL.Query().Get("user"))
+	q := r.URL.Query()
+	p := h.build(ctx, q.Get("user"), clip(q.Get("organization")))
 	h.render(w, http.StatusOK, p)
 }
 

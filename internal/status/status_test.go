@@ -168,7 +168,7 @@ func TestHandler_NumbersComeFromTheRegistry(t *testing.T) {
 	m.SCIMRequest("Group", "get", 404)
 	m.SCIMRequest("User", "list", 401)
 	m.SCIMRequest("User", "create", 503)
-	m.WatchMetadata(func() time.Time { return time.Now().Add(-90 * time.Second) })
+	m.WatchMetadata(func(fn func(string, time.Time)) { fn("default", time.Now().Add(-90*time.Second)) })
 	st := openStore(t)
 	h := New(Options{Gatherer: m.Gatherer(), Directory: st, Ledger: st.Ledger(), Events: st, Now: func() time.Time { return testNow }})
 	_, _, body := get(t, h, "/")

@@ -37,6 +37,7 @@ type page struct {
 	Unknown  *loginOnly
 
 	Audit []auditView
+	Orgs  orgsView
 
 	Health []checkView
 	Proxy  []kv
@@ -85,7 +86,7 @@ type loginOnly struct {
 }
 
 type auditView struct {
-	When, At, Event, User, Reason, Detail, RequestID string
+	When, At, Event, Org, User, Reason, Detail, RequestID string
 }
 
 type checkView struct {
@@ -93,7 +94,7 @@ type checkView struct {
 }
 
 // build reads every source once and fills the page.
-func (h *Handler) build(ctx context.Context, query string) *page {
+func (h *Handler) build(ctx context.Context, query, org string) *page {
 	now := h.o.Now()
 	p := &page{Title: "Portcullis status", Replica: h.o.Replica, Now: stamp(now), SCIM: h.o.Directory != nil}
 	s, err := gather(h.o.Gatherer)
@@ -116,12 +117,16 @@ func (h *Handler) build(ctx context.Context, query string) *page {
 	for _, k := range metrics.DriftKinds {
 		p.Drift = append(p.Drift, kv{ID: "drift-" + k, Key: k, Value: count(s.value(metrics.NameIdentityDrift, "kind", k))})
 	}
+	h.organizations(p, org, now)
 	if h.o.Audit != nil {
-		for i, e := range h.o.Audit.Recent() {
-			if i == maxAudit {
+		for _, e := range h.o.Audit.Recent() {
+			if len(p.Audit) == maxAudit {
 				break
 			}
-			p.Audit = append(p.Audit, auditView{When: age(now, e.Time), At: stamp(e.Time), Event: e.Event,
+			if !auditOrg(org, e.Org) {
+				continue
+			}
+			p.Audit = append(p.Audit, auditView{When: age(now, e.Time), At: stamp(e.Time), Event: e.Event, Org: e.Org,
 				User: e.User, Reason: e.Reason, Detail: e.Detail, RequestID: e.RequestID})
 		}
 	}
@@ -145,8 +150,8 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 		p.Health = append(p.Health, checkView{Name: c.Name, State: state,
 			StateClass: strings.ReplaceAll(state, " ", "-"), Reason: reason})
 	}
-	age, ok := s.value(metrics.NameMetadataAge)
-	fails, fok := s.value(metrics.NameMetadataFailures)
+	age, ok := s.value(metrics.NameMetadataAge, "organization", identity.DefaultOrg)
+	fails, fok := s.value(metrics.NameMetadataFailures, "organization", identity.DefaultOrg)
 	lag, n, lok := s.mean(metrics.NamePropagationLag)
 	lagText := absent
 	if lok {

@@ -23,11 +23,15 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// PageStyle is the style of every page Portcullis writes itself, for
+// pages with a form of their own to look the same.
+const PageStyle = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem}`
+
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem}code{background:#f3f3f3;padding:.1rem .3rem}</style></head>
+<style>` + PageStyle + `</style></head>
 <body><h1>{{.Title}}</h1><p>{{.Message}}</p>
 {{if .RequestID}}<p>Request ID: <code>{{.RequestID}}</code></p>{{end}}</body></html>
 `))

@@ -91,9 +91,9 @@ func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 		return errors.New("record login: match key and session ID are required")
 	}
 	return l.run(ctx, "record login", []Statement{
-		{`INSERT INTO last_logins AS ll (subject, user_name, time) VALUES ($1, $2, $3)
+		{`INSERT INTO last_logins AS ll (subject, user_name, time, org) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (subject) DO UPDATE SET user_name = excluded.user_name, time = excluded.time
-			WHERE excluded.time >= ll.time`, []any{in.MatchKey, in.User, l.d.Time(in.Issued)}},
+			WHERE excluded.time >= ll.time`, []any{QualifyKey(in.Org, in.MatchKey), in.User, l.d.Time(in.Issued), OrgOrDefault(in.Org)}},
 		{`INSERT INTO login_sessions (session_id, subject, user_name, issued, expires, idp_initiated,
 				org, idp, name_id, session_index)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (session_id) DO NOTHING`,
@@ -104,7 +104,8 @@ func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 	})
 }
 
-// LoginsOf implements Ledger. (The tables name the match key subject.)
+// LoginsOf implements Ledger, for the default organization. (The tables
+// name the match key subject.)
 func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, now time.Time) (Logins, error) {
 	var out Logins
 	ts := l.d.Times()
@@ -116,7 +117,7 @@ func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, n
 		out.Last = ts.At(0)
 	}
 	query, args := `SELECT session_id, user_name, issued, expires, idp_initiated FROM login_sessions
-		WHERE subject = $1 AND expires > $2 AND revoked IS NULL`, []any{matchKey, l.d.Time(now)}
+		WHERE subject = $1 AND expires > $2 AND revoked IS NULL AND org = 'default'`, []any{matchKey, l.d.Time(now)}
 	if !validAfter.IsZero() {
 		query, args = query+` AND issued >= $3`, append(args, l.d.Time(validAfter))
 	}

@@ -90,7 +90,10 @@ func ValidMatchAttribute(attr string) bool {
 // KeyCutoff voids every session under Key issued before VoidsBefore. It is
 // kept until Expires (VoidsBefore plus session.lifetime).
 type KeyCutoff struct {
-	Key         string
+	Key string
+	// Org is the organization of the key; set by the store on the way to
+	// the database (where Key is then qualified: SQLStore.qual).
+	Org         string
 	VoidsBefore time.Time
 	Expires     time.Time
 	// Deleted: the key's user was deleted (a tombstone). While the cut-off

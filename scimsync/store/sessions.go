@@ -100,7 +100,9 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 			}
 			rs.Reason = reason
 			ev := Event{Kind: EventSessionRevoked, ResourceType: "Session", ResourceID: rs.ID, Actor: actor, Session: &rs}
-			if err := appendEvents(ctx, tx, ev); err != nil {
+			scoped := s
+			scoped.org = org
+			if err := scoped.appendEvents(ctx, tx, ev); err != nil {
 				return err
 			}
 		}
@@ -182,7 +184,7 @@ func (s SQLStore) revokedSessions(ctx context.Context, tx DB) ([]RevokedSession,
 		rs.Expires = ts.At(0)
 		out = append(out, rs)
 		return nil
-	}, `SELECT session_id, org, revoke_reason, expires FROM login_sessions WHERE revoked IS NOT NULL AND expires > $1`,
-		s.d.Time(s.now()))
+	}, `SELECT session_id, org, revoke_reason, expires FROM login_sessions WHERE revoked IS NOT NULL AND expires > $1 AND org = $2`,
+		s.d.Time(s.now()), s.org)
 	return out, err
 }

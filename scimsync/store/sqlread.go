@@ -31,7 +31,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 	snap := &Snapshot{}
 	var nUsers, nGroups int
 	if err := queryRow(ctx, tx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0),
-		(SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM groups)`).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
+		(SELECT COUNT(*) FROM users WHERE org = $1), (SELECT COUNT(*) FROM groups WHERE org = $1)`, s.org).Scan(&snap.Seq, &nUsers, &nGroups); err != nil {
 		return nil, s.err(ctx, "snapshot", err)
 	}
 	userIDs := make(map[int64]string, nUsers)
@@ -45,7 +45,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 		userIDs[pk] = u.ID
 		snap.Users = append(snap.Users, u)
 		return nil
-	}, `SELECT `+snapshotUserColumns+` FROM users ORDER BY pk`)
+	}, `SELECT `+snapshotUserColumns+` FROM users WHERE org = $1 ORDER BY pk`, s.org)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (s SQLStore) snapshot(ctx context.Context, tx DB) (*Snapshot, error) {
 		groups[pk] = g
 		snap.Groups = append(snap.Groups, g)
 		return nil
-	}, `SELECT `+snapshotGroupColumns+` FROM groups ORDER BY pk`)
+	}, `SELECT `+snapshotGroupColumns+` FROM groups WHERE org = $1 ORDER BY pk`, s.org)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (s SQLStore) snapshotMembers(ctx context.Context, tx DB, userIDs map[int64]
 			g.Members = append(g.Members, uid)
 		}
 		return nil
-	}, `SELECT group_pk, user_pk FROM group_members`)
+	}, `SELECT m.group_pk, m.user_pk FROM group_members m JOIN groups g ON g.pk = m.group_pk WHERE g.org = $1`, s.org)
 }
 
 // cutoffs reads the match key cut-offs that have not expired.
@@ -106,15 +106,18 @@ func (s SQLStore) cutoffs(ctx context.Context, tx DB) ([]KeyCutoff, error) {
 		if err := rows.Scan(&c.Key, ts.Dest(0), ts.Dest(1), &c.Deleted); err != nil {
 			return s.err(ctx, "snapshot match key cut-offs", err)
 		}
+		c.Key, c.Org = s.unqual(c.Key), s.org
 		c.VoidsBefore, c.Expires = ts.At(0), ts.At(1)
 		out = append(out, c)
 		return nil
-	}, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs WHERE expires > $1 ORDER BY match_key`,
-		s.d.Time(s.now()))
+	}, `SELECT match_key, voids_before, expires, deleted FROM match_key_cutoffs WHERE expires > $1 AND org = $2 ORDER BY match_key`,
+		s.d.Time(s.now()), s.org)
 	return out, err
 }
 
-// EventsAfter implements Store.
+// EventsAfter implements Store. The event log is one for every
+// organization: the events come whatever s's organization, each with its
+// Org, for the follower to hand to that organization's directory.
 func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
@@ -124,7 +127,7 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 	err := s.each(ctx, s.b.Pool(), "read events", func(rows Rows) error {
 		var e Event
 		var data []byte
-		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data); err != nil {
+		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data, &e.Org); err != nil {
 			return s.err(ctx, "read events", err)
 		}
 		e.Time = ts.At(0)
@@ -135,13 +138,13 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 		}
 		evs = append(evs, e)
 		return nil
-	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data, org FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
 	return evs, err
 }
 
 // GetUser implements Reader.
 func (s SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1`, id), s.d.Times())
+	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1 AND org = $2`, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return nil, ErrNotFound
 	}
@@ -157,7 +160,7 @@ func (s SQLStore) GetGroup(ctx context.Context, id string) (*Group, error) {
 	err := s.b.Read(ctx, "get group", func(tx DB) error {
 		var pk int64
 		var err error
-		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`, id), s.d.Times())
+		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND org = $2`, id, s.org), s.d.Times())
 		if errors.Is(err, errNoRows) {
 			return ErrNotFound
 		}
@@ -281,37 +284,81 @@ func (s SQLStore) EachUser(ctx context.Context, q Query, fn func(*User) error) e
 	})
 }
 
+// userWhere is the WHERE clause of q on users, with its arguments.
 func (s SQLStore) userWhere(q Query) (string, []any, error) {
-	switch q.Attr {
-	case "":
-		return "", nil, nil
-	case "username", "email": // as match keys: ASCII case only (matchkey.go)
-		return " WHERE " + s.d.keyExpr(QueryMatchAttribute(q.Attr)) + " = $1", []any{identity.MatchKey(q.Value)}, nil
-	case "nameprefix":
-		return ` WHERE (user_name_lower LIKE $1 ESCAPE '\' OR email_lower LIKE $1 ESCAPE '\')`, []any{LikePrefix(q.Value)}, nil
-	case "externalid":
-		return " WHERE external_id = $1", []any{q.Value}, nil
-	case "id":
-		return " WHERE id = $1", []any{q.Value}, nil
-	}
-	return "", nil, fmt.Errorf("list users: unknown query attribute %q", q.Attr)
+	return where(q, "list users", s.org, s.userCond)
 }
 
-func (s SQLStore) groupWhere(q Query) (string, []any, error) {
-	switch q.Attr {
-	case "":
-		return "", nil, nil
-	case "displayname":
-		return " WHERE display_name_lower = $1", []any{strings.ToLower(q.Value)}, nil
+// userCond is the SQL of one equality on users, its argument numbered n.
+func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
+	switch c.Attr {
+	case "username", "email": // as match keys: ASCII case only (matchkey.go)
+		return s.d.keyExpr(QueryMatchAttribute(c.Attr)) + " = " + n, identity.MatchKey(c.Value), true
+	case "emails":
+		// The email index; and, for a user that a replica of the version
+		// before it wrote, the primary email column.
+		return "pk IN (SELECT user_pk FROM user_emails WHERE value_key = " + n +
+			" UNION SELECT pk FROM users WHERE " + s.d.keyExpr("email") + " = " + n + ")", identity.MatchKey(c.Value), true
+	case "nameprefix":
+		// lower(user_name), not user_name_lower, which holds another
+		// organization's names qualified (migration 0008).
+		return `(lower(user_name) LIKE ` + n + ` ESCAPE '\' OR email_lower LIKE ` + n + ` ESCAPE '\')`, LikePrefix(c.Value), true
 	case "externalid":
-		return " WHERE external_id = $1", []any{q.Value}, nil
+		return "external_id = " + n, c.Value, true
 	case "id":
-		return " WHERE id = $1", []any{q.Value}, nil
-	case "member":
-		return ` WHERE pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = $1)`,
-			[]any{q.Value}, nil
+		return "id = " + n, c.Value, true
 	}
-	return "", nil, fmt.Errorf("list groups: unknown query attribute %q", q.Attr)
+	return "", nil, false
+}
+
+// groupWhere is userWhere for groups.
+func (s SQLStore) groupWhere(q Query) (string, []any, error) {
+	return where(q, "list groups", s.org, groupCond)
+}
+
+func groupCond(c Cond, n string) (string, any, bool) {
+	switch c.Attr {
+	case "displayname":
+		return "display_name_lower = " + n, strings.ToLower(c.Value), true
+	case "externalid":
+		return "external_id = " + n, c.Value, true
+	case "id":
+		return "id = " + n, c.Value, true
+	case "member":
+		return `pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = ` + n + `)`, c.Value, true
+	}
+	return "", nil, false
+}
+
+// where builds the WHERE clause of q in organization org (its rows only)
+// from cond, which gives the SQL of one equality with its argument
+// numbered n ("$2"), or false for an attribute it does not know.
+func where(q Query, op, org string, cond func(c Cond, n string) (string, any, bool)) (string, []any, error) {
+	alts := q.Any
+	if len(alts) == 0 {
+		if q.Attr == "" {
+			return " WHERE org = $1", []any{org}, nil
+		}
+		alts = [][]Cond{{{Attr: q.Attr, Value: q.Value}}}
+	}
+	args := []any{org}
+	ors := make([]string, 0, len(alts))
+	for _, all := range alts {
+		if len(all) == 0 {
+			return "", nil, fmt.Errorf("%s: a query alternative has no condition", op)
+		}
+		ands := make([]string, 0, len(all))
+		for _, c := range all {
+			sql, arg, ok := cond(c, "$"+strconv.Itoa(len(args)+1))
+			if !ok {
+				return "", nil, fmt.Errorf("%s: unknown query attribute %q", op, c.Attr)
+			}
+			ands = append(ands, sql)
+			args = append(args, arg)
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return " WHERE org = $1 AND (" + strings.Join(ors, " OR ") + ")", args, nil
 }
 
 // limit is q's LIMIT and OFFSET clause, "" for all rows.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -20,11 +21,60 @@ type SQLStore struct {
 	d     Dialect
 	match MatchRule
 	now   func() time.Time
+	// org is the organization every read and write is scoped to
+	// (DefaultOrg unless ForOrg chose another): a row of another
+	// organization is never read, changed or counted.
+	org string
 }
 
-// NewSQLStore is the shared part of a backend opened with c.
+// NewSQLStore is the shared part of a backend opened with c, scoped to the
+// default organization.
 func NewSQLStore(b Backend, d Dialect, c Config) SQLStore {
-	return SQLStore{b: b, d: d, match: c.Match, now: c.Now}
+	return SQLStore{b: b, d: d, match: c.Match, now: c.Now, org: DefaultOrg}
+}
+
+// OrgStore is a store scoped to one organization (SQLStore.ForOrg): the
+// Store and Reader of that organization's directory, over the same
+// database. Close is a no-op: the database is the backend's to close.
+type OrgStore struct{ SQLStore }
+
+// Close implements Store.
+func (OrgStore) Close() error { return nil }
+
+// ForOrg is the store of organization org ("" is the default one).
+func (s SQLStore) ForOrg(org string) *OrgStore {
+	s.org = OrgOrDefault(org)
+	return &OrgStore{s}
+}
+
+// Org is the organization s is scoped to.
+func (s SQLStore) Org() string { return s.org }
+
+// OrgKeySep separates an organization id from a key in the keys that must
+// be unique across the whole table (migration 0008): the unit separator,
+// which SCIM values may not hold.
+const OrgKeySep = "\x1f"
+
+// qual is key as stored in a table-wide unique column: the default
+// organization's unqualified, as before organizations; another's prefixed
+// with its id and OrgKeySep.
+func (s SQLStore) qual(key string) string { return QualifyKey(s.org, key) }
+
+// QualifyKey is key as stored in a table-wide unique column for
+// organization org (see SQLStore.qual).
+func QualifyKey(org, key string) string {
+	if org == DefaultOrg || org == "" {
+		return key
+	}
+	return org + OrgKeySep + key
+}
+
+// unqual is qual undone for a key of s's organization.
+func (s SQLStore) unqual(key string) string {
+	if s.org == DefaultOrg || s.org == "" {
+		return key
+	}
+	return strings.TrimPrefix(key, s.org+OrgKeySep)
 }
 
 // Backend is what a database supplies to SQLStore: its transactions.

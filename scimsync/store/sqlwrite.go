@@ -28,18 +28,22 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		if err := s.keys(ctx, tx, nu.ID, s.match.Change(nil, nu, tx.Now())); err != nil {
 			return err
 		}
-		err := tx.Exec(ctx, `INSERT INTO users
-			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			nu.ID, nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
-			nu.Version, s.d.Time(nu.Created), s.d.Time(nu.LastModified), s.d.Time(nu.ValidAfter))
+		var upk int64
+		err := queryRow(ctx, tx, `INSERT INTO users
+			(id, user_name, user_name_lower, external_id, email, email_lower, active, doc, version, created, last_modified, valid_after, org)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING pk`,
+			nu.ID, nu.UserName, s.qual(strings.ToLower(nu.UserName)), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
+			nu.Version, s.d.Time(nu.Created), s.d.Time(nu.LastModified), s.d.Time(nu.ValidAfter), s.org).Scan(&upk)
 		if s.d.Unique(err) {
 			return fmt.Errorf("create user %q: %w", nu.UserName, ErrConflict)
 		}
 		if err != nil {
 			return s.err(ctx, "create user", err)
 		}
-		return appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+		if err := s.writeEmails(ctx, tx, upk, EmailKeys(nu.Doc), true); err != nil {
+			return err
+		}
+		return s.appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
 	})
 }
 
@@ -72,7 +76,7 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		nu.Version = cur.Version + 1
 		err = tx.Exec(ctx, `UPDATE users SET user_name = $1, user_name_lower = $2, external_id = $3, email = $4,
 			email_lower = $5, active = $6, doc = $7, version = $8, last_modified = $9, valid_after = $10 WHERE pk = $11`,
-			nu.UserName, strings.ToLower(nu.UserName), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
+			nu.UserName, s.qual(strings.ToLower(nu.UserName)), nu.ExternalID, nu.Email, strings.ToLower(nu.Email), nu.Active, nu.Doc,
 			nu.Version, s.d.Time(nu.LastModified), s.d.Time(nu.ValidAfter), pk)
 		if s.d.Unique(err) {
 			return fmt.Errorf("update user %s: userName %q: %w", id, nu.UserName, ErrConflict)
@@ -80,7 +84,12 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		if err != nil {
 			return s.err(ctx, "update user", err)
 		}
-		return appendEvents(ctx, tx, Event{Kind: userEventKind(cur, nu), ResourceType: "User", ResourceID: id, Actor: actor,
+		// Always rewritten, which also repairs the rows of a user that a
+		// replica of the version before the index wrote.
+		if err := s.writeEmails(ctx, tx, pk, EmailKeys(nu.Doc), false); err != nil {
+			return err
+		}
+		return s.appendEvents(ctx, tx, Event{Kind: userEventKind(cur, nu), ResourceType: "User", ResourceID: id, Actor: actor,
 			User: nu, Cutoffs: kc.Cutoffs})
 	})
 }
@@ -131,13 +140,13 @@ func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) 
 		if err := tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
 			return s.err(ctx, "delete user", err)
 		}
-		return appendEvents(ctx, tx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
+		return s.appendEvents(ctx, tx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
 	})
 }
 
 // lockUser reads a user, locking its row for the rest of the transaction.
 func (s SQLStore) lockUser(ctx context.Context, tx WriteTx, id string) (int64, *User, error) {
-	u, pk, err := scanUser(queryRow(ctx, tx, `SELECT `+userColumns+` FROM users WHERE id = $1`+s.d.ForUpdate, id), s.d.Times())
+	u, pk, err := scanUser(queryRow(ctx, tx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND org = $2`+s.d.ForUpdate, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
@@ -149,12 +158,12 @@ func (s SQLStore) lockUser(ctx context.Context, tx WriteTx, id string) (int64, *
 // lock until commit, so nobody can claim it between the check and then.
 func (s SQLStore) keys(ctx context.Context, tx WriteTx, id string, kc KeyChange) error {
 	if kc.Claim != "" {
-		if err := tx.LockKey(ctx, kc.Claim); err != nil {
+		if err := tx.LockKey(ctx, s.qual(kc.Claim)); err != nil {
 			return err
 		}
 		var other string
-		err := queryRow(ctx, tx, `SELECT id FROM users WHERE `+s.d.keyExpr(s.match.Attribute)+` = $1 AND id <> $2 LIMIT 1`,
-			kc.Claim, id).Scan(&other)
+		err := queryRow(ctx, tx, `SELECT id FROM users WHERE `+s.d.keyExpr(s.match.Attribute)+` = $1 AND id <> $2 AND org = $3 LIMIT 1`,
+			kc.Claim, id, s.org).Scan(&other)
 		if err == nil {
 			return s.match.TakenError(id, kc.Claim, other)
 		}
@@ -165,7 +174,12 @@ func (s SQLStore) keys(ctx context.Context, tx WriteTx, id string, kc KeyChange)
 	if len(kc.Cutoffs) == 0 {
 		return nil
 	}
-	return tx.StoreCutoffs(ctx, kc.Cutoffs)
+	cs := make([]KeyCutoff, len(kc.Cutoffs))
+	for i, c := range kc.Cutoffs {
+		c.Key, c.Org = s.qual(c.Key), s.org
+		cs[i] = c
+	}
+	return tx.StoreCutoffs(ctx, cs)
 }
 
 // CreateGroup implements Store. Every member must be a stored user, else
@@ -182,10 +196,10 @@ func (s SQLStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Ev
 	return s.b.Write(ctx, "create group", func(tx WriteTx) error {
 		var gpk int64
 		err := queryRow(ctx, tx, `INSERT INTO groups
-			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING pk`,
+			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified, org)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING pk`,
 			ng.ID, ng.DisplayName, strings.ToLower(ng.DisplayName), ng.ExternalID, ng.Doc, ng.Version,
-			s.d.Time(ng.Created), s.d.Time(ng.LastModified)).Scan(&gpk)
+			s.d.Time(ng.Created), s.d.Time(ng.LastModified), s.org).Scan(&gpk)
 		if s.d.Unique(err) {
 			return fmt.Errorf("create group %s: %w", ng.ID, ErrConflict)
 		}
@@ -197,7 +211,7 @@ func (s SQLStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Ev
 				return err
 			}
 		}
-		return appendEvents(ctx, tx, groupEvents(EventGroupCreated, ng.ID, actor, ng, memberDiff{added: members})...)
+		return s.appendEvents(ctx, tx, groupEvents(EventGroupCreated, ng.ID, actor, ng, memberDiff{added: members})...)
 	})
 }
 
@@ -240,7 +254,7 @@ func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group
 		if !attrs {
 			ng = nil
 		}
-		return appendEvents(ctx, tx, groupEvents(EventGroupUpdated, id, actor, ng, diff)...)
+		return s.appendEvents(ctx, tx, groupEvents(EventGroupUpdated, id, actor, ng, diff)...)
 	})
 }
 
@@ -257,14 +271,14 @@ func (s SQLStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group
 		if err := tx.Exec(ctx, `DELETE FROM groups WHERE pk = $1`, gpk); err != nil {
 			return s.err(ctx, "delete group", err)
 		}
-		return appendEvents(ctx, tx, Event{Kind: EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
+		return s.appendEvents(ctx, tx, Event{Kind: EventGroupDeleted, ResourceType: "Group", ResourceID: id, Actor: actor})
 	})
 }
 
 // lockGroup reads a group, locking its row for the rest of the
 // transaction, with its members and their user keys.
 func (s SQLStore) lockGroup(ctx context.Context, tx WriteTx, id string) (int64, *Group, map[string]int64, error) {
-	g, gpk, err := scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1`+s.d.ForUpdate, id), s.d.Times())
+	g, gpk, err := scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND org = $2`+s.d.ForUpdate, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
 	}
@@ -356,10 +370,10 @@ func groupEvents(kind, id, actor string, attrs *Group, d memberDiff) []Event {
 	return evs
 }
 
-// appendEvents appends evs at the transaction's time.
-func appendEvents(ctx context.Context, tx WriteTx, evs ...Event) error {
+// appendEvents appends evs at the transaction's time, in s's organization.
+func (s SQLStore) appendEvents(ctx context.Context, tx WriteTx, evs ...Event) error {
 	for _, e := range evs {
-		e.Time = tx.Now()
+		e.Time, e.Org = tx.Now(), s.org
 		if err := tx.Append(ctx, e); err != nil {
 			return err
 		}

@@ -74,9 +74,12 @@ type Event struct {
 	ResourceType string // "User" or "Group"
 	ResourceID   string
 	Actor        string // label of the SCIM token that made the change
-	User         *User  // user events except user.deleted
-	Group        *Group // group.created/updated: attributes, Members nil
-	Members      []string
+	// Org is the organization whose directory changed (DefaultOrg for
+	// the top-level directory).
+	Org     string
+	User    *User  // user events except user.deleted
+	Group   *Group // group.created/updated: attributes, Members nil
+	Members []string
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
 	// on a delete, and on an update that changed the user's match key.
 	Cutoffs []KeyCutoff
@@ -154,10 +157,23 @@ type Query struct {
 	// for people searching, not for SCIM), "externalid" or "id" (exact);
 	// for groups, "displayname" (case-insensitive), "externalid", "id" or
 	// "member" (a member user ID), all exact but displayname.
-	Attr   string
-	Value  string
+	//
+	// For users, "emails" is any email value of the document (every one,
+	// not only the primary: the email index, emails.go), compared as match
+	// keys.
+	Attr  string
+	Value string
+	// Any, when not empty, is used instead of Attr and Value: a resource
+	// matches when it meets every equality of one of its lists (an OR of
+	// ANDs, each Cond as Attr and Value above).
+	Any    [][]Cond
 	Offset int
 	Limit  int // 0: no limit
+}
+
+// Cond is one indexed equality of a Query.
+type Cond struct {
+	Attr, Value string
 }
 
 // Reader is the read side of the store, used by the SCIM handlers. Reads go

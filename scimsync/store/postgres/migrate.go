@@ -62,6 +62,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 var steps = map[string]func(ctx context.Context, tx pgx.Tx) error{
 	"drop_passwords.sql": dropPasswords,
+	"user_emails.sql":    backfillEmails,
 }
 
 //go:embed migrations/*.sql
@@ -78,4 +79,9 @@ func dropPasswords(ctx context.Context, tx pgx.Tx) error {
 		`SELECT pk, doc FROM users WHERE encode(doc, 'escape') ILIKE '%password%'`,
 		`SELECT seq, data::text FROM events WHERE resource_type = 'User'
 			AND (data::text ILIKE '%password%' OR data::text LIKE '%"docB64"%')`)
+}
+
+// backfillEmails is migration 0007's step (store.BackfillEmails).
+func backfillEmails(ctx context.Context, tx pgx.Tx) error {
+	return store.BackfillEmails(ctx, conn{tx}, dialect)
 }

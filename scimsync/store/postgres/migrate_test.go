@@ -58,3 +58,25 @@ func TestPostgres_OpensWhatRenumberedMigrationsLeft(t *testing.T) {
 	}
 	storetest.CheckMatchKeys(t, openPostgres(t, dsn))
 }
+
+// TestPostgres_MigrationBackfillsEmailIndex is the SQLite test on
+// PostgreSQL.
+func TestPostgres_MigrationBackfillsEmailIndex(t *testing.T) {
+	t.Parallel()
+	dsn, schema := storetest.PostgresSchema(t)
+	st := openPostgres(t, dsn)
+	storetest.PlantEmailUsers(t, st)
+	st.Close()
+	conn := storetest.PostgresConn(t, schema)
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, `DELETE FROM schema_migrations WHERE version >= $1`,
+		storetest.MigrationNumber(t, "migrations", "user_emails.sql")); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.BeforeEmailIndex {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	storetest.CheckEmails(t, openPostgres(t, dsn))
+}

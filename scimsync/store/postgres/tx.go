@@ -60,8 +60,9 @@ func (s *Store) appendEvents(ctx context.Context, w *writeTx) error {
 		if err != nil {
 			return fmt.Errorf("encode %s event: %w", e.Kind, err)
 		}
-		b.Queue(`INSERT INTO events (time, kind, resource_type, resource_id, actor, data)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`, e.Time, e.Kind, e.ResourceType, e.ResourceID, e.Actor, data)
+		b.Queue(`INSERT INTO events (time, kind, resource_type, resource_id, actor, data, org)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`, e.Time, e.Kind, e.ResourceType, e.ResourceID, e.Actor, data,
+			store.OrgOrDefault(e.Org))
 	}
 	b.Queue(`SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'seq'))::text)`, notifyChannel)
 	br := w.tx.SendBatch(ctx, b)
@@ -163,19 +164,21 @@ func (w *writeTx) StoreCutoffs(ctx context.Context, cs []store.KeyCutoff) error 
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM match_key_cutoffs WHERE expires <= $1`, w.now)
 	for _, c := range cs {
-		b.Queue(`INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted) VALUES ($1, $2, $3, $4)
+		b.Queue(`INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted, org) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (match_key) DO UPDATE SET
 				voids_before = GREATEST(match_key_cutoffs.voids_before, EXCLUDED.voids_before),
 				expires = GREATEST(match_key_cutoffs.expires, EXCLUDED.expires),
-				deleted = match_key_cutoffs.deleted OR EXCLUDED.deleted`, c.Key, c.VoidsBefore, c.Expires, c.Deleted)
+				deleted = match_key_cutoffs.deleted OR EXCLUDED.deleted`, c.Key, c.VoidsBefore, c.Expires, c.Deleted,
+			store.OrgOrDefault(c.Org))
 	}
 	return dbErr(ctx, "store match key cut-offs", w.tx.SendBatch(ctx, b).Close())
 }
 
 // AddMembers implements store.WriteTx in one statement.
 func (w *writeTx) AddMembers(ctx context.Context, gpk int64, ids []string) error {
+	// Only a user of the group's own organization can be its member.
 	tag, err := w.tx.Exec(ctx, `INSERT INTO group_members (group_pk, user_pk)
-		SELECT $1, pk FROM users WHERE id = ANY($2)`, gpk, ids)
+		SELECT $1, pk FROM users WHERE id = ANY($2) AND org = (SELECT org FROM groups WHERE pk = $1)`, gpk, ids)
 	if sqlState(err) == foreignKeyViolation { // a member deleted by a concurrent transaction
 		return fmt.Errorf("%w: %w", store.ErrUnknownMember, err)
 	}
@@ -187,7 +190,8 @@ func (w *writeTx) AddMembers(ctx context.Context, gpk int64, ids []string) error
 	}
 	var missing string
 	err = w.tx.QueryRow(ctx, `SELECT m.id FROM unnest($1::text[]) WITH ORDINALITY AS m (id, n)
-		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.id) ORDER BY m.n LIMIT 1`, ids).Scan(&missing)
+		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.id AND u.org = (SELECT org FROM groups WHERE pk = $2))
+		ORDER BY m.n LIMIT 1`, ids, gpk).Scan(&missing)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return dbErr(ctx, "add members", err)
 	}

@@ -131,6 +131,33 @@ type migrationStep struct {
 var steps = map[string]migrationStep{
 	"drop_passwords.sql":     {run: dropPasswords, vacuum: true},
 	"session_revocation.sql": {run: addSessionColumns},
+	"user_emails.sql":        {run: backfillEmails},
+	"organizations.sql":      {run: addOrgColumns},
+}
+
+// orgTables are the tables migration 0008 gives an org column.
+var orgTables = []string{"users", "groups", "events", "match_key_cutoffs", "last_logins"}
+
+// addOrgColumns is migration 0008: an org column on every directory
+// table that lacks one, and the indexes.
+func addOrgColumns(ctx context.Context, tx *sql.Tx) error {
+	for _, t := range orgTables {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = 'org'`, t).Scan(&n); err != nil {
+			return dbErr("read "+t+" columns", err)
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+t+` ADD COLUMN org TEXT NOT NULL DEFAULT 'default'`); err != nil {
+			return dbErr("add "+t+".org", err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS users_org ON users (org, pk);
+		CREATE INDEX IF NOT EXISTS groups_org ON groups (org, pk);
+		CREATE INDEX IF NOT EXISTS events_org ON events (org, seq);
+		CREATE INDEX IF NOT EXISTS match_key_cutoffs_org ON match_key_cutoffs (org, expires)`)
+	return dbErr("index org columns", err)
 }
 
 // sessionColumns are migration 0006's columns of login_sessions.
@@ -176,4 +203,9 @@ func dropPasswords(ctx context.Context, tx *sql.Tx) error {
 	return store.DropPasswords(ctx, conn{tx}, dialect,
 		`SELECT pk, doc FROM users WHERE CAST(doc AS TEXT) LIKE '%password%'`,
 		`SELECT seq, data FROM events WHERE resource_type = 'User' AND (data LIKE '%password%' OR data LIKE '%"docB64"%')`)
+}
+
+// backfillEmails is migration 0007's step (store.BackfillEmails).
+func backfillEmails(ctx context.Context, tx *sql.Tx) error {
+	return store.BackfillEmails(ctx, conn{tx}, dialect)
 }

@@ -71,3 +71,28 @@ func TestSQLite_OpensWhatRenumberedMigrationsLeft(t *testing.T) {
 	defer st.Close()
 	storetest.CheckMatchKeys(t, st)
 }
+
+// TestSQLite_MigrationBackfillsEmailIndex: users stored before the email
+// index are found by any of their emails once the migration has run.
+func TestSQLite_MigrationBackfillsEmailIndex(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	st := openSQLite(t, path)
+	storetest.PlantEmailUsers(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.SQLiteFile(t, path)
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version >= ?`,
+		storetest.MigrationNumber(t, "migrations", "user_emails.sql")); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.BeforeEmailIndex {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st = openSQLite(t, path)
+	defer st.Close()
+	storetest.CheckEmails(t, st)
+}

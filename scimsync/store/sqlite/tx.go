@@ -102,9 +102,9 @@ func (t *writeTx) Append(ctx context.Context, e store.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", e.Kind, err)
 	}
-	if err := t.tx.QueryRowContext(ctx, `INSERT INTO events (time, kind, resource_type, resource_id, actor, data)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
-		e.Time.UnixMilli(), e.Kind, e.ResourceType, e.ResourceID, e.Actor, data).Scan(&e.Seq); err != nil {
+	if err := t.tx.QueryRowContext(ctx, `INSERT INTO events (time, kind, resource_type, resource_id, actor, data, org)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
+		e.Time.UnixMilli(), e.Kind, e.ResourceType, e.ResourceID, e.Actor, data, store.OrgOrDefault(e.Org)).Scan(&e.Seq); err != nil {
 		return dbErr("append event", err)
 	}
 	t.events = append(t.events, e)
@@ -121,11 +121,11 @@ func (t *writeTx) StoreCutoffs(ctx context.Context, cs []store.KeyCutoff) error 
 		return dbErr("prune match key cut-offs", err)
 	}
 	for _, c := range cs {
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted)
-			VALUES ($1, $2, $3, $4)
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO match_key_cutoffs (match_key, voids_before, expires, deleted, org)
+			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (match_key) DO UPDATE SET voids_before = max(voids_before, excluded.voids_before),
 				expires = max(expires, excluded.expires), deleted = max(deleted, excluded.deleted)`,
-			c.Key, c.VoidsBefore.UnixMilli(), c.Expires.UnixMilli(), c.Deleted); err != nil {
+			c.Key, c.VoidsBefore.UnixMilli(), c.Expires.UnixMilli(), c.Deleted, store.OrgOrDefault(c.Org)); err != nil {
 			return dbErr("store match key cut-off", err)
 		}
 	}
@@ -134,7 +134,9 @@ func (t *writeTx) StoreCutoffs(ctx context.Context, cs []store.KeyCutoff) error 
 
 // AddMembers implements store.WriteTx, one statement per member.
 func (t *writeTx) AddMembers(ctx context.Context, gpk int64, ids []string) error {
-	ins, err := t.tx.PrepareContext(ctx, `INSERT INTO group_members (group_pk, user_pk) SELECT $1, pk FROM users WHERE id = $2`)
+	// Only a user of the group's own organization can be its member.
+	ins, err := t.tx.PrepareContext(ctx, `INSERT INTO group_members (group_pk, user_pk)
+		SELECT $1, pk FROM users WHERE id = $2 AND org = (SELECT org FROM groups WHERE pk = $1)`)
 	if err != nil {
 		return dbErr("add members", err)
 	}

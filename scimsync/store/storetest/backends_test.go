@@ -135,3 +135,19 @@ func TestReader_PostgresMatchesSQLite(t *testing.T) {
 		same("Get "+id, a[0], a[1])
 	}
 }
+
+func TestSQLite_Organizations(t *testing.T) {
+	storetest.RunOrganizations(t, func(t *testing.T, opts ...store.Option) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portcullis.db"), opts...)
+		return must(t, st, err)
+	})
+}
+
+func TestPostgres_Organizations(t *testing.T) {
+	storetest.PostgresAdmin(t)
+	storetest.RunOrganizations(t, func(t *testing.T, opts ...store.Option) store.Store {
+		dsn, _ := storetest.PostgresSchema(t)
+		st, err := postgres.Open(context.Background(), dsn, opts...)
+		return must(t, st, err)
+	})
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store
 	}
 	tests = append(tests, ledgerTests...)
 	tests = append(tests, readerTests...)
+	tests = append(tests, emailTests...)
 	tests = append(tests, sessionTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// organizationsDir: adding, changing and removing an organization's file
+// applies within 5 s without a restart; a bad file is refused (named on
+// /readyz, which stays 200) while the others are served.
+func TestOrganizationsDir_AddChangeRemoveWithoutRestart(t *testing.T) {
+	t.Parallel()
+	path := testConfigDir(t, "organizationsDir: orgs.d\n")
+	dir := filepath.Join(filepath.Dir(path), "orgs.d")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, text string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	org := func(id, domain string) string {
+		return "id: " + id + "\ndomains: [" + domain + "]\nsaml:\n  idpMetadataFile: ../idp.xml\n"
+	}
+	write("acme.yaml", org("acme", "acme.com"))
+	if code, stdout, stderr := runCLI(t, "metadata", "--config", path, "--organization", "acme"); code != 0 ||
+		!strings.Contains(stdout, `entityID="https://app.example.com/saml/metadata/acme"`) {
+		t.Errorf("metadata --organization acme: %d %s\n%s", code, stderr, stdout)
+	}
+	if code, _, stderr := runCLI(t, "metadata", "--config", path, "--organization", "initech"); code != 1 || !strings.Contains(stderr, "initech") {
+		t.Errorf("metadata --organization initech: %d %s", code, stderr)
+	}
+	pub, adm := serveInProcessBoth(t, path)
+	get := func(base, p string) (int, string) {
+		resp, err := http.Get("http://" + base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second) // the promise
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5 s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if code, body := get(pub, "/saml/metadata/acme"); code != http.StatusOK || !strings.Contains(body, `entityID="https://app.example.com/saml/metadata/acme"`) {
+		t.Fatalf("acme's metadata at start: %d\n%s", code, body)
+	}
+	write("globex.yaml", org("globex", "globex.com"))
+	eventually("globex added", func() bool { code, _ := get(pub, "/saml/metadata/globex"); return code == http.StatusOK })
+
+	write("typo.yaml", "id: typo\ndomains: [typo.com]\nsaml:\n  idpMetadataFil: ../idp.xml\n")
+	eventually("typo.yaml refused on /readyz", func() bool {
+		code, body := get(adm, "/readyz")
+		return code == http.StatusOK && strings.Contains(body, "typo.yaml")
+	})
+	if code, _ := get(pub, "/saml/metadata/globex"); code != http.StatusOK {
+		t.Errorf("globex after a bad file: %d", code)
+	}
+	if code, _ := get(pub, "/saml/metadata/typo"); code != http.StatusNotFound {
+		t.Errorf("the refused organization is served: %d", code)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "acme.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually("acme removed", func() bool { code, _ := get(pub, "/saml/metadata/acme"); return code == http.StatusNotFound })
+	if code, _ := get(pub, "/saml/metadata"); code != http.StatusOK {
+		t.Errorf("the default organization after the changes: %d", code)
+	}
+}
