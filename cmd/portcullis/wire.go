@@ -236,6 +236,10 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
+		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
+			ended, err := sc.ender.End(ctx, store.SessionQuery{MatchKey: matchKey}, "admin", "status-page")
+			return len(ended), err
+		}
 		so.LastToken = func() (string, time.Time, bool) {
 			u, ok := sc.service.LastToken()
 			return u.Label, u.Time, ok

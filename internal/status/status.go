@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,10 @@ type Options struct {
 	// metadata state (samlsp.SP.OrganizationStates); nil or only the
 	// default organization: the page has no Organizations section.
 	Organizations func() []Organization
+	// SignOut, if set, ends every live session of the user with this match
+	// key on every replica and reports how many ended: the page's "Sign out
+	// everywhere" (signout.go), offered only with an admin token.
+	SignOut func(ctx context.Context, matchKey string) (int, error)
 	// Audit is this replica's audit ring.
 	Audit *AuditRing
 	// Replica names this process on the page (the host name).
@@ -144,6 +149,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorize(w, r) {
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == pathSignOut {
+		h.serveSignOut(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hd.Set("Allow", "GET, HEAD")
 		h.refuse(w, http.StatusMethodNotAllowed, "The status page is read-only.")
@@ -157,6 +166,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	q := r.URL.Query()
 	p := h.build(ctx, q.Get("user"), clip(q.Get("organization")))
+	if n, err := strconv.Atoi(q.Get("ended")); err == nil && n >= 0 {
+		p.Ended = strconv.Itoa(n)
+	}
 	h.render(w, http.StatusOK, p)
 }
 

@@ -31,6 +31,7 @@ type page struct {
 	Drift    []kv
 	Dir      dirView
 	Query    string
+	Ended    string // "Sign out everywhere" ended this many sessions ("" if it did not run)
 	Searched bool
 	Results  []userView
 	More     bool // more matches than shown
@@ -71,6 +72,9 @@ type userView struct {
 	LastModified, LastLogin                string
 	LiveTotal                              int
 	Live                                   []sessionView
+	// MatchKey and CSRF fill the "Sign out everywhere" form; CSRF is ""
+	// when the page does not offer it.
+	MatchKey, CSRF string
 }
 
 type sessionView struct {
@@ -306,6 +310,10 @@ func (h *Handler) user(ctx context.Context, p *page, u *store.User, now time.Tim
 		v.LastLogin = age(now, lg.Last) + " (" + stamp(lg.Last) + ")"
 	}
 	v.LiveTotal = lg.LiveTotal
+	if h.canSignOut() && lg.LiveTotal > 0 {
+		v.MatchKey = h.o.MatchKey(u)
+		v.CSRF = h.csrfToken(v.MatchKey)
+	}
 	if !u.Active {
 		v.LiveTotal = 0 // the gate refuses every session of a deactivated user
 		return v

@@ -297,8 +297,8 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 	case "emails":
 		// The email index; and, for a user that a replica of the version
 		// before it wrote, the primary email column.
-		return "pk IN (SELECT user_pk FROM user_emails WHERE value_key = " + n +
-			" UNION SELECT pk FROM users WHERE " + s.d.keyExpr("email") + " = " + n + ")", identity.MatchKey(c.Value), true
+		return s.d.in("pk", "SELECT user_pk FROM user_emails WHERE value_key = "+n+
+			" UNION SELECT pk FROM users WHERE "+s.d.keyExpr("email")+" = "+n), identity.MatchKey(c.Value), true
 	case "nameprefix":
 		// lower(user_name), not user_name_lower, which holds another
 		// organization's names qualified (migration 0008).
@@ -313,10 +313,10 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 
 // groupWhere is userWhere for groups.
 func (s SQLStore) groupWhere(q Query) (string, []any, error) {
-	return where(q, "list groups", s.org, groupCond)
+	return where(q, "list groups", s.org, s.groupCond)
 }
 
-func groupCond(c Cond, n string) (string, any, bool) {
+func (s SQLStore) groupCond(c Cond, n string) (string, any, bool) {
 	switch c.Attr {
 	case "displayname":
 		return "display_name_lower = " + n, strings.ToLower(c.Value), true
@@ -325,7 +325,7 @@ func groupCond(c Cond, n string) (string, any, bool) {
 	case "id":
 		return "id = " + n, c.Value, true
 	case "member":
-		return `pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = ` + n + `)`, c.Value, true
+		return s.d.in("pk", `SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = `+n), c.Value, true
 	}
 	return "", nil, false
 }

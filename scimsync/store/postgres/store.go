@@ -75,6 +75,7 @@ var dialect = store.Dialect{
 		return "translate(" + col + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 	},
 	NoLimit: "ALL", ForUpdate: " FOR UPDATE", Time: tsParam, Err: dbErr,
+	In:     func(col, subquery string) string { return col + " = ANY(ARRAY(" + subquery + "))" },
 	Times:  func() store.Times { return new(times) },
 	Unique: func(err error) bool { return sqlState(err) == uniqueViolation },
 }
