@@ -310,5 +310,10 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 			s.audit.Info("user deleted", append(f, zap.String("event", "user_deleted"))...)
 		}
 	}
+	for i := range evs {
+		if key, reason, ok := endsSessions(s.o.Directory, &evs[i]); ok && key != "" {
+			s.o.Sessions.EndedWithUser(r.Context(), evs[i].Org, key, reason)
+		}
+	}
 	return nil
 }

@@ -96,6 +96,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Metrics, if set, counts requests by resource, operation and status.
 	Metrics *metrics.Metrics
+	// Sessions, if set, records session.revoked for the sessions a write
+	// that deactivates or deletes a user ended.
+	Sessions *SessionEvents
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.

@@ -36,6 +36,10 @@ type RevokedSession struct {
 	Reason   string
 	Issued   time.Time
 	Expires  time.Time
+	// UserID (the directory user's SCIM id) and Email are what a
+	// session.created tells the app; a revocation leaves them empty.
+	UserID string
+	Email  string
 }
 
 // SessionQuery selects the sessions to end. The parts add up: every

@@ -122,9 +122,14 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 	if limit <= 0 {
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
 	}
+	return s.readEvents(ctx, s.b.Pool(), `WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+}
+
+// readEvents reads the events of a WHERE, ORDER and LIMIT clause with args.
+func (s SQLStore) readEvents(ctx context.Context, db DB, clauses string, args ...any) ([]Event, error) {
 	var evs []Event
 	ts := s.d.Times()
-	err := s.each(ctx, s.b.Pool(), "read events", func(rows Rows) error {
+	err := s.each(ctx, db, "read events", func(rows Rows) error {
 		var e Event
 		var data []byte
 		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data, &e.Org); err != nil {
@@ -138,7 +143,7 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 		}
 		evs = append(evs, e)
 		return nil
-	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data, org FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data, org FROM events `+clauses, args...)
 	return evs, err
 }
 
