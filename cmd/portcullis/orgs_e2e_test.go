@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,12 +327,7 @@ func TestOrgsE2E_GlobexIdPCannotSignInAnAcmeAddress(t *testing.T) {
 func TestOrgsE2E_AcmeSessionIsNoSessionOnGlobexHost(t *testing.T) {
 	o := orgsFixture(t)
 	c := o.newClient(t)
-	resp := c.idpLogin(o.publicURL+"/saml/login?organization=acme&rd=%2Fwhoami", o.acme, "alice", "alicepass")
-	signedIn := c.post(resp.action, url.Values{"SAMLResponse": {resp.samlResponse}, "RelayState": {resp.relayState}})
-	session := sessionCookies(signedIn, o.cookieName)
-	if signedIn.StatusCode != http.StatusSeeOther || len(session) == 0 {
-		t.Fatalf("alice's sign-in at acme: %d with %d session cookies", signedIn.StatusCode, len(session))
-	}
+	session := c.signIn(o.publicURL+"/saml/login?organization=acme&rd=%2Fwhoami", o.acme, "alice", "alicepass")
 	// Control: on acme's host the session is alice of acme.
 	if v := c.upstream(o.publicURL+"/whoami", session); v.Header.Get("X-Forwarded-Org") != "acme" ||
 		v.Header.Get("X-Forwarded-Email") != "alice@acme.test" {
@@ -370,6 +366,29 @@ func TestOrgsE2E_AcmeSessionIsNoSessionOnGlobexHost(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestOrgsE2E_AllowOrganizationsRestrictsARoute(t *testing.T) {
+	o := orgsFixture(t)
+	acme := o.newClient(t).signIn(o.publicURL+"/saml/login?organization=acme&rd=%2F", o.acme, "carol", "carolpass")
+	globex := o.newClient(t).signIn(o.globexURL+"/saml/login?rd=%2F", o.globex, "carol", "carolpass")
+	c := o.newClient(t)
+
+	if v := c.upstream(o.publicURL+"/acme-only/report", acme); v.Path != "/acme-only/report" || v.Header.Get("X-Forwarded-Org") != "acme" {
+		t.Errorf("acme's carol on /acme-only/: upstream saw %s as %q", v.Path, v.Header.Get("X-Forwarded-Org"))
+	}
+	if v := c.upstream(o.globexURL+"/report", globex); v.Header.Get("X-Forwarded-Org") != "globex" ||
+		v.Header.Get("X-Forwarded-Email") != "carol@globex.test" {
+		t.Fatalf("globex's carol on globex's host: upstream saw %q %q", v.Header.Get("X-Forwarded-Org"), v.Header.Get("X-Forwarded-Email"))
+	}
+	mark := o.auditMark()
+	if r := c.getWith(o.globexURL+"/acme-only/report", globex); r.StatusCode != http.StatusForbidden {
+		t.Errorf("globex's carol on /acme-only/: %d, want 403", r.StatusCode)
+	}
+	denied := o.auditSince(mark, "access_denied")
+	if len(denied) != 1 || denied[0]["reason"] != "organization" {
+		t.Errorf("audit access_denied events %v, want one with reason organization", denied)
+	}
 }
 
 func TestOrgsE2E_UnknownDomainGetsTheGenericAnswer(t *testing.T) {
@@ -468,12 +487,18 @@ func (o *orgsE2E) wantRefused(t *testing.T, r *http.Response, mark int, reason s
 // orgsClient is a browser made of net/http: a cookie jar, and every host
 // (globex.localhost too) dialled on loopback.
 type orgsClient struct {
-	t      *testing.T
-	o      *orgsE2E
-	jar    *cookiejar.Jar
+	t   *testing.T
+	o   *orgsE2E
+	jar *cookiejar.Jar
+	// addr is the client address the TLS front forwards (X-Forwarded-For):
+	// each client has its own allowance of organization lookups, so the
+	// Go clients do not eat into the browser's.
+	addr   string
 	follow *http.Client // follows redirects
 	once   *http.Client // does not
 }
+
+var clientSeq atomic.Int32
 
 func (o *orgsE2E) newClient(t *testing.T) *orgsClient {
 	jar, err := cookiejar.New(nil)
@@ -493,7 +518,7 @@ func (o *orgsE2E) newClient(t *testing.T) *orgsClient {
 			return dialer.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
 		}}
 	t.Cleanup(tr.CloseIdleConnections)
-	c := &orgsClient{t: t, o: o, jar: jar,
+	c := &orgsClient{t: t, o: o, jar: jar, addr: fmt.Sprintf("192.0.2.%d", clientSeq.Add(1)%250+1),
 		follow: &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second},
 		once: &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -547,6 +572,19 @@ func (c *orgsClient) idpLogin(start string, idp *simpleSAMLphp, user, pass strin
 	return out
 }
 
+// signIn signs in through idp from start, posts the response to the ACS
+// and returns the session cookies it set.
+func (c *orgsClient) signIn(start string, idp *simpleSAMLphp, user, pass string) []*http.Cookie {
+	c.t.Helper()
+	resp := c.idpLogin(start, idp, user, pass)
+	r := c.post(resp.action, url.Values{"SAMLResponse": {resp.samlResponse}, "RelayState": {resp.relayState}})
+	session := sessionCookies(r, c.o.cookieName)
+	if r.StatusCode != http.StatusSeeOther || len(session) == 0 {
+		c.t.Fatalf("%s's sign-in from %s: %d with %d session cookies, want 303 and a session", user, start, r.StatusCode, len(session))
+	}
+	return session
+}
+
 func (c *orgsClient) do(hc *http.Client, method, u string, form url.Values, extra ...*http.Cookie) (*http.Response, string) {
 	c.t.Helper()
 	var body io.Reader
@@ -558,6 +596,7 @@ func (c *orgsClient) do(hc *http.Client, method, u string, form url.Values, extr
 		c.t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/html")
+	req.Header.Set("X-Forwarded-For", c.addr)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
