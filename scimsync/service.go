@@ -96,6 +96,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Metrics, if set, counts requests by resource, operation and status.
 	Metrics *metrics.Metrics
+	// Sessions, if set, ends the login ledger's sessions of a user the
+	// directory deactivates, deletes or reactivates (each session's
+	// session_revoked audit line and count; the gate refuses them by the
+	// user's cut-off either way).
+	Sessions *SessionEnder
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.

@@ -357,7 +357,12 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	// large directory's load peak for the life of the process.
 	snap = nil
 	debug.FreeOSMemory()
+	ender, err := scimsync.NewSessionEnder(st, dir, audit, m)
+	if err != nil {
+		return fail(err)
+	}
 	svc, err := scimsync.NewService(scimsync.Options{
+		Sessions:  ender,
 		Config:    cfg,
 		Store:     st,
 		Reader:    st,
@@ -371,11 +376,8 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		return fail(err)
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
-		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
+		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay, ender: ender,
 		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
-	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
-		return fail(err)
-	}
 	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)
 		if err != nil {
