@@ -102,6 +102,8 @@ type Config struct {
 	IdentityToken IdentityToken `yaml:"identityToken"`
 	// ForwardAuth answers an ingress's auth subrequests at /.portcullis/auth.
 	ForwardAuth ForwardAuth `yaml:"forwardAuth"`
+	// Events configures the event feed and the webhooks (events.go).
+	Events Events `yaml:"events"`
 	// AllowedRedirectHosts are the other hosts (exact names, or
 	// name:port) that sign-in may return to: /saml/login?rd=https://host/x.
 	AllowedRedirectHosts []string `yaml:"allowedRedirectHosts"`

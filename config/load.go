@@ -486,4 +486,5 @@ func (c *Config) applyDefaults(explicit map[string]bool) {
 		st.MaxStaleness = DefaultStoreMaxStaleness
 	}
 	c.identityTokenDefaults(explicit)
+	c.eventsDefaults(explicit)
 }

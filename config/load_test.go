@@ -80,6 +80,7 @@ func TestLoad_ExampleParsesAsWritten(t *testing.T) {
 		SCIM:          defaultSCIM,
 		Store:         defaultStore,
 		IdentityToken: defaultIdentityToken,
+		Events:        Events{Retention: DefaultEventRetention, WebhookMaxAge: DefaultWebhookMaxAge},
 		Public:        mustURL("https://app.example.com"),
 		UpstreamURL:   mustURL("http://127.0.0.1:3000"),
 		Trusted:       []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
@@ -462,6 +463,7 @@ func TestParse_AppliesDefaults(t *testing.T) {
 		SCIM:          defaultSCIM,
 		Store:         defaultStore,
 		IdentityToken: defaultIdentityToken,
+		Events:        Events{Retention: DefaultEventRetention, WebhookMaxAge: DefaultWebhookMaxAge},
 		Public:        mustURL("https://app.example.com"),
 		UpstreamURL:   mustURL("http://127.0.0.1:3000"),
 	}

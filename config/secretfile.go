@@ -16,7 +16,7 @@ type SecretFile struct {
 
 // SecretFiles lists the configured files that hold secrets: the SP private
 // key, the session keys, the admin token, the SCIM tokens (with SCIM on) and
-// the PostgreSQL DSN file. Certificates and IdP metadata are public.
+// the PostgreSQL DSN file and the webhook secrets. Certificates and IdP metadata are public.
 func (c *Config) SecretFiles() []SecretFile {
 	var out []SecretFile
 	add := func(field, p string) {
@@ -36,6 +36,9 @@ func (c *Config) SecretFiles() []SecretFile {
 	}
 	if c.Store.Driver == "postgres" {
 		add("store.dsnFile", c.Store.DSNFile)
+	}
+	for i, w := range c.Events.Webhooks {
+		add(fmt.Sprintf("events.webhooks[%d].secretFile", i), w.SecretFile)
 	}
 	return out
 }

@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 	v.scim()
 	v.store()
 	v.identityToken()
+	v.events()
 	v.crossHost()
 	v.organizations()
 	return v.ps.err()

@@ -68,6 +68,9 @@ type AdminOptions struct {
 	// JWKS, if set, is served at /.well-known/portcullis/jwks.json (the
 	// identity token's keys; Proxy.JWKS).
 	JWKS http.Handler
+	// Events, if set, is served at GET /events: the event feed, which
+	// checks the admin token itself, always.
+	Events http.Handler
 	// Status, if set, is served at / and below (other than the paths above).
 	Status http.Handler
 	// LoopbackHostsOnly answers 421 to every request whose Host is not a
@@ -101,6 +104,9 @@ func AdminHandler(o AdminOptions) http.Handler {
 	}
 	if o.JWKS != nil {
 		mux.Handle(jwksPath, o.JWKS)
+	}
+	if o.Events != nil {
+		mux.Handle("GET /events", o.Events)
 	}
 	if o.Status != nil {
 		mux.Handle("/", o.Status)

@@ -212,7 +212,11 @@ func (d *Directory) applyEvents(evs []store.Event, followed bool) {
 		if e.Seq <= d.seq {
 			continue
 		}
-		if e.Kind == store.EventSessionRevoked && e.Session != nil {
+		// A session ended by its user's deactivation or deletion stays
+		// refused by the user's state (and voided by ValidAfter on a
+		// reactivation), so the person sees "access removed", not a new
+		// sign-in: it is no revocation of its own.
+		if e.Kind == store.EventSessionRevoked && e.Session != nil && !store.EndedWithUser(e.Session.Reason) {
 			d.sessions.add(e.Session, now)
 			ended = append(ended, e.Session.ID)
 		}

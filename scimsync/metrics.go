@@ -50,6 +50,9 @@ func (d *Directory) PrimeLastEvent(ctx context.Context, st store.Store) error {
 
 // observe records one applied event. d.mu is held.
 func (d *Directory) observe(e *store.Event, followed bool) {
+	if e.Kind == store.EventSessionCreated { // a sign-in changes no directory state
+		return
+	}
 	if e.Time.After(d.lastEvent) {
 		d.lastEvent = e.Time
 	}

@@ -310,7 +310,15 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 			s.audit.Info("user deleted", append(f, zap.String("event", "user_deleted"))...)
 		}
 	}
-	s.endSessions(r, evs, actor)
+	if s.o.Ender != nil {
+		s.endSessions(r, evs, actor)
+		return nil
+	}
+	for i := range evs {
+		if key, reason, ok := endsSessions(s.o.Directory, &evs[i]); ok && key != "" {
+			s.o.Sessions.EndedWithUser(r.Context(), evs[i].Org, key, reason)
+		}
+	}
 	return nil
 }
 
@@ -319,9 +327,6 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 // already refuses them (the user's cut-off); this writes each one's end.
 // A failure is logged: the write stands.
 func (s *Service) endSessions(r *http.Request, evs []store.Event, actor string) {
-	if s.o.Sessions == nil {
-		return
-	}
 	for _, e := range evs {
 		var key, reason string
 		switch {
@@ -335,7 +340,7 @@ func (s *Service) endSessions(r *http.Request, evs []store.Event, actor string) 
 		if key == "" {
 			continue
 		}
-		if _, err := s.o.Sessions.End(r.Context(), store.SessionQuery{MatchKey: key}, reason, actor); err != nil {
+		if _, err := s.o.Ender.End(r.Context(), store.SessionQuery{Org: e.Org, MatchKey: key}, reason, actor); err != nil {
 			s.log.Warn("end sessions of a removed user", zap.String("request_id", web.RequestID(r.Context())),
 				zap.String("reason", reason), zap.Error(err))
 		}

@@ -22,12 +22,12 @@ func TestRFC7644_3_4_2_2_OrderingOperatorsCheckedAgainstTypes(t *testing.T) {
 		{"Users", `active le false`, false},
 		{"Users", `emails.primary ge true`, false},
 		{"Users", `emails[type eq "work" and primary lt true]`, false},
-		{"Users", `name gt "a"`, false},                                 // complex
-		{"Users", `emails lt "b"`, false},                               // complex, multi-valued
-		{"Users", `x509Certificates.value gt "MII"`, false},             // binary
-		{"Users", `meta gt "2020-01-01T00:00:00Z"`, false},              // complex
-		{"Users", `meta.created gt null`, false},                        // null
-		{"Users", `userName eq "a" or not (active gt false)`, false},    // anywhere in the filter
+		{"Users", `name gt "a"`, false},                              // complex
+		{"Users", `emails lt "b"`, false},                            // complex, multi-valued
+		{"Users", `x509Certificates.value gt "MII"`, false},          // binary
+		{"Users", `meta gt "2020-01-01T00:00:00Z"`, false},           // complex
+		{"Users", `meta.created gt null`, false},                     // null
+		{"Users", `userName eq "a" or not (active gt false)`, false}, // anywhere in the filter
 		{"Users", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager gt "x"`, false},
 		{"Groups", `members gt "x"`, false},
 		{"Users", `userName gt "a"`, true},

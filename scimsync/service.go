@@ -96,11 +96,14 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Metrics, if set, counts requests by resource, operation and status.
 	Metrics *metrics.Metrics
-	// Sessions, if set, ends the login ledger's sessions of a user the
-	// directory deactivates, deletes or reactivates (each session's
-	// session_revoked audit line and count; the gate refuses them by the
-	// user's cut-off either way).
-	Sessions *SessionEnder
+	// Sessions, if set, records session.revoked for the sessions a write
+	// that deactivates or deletes a user ended.
+	Sessions *SessionEvents
+	// Ender, if set, ends the login ledger's sessions of a user the
+	// directory deactivates, deletes or reactivates, through the one
+	// session ender (session_revoked audit line, count and session.revoked
+	// event per session); Sessions is then not used for them.
+	Ender *SessionEnder
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.

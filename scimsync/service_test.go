@@ -101,7 +101,7 @@ func newSCIMWith(t *testing.T, attr string, wrap func(store.Reader) store.Reader
 	svc, err := NewService(Options{
 		Config: cfg, Store: st, Reader: rd, Directory: dir, Tokens: tokens,
 		Logger: zap.New(core).Named("scimsync"), Audit: zap.New(core).Named("audit"), Now: clock.Now,
-		Sessions: ender,
+		Ender: ender,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ var users = &endpoint[*store.User]{
 			next.ValidAfter = now
 		}
 	},
-	same:  store.SameUser,
+	same: store.SameUser,
 	index: map[string]string{"username": "username", "externalid": "externalid", "id": "id",
 		"emails.value": "emails", "emails": "emails"},
 	types: userTypes,

@@ -78,6 +78,24 @@ func TestCheckConfig_RenderedPod(t *testing.T) {
 				"app-client-tls":     {"ca.crt": spCert, "tls.crt": spCert, "tls.key": spKey},
 			},
 		},
+		{
+			name: "organizations from the values and from organizationsDir, no default organization",
+			file: "organizations-values.yaml",
+			override: map[string]any{
+				"organizations": []any{
+					map[string]any{"id": "acme", "domains": []any{"acme.com"}, "saml": map[string]any{"idpMetadata": idpXML}},
+					map[string]any{"id": "globex", "domains": []any{"globex.com"}, "hosts": []any{"globex.app.example.com"},
+						"saml": map[string]any{"idpMetadata": idpMetadata(t)}},
+				},
+				"organizationsDir": map[string]any{"files": map[string]any{
+					"initech.yaml": "id: initech\ndomains: [initech.com]\nsaml:\n  idpMetadataFile: " + configDir + "/org-globex-idp-metadata.xml\n",
+				}},
+			},
+			cluster: map[string]map[string]string{
+				"portcullis-sp":      {"sp.key": spKey, "sp.crt": spCert},
+				"portcullis-session": {"session.keys": sessionKeys},
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals := merge(readValues(t, filepath.Join(chartDir, "ci", tc.file)), tc.override)
@@ -91,8 +109,10 @@ func TestCheckConfig_RenderedPod(t *testing.T) {
 			contents[configPath] = []byte(strings.NewReplacer(
 				`"`+configDir+`/`, `"`+root+configDir+`/`,
 				`"`+dataDir+`/`, `"`+root+dataDir+`/`,
+				`"`+orgsDirPath+`"`, `"`+root+orgsDirPath+`"`,
 			).Replace(rel.configText))
 			writeProjected(t, filepath.Join(root, configDir), contents, fileMode(t, projectedMode(rel.pod.Volumes)))
+			layOutOrgsDir(t, rel, root)
 			cfgPath := filepath.Join(root, configPath)
 			out := runOK(t, bin, "check-config", "--config", cfgPath)
 			if !strings.Contains(out, "config ok") {
@@ -100,6 +120,25 @@ func TestCheckConfig_RenderedPod(t *testing.T) {
 			}
 		})
 	}
+}
+
+// layOutOrgsDir writes the organizations ConfigMap's files under root as
+// the kubelet mounts them, their pod paths moved under root.
+func layOutOrgsDir(t *testing.T, rel *release, root string) {
+	t.Helper()
+	v := volume(rel.pod, "organizations")
+	if v == nil {
+		return
+	}
+	cm := findByName(rel.configMaps, v.ConfigMap.Name)
+	if cm == nil {
+		t.Fatalf("organizations ConfigMap %s not rendered", v.ConfigMap.Name)
+	}
+	files := map[string][]byte{}
+	for name, text := range cm.Data {
+		files[configDir+"/"+name] = []byte(strings.ReplaceAll(text, configDir+"/", root+configDir+"/"))
+	}
+	writeProjected(t, filepath.Join(root, orgsDirPath), files, fileMode(t, v.ConfigMap.DefaultMode))
 }
 
 // fileMode is a defaultMode as a file mode.

@@ -268,6 +268,11 @@ func checkConfig(t *testing.T, rel *release) {
 	if cfg.AdminTokenFile != "" {
 		want["adminTokenFile"] = cfg.AdminTokenFile
 	}
+	for _, o := range cfg.Organizations {
+		if o.SAML.IDPMetadataFile != "" {
+			want["organizations["+o.ID+"].saml.idpMetadataFile"] = o.SAML.IDPMetadataFile
+		}
+	}
 	if cfg.SCIM.Enabled {
 		want["scim.tokensFile"] = cfg.SCIM.TokensFile
 		if cfg.Store.DSNFile != "" {

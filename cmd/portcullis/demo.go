@@ -59,13 +59,14 @@ type demoUser struct {
 	ID string // SCIM id
 }
 
-// runDemoCommand is `portcullis demo [--listen ADDR] [--log-level L] [--log-format F]`.
+// runDemoCommand is `portcullis demo [--organizations] [--listen ADDR] [--log-level L] [--log-format F]`.
 func runDemoCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", demoListen, "proxy address (loopback only)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "json or console")
+	orgs := fs.Bool("organizations", false, "two organizations (acme.test, globex.test), each with its own demo IdP, and no SCIM")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -81,7 +82,11 @@ func runDemoCommand(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runDemo(ctx, demoOptions{Listen: *listen, Logger: log}, stdout); err != nil {
+	run := runDemo
+	if *orgs {
+		run = runDemoOrgs
+	}
+	if err := run(ctx, demoOptions{Listen: *listen, Logger: log}, stdout); err != nil {
 		fmt.Fprintf(stderr, "portcullis demo: %s\n", errorText(err))
 		return 1
 	}

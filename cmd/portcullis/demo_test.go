@@ -39,6 +39,12 @@ type demoRun struct {
 // cleanly and removed its temporary directory.
 func startDemo(t *testing.T) *demoRun {
 	t.Helper()
+	return startDemoWith(t, runDemo)
+}
+
+// startDemoWith is startDemo with run instead of runDemo.
+func startDemoWith(t *testing.T, run func(context.Context, demoOptions, io.Writer) error) *demoRun {
+	t.Helper()
 	d := &demoRun{out: &lockedBuffer{}, logs: &lockedBuffer{}}
 	log, err := newLogger("json", "debug", d.logs)
 	if err != nil {
@@ -48,7 +54,7 @@ func startDemo(t *testing.T) *demoRun {
 	ready := make(chan demoInfo, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemo(ctx, demoOptions{Listen: "127.0.0.1:0", Logger: log, Ready: func(i demoInfo) { ready <- i }}, d.out)
+		done <- run(ctx, demoOptions{Listen: "127.0.0.1:0", Logger: log, Ready: func(i demoInfo) { ready <- i }}, d.out)
 	}()
 	select {
 	case d.info = <-ready:
@@ -277,7 +283,7 @@ func TestDemo_BrowserSignInThenSCIMDeactivation(t *testing.T) {
 
 // TestDemo_OnlyDemoGoImportsDemoIdP: no code path but `portcullis demo`
 // can construct the demo IdP, because no other non-test file in the module
-// imports it.
+// imports it (demo_orgs.go is `portcullis demo --organizations`).
 func TestDemo_OnlyDemoGoImportsDemoIdP(t *testing.T) {
 	const pkg = "github.com/portcullis-sso/portcullis/internal/demoidp"
 	var importers []string
@@ -309,7 +315,7 @@ func TestDemo_OnlyDemoGoImportsDemoIdP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"cmd/portcullis/demo.go"}; !slices.Equal(importers, want) {
+	if want := []string{"cmd/portcullis/demo.go", "cmd/portcullis/demo_orgs.go"}; !slices.Equal(importers, want) {
 		t.Errorf("internal/demoidp is imported by %q, want only %q", importers, want)
 	}
 }

@@ -139,6 +139,8 @@ func benchFilters(b *testing.B, base, token string, tg filterTargets) {
 		{"emails_value_eq_bracket", "/Users", "emails[value eq " + q(tg.user) + "]", 1},
 		{"userName_eq_or_userName_eq", "/Users", "userName eq " + q(tg.user) + ` or userName eq "user000007@example.com"`, 2},
 		{"userName_eq_and_active", "/Users", "userName eq " + q(tg.user) + " and active eq true", 1},
+		{"userName_eq_or_emails_eq", "/Users", `userName eq "user000007@example.com" or emails.value eq ` + q(tg.user), 2},
+		{"members_eq_or_members_eq", "/Groups", member + ` or members.value eq "` + benchUserID(7) + `"`, -1},
 		{"displayName_eq", "/Groups", "displayName eq " + q(tg.group), 1},
 		{"members_value_eq_bracket", "/Groups", member, -1},
 		{"members.value_eq", "/Groups", "members.value eq " + q(tg.id), -1},

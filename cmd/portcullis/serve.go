@@ -61,6 +61,9 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 	for _, w := range a.watches {
 		go w.Run(bg)
 	}
+	for _, run := range a.runs {
+		go run(bg)
+	}
 	if len(a.watches) > 0 { // SIGHUP re-reads them at once
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)

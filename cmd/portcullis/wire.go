@@ -40,6 +40,8 @@ type app struct {
 	drift    *scimsync.DriftDetector // nil without SCIM
 	// watches re-read files that may change while serving (scim.tokensFile).
 	watches []*filewatch.Watcher
+	// runs are background loops serveOn starts (webhook delivery).
+	runs []func(context.Context)
 }
 
 // Close releases what build opened.
@@ -75,6 +77,10 @@ type scimParts struct {
 	logins   *scimsync.LoginRecorder
 	ender    *scimsync.SessionEnder // ends sessions one by one
 	tokens   *filewatch.Watcher     // scim.tokensFile, re-read when it changes
+	// deliveries is the event feed and webhook side of the store;
+	// sessions writes session.created into it.
+	deliveries store.Deliveries
+	sessions   *scimsync.SessionEvents
 }
 
 // buildFrom wires a loaded config.
@@ -138,6 +144,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
 				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
 				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
+			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
+		}
+		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
+			_ = a.Close()
+			return nil, err
 		}
 	}
 	var ender samlsp.SessionEnder
@@ -205,6 +216,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics: a.metrics.Handler(),
 		JWKS:    a.proxy.JWKS(),
 		Status:  statusPage(a, sc, checks, ring, adminToken, log),
+		Events:  eventFeed(sc, adminToken, log),
 		// Nothing but the loopback bind guards the listener: refuse Hosts
 		// that a DNS-rebinding page would send.
 		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
@@ -267,9 +279,10 @@ type openedStore struct {
 		store.Reader
 		store.EventSummary
 	}
-	ledger store.Ledger
-	listen scimsync.Listener  // nil unless replicas share the store (postgres)
-	replay samlsp.ReplayCache // likewise
+	ledger     store.Ledger
+	deliveries store.Deliveries
+	listen     scimsync.Listener  // nil unless replicas share the store (postgres)
+	replay     samlsp.ReplayCache // likewise
 }
 
 // storeFor opens the configured store: cmd picks the backend.
@@ -281,7 +294,7 @@ func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
 		if err != nil {
 			return openedStore{}, err
 		}
-		return openedStore{st: lite, ledger: lite.Ledger()}, nil
+		return openedStore{st: lite, ledger: lite.Ledger(), deliveries: lite.Deliveries()}, nil
 	}
 	dsn := cfg.Store.DSN
 	if cfg.Store.DSNFile != "" {
@@ -295,7 +308,7 @@ func storeFor(ctx context.Context, cfg *config.Config) (openedStore, error) {
 	if err != nil {
 		return openedStore{}, err
 	}
-	return openedStore{st: pg, ledger: pg.Ledger(), listen: pg, replay: pg.ReplayCache()}, nil
+	return openedStore{st: pg, ledger: pg.Ledger(), deliveries: pg.Deliveries(), listen: pg, replay: pg.ReplayCache()}, nil
 }
 
 // orgsRecheck is how often organizationsDir is checked for a change: the
@@ -357,12 +370,13 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	// large directory's load peak for the life of the process.
 	snap = nil
 	debug.FreeOSMemory()
+	sessions := scimsync.NewSessionEvents(opened.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
 	ender, err := scimsync.NewSessionEnder(st, dir, audit, m)
 	if err != nil {
 		return fail(err)
 	}
 	svc, err := scimsync.NewService(scimsync.Options{
-		Sessions:  ender,
+		Ender:     ender,
 		Config:    cfg,
 		Store:     st,
 		Reader:    st,
@@ -371,13 +385,16 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		Logger:    log.Named("scimsync"),
 		Audit:     audit,
 		Metrics:   m,
+		Sessions:  sessions,
 	})
 	if err != nil {
 		return fail(err)
 	}
 	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
-		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay, ender: ender,
+		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
+		deliveries: opened.deliveries, sessions: sessions,
 		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
+	parts.ender = ender
 	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)
 		if err != nil {

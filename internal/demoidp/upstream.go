@@ -6,12 +6,13 @@ import (
 )
 
 // IdentityHeaders are the headers the demo app shows, in the order shown:
-// the four the proxy sets by default.
+// the four the proxy sets by default, and the organization.
 var IdentityHeaders = []string{
 	"X-Forwarded-User",
 	"X-Forwarded-Email",
 	"X-Forwarded-Groups",
 	"X-Forwarded-Preferred-Username",
+	"X-Forwarded-Org", // shown only when sent: with organizations
 }
 
 // DeactivateHint returns the command that deactivates the user with this
@@ -54,6 +55,9 @@ func Upstream(hint DeactivateHint) http.Handler {
 		}{Method: r.Method, Path: r.URL.Path}
 		for _, name := range IdentityHeaders {
 			v, sent := r.Header[name]
+			if !sent && name == "X-Forwarded-Org" {
+				continue
+			}
 			h := shownHeader{Name: name, Sent: sent}
 			if sent && len(v) > 0 {
 				h.Value = v[0]

@@ -142,6 +142,7 @@ type Metrics struct {
 	streams  prometheus.Counter
 	drift    *prometheus.CounterVec
 	insecure prometheus.Gauge
+	wh       webhookMetrics // webhooks.go
 	watchMu  sync.Mutex
 	watching map[string]bool
 }
@@ -227,6 +228,7 @@ func New() *Metrics {
 		Name: NameUpstreamTLSInsecure,
 		Help: "1 when upstreamTLS.insecureSkipVerify is on: the upstream's certificate is not verified.",
 	})
+	m.wh = newWebhookMetrics(reg)
 	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.ended, m.streams, m.drift, m.insecure)
 	return m
 }

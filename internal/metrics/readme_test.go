@@ -31,6 +31,8 @@ func TestREADME_ReferenceListsEveryMetric(t *testing.T) {
 	m.DirectoryEvent("user.created")
 	m.OrganizationServed("default")
 	m.PropagationLag(0)
+	m.WebhookEndpoint("http://app/hooks")
+	m.WebhookDelivered("http://app/hooks", time.Second)
 	fams, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)

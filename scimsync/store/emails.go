@@ -69,8 +69,8 @@ func emailValue(e json.RawMessage) (string, bool) {
 	return "", false
 }
 
-// writeEmails replaces the index rows of the user upk with keys. fresh: the
-// user has none yet (just inserted).
+// writeEmails replaces the index rows of the user upk, of the store's
+// organization, with keys. fresh: the user has none yet (just inserted).
 func (s SQLStore) writeEmails(ctx context.Context, tx DB, upk int64, keys []string, fresh bool) error {
 	if !fresh {
 		if err := tx.Exec(ctx, `DELETE FROM user_emails WHERE user_pk = $1`, upk); err != nil {
@@ -81,21 +81,22 @@ func (s SQLStore) writeEmails(ctx context.Context, tx DB, upk int64, keys []stri
 		return nil
 	}
 	var b strings.Builder
-	args := make([]any, 0, len(keys)+1)
-	args = append(args, upk)
-	b.WriteString(`INSERT INTO user_emails (user_pk, value_key) VALUES `)
+	args := make([]any, 0, len(keys)+2)
+	args = append(args, upk, OrgOrDefault(s.org))
+	b.WriteString(`INSERT INTO user_emails (user_pk, org, value_key) VALUES `)
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("($1, $" + strconv.Itoa(i+2) + ")")
+		b.WriteString("($1, $2, $" + strconv.Itoa(i+3) + ")")
 		args = append(args, k)
 	}
 	return s.err(ctx, "write user emails", tx.Exec(ctx, b.String(), args...))
 }
 
 // BackfillEmails fills the email index from every stored user document:
-// migration 0007's step on every backend, run in its transaction. It
+// migration 0007's step on every backend, run in its transaction (before
+// organizations: every row is the default organization's). It
 // replaces what is there, so running it again changes nothing. Rows go in
 // batches, one statement for many users, which matters on PostgreSQL
 // where each statement is a round trip.

@@ -24,13 +24,18 @@ type storedEventData struct {
 	Session *storedSession       `json:"session,omitempty"`
 }
 
-// storedSession is a Revoked session in a session.revoked event: what the
-// gate needs and no personal data (the user stays in the ledger row).
+// storedSession is the session of a session event: for session.revoked
+// what the gate needs (id, org, reason, expires); session.created adds the
+// user the app is told about. Times are unix milliseconds.
 type storedSession struct {
-	ID      string `json:"id"`
-	Org     string `json:"org,omitempty"`
-	Reason  string `json:"reason"`
-	Expires int64  `json:"expires"`
+	ID       string `json:"id"`
+	Org      string `json:"org,omitempty"`
+	Reason   string `json:"reason"`
+	Expires  int64  `json:"expires"`
+	UserID   string `json:"userId,omitempty"`
+	UserName string `json:"userName,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Issued   *int64 `json:"issued,omitempty"`
 }
 
 // storedCutoff is a KeyCutoff in an event; times are unix milliseconds.
@@ -116,7 +121,8 @@ func EncodeEventData(e *Event) (any, error) {
 			Expires: c.Expires.UnixMilli(), Deleted: c.Deleted})
 	}
 	if rs := e.Session; rs != nil {
-		d.Session = &storedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: rs.Expires.UnixMilli()}
+		d.Session = &storedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: rs.Expires.UnixMilli(),
+			UserID: rs.UserID, UserName: rs.User, Email: rs.Email, Issued: eventMS(rs.Issued)}
 	}
 	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 && d.Session == nil {
 		return nil, nil
@@ -152,7 +158,8 @@ func DecodeEventData(b []byte, e *Event) error {
 			Expires: time.UnixMilli(c.Expires).UTC(), Deleted: c.Deleted})
 	}
 	if rs := d.Session; rs != nil {
-		e.Session = &RevokedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: time.UnixMilli(rs.Expires).UTC()}
+		e.Session = &RevokedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: time.UnixMilli(rs.Expires).UTC(),
+			UserID: rs.UserID, User: rs.UserName, Email: rs.Email, Issued: eventTime(rs.Issued)}
 	}
 	return nil
 }

@@ -36,6 +36,10 @@ type RevokedSession struct {
 	Reason   string
 	Issued   time.Time
 	Expires  time.Time
+	// UserID (the directory user's SCIM id) and Email are what a
+	// session.created tells the app; a revocation leaves them empty.
+	UserID string
+	Email  string
 }
 
 // SessionQuery selects the sessions to end. The parts add up: every
@@ -73,7 +77,10 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 		return nil, errors.New("revoke sessions: a reason is required")
 	}
 	org := OrgOrDefault(q.Org)
-	return s.b.Write(ctx, "revoke sessions", func(tx WriteTx) error {
+	// The event log keeps no personal data of an ended session (as
+	// AppendSessionsEnded); the caller gets the user back for its audit.
+	who := map[string]RevokedSession{}
+	evs, err := s.b.Write(ctx, "revoke sessions", func(tx WriteTx) error {
 		now := tx.Now()
 		found, err := s.liveSessions(ctx, tx, q, org, now)
 		if err != nil {
@@ -99,7 +106,10 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 				continue
 			}
 			rs.Reason = reason
-			ev := Event{Kind: EventSessionRevoked, ResourceType: "Session", ResourceID: rs.ID, Actor: actor, Session: &rs}
+			who[rs.ID] = rs
+			stored := rs
+			stored.MatchKey, stored.User, stored.Email = "", "", ""
+			ev := Event{Kind: EventSessionRevoked, ResourceType: "Session", ResourceID: rs.ID, Actor: actor, Session: &stored}
 			scoped := s
 			scoped.org = org
 			if err := scoped.appendEvents(ctx, tx, ev); err != nil {
@@ -108,6 +118,12 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 		}
 		return nil
 	})
+	for i := range evs {
+		if rs, ok := who[evs[i].ResourceID]; ok && evs[i].Session != nil {
+			evs[i].Session = &rs
+		}
+	}
+	return evs, err
 }
 
 // liveSessions reads the ledger's live, unrevoked sessions that q's IdP

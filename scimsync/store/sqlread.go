@@ -120,9 +120,14 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 	if limit <= 0 {
 		return nil, fmt.Errorf("events after %d: limit %d must be positive", seq, limit)
 	}
+	return s.readEvents(ctx, s.b.Pool(), `WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+}
+
+// readEvents reads the events of a WHERE, ORDER and LIMIT clause with args.
+func (s SQLStore) readEvents(ctx context.Context, db DB, clauses string, args ...any) ([]Event, error) {
 	var evs []Event
 	ts := s.d.Times()
-	err := s.each(ctx, s.b.Pool(), "read events", func(rows Rows) error {
+	err := s.each(ctx, db, "read events", func(rows Rows) error {
 		var e Event
 		var data []byte
 		if err := rows.Scan(&e.Seq, ts.Dest(0), &e.Kind, &e.ResourceType, &e.ResourceID, &e.Actor, &data, &e.Org); err != nil {
@@ -136,7 +141,7 @@ func (s SQLStore) EventsAfter(ctx context.Context, seq int64, limit int) ([]Even
 		}
 		evs = append(evs, e)
 		return nil
-	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data, org FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	}, `SELECT seq, time, kind, resource_type, resource_id, actor, data, org FROM events `+clauses, args...)
 	return evs, err
 }
 
@@ -295,8 +300,8 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 	case "emails":
 		// The email index; and, for a user that a replica of the version
 		// before it wrote, the primary email column.
-		return "pk IN (SELECT user_pk FROM user_emails WHERE value_key = " + n +
-			" UNION SELECT pk FROM users WHERE " + s.d.keyExpr("email") + " = " + n + ")", identity.MatchKey(c.Value), true
+		return s.d.in("pk", "SELECT user_pk FROM user_emails WHERE value_key = "+n+
+			" UNION SELECT pk FROM users WHERE "+s.d.keyExpr("email")+" = "+n), identity.MatchKey(c.Value), true
 	case "nameprefix":
 		// lower(user_name), not user_name_lower, which holds another
 		// organization's names qualified (migration 0008).
@@ -311,10 +316,10 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 
 // groupWhere is userWhere for groups.
 func (s SQLStore) groupWhere(q Query) (string, []any, error) {
-	return where(q, "list groups", s.org, groupCond)
+	return where(q, "list groups", s.org, s.groupCond)
 }
 
-func groupCond(c Cond, n string) (string, any, bool) {
+func (s SQLStore) groupCond(c Cond, n string) (string, any, bool) {
 	switch c.Attr {
 	case "displayname":
 		return "display_name_lower = " + n, strings.ToLower(c.Value), true
@@ -323,7 +328,7 @@ func groupCond(c Cond, n string) (string, any, bool) {
 	case "id":
 		return "id = " + n, c.Value, true
 	case "member":
-		return `pk IN (SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = ` + n + `)`, c.Value, true
+		return s.d.in("pk", `SELECT m.group_pk FROM group_members m JOIN users u ON u.pk = m.user_pk WHERE u.id = `+n), c.Value, true
 	}
 	return "", nil, false
 }

@@ -155,6 +155,19 @@ type Dialect struct {
 	// Err wraps a database error with op, marking the ones worth a retry
 	// ErrUnavailable; it keeps nil nil.
 	Err func(ctx context.Context, op string, err error) error
+	// In is the SQL of "col is one of the rows of subquery" that the
+	// database can still answer from indexes inside an OR; nil: col IN
+	// (subquery), which SQLite does. (PostgreSQL cannot, and scans, but
+	// can with = ANY(ARRAY(subquery)).)
+	In func(col, subquery string) string
+}
+
+// in is Dialect.In or its default.
+func (d Dialect) in(col, subquery string) string {
+	if d.In != nil {
+		return d.In(col, subquery)
+	}
+	return col + " IN (" + subquery + ")"
 }
 
 // keyColumns are the users columns a match key comes from, by match attribute.

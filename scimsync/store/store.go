@@ -83,7 +83,8 @@ type Event struct {
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
 	// on a delete, and on an update that changed the user's match key.
 	Cutoffs []KeyCutoff
-	// Session is the session a session.revoked event ended.
+	// Session is the session of a session event: the one a
+	// session.revoked ended, or the one a session.created began.
 	Session *RevokedSession
 }
 

@@ -115,3 +115,18 @@ config.yaml (and idp-metadata.xml), then the secret files.
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end }}
+
+{{/* The directory organizationsDir is mounted at. */}}
+{{- define "portcullis.orgsDirPath" -}}/etc/portcullis-orgs.d{{- end }}
+
+{{/* The ConfigMap mounted as organizationsDir, or nothing when none is. */}}
+{{- define "portcullis.orgsConfigMap" -}}
+{{- with .Values.organizationsDir }}
+{{- if .existingConfigMap }}{{ .existingConfigMap }}
+{{- else if .files }}{{ include "portcullis.fullname" $ }}-organizations
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The projected file holding organization id's IdP metadata XML (idpMetadata). */}}
+{{- define "portcullis.orgMetadataFile" -}}org-{{ . }}-idp-metadata.xml{{- end }}

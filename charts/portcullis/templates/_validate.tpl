@@ -22,8 +22,25 @@ failure names the value and says what to do; all are reported at once.
 {{- end }}
 {{- $md := 0 }}
 {{- range (list $v.saml.idpMetadataURL $v.saml.idpMetadata $v.saml.idpMetadataFile) }}{{ if . }}{{ $md = add1 $md }}{{ end }}{{ end }}
-{{- if ne $md 1 }}
-{{- $p = append $p (printf "set exactly one of saml.idpMetadataURL, saml.idpMetadata (the XML) and saml.idpMetadataFile; %d are set" $md) }}
+{{- $orgs := or $v.organizations $v.organizationsDir.files $v.organizationsDir.existingConfigMap }}
+{{- if and (ne $md 1) (not (and $orgs (eq $md 0))) }}
+{{- $p = append $p (printf "set exactly one of saml.idpMetadataURL, saml.idpMetadata (the XML) and saml.idpMetadataFile; %d are set (with organizations, none may be: there is then no default organization)" $md) }}
+{{- end }}
+{{- if and $v.organizationsDir.files $v.organizationsDir.existingConfigMap }}
+{{- $p = append $p "organizationsDir.existingConfigMap is set, so leave organizationsDir.files empty (the files come from that ConfigMap)" }}
+{{- end }}
+{{- range $name, $_ := $v.organizationsDir.files }}
+{{- if not (or (hasSuffix ".yaml" $name) (hasSuffix ".yml" $name)) }}
+{{- $p = append $p (printf "organizationsDir.files: %q must end in .yaml (Portcullis reads only .yaml and .yml files there)" $name) }}
+{{- end }}
+{{- end }}
+{{- range $i, $o := $v.organizations }}
+{{- $s := $o.saml | default dict }}
+{{- $n := 0 }}
+{{- range (list $s.idpMetadataURL $s.idpMetadata $s.idpMetadataFile) }}{{ if . }}{{ $n = add1 $n }}{{ end }}{{ end }}
+{{- if ne $n 1 }}
+{{- $p = append $p (printf "organizations[%d] (%s): set exactly one of saml.idpMetadataURL, saml.idpMetadata (the XML) and saml.idpMetadataFile; %d are set" $i ($o.id | default "no id") $n) }}
+{{- end }}
 {{- end }}
 {{- if $v.saml.existingSecret }}
 {{- if or $v.saml.key $v.saml.cert }}

@@ -11,6 +11,10 @@ import (
 // replica: its own tables and types, each login written in one batch.
 func (s *Store) Ledger() store.Ledger { return s.ledger }
 
+// Deliveries is the webhook delivery and event feed side of the store,
+// shared by every replica.
+func (s *Store) Deliveries() store.Deliveries { return s.deliveries }
+
 // EventStats implements store.EventSummary, in one round trip: a lateral
 // join walks the events_kind_time index once per kind.
 func (s *Store) EventStats(ctx context.Context, since time.Time) (store.EventStats, error) {

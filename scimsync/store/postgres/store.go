@@ -57,6 +57,7 @@ type Store struct {
 	now          func() time.Time
 	eventLockObj int32 // the events table's OID, as int4
 	ledger       *store.SQLLedger
+	deliveries   *store.SQLDeliveries // the webhook and feed side
 	replay       *ReplayCache
 
 	closing   context.Context // done once Close is called
@@ -75,6 +76,7 @@ var dialect = store.Dialect{
 		return "translate(" + col + ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 	},
 	NoLimit: "ALL", ForUpdate: " FOR UPDATE", Time: tsParam, Err: dbErr,
+	In:     func(col, subquery string) string { return col + " = ANY(ARRAY(" + subquery + "))" },
 	Times:  func() store.Times { return new(times) },
 	Unique: func(err error) bool { return sqlState(err) == uniqueViolation },
 }
@@ -115,6 +117,7 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*Store, error)
 	s := &Store{pool: pool, listenConfig: cfg.ConnConfig.Copy(), now: conf.Now, closing: closing, stop: stop}
 	s.SQLStore = store.NewSQLStore(s, dialect, conf)
 	s.ledger = store.NewSQLLedger(dialect, conn{pool}, s.runAll, conf.Now)
+	s.deliveries = store.NewSQLDeliveries(s.SQLStore, s.runAll)
 	s.replay = &ReplayCache{pool: pool, now: conf.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()

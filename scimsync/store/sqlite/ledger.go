@@ -13,6 +13,9 @@ import (
 // types, written one transaction at a time on the write connection.
 func (s *Store) Ledger() store.Ledger { return s.ledger }
 
+// Deliveries is the webhook delivery and event feed side of the store.
+func (s *Store) Deliveries() store.Deliveries { return s.deliveries }
+
 // EventStats implements store.EventSummary. Each kind is one walk of the
 // events_kind_time index.
 func (s *Store) EventStats(ctx context.Context, since time.Time) (store.EventStats, error) {

@@ -37,6 +37,8 @@ type Store struct {
 	r      *sql.DB // read-only pool
 	now    func() time.Time
 	ledger *store.SQLLedger
+	// deliveries is the webhook and feed side (store.Deliveries).
+	deliveries *store.SQLDeliveries
 
 	closeOnce sync.Once
 	closeErr  error
@@ -91,6 +93,7 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 	s.r = r
 	s.SQLStore = store.NewSQLStore(s, dialect, conf)
 	s.ledger = store.NewSQLLedger(dialect, conn{r}, s.runAll, conf.Now)
+	s.deliveries = store.NewSQLDeliveries(s.SQLStore, s.runAll)
 	return s, nil
 }
 

@@ -70,6 +70,12 @@ func Run(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store
 			tc.fn(t, openClosed(t, open))
 		})
 	}
+	for _, tc := range deliveryTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open)
+		})
+	}
 	for _, tc := range matchTests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
