@@ -283,6 +283,7 @@ func (c *Config) ReadOrganizationsDir() ([]OrgFile, error) {
 	}
 	var out []OrgFile
 	accepted := slices.Clone(c.Organizations)
+	taken := newOrgIndex(accepted)
 	for _, e := range entries {
 		name := e.Name()
 		ext := filepath.Ext(name)
@@ -300,12 +301,58 @@ func (c *Config) ReadOrganizationsDir() ([]OrgFile, error) {
 			out = append(out, OrgFile{Path: path, Err: err})
 			continue
 		}
-		if ps := CrossOrganizationProblems(append(slices.Clone(accepted), *o), ""); len(ps) > 0 {
-			out = append(out, OrgFile{Path: path, Err: fmt.Errorf("organization file %s: %w", path, problems(ps).err())})
-			continue
+		// The index answers the common case (no clash) without the
+		// quadratic full check; a clash gets the full check's messages.
+		if taken.clashes(o) {
+			if ps := CrossOrganizationProblems(append(slices.Clone(accepted), *o), ""); len(ps) > 0 {
+				out = append(out, OrgFile{Path: path, Err: fmt.Errorf("organization file %s: %w", path, problems(ps).err())})
+				continue
+			}
 		}
 		accepted = append(accepted, *o)
+		taken.add(o)
 		out = append(out, OrgFile{Path: path, Org: o})
 	}
 	return out, nil
+}
+
+// orgIndex is the ids, domains and hosts organizations have taken, so that
+// reading a directory of n files checks each against the others in O(1)
+// rather than O(n).
+type orgIndex struct{ ids, domains, hosts map[string]bool }
+
+func newOrgIndex(orgs []Organization) *orgIndex {
+	x := &orgIndex{ids: map[string]bool{}, domains: map[string]bool{}, hosts: map[string]bool{}}
+	for i := range orgs {
+		x.add(&orgs[i])
+	}
+	return x
+}
+
+func (x *orgIndex) add(o *Organization) {
+	x.ids[o.ID] = true
+	for _, d := range o.Domains {
+		x.domains[d] = true
+	}
+	for _, h := range o.Hosts {
+		x.hosts[h] = true
+	}
+}
+
+// clashes reports whether o's id, or one of its domains or hosts, is taken.
+func (x *orgIndex) clashes(o *Organization) bool {
+	if x.ids[o.ID] {
+		return true
+	}
+	for _, d := range o.Domains {
+		if x.domains[d] {
+			return true
+		}
+	}
+	for _, h := range o.Hosts {
+		if x.hosts[h] {
+			return true
+		}
+	}
+	return false
 }

@@ -137,6 +137,7 @@ func TestOrganizationsDir_BadFileRefusedOthersRead(t *testing.T) {
 	write("initech.yaml", "id: initech\ndomains: [initech.com]\nsaml:\n  idpMetadataFile: initech.xml\nscim:\n  tokensFile: initech.tokens\n")
 	write("typo.yaml", "id: typo\ndomains: [typo.com]\nsaml:\n  idpMetadataFil: typo.xml\n")
 	write("clash.yml", "id: clash\ndomains: [acme.com]\nsaml:\n  idpMetadataFile: clash.xml\nscim:\n  tokensFile: clash.tokens\n")
+	write("zz-dup.yaml", "id: zz\ndomains: [initech.com]\nsaml:\n  idpMetadataFile: zz.xml\nscim:\n  tokensFile: zz.tokens\n")
 	write("notes.txt", "not read")
 	write(".hidden.yaml", "not read either")
 	cfg := strings.Replace(orgsOnly, "organizations:\n", "organizationsDir: "+dir+"\norganizations:\n", 1)
@@ -160,6 +161,8 @@ func TestOrganizationsDir_BadFileRefusedOthersRead(t *testing.T) {
 		"clash.yml": "organization file " + filepath.Join(dir, "clash.yml") +
 			": domains[0]: acme.com is already a domain of acme (the config file's organizations); a domain belongs to one organization",
 		"initech.yaml": "ok initech",
+		"zz-dup.yaml": "organization file " + filepath.Join(dir, "zz-dup.yaml") +
+			": domains[0]: initech.com is already a domain of initech (" + filepath.Join(dir, "initech.yaml") + "); a domain belongs to one organization",
 		"typo.yaml": "organization file " + filepath.Join(dir, "typo.yaml") +
 			": line 3: saml.idpMetadataURL: required: set idpMetadataURL or idpMetadataFile\n" +
 			"line 4: saml.idpMetadataFil: unknown field (did you mean idpMetadataFile?)\n" +

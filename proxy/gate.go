@@ -17,14 +17,17 @@ import (
 // Gate is the directory lookup run on every authenticated request
 // (scimsync.Directory satisfies it). key is the session's match value.
 type Gate interface {
-	Standing(key string) identity.Standing
+	// OrgStanding is the standing of match key key in organization
+	// org's directory. It runs on every signed-in request: it must not
+	// allocate.
+	OrgStanding(org, key string) identity.Standing
 }
 
 // Revocations says whether one session was ended (scimsync.Directory
 // satisfies it). SessionRevoked runs on every signed-in request: it must not
 // allocate.
 type Revocations interface {
-	SessionRevoked(id string) bool
+	OrgSessionRevoked(org, id string) bool
 }
 
 // Freshness says how current the gate's directory view is, when other
@@ -101,7 +104,7 @@ func (gp *gatePolicy) check(p *identity.Principal, issuedAt, now time.Time, merg
 		// removed them since it last heard from the store.
 		return verdictStale, identity.Standing{}, nil
 	}
-	st := gp.gate.Standing(gp.key(p))
+	st := gp.gate.OrgStanding(orgOf(p), gp.key(p))
 	switch st.State {
 	case identity.StateInactive, identity.StateDeleted:
 		return verdictRemoved, st, nil
@@ -215,4 +218,12 @@ func (p *Proxy) DirectoryCheck() ReadyCheck {
 		}
 		return Ready, ""
 	}}
+}
+
+// orgOf is p's organization; "" (a principal built in code) is the default.
+func orgOf(p *identity.Principal) string {
+	if p.Org == "" {
+		return identity.DefaultOrg
+	}
+	return p.Org
 }

@@ -24,6 +24,8 @@ type mapGate struct {
 	m  map[string]identity.Standing
 }
 
+func (g *mapGate) OrgStanding(_, key string) identity.Standing { return g.Standing(key) }
+
 func (g *mapGate) Standing(key string) identity.Standing {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -22,6 +22,8 @@ type setRevocations struct {
 	ids map[string]bool
 }
 
+func (s *setRevocations) OrgSessionRevoked(_, id string) bool { return s.SessionRevoked(id) }
+
 func (s *setRevocations) SessionRevoked(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -169,7 +169,7 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			zap.String("request_id", web.RequestID(x.r.Context())))
 		s = nil
 	}
-	x.ended = s != nil && p.revoked != nil && p.revoked.SessionRevoked(s.ID)
+	x.ended = s != nil && p.revoked != nil && p.revoked.OrgSessionRevoked(orgOf(&s.Principal), s.ID)
 	if x.ended && p.gate == nil {
 		p.refuseEnded(x, s)
 		s = nil
@@ -283,7 +283,7 @@ func (p *Proxy) forward(x *exchange) {
 	if x.who != nil && p.gate != nil && isStream(r) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		defer p.streams.add(p.gate.key(x.who), cancel)()
+		defer p.streams.add(identity.OrgKey(orgOf(x.who), p.gate.key(x.who)), cancel)()
 		if p.revoked != nil && x.session != nil {
 			defer p.sessionStreams.add(x.session.ID, cancel)()
 		}

@@ -53,6 +53,15 @@ func (sp *SP) startLoginAt(w http.ResponseWriter, r *http.Request, c *conn, retu
 		return
 	}
 	returnTo, _ = sp.redirects.Safe(returnTo)
+	if home := c.acsURL.Host; !strings.EqualFold(r.Host, home) && sp.conns.Load().byHost[strings.ToLower(home)] == c {
+		// An organization with hosts has its ACS on the first: the login
+		// starts there, so the tracking cookie is where the IdP posts.
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Location", c.acsURL.Scheme+"://"+home+pathLogin+"?rd="+url.QueryEscape(returnTo))
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
 
 	idp := *st.sp // a copy: nothing in it is changed, but the request is built per call
 	req, err := idp.MakeAuthenticationRequest(st.ssoURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)

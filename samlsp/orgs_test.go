@@ -281,8 +281,9 @@ func TestOrganizations_IdentifierFirstPage(t *testing.T) {
 	if rec := post("Bob@ACME.com"); rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), h.acme.ssoURL) {
 		t.Errorf("bob@acme.com: %d %s", rec.Code, rec.Header().Get("Location"))
 	}
-	for _, target := range []string{"/saml/login?organization=globex", "/saml/login?login_hint=x@globex.com", "/saml/login?domain_hint=globex.com"} {
-		if rec := get(target, "app.example.com"); rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), h.globex.ssoURL) {
+	// globex is served on its own host, where its ACS and so its login are.
+	for _, target := range []string{"/saml/login?organization=globex&rd=/after", "/saml/login?login_hint=x@globex.com&rd=/after", "/saml/login?domain_hint=globex.com&rd=/after"} {
+		if rec := get(target, "app.example.com"); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "https://"+globexHost+"/saml/login?rd=%2Fafter" {
 			t.Errorf("%s: %d %s", target, rec.Code, rec.Header().Get("Location"))
 		}
 	}

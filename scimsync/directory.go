@@ -17,8 +17,13 @@ import (
 // cut-off, group names), indexed by the match key, and is kept in step with
 // the store by following the event log in sequence order.
 type Directory struct {
-	matchAttribute string           // userName | email | externalId
-	now            func() time.Time // for the expiry of cut-offs
+	matchAttribute string // userName | email | externalId
+	// org is the organization whose events the view applies (others'
+	// only advance its position); group, when set, is the Directories it
+	// belongs to, through which it catches up (orgs.go).
+	org   string
+	group *Directories
+	now   func() time.Time // for the expiry of cut-offs
 
 	mu      sync.RWMutex
 	users   map[string]*dirUser  // by user ID
@@ -59,6 +64,7 @@ func NewDirectory(matchAttribute string) (*Directory, error) {
 		return nil, fmt.Errorf("directory: unknown match attribute %q", matchAttribute)
 	}
 	return &Directory{
+		org:            store.DefaultOrg,
 		matchAttribute: matchAttribute,
 		now:            time.Now,
 		users:          map[string]*dirUser{},
@@ -86,6 +92,21 @@ func (d *Directory) OnRevoke(fn func(key string)) {
 // sessions from before. A key no user holds any more counts as deleted
 // until its cut-off expires; a key two users hold is ambiguous. It does not
 // allocate (beyond folding a key that has upper-case letters).
+// OrgStanding is Standing for a principal of organization org: a user of
+// another organization than the view's is unknown here. (The proxy's Gate;
+// Directories answers for several organizations.)
+func (d *Directory) OrgStanding(org, key string) identity.Standing {
+	if org != d.org {
+		return identity.Standing{}
+	}
+	return d.Standing(key)
+}
+
+// OrgSessionRevoked is SessionRevoked for a session of organization org.
+func (d *Directory) OrgSessionRevoked(org, id string) bool {
+	return org == d.org && d.SessionRevoked(id)
+}
+
 func (d *Directory) Standing(key string) identity.Standing {
 	k := identity.MatchKey(key)
 	d.mu.RLock()
@@ -176,6 +197,9 @@ func (d *Directory) Load(s *store.Snapshot) {
 // after a local write (so the next request sees it) and whenever another
 // replica may have written.
 func (d *Directory) CatchUp(ctx context.Context, st store.Store) error {
+	if d.group != nil {
+		return d.group.catchUpFrom(ctx, st, false)
+	}
 	return d.catchUpFrom(ctx, st, false)
 }
 
@@ -210,6 +234,10 @@ func (d *Directory) applyEvents(evs []store.Event, followed bool) {
 	for i := range evs {
 		e := &evs[i]
 		if e.Seq <= d.seq {
+			continue
+		}
+		if store.OrgOrDefault(e.Org) != d.org {
+			d.seq = e.Seq // another organization's: passed over
 			continue
 		}
 		// A session ended by its user's deactivation or deletion stays

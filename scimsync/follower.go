@@ -38,6 +38,13 @@ type FollowerOptions struct {
 // DefaultFollowerPoll is the default FollowerOptions.Poll.
 const DefaultFollowerPoll = time.Second
 
+// followed is what a Follower keeps in step: a Directory, or the
+// Directories of every organization.
+type followed interface {
+	catchUpFrom(ctx context.Context, st store.Store, followed bool) error
+	Seq() int64
+}
+
 // followerListenRetry is the pause after a listener error, so that a
 // Listener failing without delay cannot spin (the PostgreSQL store backs off by
 // itself as well).
@@ -51,7 +58,7 @@ const followerListenRetry = 100 * time.Millisecond
 // disconnect nothing is missed, and Directory.Apply skips what it has, so
 // nothing is applied twice.
 type Follower struct {
-	dir    *Directory
+	dir    followed
 	st     store.Store
 	listen Listener // nil: poll only
 	opts   FollowerOptions
@@ -68,7 +75,7 @@ type Follower struct {
 
 // NewFollower returns a follower of st for dir, which should already hold
 // a snapshot (Directory.Load); listen may be nil to poll only.
-func NewFollower(dir *Directory, st store.Store, listen Listener, opts FollowerOptions) *Follower {
+func NewFollower(dir followed, st store.Store, listen Listener, opts FollowerOptions) *Follower {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultFollowerPoll
 	}

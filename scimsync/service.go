@@ -33,6 +33,10 @@ type Token struct {
 	hash  [32]byte
 }
 
+// Digest is the token's SHA-256, to tell whether two tokens are the same
+// without holding the secret (tokens must be unique across organizations).
+func (t Token) Digest() [32]byte { return t.hash }
+
 // ParseTokens reads a tokens file: one token a line, either "token" or
 // "label token"; blank lines and # comments are ignored. Two lines allow a
 // rotation: both tokens work until the old line is removed.
@@ -96,6 +100,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Metrics, if set, counts requests by resource, operation and status.
 	Metrics *metrics.Metrics
+	// BasePath is where the service is mounted; default scim.basePath
+	// (an organization's is {scim.basePath}/{id}).
+	BasePath string
 	// Sessions, if set, records session.revoked for the sessions a write
 	// that deactivates or deletes a user ended.
 	Sessions *SessionEvents
@@ -143,6 +150,9 @@ func NewService(o Options) (*Service, error) {
 		o.Audit = zap.NewNop()
 	}
 	base := o.Config.SCIM.BasePath
+	if o.BasePath != "" {
+		base = o.BasePath
+	}
 	s := &Service{
 		o:       o,
 		base:    base,

@@ -139,6 +139,7 @@ func exportedSeries(t *testing.T) map[string]bool {
 	m.DirectoryEvent("user.created")
 	m.Login("default", "replay")
 	m.OrganizationServed("default")
+	m.WebhookEndpoint("http://app/hooks")
 	fams, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +179,8 @@ func checkSeries(t *testing.T, where, expr string, exported map[string]bool) []s
 
 // requiredAlerts are the alerts: provisioning silent, SCIM errors
 // rising, replica lag over the threshold, metadata refresh failing.
-var requiredAlerts = []string{"PortcullisProvisioningSilent", "PortcullisSCIMErrorsRising", "PortcullisReplicaLagHigh", "PortcullisIdPMetadataRefreshFailing"}
+var requiredAlerts = []string{"PortcullisProvisioningSilent", "PortcullisSCIMErrorsRising", "PortcullisReplicaLagHigh", "PortcullisIdPMetadataRefreshFailing",
+	"PortcullisWebhookBacklogGrowing"}
 
 func init() {
 	ciCases["monitoring"] = renderCase{

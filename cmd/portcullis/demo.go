@@ -20,7 +20,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -103,36 +102,21 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 	if err := checkLoopback(opts.Listen); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "portcullis-demo-")
+	dir, cleanup, err := demoDir()
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
-			err = rmErr
-		}
-	}()
-	if err := writeKeys(dir, io.Discard); err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
+	defer func() { err = cleanup(err) }()
 	token := scimsync.GenerateToken()
 	if err := os.WriteFile(filepath.Join(dir, "scim.tokens"), []byte("demo "+token+"\n"), 0o600); err != nil {
 		return err
 	}
 
-	var lns []net.Listener // proxy, admin, IdP, app
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close() // serveOn and Serve close theirs; this is for early returns
-		}
-	}()
-	for _, addr := range []string{opts.Listen, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"} {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", addr, err)
-		}
-		lns = append(lns, ln)
+	lns, err := demoListeners(opts.Listen, 4) // proxy, admin, IdP, app
+	if err != nil {
+		return err
 	}
+	defer closeAll(lns)
 	pub, adm, idpLn, upLn := lns[0], lns[1], lns[2], lns[3]
 	info := demoInfo{
 		URL:         "http://" + pub.Addr().String(),
@@ -176,22 +160,8 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 		return ""
 	})
 
-	errLog := zap.NewStdLog(log.Named("http"))
-	peers := []*http.Server{newServer(a.cfg, idp, errLog), newServer(a.cfg, upstream, errLog)}
-	var wg sync.WaitGroup
-	for i, s := range peers {
-		wg.Go(func() { _ = s.Serve(lns[2+i]) })
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, s := range peers {
-			if s.Shutdown(sctx) != nil {
-				_ = s.Close()
-			}
-		}
-		wg.Wait()
-	}()
+	stopPeers := servePeers(a, lns[2:], []http.Handler{idp, upstream}, log)
+	defer stopPeers()
 	// Now, so a failure is an error here rather than a retry loop in Run.
 	if err := a.sp.LoadMetadata(ctx); err != nil {
 		return fmt.Errorf("demo idp metadata: %w", err)

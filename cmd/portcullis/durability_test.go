@@ -142,6 +142,7 @@ func buildBinary(t testing.TB) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopOrgsFixture()
 	if binaryDir != "" {
 		_ = os.RemoveAll(binaryDir)
 	}

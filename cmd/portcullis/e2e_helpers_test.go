@@ -113,7 +113,7 @@ func (b *lockedBuffer) countAudit(event, user string) int {
 }
 
 // listenLoopback opens a TCP listener on a free loopback port.
-func listenLoopback(t *testing.T) net.Listener {
+func listenLoopback(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,7 +124,7 @@ func listenLoopback(t *testing.T) net.Listener {
 
 // freePort returns a loopback port that was free a moment ago, for a peer
 // (Apache) that must open the port itself.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln := listenLoopback(t)
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -149,7 +149,7 @@ var upstreamPage = template.Must(template.New("up").Parse(`<!doctype html>
 
 // newEchoUpstream is the app behind the proxy: an HTML page that shows the
 // request it received, headers included, as JSON in <pre id="headers">.
-func newEchoUpstream(t *testing.T) *httptest.Server {
+func newEchoUpstream(t testing.TB) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/favicon.ico" {
@@ -211,8 +211,9 @@ type simpleSAMLphp struct {
 }
 
 // startSimpleSAMLphp starts the IdP on port with our SP registered, via
-// .ci/simplesamlphp.sh, and stops it (and removes its workdir) in Cleanup.
-func startSimpleSAMLphp(t *testing.T, port int, spEntityID, spACS, spCert string) *simpleSAMLphp {
+// .ci/simplesamlphp.sh (extraArgs go to its start command), and stops it
+// (and removes its workdir) in Cleanup.
+func startSimpleSAMLphp(t testing.TB, port int, spEntityID, spACS, spCert string, extraArgs ...string) *simpleSAMLphp {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "..", ".ci", "simplesamlphp.sh"))
 	if err != nil {
@@ -248,12 +249,12 @@ func startSimpleSAMLphp(t *testing.T, port int, spEntityID, spACS, spCert string
 			t.Errorf("stop IdP: %v", err)
 		}
 	})
-	out, err := run(5*time.Minute, "start",
+	out, err := run(5*time.Minute, append([]string{"start",
 		"--port", strconv.Itoa(port), "--workdir", dir,
 		"--sp-entity-id", spEntityID, "--sp-acs", spACS, "--sp-cert", spCert,
 		// Single Logout at /saml/slo beside the ACS (both bindings work;
 		// SimpleSAMLphp 1.19 registers one).
-		"--sp-slo", strings.Replace(spACS, "/saml/acs", "/saml/slo", 1))
+		"--sp-slo", strings.Replace(spACS, "/saml/acs", "/saml/slo", 1)}, extraArgs...)...)
 	if err != nil {
 		idp.logTail(t, 100)
 		t.Fatal(err)
@@ -273,7 +274,7 @@ func startSimpleSAMLphp(t *testing.T, port int, spEntityID, spACS, spCert string
 }
 
 // logTail writes the last n lines of the IdP's log files to the test log.
-func (idp *simpleSAMLphp) logTail(t *testing.T, n int) {
+func (idp *simpleSAMLphp) logTail(t testing.TB, n int) {
 	t.Helper()
 	for _, f := range []string{"log/simplesamlphp.log", "apache2/log/error.log", "apache2/log/php_error.log"} {
 		data, err := os.ReadFile(filepath.Join(idp.dir, f))
@@ -321,6 +322,44 @@ func waitReady(adminURL string, done <-chan struct{}, timeout time.Duration) err
 	}
 }
 
+// serveLogged builds the app from the config at cfgPath, logging JSON at
+// debug level into logs, and serves it as `serve` does on pub and adm
+// until the test ends. It returns once /readyz answers 200.
+func serveLogged(t testing.TB, cfgPath string, logs *lockedBuffer, pub, adm net.Listener) *app {
+	t.Helper()
+	log, err := newLogger("json", "debug", logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := build(context.Background(), cfgPath, log)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(done)
+		serveErr = serveOn(ctx, a, pub, adm, log)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+			if serveErr != nil {
+				t.Errorf("serveOn: %v", serveErr)
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("serveOn did not return within 60s of cancel")
+		}
+	})
+	if err := waitReady("http://"+adm.Addr().String(), done, readyTimeout); err != nil {
+		t.Fatalf("%v\nproxy logs:\n%s", err, logs.String())
+	}
+	return a
+}
+
 // ---------------------------------------------------------------- browser
 
 // startBrowser starts one headless Chromium for the whole test; each subtest
@@ -331,8 +370,9 @@ func startBrowser(t *testing.T) (context.Context, *lockedBuffer) {
 }
 
 // startBrowserWith is startBrowser with host-resolver rules put before the
-// ones that keep every name off the network ("MAP *.pc.test 127.0.0.1").
-func startBrowserWith(t *testing.T, rules string) (context.Context, *lockedBuffer) {
+// ones that keep every name off the network ("MAP *.pc.test 127.0.0.1"),
+// and extra allocator options.
+func startBrowserWith(t testing.TB, rules string, extra ...chromedp.ExecAllocatorOption) (context.Context, *lockedBuffer) {
 	t.Helper()
 	if rules != "" {
 		rules += " , "
@@ -352,6 +392,7 @@ func startBrowserWith(t *testing.T, rules string) (context.Context, *lockedBuffe
 		chromedp.Flag("host-resolver-rules", rules+"MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
 		chromedp.CombinedOutput(output),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)

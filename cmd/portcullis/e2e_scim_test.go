@@ -311,39 +311,9 @@ store:
 		}
 	})
 
-	log, err := newLogger("json", "debug", logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := build(context.Background(), cfgPath, log)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
+	a := serveLogged(t, cfgPath, logs, pub, adm)
 	s.cookieName = a.cfg.Session.CookieName
 	s.trackingPrefix = samlsp.TrackingCookiePrefix(s.cookieName)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = serveOn(ctx, a, pub, adm, log)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-			if serveErr != nil {
-				t.Errorf("serveOn: %v", serveErr)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("serveOn did not return within 60s of cancel")
-		}
-	})
-	if err := waitReady("http://"+adm.Addr().String(), done, readyTimeout); err != nil {
-		t.Fatal(err)
-	}
 
 	browserAt := time.Now()
 	var out *lockedBuffer

@@ -155,7 +155,7 @@ func TestWebhooks_KillOfTheDeliveringReplicaLosesNothing(t *testing.T) {
 
 // waitLeaseHolder waits until one process logs that it took the delivery
 // lease and returns it and the other.
-func waitLeaseHolder(t *testing.T, procs []*proc) (holder, other *proc) {
+func waitLeaseHolder(t testing.TB, procs []*proc) (holder, other *proc) {
 	t.Helper()
 	for range 300 {
 		for i, p := range procs {

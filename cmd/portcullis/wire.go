@@ -64,6 +64,9 @@ func build(ctx context.Context, path string, log *zap.Logger) (*app, error) {
 
 // scimParts is what SCIM adds to the process.
 type scimParts struct {
+	// dirs is every organization's directory view (the gate); dir is the
+	// default organization's, nil when the config has no top-level IdP.
+	dirs     *scimsync.Directories
 	dir      *scimsync.Directory
 	drift    *scimsync.DriftDetector
 	svc      http.Handler
@@ -76,7 +79,7 @@ type scimParts struct {
 	service  *scimsync.Service  // its LastToken, for the status page
 	logins   *scimsync.LoginRecorder
 	ender    *scimsync.SessionEnder // ends sessions one by one
-	tokens   *filewatch.Watcher     // scim.tokensFile, re-read when it changes
+	tokens   []*filewatch.Watcher   // the tokens files, re-read when they change
 	// deliveries is the event feed and webhook side of the store;
 	// sessions writes session.created into it.
 	deliveries store.Deliveries
@@ -91,12 +94,13 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	if err := cfg.CheckSecretFiles(); err != nil {
 		return nil, err
 	}
-	if cfg.SCIM.Enabled && (len(cfg.Organizations) > 0 || cfg.OrganizationsDir != "") {
-		// Each organization's SCIM directory (scimsync keyed by
-		// organization) is not built yet: refuse rather than let one
-		// organization's directory gate another's users.
-		return nil, errors.New("organizations: scim.enabled with organizations is not supported yet; " +
-			"serve organizations with scim.enabled: false for now (sign-in, domains, hosts and routes are per organization)")
+	if cfg.SCIM.Enabled && cfg.OrganizationsDir != "" {
+		// The SCIM directories of organizations that come and go with
+		// organizationsDir are not built yet (organizations[] has them):
+		// refuse rather than serve such an organization without its
+		// directory.
+		return nil, errors.New("organizationsDir: scim.enabled together with organizationsDir is not supported yet; " +
+			"list organizations with SCIM directories under organizations")
 	}
 	keyText, err := os.ReadFile(cfg.Resolve(cfg.Session.KeysFile))
 	if err != nil {
@@ -138,13 +142,17 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 			return nil, err
 		}
 		a.store, a.follower, a.drift = sc.store, sc.follower, sc.drift
-		a.watches = append(a.watches, sc.tokens)
+		a.watches = append(a.watches, sc.tokens...)
 		onLogin = func(ctx context.Context, l samlsp.Login) {
-			sc.drift.Check(ctx, l.Principal)
+			if sc.drift != nil && l.Principal.Org == identity.DefaultOrg {
+				sc.drift.Check(ctx, l.Principal)
+			}
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
 				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
 				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
-			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
+			if l.Principal.Org == identity.DefaultOrg { // other organizations' session events: not yet (issue #16 with #15)
+				sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
+			}
 		}
 		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
 			_ = a.Close()
@@ -181,8 +189,8 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Audit:             audit,
 		Metrics:           a.metrics,
 	}
-	if sc.dir != nil {
-		opts.Gate, opts.SCIM, opts.Revocations = sc.dir, sc.svc, sc.dir
+	if sc.dirs != nil {
+		opts.Gate, opts.SCIM, opts.Revocations = sc.dirs, sc.svc, sc.dirs
 	}
 	if opts.IdentityKeys, err = readIdentityKeys(cfg); err != nil {
 		_ = a.Close()
@@ -196,9 +204,9 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		_ = a.Close()
 		return nil, err
 	}
-	if sc.dir != nil {
-		sc.dir.OnRevoke(a.proxy.CloseStreams)
-		sc.dir.OnSessionRevoke(a.proxy.CloseSessionStreams)
+	if sc.dirs != nil {
+		sc.dirs.OnRevoke(a.proxy.CloseStreams)
+		sc.dirs.OnSessionRevoke(a.proxy.CloseSessionStreams)
 	}
 	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
@@ -278,6 +286,7 @@ type openedStore struct {
 		store.Store
 		store.Reader
 		store.EventSummary
+		ForOrg(org string) *store.OrgStore
 	}
 	ledger     store.Ledger
 	deliveries store.Deliveries
@@ -326,14 +335,6 @@ func buildSCIM(ctx context.Context, cfg *config.Config, log, audit *zap.Logger) 
 
 // buildSCIMWith is buildSCIM counting into m (nil: not counted).
 func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logger, m *metrics.Metrics) (scimParts, error) {
-	text, err := os.ReadFile(cfg.Resolve(cfg.SCIM.TokensFile))
-	if err != nil {
-		return scimParts{}, fmt.Errorf("scim.tokensFile: %w", err)
-	}
-	tokens, err := scimsync.ParseTokens(text)
-	if err != nil {
-		return scimParts{}, fmt.Errorf("scim.tokensFile %s: %w", cfg.SCIM.TokensFile, err)
-	}
 	opened, err := storeFor(ctx, cfg)
 	if err != nil {
 		return scimParts{}, fmt.Errorf("store (%s): %w", cfg.Store.Driver, err)
@@ -343,40 +344,61 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		_ = st.Close()
 		return scimParts{}, err
 	}
-	dir, err := scimsync.NewDirectory(cfg.SCIM.Match.SCIMAttribute)
-	if err != nil {
-		return fail(err)
-	}
+	parts := scimParts{store: st, reader: st, ledger: opened.ledger, events: st, replay: opened.replay,
+		deliveries: opened.deliveries, dirs: scimsync.NewDirectories(), logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
+	router := scimsync.NewRouter(cfg.SCIM.BasePath)
+	parts.svc = router
 	loaded := time.Now()
-	snap, err := st.Snapshot(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("store: load directory: %w", err))
+	tokens := &tokenOwners{}
+	if cfg.HasDefaultOrg() {
+		if err := buildDefaultSCIM(ctx, cfg, st, log, audit, m, &parts, router, tokens); err != nil {
+			return fail(err)
+		}
 	}
-	dir.Load(snap)
+	for i := range cfg.Organizations {
+		o := &cfg.Organizations[i]
+		if err := addOrgSCIM(ctx, cfg, st.ForOrg(o.ID), o, log, audit, m, &parts, router, tokens); err != nil {
+			return fail(err)
+		}
+	}
+	// The snapshots held every document; the views keep only what the gate
+	// needs. Give the difference back to the OS now rather than keeping a
+	// large directory's load peak for the life of the process.
+	debug.FreeOSMemory()
+	if opened.listen != nil {
+		parts.follower = scimsync.NewFollower(parts.dirs, st, opened.listen, scimsync.FollowerOptions{Loaded: loaded})
+		m.WatchFreshness(parts.follower.ConfirmedAt)
+	}
+	return parts, nil
+}
+
+// buildDefaultSCIM builds the default organization's directory view and
+// SCIM service (scim.tokensFile at scim.basePath) into parts.
+func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI, log, audit *zap.Logger, m *metrics.Metrics,
+	parts *scimParts, router *scimsync.Router, owners *tokenOwners) error {
+	tokens, err := readTokens(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile")
+	if err != nil {
+		return err
+	}
+	if err := owners.claim("scim.tokensFile", tokens); err != nil {
+		return err
+	}
+	dir, err := loadDirectory(ctx, cfg, st, identity.DefaultOrg, log)
+	if err != nil {
+		return err
+	}
 	dir.SetMetrics(m)
 	if err := dir.PrimeLastEvent(ctx, st); err != nil {
 		// Only the last-event metric waits for the next event.
 		log.Warn("read last directory event", zap.Error(err))
 	}
 	m.WatchDirectory(dir)
-	log.Info("directory loaded", zap.String("driver", cfg.Store.Driver),
-		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
-	if n := dir.Ambiguous(); n > 0 {
-		log.Warn("directory has match keys that more than one user holds; the gate denies them until the IdP corrects the users",
-			zap.Int("ambiguous_keys", n), zap.String("match_attribute", cfg.SCIM.Match.SCIMAttribute))
-	}
-	// The snapshot holds every document; the view keeps only what the gate
-	// needs. Give the difference back to the OS now rather than keeping a
-	// large directory's load peak for the life of the process.
-	snap = nil
-	debug.FreeOSMemory()
-	sessions := scimsync.NewSessionEvents(opened.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
-	ender, err := scimsync.NewSessionEnder(st, dir, audit, m)
-	if err != nil {
-		return fail(err)
+	sessions := scimsync.NewSessionEvents(parts.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
+	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
+		return err
 	}
 	svc, err := scimsync.NewService(scimsync.Options{
-		Ender:     ender,
+		Ender:     parts.ender,
 		Config:    cfg,
 		Store:     st,
 		Reader:    st,
@@ -388,27 +410,122 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 		Sessions:  sessions,
 	})
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	parts := scimParts{dir: dir, svc: svc, store: st, drift: scimsync.NewDriftDetector(dir, cfg, audit, m),
-		reader: st, ledger: opened.ledger, events: st, service: svc, replay: opened.replay,
-		deliveries: opened.deliveries, sessions: sessions,
-		logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
-	parts.ender = ender
-	parts.tokens = filewatch.New(cfg.Resolve(cfg.SCIM.TokensFile), tokensRecheck, func(b []byte) error {
+	parts.dirs.Set(identity.DefaultOrg, dir)
+	router.Set(identity.DefaultOrg, svc)
+	parts.dir, parts.service, parts.sessions = dir, svc, sessions
+	parts.drift = scimsync.NewDriftDetector(dir, cfg, audit, m)
+	parts.tokens = append(parts.tokens, tokensWatcher(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile", svc, log))
+	return nil
+}
+
+// addOrgSCIM builds organization o's directory view and SCIM service
+// ({scim.basePath}/{id}, o.scim.tokensFile) over its part of the store.
+func addOrgSCIM(ctx context.Context, cfg *config.Config, st *store.OrgStore, o *config.Organization, log, audit *zap.Logger,
+	m *metrics.Metrics, parts *scimParts, router *scimsync.Router, owners *tokenOwners) error {
+	field := "organizations[" + o.ID + "].scim.tokensFile"
+	path := cfg.Resolve(o.SCIM.TokensFile)
+	tokens, err := readTokens(path, field)
+	if err != nil {
+		return err
+	}
+	if err := owners.claim(field, tokens); err != nil {
+		return err
+	}
+	olog := log.With(zap.String("organization", o.ID))
+	dir, err := loadDirectory(ctx, cfg, st, o.ID, olog)
+	if err != nil {
+		return err
+	}
+	svc, err := scimsync.NewService(scimsync.Options{
+		Config:    cfg,
+		Store:     st,
+		Reader:    st,
+		Directory: dir,
+		Tokens:    tokens,
+		Logger:    olog.Named("scimsync"),
+		Audit:     audit.With(zap.String("organization", o.ID)),
+		Metrics:   m,
+		BasePath:  cfg.SCIM.BasePath + "/" + o.ID,
+	})
+	if err != nil {
+		return err
+	}
+	parts.dirs.Set(o.ID, dir)
+	router.Set(o.ID, svc)
+	parts.tokens = append(parts.tokens, tokensWatcher(path, field, svc, olog))
+	return nil
+}
+
+// openedStoreAPI is the store as the default organization's SCIM uses it.
+type openedStoreAPI interface {
+	store.Store
+	store.Reader
+}
+
+// loadDirectory loads organization org's directory view from st.
+func loadDirectory(ctx context.Context, cfg *config.Config, st store.Store, org string, log *zap.Logger) (*scimsync.Directory, error) {
+	dir, err := scimsync.NewDirectory(cfg.SCIM.Match.SCIMAttribute)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: load directory of organization %s: %w", org, err)
+	}
+	dir.Load(snap)
+	log.Info("directory loaded", zap.String("driver", cfg.Store.Driver),
+		zap.Int("users", len(snap.Users)), zap.Int("groups", len(snap.Groups)), zap.Int64("seq", snap.Seq))
+	if n := dir.Ambiguous(); n > 0 {
+		log.Warn("directory has match keys that more than one user holds; the gate denies them until the IdP corrects the users",
+			zap.Int("ambiguous_keys", n), zap.String("match_attribute", cfg.SCIM.Match.SCIMAttribute))
+	}
+	return dir, nil
+}
+
+// readTokens reads and parses a SCIM tokens file (field names it in errors).
+func readTokens(path, field string) ([]scimsync.Token, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	tokens, err := scimsync.ParseTokens(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", field, path, err)
+	}
+	return tokens, nil
+}
+
+// tokensWatcher re-reads a tokens file when it changes.
+func tokensWatcher(path, field string, svc *scimsync.Service, log *zap.Logger) *filewatch.Watcher {
+	return filewatch.New(path, tokensRecheck, func(b []byte) error {
 		ts, err := scimsync.ParseTokens(b)
 		if err != nil {
-			return fmt.Errorf("scim.tokensFile: %w", err)
+			return fmt.Errorf("%s: %w", field, err)
 		}
 		svc.SetTokens(ts)
 		log.Info("scim tokens reloaded", zap.Int("tokens", len(ts)))
 		return nil
 	}, log.Named("scimsync"))
-	if opened.listen != nil {
-		parts.follower = scimsync.NewFollower(dir, st, opened.listen, scimsync.FollowerOptions{Loaded: loaded})
-		m.WatchFreshness(parts.follower.ConfirmedAt)
+}
+
+// tokenOwners checks that no SCIM token serves two organizations: a token
+// of one organization must get 401 on another's base path, which a shared
+// token would defeat.
+type tokenOwners struct{ by map[[32]byte]string }
+
+func (t *tokenOwners) claim(field string, tokens []scimsync.Token) error {
+	if t.by == nil {
+		t.by = map[[32]byte]string{}
 	}
-	return parts, nil
+	for _, tk := range tokens {
+		if other, ok := t.by[tk.Digest()]; ok && other != field {
+			return fmt.Errorf("%s: a token (label %q) is also in %s; each organization needs tokens of its own", field, tk.Label, other)
+		}
+		t.by[tk.Digest()] = field
+	}
+	return nil
 }
 
 func checkConfig(ctx context.Context, path string, log *zap.Logger, out io.Writer) error {

@@ -17,6 +17,17 @@ type Principal struct {
 	Org string
 }
 
+// OrgKey qualifies key (a match key) with its organization, for maps and
+// tables that hold several organizations' keys: the default organization's
+// keys stay as they are; another's are "{org}\x1f{key}" (U+001F, which no
+// SCIM value may hold).
+func OrgKey(org, key string) string {
+	if org == DefaultOrg || org == "" {
+		return key
+	}
+	return org + "\x1f" + key
+}
+
 // DefaultOrg is the organization id of the top-level IdP and directory:
 // the single-IdP configuration, and every organization-less session.
 const DefaultOrg = "default"

@@ -26,7 +26,7 @@ import (
 // receivers here verify every delivery with it, as an app would, so that
 // our signing is checked against an implementation we did not write.
 
-func newSecret(t *testing.T) (string, []byte) {
+func newSecret(t testing.TB) (string, []byte) {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -35,7 +35,7 @@ func newSecret(t *testing.T) (string, []byte) {
 	return "whsec_" + base64.StdEncoding.EncodeToString(key), key
 }
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
@@ -179,7 +179,7 @@ func user(id string) *store.User {
 		Version: 1, Created: now, LastModified: now, ValidAfter: now}
 }
 
-func setActive(t *testing.T, st store.Store, id string, active bool) {
+func setActive(t testing.TB, st store.Store, id string, active bool) {
 	t.Helper()
 	_, err := st.UpdateUser(context.Background(), id, func(cur *store.User) (*store.User, error) {
 		cur.Active, cur.Version = active, cur.Version+1

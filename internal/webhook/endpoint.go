@@ -124,8 +124,14 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 	return 0, r.save(ctx)
 }
 
+// save stores the endpoint's state. It outlives ctx (a stop or a lost
+// lease ends ctx right after a delivery, whose progress should not be
+// redelivered for nothing); the lease check in SaveEndpoint keeps a late
+// save from overwriting a successor's.
 func (r *runner) save(ctx context.Context) error {
-	return r.d.o.Store.SaveEndpoint(ctx, r.st, LeaseName, r.d.o.Holder)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return r.d.o.Store.SaveEndpoint(sctx, r.st, LeaseName, r.d.o.Holder)
 }
 
 // deliver makes one attempt at e. It reports whether the endpoint may go

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // SQLStore implements Store (all but Close) and Reader once for every
@@ -62,12 +64,7 @@ func (s SQLStore) qual(key string) string { return QualifyKey(s.org, key) }
 
 // QualifyKey is key as stored in a table-wide unique column for
 // organization org (see SQLStore.qual).
-func QualifyKey(org, key string) string {
-	if org == DefaultOrg || org == "" {
-		return key
-	}
-	return org + OrgKeySep + key
-}
+func QualifyKey(org, key string) string { return identity.OrgKey(org, key) }
 
 // unqual is qual undone for a key of s's organization.
 func (s SQLStore) unqual(key string) string {

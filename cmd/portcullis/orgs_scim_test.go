@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
+	"github.com/portcullis-sso/portcullis/internal/session"
+	"github.com/portcullis-sso/portcullis/scimsync"
+)
+
+// orgTokens writes a tokens file for each organization and returns their
+// paths and tokens.
+func orgTokens(t *testing.T, orgs ...string) (paths, tokens map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	paths, tokens = map[string]string{}, map[string]string{}
+	for _, o := range orgs {
+		tokens[o] = scimsync.GenerateToken()
+		paths[o] = filepath.Join(dir, o+".tokens")
+		if err := os.WriteFile(paths[o], []byte(o+"-idp "+tokens[o]+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return paths, tokens
+}
+
+func orgsYAML(paths map[string]string, ids ...string) string {
+	var b strings.Builder
+	b.WriteString("organizations:\n")
+	for _, id := range ids {
+		b.WriteString("  - id: " + id + "\n    domains: [" + id + ".com]\n    saml: {idpMetadataFile: idp.xml}\n" +
+			"    scim: {tokensFile: " + paths[id] + "}\n")
+	}
+	return b.String()
+}
+
+// orgSession mints a session of org's user with email.
+func (w *wireApp) orgSession(org, email string) string {
+	v, err := w.codec.Encode(&session.Session{ID: session.NewID(), IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour),
+		Principal: identity.Principal{User: email, Email: email, Org: org}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return v
+}
+
+func (w *wireApp) scimAs(token, method, path, body string) (int, map[string]any) {
+	req, _ := http.NewRequest(method, w.pub+"/scim/v2"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// Each organization has its own SCIM directory at {basePath}/{id} with its
+// own tokens, and the gate asks the signed-in user's organization only: the
+// same address deactivated in one organization says nothing about the
+// other's user.
+func TestOrganizations_SCIMDirectoryPerOrganization(t *testing.T) {
+	t.Parallel()
+	paths, tokens := orgTokens(t, "acme", "globex")
+	w := newWireApp(t, orgsYAML(paths, "acme", "globex"), nil)
+
+	create := func(org, token, userName string) string {
+		t.Helper()
+		status, u := w.scimAs(token, "POST", "/"+org+"/Users", `{"userName":"`+userName+`","emails":[{"value":"`+userName+`","primary":true}]}`)
+		if status != http.StatusCreated {
+			t.Fatalf("%s: create %s: %d %v", org, userName, status, u)
+		}
+		loc, _ := u["meta"].(map[string]any)["location"].(string)
+		if !strings.Contains(loc, "/scim/v2/"+org+"/Users/") {
+			t.Errorf("%s: meta.location %q is not under its base path", org, loc)
+		}
+		return u["id"].(string)
+	}
+	acmeID := create("acme", tokens["acme"], "pat@shared.com")
+	create("globex", tokens["globex"], "pat@shared.com") // the same userName in another organization
+
+	// Tokens are per organization.
+	for _, tc := range []struct{ token, path string }{
+		{tokens["acme"], "/globex/Users"},
+		{tokens["globex"], "/acme/Users"},
+		{w.token, "/acme/Users"},
+		{tokens["acme"], "/Users"},
+	} {
+		if status, _ := w.scimAs(tc.token, "GET", tc.path, ""); status != http.StatusUnauthorized {
+			t.Errorf("GET %s with another organization's token: %d, want 401", tc.path, status)
+		}
+	}
+	if status, body := w.scimAs(tokens["globex"], "GET", "/globex/Users/"+acmeID, ""); status != http.StatusNotFound {
+		t.Errorf("globex reads acme's user by id: %d %v", status, body)
+	}
+	if status, list := w.scimAs(w.token, "GET", "/Users", ""); status != 200 || list["totalResults"] != float64(0) {
+		t.Errorf("the default organization's list: %d %v", status, list["totalResults"])
+	}
+
+	acmeCookie, globexCookie := w.orgSession("acme", "pat@shared.com"), w.orgSession("globex", "pat@shared.com")
+	for name, c := range map[string]string{"acme": acmeCookie, "globex": globexCookie} {
+		if status, body := w.get(c); status != 200 || !strings.Contains(body, "pat@shared.com") {
+			t.Fatalf("%s's pat before: %d %s", name, status, body)
+		}
+	}
+	if status, _ := w.get(w.orgSession(identity.DefaultOrg, "pat@shared.com")); status == 200 {
+		t.Error("the default organization's pat, never provisioned there, got in")
+	}
+	status, _ := w.scimAs(tokens["acme"], "PATCH", "/acme/Users/"+acmeID,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`)
+	if status != 200 {
+		t.Fatalf("deactivate acme's pat: %d", status)
+	}
+	if status, _ := w.get(acmeCookie); status == 200 {
+		t.Error("acme's pat still gets in after acme deactivated them")
+	}
+	if status, _ := w.get(globexCookie); status != 200 {
+		t.Errorf("globex's pat refused after acme deactivated its own pat: %d", status)
+	}
+	if status, _ := w.get(w.orgSession("initech", "pat@shared.com")); status == 200 {
+		t.Error("a session of an organization that does not exist got in")
+	}
+}
+
+// A SCIM token listed for two organizations is a config error naming both.
+func TestOrganizations_SharedSCIMTokenIsAConfigError(t *testing.T) {
+	t.Parallel()
+	paths, tokens := orgTokens(t, "acme", "globex")
+	if err := os.WriteFile(paths["globex"], []byte("copy "+tokens["acme"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sc := writeServeConfigStore(t, dir, orgsYAML(paths, "acme", "globex")+"store:\n  driver: sqlite\n  dsn: store/portcullis.db\n")
+	_, err := build(context.Background(), sc.path, zap.NewNop())
+	if err == nil || !strings.Contains(err.Error(), "organizations[globex].scim.tokensFile") ||
+		!strings.Contains(err.Error(), "organizations[acme].scim.tokensFile") {
+		t.Fatalf("build: %v, want an error naming both tokens files", err)
+	}
+}
