@@ -42,19 +42,45 @@ type Directory struct {
 	sessions *revokedSessions
 }
 
+// The view's memory is mostly users and memberships (at 100,000 users in
+// 10,000 groups, about 280 bytes a user and 24 a membership:
+// BenchmarkGateLookupScale, bench/scim-memory.sh), so a membership is a
+// pointer in the user's groups and a name in its groupNames, and nothing
+// in the group: the rare rename or deletion of a group finds its members by
+// walking the users (BenchmarkDirectoryGroupRename100k), while member adds
+// and removes, the common group writes, touch only their users.
 type dirUser struct {
 	id         string
 	key        string // match key ("" if the user has none)
 	email      string // primary email as provisioned, for drift detection
 	active     bool
 	validAfter time.Time
-	groupIDs   []string
-	groupNames []string // derived from groupIDs; replaced, never mutated in place
+	groups     []*dirGroup // replaced, never mutated in place
+	groupNames []string    // derived from groups; replaced, never mutated in place
 }
 
 type dirGroup struct {
-	name    string
-	members map[string]struct{}
+	id   string
+	name string
+}
+
+// withGroup returns groups with g added (a new slice); without returns
+// groups less g (a new slice).
+func withGroup(groups []*dirGroup, g *dirGroup) []*dirGroup {
+	return append(slices.Clip(groups), g)
+}
+
+func withoutGroup(groups []*dirGroup, g *dirGroup) []*dirGroup {
+	return slices.DeleteFunc(slices.Clone(groups), func(x *dirGroup) bool { return x == g })
+}
+
+// eachMember calls fn for every user in g. d.mu is held.
+func (d *Directory) eachMember(g *dirGroup, fn func(u *dirUser)) {
+	for _, u := range d.users {
+		if slices.Contains(u.groups, g) {
+			fn(u)
+		}
+	}
 }
 
 // NewDirectory returns an empty view that matches sessions on matchAttribute
@@ -130,11 +156,9 @@ func (d *Directory) GroupsOf(userID string) []GroupRef {
 	if !ok {
 		return nil
 	}
-	refs := make([]GroupRef, 0, len(u.groupIDs))
-	for _, gid := range u.groupIDs {
-		if g, ok := d.groups[gid]; ok {
-			refs = append(refs, GroupRef{ID: gid, Name: g.name})
-		}
+	refs := make([]GroupRef, 0, len(u.groups))
+	for _, g := range u.groups {
+		refs = append(refs, GroupRef{ID: g.id, Name: g.name})
 	}
 	return refs
 }
@@ -165,23 +189,35 @@ func (d *Directory) Load(s *store.Snapshot) {
 	users := make(map[string]*dirUser, len(s.Users))
 	keys := newKeyIndex(len(s.Users))
 	for _, u := range s.Users {
-		du := &dirUser{id: u.ID, key: d.keyOf(u), email: u.Email, active: u.Active, validAfter: u.ValidAfter}
+		du := &dirUser{id: u.ID, key: d.keyOf(u), active: u.Active, validAfter: u.ValidAfter}
+		du.email = shareString(u.Email, du.key)
 		users[u.ID] = du
 		keys.hold(du.key, du)
 	}
+	// Each user's groups are allocated at their exact size: count first.
+	count := make(map[*dirUser]int32, len(users))
+	for _, g := range s.Groups {
+		for _, m := range g.Members {
+			if u, ok := users[m]; ok {
+				count[u]++
+			}
+		}
+	}
 	groups := make(map[string]*dirGroup, len(s.Groups))
 	for _, g := range s.Groups {
-		dg := &dirGroup{name: g.DisplayName, members: make(map[string]struct{}, len(g.Members))}
+		dg := &dirGroup{id: g.ID, name: g.DisplayName}
 		for _, m := range g.Members {
-			dg.members[m] = struct{}{}
 			if u, ok := users[m]; ok {
-				u.groupIDs = append(u.groupIDs, g.ID)
+				if u.groups == nil {
+					u.groups = make([]*dirGroup, 0, count[u])
+				}
+				u.groups = append(u.groups, dg)
 			}
 		}
 		groups[g.ID] = dg
 	}
 	for _, u := range users {
-		u.groupNames = namesOf(u.groupIDs, groups)
+		u.groupNames = namesOf(u.groups)
 	}
 	d.mu.Lock()
 	d.users, d.keys, d.groups, d.seq = users, keys, groups, s.Seq
@@ -287,11 +323,6 @@ func (d *Directory) apply(e *store.Event, revoked []string) []string {
 			return revoked
 		}
 		delete(d.users, e.ResourceID)
-		for _, gid := range du.groupIDs {
-			if g, ok := d.groups[gid]; ok {
-				delete(g.members, du.id)
-			}
-		}
 		d.keys.release(du.key, du)
 		if du.key != "" {
 			if len(e.Cutoffs) == 0 {
@@ -305,16 +336,12 @@ func (d *Directory) apply(e *store.Event, revoked []string) []string {
 		}
 		g, ok := d.groups[e.Group.ID]
 		if !ok {
-			g = &dirGroup{members: map[string]struct{}{}}
+			g = &dirGroup{id: e.Group.ID}
 			d.groups[e.Group.ID] = g
 		}
 		if g.name != e.Group.DisplayName {
 			g.name = e.Group.DisplayName
-			for m := range g.members {
-				if u, ok := d.users[m]; ok {
-					u.groupNames = namesOf(u.groupIDs, d.groups)
-				}
-			}
+			d.eachMember(g, func(u *dirUser) { u.groupNames = namesOf(u.groups) })
 		}
 	case store.EventGroupDeleted:
 		g, ok := d.groups[e.ResourceID]
@@ -322,12 +349,10 @@ func (d *Directory) apply(e *store.Event, revoked []string) []string {
 			return revoked
 		}
 		delete(d.groups, e.ResourceID)
-		for m := range g.members {
-			if u, ok := d.users[m]; ok {
-				u.groupIDs = slices.DeleteFunc(slices.Clone(u.groupIDs), func(id string) bool { return id == e.ResourceID })
-				u.groupNames = namesOf(u.groupIDs, d.groups)
-			}
-		}
+		d.eachMember(g, func(u *dirUser) {
+			u.groups = withoutGroup(u.groups, g)
+			u.groupNames = namesOf(u.groups)
+		})
 	case store.EventGroupMemberAdded, store.EventGroupMemberRemoved:
 		g, ok := d.groups[e.ResourceID]
 		if !ok {
@@ -335,25 +360,16 @@ func (d *Directory) apply(e *store.Event, revoked []string) []string {
 		}
 		add := e.Kind == store.EventGroupMemberAdded
 		for _, m := range e.Members {
-			_, had := g.members[m]
-			if had == add {
-				continue
-			}
-			if add {
-				g.members[m] = struct{}{}
-			} else {
-				delete(g.members, m)
-			}
 			u, ok := d.users[m]
-			if !ok {
-				continue
+			if !ok || slices.Contains(u.groups, g) == add {
+				continue // members are users; a user not in the view is in no group of it
 			}
 			if add {
-				u.groupIDs = append(slices.Clone(u.groupIDs), e.ResourceID)
+				u.groups = withGroup(u.groups, g)
 			} else {
-				u.groupIDs = slices.DeleteFunc(slices.Clone(u.groupIDs), func(id string) bool { return id == e.ResourceID })
+				u.groups = withoutGroup(u.groups, g)
 			}
-			u.groupNames = namesOf(u.groupIDs, d.groups)
+			u.groupNames = namesOf(u.groups)
 		}
 	}
 	return revoked
@@ -377,7 +393,7 @@ func (d *Directory) applyUser(u *store.User, revoked []string) []string {
 		}
 		du.key = key
 	}
-	du.email = u.Email
+	du.email = shareString(u.Email, du.key)
 	du.active = u.Active
 	du.validAfter = u.ValidAfter
 	if wasActive && !u.Active && !moved {
@@ -398,16 +414,23 @@ func appendKeys(to []string, keys ...string) []string {
 
 func (d *Directory) keyOf(u *store.User) string { return store.MatchKeyOf(d.matchAttribute, u) }
 
+// shareString returns s, as the same memory as other when they are equal
+// (a user's email is often their match key).
+func shareString(s, other string) string {
+	if s == other {
+		return other
+	}
+	return s
+}
+
 // namesOf returns the sorted names of groups, as a new slice.
-func namesOf(ids []string, groups map[string]*dirGroup) []string {
-	if len(ids) == 0 {
+func namesOf(groups []*dirGroup) []string {
+	if len(groups) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if g, ok := groups[id]; ok {
-			names = append(names, g.name)
-		}
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.name
 	}
 	slices.Sort(names)
 	return names

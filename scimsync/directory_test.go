@@ -143,3 +143,62 @@ func BenchmarkDirectoryMemory(b *testing.B) {
 		})
 	}
 }
+
+// Group events keep each member's groups and group names right, from a
+// loaded snapshot on: a rename, a repeated add, a removal, the deletion of
+// a member and of a group.
+func TestDirectory_GroupEventsAfterLoad(t *testing.T) {
+	t.Parallel()
+	d, err := NewDirectory("userName")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Load(&store.Snapshot{Seq: 3,
+		Users: []*store.User{{ID: "u1", UserName: "alice", Active: true}, {ID: "u2", UserName: "bob", Active: true},
+			{ID: "u3", UserName: "carol", Active: true}},
+		Groups: []*store.Group{{ID: "g1", DisplayName: "staff", Members: []string{"u1", "u2", "nobody"}},
+			{ID: "g2", DisplayName: "admins", Members: []string{"u1"}}}})
+	groups := func(user string) string { return fmt.Sprint(d.Standing(user).Groups) }
+	refs := func(id string) string { return fmt.Sprint(d.GroupsOf(id)) }
+	if groups("alice") != "[admins staff]" || groups("bob") != "[staff]" || groups("carol") != "[]" {
+		t.Fatalf("after load: alice %s, bob %s, carol %s", groups("alice"), groups("bob"), groups("carol"))
+	}
+	before := d.Standing("alice").Groups // handed out: must never change under the caller
+	ev := func(seq int64, kind, id string, members ...string) store.Event {
+		e := store.Event{Seq: seq, Kind: kind, ResourceType: "Group", ResourceID: id, Members: members}
+		if kind == store.EventGroupUpdated || kind == store.EventGroupCreated {
+			e.Group = &store.Group{ID: id, DisplayName: members[0]}
+			e.Members = nil
+		}
+		return e
+	}
+	d.Apply([]store.Event{
+		ev(4, store.EventGroupUpdated, "g1", "employees"),
+		ev(5, store.EventGroupMemberAdded, "g1", "u1", "u3", "u3"), // u1 already in: no change
+		ev(6, store.EventGroupMemberRemoved, "g2", "u1", "u2"),     // u2 was not in
+	})
+	if groups("alice") != "[employees]" || groups("bob") != "[employees]" || groups("carol") != "[employees]" {
+		t.Errorf("after rename, add, remove: alice %s, bob %s, carol %s", groups("alice"), groups("bob"), groups("carol"))
+	}
+	if fmt.Sprint(before) != "[admins staff]" {
+		t.Errorf("a Standing's groups changed after it was returned: %v", before)
+	}
+	if refs("u3") != "[{g1 employees}]" {
+		t.Errorf("GroupsOf(u3) = %s", refs("u3"))
+	}
+	d.Apply([]store.Event{
+		{Seq: 7, Kind: store.EventUserDeleted, ResourceType: "User", ResourceID: "u2"},
+		ev(8, store.EventGroupCreated, "g3", "ops"),
+		ev(9, store.EventGroupMemberAdded, "g3", "u1"),
+		ev(10, store.EventGroupDeleted, "g1"),
+	})
+	if groups("alice") != "[ops]" || groups("carol") != "[]" || refs("u1") != "[{g3 ops}]" {
+		t.Errorf("after group deletion: alice %s, carol %s, GroupsOf(u1) %s", groups("alice"), groups("carol"), refs("u1"))
+	}
+	// The deleted user left g3's and g1's member lists: re-adding a user of
+	// the same id is not possible, so check the group through a rename.
+	d.Apply([]store.Event{ev(11, store.EventGroupUpdated, "g3", "operations")})
+	if groups("alice") != "[operations]" {
+		t.Errorf("after renaming g3: %s", groups("alice"))
+	}
+}

@@ -1,8 +1,8 @@
 package main
 
 // Tests that run the real binary as its own process: durability of SCIM
-// writes across a kill -9, and (opt-in) the process's memory with a large
-// directory. They build the binary with `go build`, so they skip under
+// writes across a kill -9, and (opt-in, memory_test.go) the process's
+// memory with a large directory. They build the binary with `go build`, so they skip under
 // -short, and they are heavy: do not run them in parallel with other heavy
 // tests.
 
@@ -28,72 +28,6 @@ import (
 	"github.com/portcullis-sso/portcullis/scimsync"
 	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
-
-// TestProcessMemory_100kUsers10kGroups starts the real binary on a store of
-// 100,000 users and 10,000 groups and logs its resident memory and its
-// start-to-ready time. Opt-in: PORTCULLIS_MEMTEST=1 (building the store takes
-// a while). It logs figures and asserts none (STYLE.md: figures go in notes).
-func TestProcessMemory_100kUsers10kGroups(t *testing.T) {
-	if os.Getenv("PORTCULLIS_MEMTEST") != "1" {
-		t.Skip("memory test: set PORTCULLIS_MEMTEST=1 to run it")
-	}
-	const nUsers, nGroups = 100_000, 10_000
-	bin := buildBinary(t)
-
-	// The same process with an empty store, for the baseline.
-	empty := startBinary(t, bin, writeServeConfig(t, t.TempDir()).path)
-	rss, _ := empty.memory(t)
-	t.Logf("empty store: ready in %s, VmRSS %.1f MiB", empty.readyIn.Round(time.Millisecond), rss)
-
-	cfg := writeServeConfig(t, t.TempDir())
-	began := time.Now()
-	members := fillStore(t, cfg.dbPath, nUsers, nGroups)
-	t.Logf("store: %d users, %d groups, %d memberships written in %s", nUsers, nGroups, members, time.Since(began).Round(time.Millisecond))
-
-	// gctrace shows the live heap after each GC beside the RSS.
-	p := startBinary(t, bin, cfg.path, "GODEBUG=gctrace=1")
-	rss, hwm := p.memory(t)
-	loaded, _ := p.directoryLoadedUsers()
-	t.Logf("start to ready: %s (directory loaded %d users)", p.readyIn.Round(time.Millisecond), loaded)
-	t.Logf("at ready: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB (aim: RSS <= 150 MB)", rss, hwm)
-
-	// One indexed lookup through the process, as the IdP does before a create.
-	c := newSCIMClient(cfg.token)
-	at := time.Now()
-	if n := c.countUserName(t, p.publicURL, "user050000@example.com"); n != 1 {
-		t.Errorf("filter userName eq user050000@example.com found %d users", n)
-	}
-	t.Logf("GET /Users?filter=userName eq … on 100k users: %s (one request, cold)", time.Since(at).Round(time.Microsecond))
-	time.Sleep(10 * time.Second)
-	rss, hwm = p.memory(t)
-	t.Logf("10s later: VmRSS %.1f MiB, VmHWM %.1f MiB", rss, hwm)
-
-	// An idle process collects the load's garbage (the snapshot) only at
-	// the runtime's periodic GC, two minutes after the last one; wait for
-	// it, then give the scavenger a moment to return the pages.
-	gcTrace := func() []string {
-		var trace []string
-		for line := range strings.SplitSeq(p.logs.String(), "\n") {
-			if strings.HasPrefix(line, "gc ") {
-				trace = append(trace, line)
-			}
-		}
-		return trace
-	}
-	seen := len(gcTrace())
-	waitUntil := time.Now().Add(150 * time.Second)
-	for len(gcTrace()) == seen && time.Now().Before(waitUntil) {
-		time.Sleep(time.Second)
-	}
-	if len(gcTrace()) > seen {
-		time.Sleep(10 * time.Second)
-		rss, hwm = p.memory(t)
-		t.Logf("after the next (periodic) GC, +10s: VmRSS %.1f MiB, VmHWM %.1f MiB", rss, hwm)
-	} else {
-		t.Logf("no GC within 150s")
-	}
-	t.Logf("gctrace (heap at GC start -> end -> live MB):\n%s", strings.Join(gcTrace(), "\n"))
-}
 
 // ---------------------------------------------------------------- binary
 

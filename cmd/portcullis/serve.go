@@ -18,6 +18,7 @@ import (
 )
 
 func serve(ctx context.Context, path string, log *zap.Logger) error {
+	tuneGC(log) // before the directory load, whose peak it lowers too
 	a, err := build(ctx, path, log)
 	if err != nil {
 		return err

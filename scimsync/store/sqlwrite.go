@@ -13,6 +13,9 @@ import (
 const (
 	userColumns  = `pk, id, user_name, external_id, email, active, doc, version, created, last_modified, valid_after`
 	groupColumns = `pk, id, display_name, external_id, doc, version, created, last_modified`
+	// The snapshot's columns: the same, less the documents (NULL).
+	snapshotUserColumns  = `pk, id, user_name, external_id, email, active, NULL, version, created, last_modified, valid_after`
+	snapshotGroupColumns = `pk, id, display_name, external_id, NULL, version, created, last_modified`
 )
 
 // CreateUser implements Store.

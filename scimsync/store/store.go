@@ -88,7 +88,9 @@ type Event struct {
 	Session *RevokedSession
 }
 
-// Snapshot is the whole directory at one point of the event log.
+// Snapshot is the whole directory at one point of the event log, as the
+// directory view needs it: users and groups without their Doc (read one
+// with GetUser or GetGroup).
 type Snapshot struct {
 	Users  []*User
 	Groups []*Group // with Members
@@ -117,7 +119,8 @@ var (
 // write transaction, on the current state, so no update is lost). A write
 // that returns nil error is durable.
 type Store interface {
-	// Snapshot loads every user and group and the sequence of the last event.
+	// Snapshot loads every user and group (without Doc) and the sequence
+	// of the last event.
 	Snapshot(ctx context.Context) (*Snapshot, error)
 
 	// CreateUser inserts u (ID, Version, Created, LastModified and

@@ -205,10 +205,15 @@ func testEventsCarryDocExactly(t *testing.T, st store.Store) {
 	if e := evs[len(docs)]; e.Group == nil || string(e.Group.Doc) != string(docs[0]) {
 		t.Errorf("group.created doc = %q, want %q", e.Group.Doc, docs[0])
 	}
-	s := snapshot(t, st)
 	for i, doc := range docs {
-		if u := userByID(s, fmt.Sprintf("u%d", i)); u == nil || string(u.Doc) != string(doc) {
-			t.Errorf("snapshot user %d doc = %q, want %q", i, u.Doc, doc)
+		if u, err := storedUser(t, st, fmt.Sprintf("u%d", i)); err != nil || string(u.Doc) != string(doc) {
+			t.Errorf("GetUser %d: doc = %q (%v), want %q", i, u.Doc, err, doc)
+		}
+	}
+	// The snapshot, for the directory view, carries no documents.
+	for _, u := range snapshot(t, st).Users {
+		if u.Doc != nil {
+			t.Errorf("snapshot user %s has a Doc: %q", u.ID, u.Doc)
 		}
 	}
 }
