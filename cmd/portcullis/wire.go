@@ -396,7 +396,11 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	}
 	m.WatchDirectory(dir)
 	sessions := scimsync.NewSessionEvents(parts.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
+	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
+		return err
+	}
 	svc, err := scimsync.NewService(scimsync.Options{
+		Ender:     parts.ender,
 		Config:    cfg,
 		Store:     st,
 		Reader:    st,
@@ -414,9 +418,6 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	router.Set(identity.DefaultOrg, svc)
 	parts.dir, parts.service, parts.sessions = dir, svc, sessions
 	parts.drift = scimsync.NewDriftDetector(dir, cfg, audit, m)
-	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
-		return err
-	}
 	parts.tokens = append(parts.tokens, tokensWatcher(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile", svc, log))
 	return nil
 }
