@@ -65,7 +65,7 @@ func runDemoCommand(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", demoListen, "proxy address (loopback only)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "json or console")
-	orgs := fs.Bool("organizations", false, "two organizations (acme.test, globex.test), each with its own demo IdP, and no SCIM")
+	orgs := fs.Bool("organizations", false, "two organizations (acme.test, globex.test), each with its own demo IdP and SCIM directory")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

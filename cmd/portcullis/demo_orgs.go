@@ -1,14 +1,15 @@
 package main
 
 // `portcullis demo --organizations`: two customer organizations, acme.test
-// and globex.test, each signing in with its own demo IdP, so a newcomer
-// sees the identifier-first page route an address to its organization's
-// IdP. A SCIM directory per organization does not exist yet (wire.go
-// refuses scim.enabled with organizations), so this mode runs without
-// SCIM; plain `portcullis demo` keeps the single IdP with SCIM.
+// and globex.test, each signing in with its own demo IdP and provisioning
+// its own SCIM directory, so a newcomer sees the identifier-first page
+// route an address to its organization's IdP, and one organization's SCIM
+// deactivation lock out its user. Plain `portcullis demo` keeps the single
+// IdP.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,11 +19,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/internal/demoidp"
+	"github.com/portcullis-sso/portcullis/scimsync"
 )
 
 // demoOrg is one organization of the two-organization demo.
@@ -30,6 +33,8 @@ type demoOrg struct {
 	ID, Name, Domain string
 	IdPURL           string
 	Users            []demoidp.User
+	SCIMURL, Token   string     // its SCIM base path and bearer token
+	Provisioned      []demoUser // Users with their SCIM ids, once provisioned
 }
 
 // demoOrgs are the demo's organizations: the demo users under each
@@ -73,6 +78,14 @@ routes:
     allowGroups: [admins]
   - path: /acme/
     allowOrganizations: [acme]
+scim:
+  enabled: true
+  match: {identityField: email, scimAttribute: userName}
+  requireProvisioned: true
+  groupsSource: scim
+store:
+  driver: sqlite
+  dsn: portcullis.db
 server:
   drainTimeout: 5s
 `
@@ -81,8 +94,8 @@ server:
 func orgsConfigText(orgs []demoOrg) string {
 	var b strings.Builder
 	for _, o := range orgs {
-		fmt.Fprintf(&b, "  - id: %s\n    name: %q\n    domains: [%s]\n    saml:\n      idpMetadataURL: %q\n",
-			o.ID, o.Name, o.Domain, o.IdPURL+demoidp.PathMetadata)
+		fmt.Fprintf(&b, "  - id: %s\n    name: %q\n    domains: [%s]\n    saml:\n      idpMetadataURL: %q\n    scim:\n      tokensFile: %s.tokens\n",
+			o.ID, o.Name, o.Domain, o.IdPURL+demoidp.PathMetadata, o.ID)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }
@@ -111,7 +124,12 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 	info := demoInfo{URL: "http://" + pub.Addr().String(), UpstreamURL: "http://" + upLn.Addr().String(),
 		AdminURL: "http://" + adm.Addr().String(), Dir: dir}
 	for i := range orgs {
-		orgs[i].IdPURL = "http://" + lns[3+i].Addr().String()
+		o := &orgs[i]
+		o.IdPURL = "http://" + lns[3+i].Addr().String()
+		o.SCIMURL, o.Token = info.URL+"/scim/v2/"+o.ID, scimsync.GenerateToken()
+		if err := os.WriteFile(filepath.Join(dir, o.ID+".tokens"), []byte("demo "+o.Token+"\n"), 0o600); err != nil {
+			return err
+		}
 	}
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
 	cfgText := fmt.Sprintf(demoOrgsConfig, pub.Addr(), adm.Addr(), info.URL, info.UpstreamURL, orgsConfigText(orgs))
@@ -123,7 +141,13 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 		return err
 	}
 	defer a.Close()
-	handlers := []http.Handler{demoidp.Upstream(nil)}
+	var hints atomic.Pointer[map[string]string] // email → curl, set once provisioned
+	handlers := []http.Handler{demoidp.Upstream(func(email string) string {
+		if m := hints.Load(); m != nil {
+			return (*m)[strings.ToLower(email)]
+		}
+		return ""
+	})}
 	for _, o := range orgs {
 		idp, err := demoOrgIdP(a, o, info.URL, log)
 		if err != nil {
@@ -140,10 +164,18 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- serveOn(sctx, a, pub, adm, log) }()
-	if err := waitServing(sctx, info.URL); err != nil {
-		stop()
-		return err
+	m := map[string]string{}
+	for i := range orgs {
+		o := &orgs[i]
+		if o.Provisioned, err = provisionDemo(sctx, o.SCIMURL, o.Token, o.Users); err != nil {
+			stop()
+			return errors.Join(fmt.Errorf("provision organization %s's demo users through SCIM: %w", o.ID, err), <-served)
+		}
+		for _, u := range o.Provisioned {
+			m[strings.ToLower(u.Email)] = deactivateCurl(o.SCIMURL, o.Token, u.ID)
+		}
 	}
+	hints.Store(&m)
 	printDemoOrgs(out, info, orgs, cfgPath)
 	if opts.Ready != nil {
 		opts.Ready(info)
@@ -230,27 +262,6 @@ func servePeers(a *app, lns []net.Listener, handlers []http.Handler, log *zap.Lo
 	}
 }
 
-// waitServing waits until the proxy answers, so the banner never points at
-// a port that does not answer yet.
-func waitServing(ctx context.Context, base string) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/saml/login", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func printDemoOrgs(out io.Writer, info demoInfo, orgs []demoOrg, cfgPath string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nPortcullis demo with two organizations is running. Everything listens on loopback; Ctrl-C stops it and removes %s.\n\n", info.Dir)
@@ -259,13 +270,19 @@ func printDemoOrgs(out io.Writer, info demoInfo, orgs []demoOrg, cfgPath string)
 	fmt.Fprintf(&b, "  Status:   %s/  (organizations and their IdP metadata, audit events; /metrics, /readyz)\n", info.AdminURL)
 	fmt.Fprintf(&b, "  Config:   %s\n\n", cfgPath)
 	for _, o := range orgs {
-		fmt.Fprintf(&b, "Organization %s (%s), domain %s, IdP %s/ (demo only: pick a user, no password):\n", o.ID, o.Name, o.Domain, o.IdPURL)
-		for _, u := range o.Users {
-			fmt.Fprintf(&b, "  %-6s %-18s %s\n", u.Name, u.Email, strings.Join(u.Groups, ", "))
+		fmt.Fprintf(&b, "Organization %s (%s), domain %s, IdP %s/ (demo only: pick a user, no password)\n", o.ID, o.Name, o.Domain, o.IdPURL)
+		fmt.Fprintf(&b, "  SCIM %s  (bearer token %s)\n", o.SCIMURL, o.Token)
+		for _, u := range o.Provisioned {
+			fmt.Fprintf(&b, "  %-6s %-18s %-14s id %s\n", u.Name, u.Email, strings.Join(u.Groups, ", "), u.ID)
 		}
 		fmt.Fprintln(&b)
 	}
 	fmt.Fprintf(&b, "Type alice@acme.test or carol@globex.test at %s/ to see each routed to its own IdP;\n", info.URL)
-	fmt.Fprintf(&b, "%s/acme/ is open to acme's users only. No SCIM in this mode (per-organization directories are not built yet).\n", info.URL)
+	fmt.Fprintf(&b, "%s/acme/ is open to acme's users only. Each organization provisions its own directory:\n", info.URL)
+	if g := orgs[len(orgs)-1]; len(g.Provisioned) > 0 {
+		u := g.Provisioned[0]
+		fmt.Fprintf(&b, "sign in as %s, then remove %s's access through %s's SCIM and reload the page:\n\n%s\n\n",
+			u.Email, u.Name, g.ID, deactivateCurl(g.SCIMURL, g.Token, u.ID))
+	}
 	_, _ = io.WriteString(out, b.String())
 }

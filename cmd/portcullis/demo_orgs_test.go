@@ -34,7 +34,7 @@ func TestDemoOrgs_IdentifierFirstRoutesByDomain(t *testing.T) {
 	}
 	d := startDemoWith(t, runDemoOrgs)
 	out := d.out.String()
-	for _, want := range []string{"alice@acme.test", "carol@globex.test", "Acme Corp", "No SCIM in this mode"} {
+	for _, want := range []string{"alice@acme.test", "carol@globex.test", "Acme Corp", "/scim/v2/acme", "/scim/v2/globex"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the banner does not mention %q:\n%s", want, out)
 		}
@@ -113,5 +113,28 @@ func TestDemoOrgs_BrowserSignsInThroughTheirOrganization(t *testing.T) {
 	if resp.Status != http.StatusForbidden {
 		t.Errorf("/acme/ for a globex user: status %d, want 403", resp.Status)
 	}
+
+	// globex's SCIM deactivates carol, exactly as the printed curl would;
+	// her next request is refused.
+	c := parseCurl(t, d.out.String())
+	if !strings.Contains(c.url, "/scim/v2/globex/Users/") {
+		t.Fatalf("the printed curl goes to %s, want globex's SCIM", c.url)
+	}
+	e.secret("globex's SCIM token", strings.TrimPrefix(c.header.Get("Authorization"), "Bearer "))
+	req, err := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = c.header
+	presp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp.Body.Close()
+	if presp.StatusCode != http.StatusOK {
+		t.Fatalf("the printed curl: status %d, want 200", presp.StatusCode)
+	}
+	tb.do("back to the app", chromedp.Navigate(d.info.URL+"/"))
+	tb.wantReload(http.StatusForbidden, titleRemoved)
 	e.checkLogsClean(t)
 }

@@ -254,6 +254,11 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			return out
 		},
 	}
+	if sc.deliveries != nil {
+		if eps, err := webhookEndpoints(a.cfg); err == nil { // build read them already
+			so.Webhooks = webhookStatus(sc.deliveries, eps)
+		}
+	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
 		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
@@ -394,7 +399,11 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	}
 	m.WatchDirectory(dir)
 	sessions := scimsync.NewSessionEvents(parts.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
+	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
+		return err
+	}
 	svc, err := scimsync.NewService(scimsync.Options{
+		Ender:     parts.ender,
 		Config:    cfg,
 		Store:     st,
 		Reader:    st,
@@ -412,9 +421,6 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	router.Set(identity.DefaultOrg, svc)
 	parts.dir, parts.service, parts.sessions = dir, svc, sessions
 	parts.drift = scimsync.NewDriftDetector(dir, cfg, audit, m)
-	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
-		return err
-	}
 	parts.tokens = append(parts.tokens, tokensWatcher(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile", svc, log))
 	return nil
 }
