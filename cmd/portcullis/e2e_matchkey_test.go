@@ -272,17 +272,7 @@ func (w *wireApp) get(cookie string) (int, string) {
 }
 
 func (w *wireApp) scim(method, path, body string) (int, map[string]any) {
-	req, _ := http.NewRequest(method, w.pub+"/scim/v2"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+w.token)
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return w.scimAs(w.token, method, path, body)
 }
 
 // TestWire_EmailMatchKeyUniqueAndAmbiguousDenied: with scimAttribute email,
