@@ -129,3 +129,20 @@ func TestRevocation_EndedSessionClosesItsWebSocket(t *testing.T) {
 		t.Fatalf("stream not closed within 2s: %v", err)
 	}
 }
+
+// A session ended one by one whose user the directory has also removed
+// gets the removed page, never a trip to the IdP (which would sign the
+// user straight back in).
+func TestRevocation_EndedSessionOfRemovedUserGetsTheRemovedPage(t *testing.T) {
+	t.Parallel()
+	rev := &setRevocations{ids: map[string]bool{}}
+	gate := &mapGate{m: map[string]identity.Standing{"bob@example.com": {State: identity.StateInactive, ValidAfter: time.Now()}}}
+	h := newHarnessWith(t, newEcho(t).URL, func(c *config.Config) {
+		c.SCIM = config.SCIM{Enabled: true, GroupsSource: "saml", Match: config.Match{IdentityField: "email"}}
+	}, func(o *Options) { o.Gate, o.Revocations = gate, rev })
+	cookies := h.sessionCookies(bob, time.Now().Add(time.Hour))
+	rev.revoke(h.sessionID(t, cookies))
+	if resp := h.do("GET", "/app", browser, cookies); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("ended session of a deactivated user: %d, want 403", resp.StatusCode)
+	}
+}

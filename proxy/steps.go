@@ -37,6 +37,7 @@ type exchange struct {
 
 	policy  policy           // routePolicy
 	session *session.Session // authenticate; nil: no valid session
+	ended   bool             // authenticate: the session was ended one by one (gateCheck drops it)
 	// who is who the request goes upstream as; nil: nobody. authenticate
 	// sets it from the session, gateCheck replaces it with the directory's
 	// view (or nil on a public route), forward's rewrite injects it.
@@ -168,7 +169,8 @@ func (p *Proxy) authenticate(x *exchange) bool {
 			zap.String("request_id", web.RequestID(x.r.Context())))
 		s = nil
 	}
-	if s != nil && p.revoked != nil && p.revoked.OrgSessionRevoked(orgOf(&s.Principal), s.ID) {
+	x.ended = s != nil && p.revoked != nil && p.revoked.OrgSessionRevoked(orgOf(&s.Principal), s.ID)
+	if x.ended && p.gate == nil {
 		p.refuseEnded(x, s)
 		s = nil
 	}
@@ -204,6 +206,13 @@ func (p *Proxy) gateCheck(x *exchange) bool {
 	s := x.session
 	v, standing, allowed := p.gate.check(&s.Principal, s.IssuedAt, x.now, &x.merged)
 	switch {
+	case v == verdictAllow && x.ended:
+		// Ended one by one (a logout, Single Logout, an admin): go on
+		// without it, so a protected route asks for a new sign-in. A user
+		// the directory removed still gets the removed page below.
+		p.refuseEnded(x, s)
+		x.session, x.who = nil, nil
+		return true
 	case v == verdictAllow:
 		x.who, x.scimID = allowed, standing.ID
 		return true

@@ -310,10 +310,39 @@ func (s *Service) commit(r *http.Request, evs []store.Event, actor, op string) e
 			s.audit.Info("user deleted", append(f, zap.String("event", "user_deleted"))...)
 		}
 	}
+	if s.o.Ender != nil {
+		s.endSessions(r, evs, actor)
+		return nil
+	}
 	for i := range evs {
 		if key, reason, ok := endsSessions(s.o.Directory, &evs[i]); ok && key != "" {
 			s.o.Sessions.EndedWithUser(r.Context(), evs[i].Org, key, reason)
 		}
 	}
 	return nil
+}
+
+// endSessions ends, in the login ledger, the sessions of each user this
+// write deactivated, deleted or reactivated, with that reason. The gate
+// already refuses them (the user's cut-off); this writes each one's end.
+// A failure is logged: the write stands.
+func (s *Service) endSessions(r *http.Request, evs []store.Event, actor string) {
+	for _, e := range evs {
+		var key, reason string
+		switch {
+		case e.Kind == store.EventUserDeactivated && e.User != nil:
+			key, reason = s.o.Directory.MatchKey(e.User), "deactivated"
+		case e.Kind == store.EventUserReactivated && e.User != nil:
+			key, reason = s.o.Directory.MatchKey(e.User), "reactivated"
+		case e.Kind == store.EventUserDeleted && len(e.Cutoffs) > 0:
+			key, reason = e.Cutoffs[0].Key, "deleted"
+		}
+		if key == "" {
+			continue
+		}
+		if _, err := s.o.Ender.End(r.Context(), store.SessionQuery{Org: e.Org, MatchKey: key}, reason, actor); err != nil {
+			s.log.Warn("end sessions of a removed user", zap.String("request_id", web.RequestID(r.Context())),
+				zap.String("reason", reason), zap.Error(err))
+		}
+	}
 }

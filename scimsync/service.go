@@ -106,6 +106,11 @@ type Options struct {
 	// Sessions, if set, records session.revoked for the sessions a write
 	// that deactivates or deletes a user ended.
 	Sessions *SessionEvents
+	// Ender, if set, ends the login ledger's sessions of a user the
+	// directory deactivates, deletes or reactivates, through the one
+	// session ender (session_revoked audit line, count and session.revoked
+	// event per session); Sessions is then not used for them.
+	Ender *SessionEnder
 }
 
 // DefaultRequestTimeout is the default Options.RequestTimeout.

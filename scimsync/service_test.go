@@ -94,9 +94,14 @@ func newSCIMWith(t *testing.T, attr string, wrap func(store.Reader) store.Reader
 	if wrap != nil {
 		rd = wrap(st)
 	}
+	ender, err := NewSessionEnder(st, dir, zap.New(core).Named("audit"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := NewService(Options{
 		Config: cfg, Store: st, Reader: rd, Directory: dir, Tokens: tokens,
 		Logger: zap.New(core).Named("scimsync"), Audit: zap.New(core).Named("audit"), Now: clock.Now,
+		Ender: ender,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -88,3 +88,45 @@ func TestSessionEnder_EndsOnThisReplicaAndInTheSnapshot(t *testing.T) {
 		t.Error("a replica loading the store afterwards does not refuse exactly a1")
 	}
 }
+
+// TestSCIM_RemovalEndsTheUsersSessionsWithItsReason: deactivation,
+// reactivation and deletion through SCIM end the user's ledger sessions
+// through the one session ender, each with its reason.
+func TestSCIM_RemovalEndsTheUsersSessionsWithItsReason(t *testing.T) {
+	t.Parallel()
+	h := newSCIM(t)
+	id := h.createUser("alice@example.com")
+	record := func(sid string) {
+		now := h.clock.Now()
+		if err := h.store.Ledger().RecordLogin(context.Background(), store.Login{MatchKey: "alice@example.com", User: "alice",
+			SessionID: sid, Issued: now, Expires: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch := func(active string) {
+		h.mustStatus(h.req("PATCH", "/Users/"+id,
+			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":`+active+`}}]}`), 200)
+	}
+	reasons := func() map[string]string {
+		out := map[string]string{}
+		for _, e := range h.logs.FilterField(zap.String("event", "session_revoked")).All() {
+			out[e.ContextMap()["session_id"].(string)] = e.ContextMap()["reason"].(string)
+		}
+		return out
+	}
+	record("s1")
+	patch("false")
+	record("s2") // signed in at the IdP while deactivated: the gate refused it
+	patch("true")
+	record("s3")
+	h.mustStatus(h.req("DELETE", "/Users/"+id, ""), 204)
+	want := map[string]string{"s1": "deactivated", "s2": "reactivated", "s3": "deleted"}
+	if got := reasons(); len(got) != 3 || got["s1"] != want["s1"] || got["s2"] != want["s2"] || got["s3"] != want["s3"] {
+		t.Errorf("session_revoked reasons %v, want %v", got, want)
+	}
+	// The view holds the session reactivation ended; deactivation and
+	// deletion leave theirs to the user's state (store.EndedWithUser).
+	if !h.dir.SessionRevoked("s2") {
+		t.Error("the view does not hold the session reactivation ended")
+	}
+}

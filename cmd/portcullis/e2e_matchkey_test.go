@@ -208,6 +208,7 @@ type wireApp struct {
 	pub   string
 	token string
 	codec *session.Codec
+	dir   string // the config's directory
 }
 
 // newWireApp builds the app with scimExtra added to the scim: section;
@@ -236,11 +237,16 @@ func newWireApp(t *testing.T, scimExtra string, seed func(st *sqlite.Store)) *wi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
+	wctx, stop := context.WithCancel(ctx) // the file watches, as serve runs them
+	t.Cleanup(stop)
+	for _, fw := range a.watches {
+		go fw.Run(wctx)
+	}
 	pub := httptest.NewServer(a.proxy)
 	t.Cleanup(pub.Close)
 	keys, _ := session.ParseKeys(mustRead(t, filepath.Join(dir, "session.keys")))
 	codec, _ := session.NewCodec(httpsCookieName, keys, true, time.Hour)
-	return &wireApp{t: t, pub: pub.URL, token: sc.token, codec: codec}
+	return &wireApp{t: t, pub: pub.URL, token: sc.token, codec: codec, dir: dir}
 }
 
 func (w *wireApp) session(user, email string, issued time.Time) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis-sso/portcullis/config"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
+	"github.com/portcullis-sso/portcullis/internal/status"
 	"github.com/portcullis-sso/portcullis/internal/webhook"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
@@ -65,4 +66,44 @@ func eventFeed(sc scimParts, adminToken []byte, log *zap.Logger) http.Handler {
 		return nil
 	}
 	return &webhook.Feed{Store: sc.deliveries, Token: adminToken, Log: log.Named("webhook")}
+}
+
+// webhookStatus is the status page's Events section: each endpoint's state
+// and backlog, and the last 24 hours of events, per hour.
+func webhookStatus(d store.Deliveries, eps []webhook.Endpoint) status.Webhooks {
+	return func(ctx context.Context) ([]status.WebhookEndpoint, []status.EventHour, error) {
+		now := time.Now()
+		var out []status.WebhookEndpoint
+		done := int64(1<<63 - 1)
+		for _, b := range webhook.Backlogs(ctx, d, eps, time.Now) {
+			if b.Err != nil {
+				return nil, nil, b.Err
+			}
+			s := b.State
+			out = append(out, status.WebhookEndpoint{Name: b.Name, LastSuccess: s.LastSuccess, LastFailure: s.LastFailure,
+				LastStatus: s.LastStatus, LastError: s.LastError, Disabled: s.Disabled, Pending: b.Pending,
+				OldestPending: b.OldestAge, Delivered: s.Delivered, Failed: s.Failed})
+			done = min(done, s.Cursor)
+		}
+		start := now.Truncate(time.Hour).Add(-23 * time.Hour)
+		times, err := d.EventTimes(ctx, start)
+		if err != nil {
+			return nil, nil, err
+		}
+		hours := make([]status.EventHour, 24)
+		for i := range hours {
+			hours[i].Start = start.Add(time.Duration(i) * time.Hour)
+		}
+		for _, e := range times {
+			i := int(e.Time.Sub(start) / time.Hour)
+			if i < 0 || i >= len(hours) {
+				continue
+			}
+			hours[i].Written++
+			if len(eps) > 0 && e.Seq <= done {
+				hours[i].Delivered++
+			}
+		}
+		return out, hours, nil
+	}
 }

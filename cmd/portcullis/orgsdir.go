@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/proxy"
 	"github.com/portcullis-sso/portcullis/samlsp"
+	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // orgsDir serves the organizations of organizationsDir: read at start and
@@ -22,7 +27,10 @@ import (
 type orgsDir struct {
 	cfg *config.Config
 	sp  *samlsp.SP
-	log *zap.Logger
+	// scim adds and removes the organizations' SCIM directories; nil
+	// without SCIM.
+	scim *orgDirectories
+	log  *zap.Logger
 
 	mu      sync.Mutex
 	refused []string // files refused by the last read, for /readyz
@@ -49,6 +57,11 @@ func (d *orgsDir) load() error {
 	if err := d.sp.SetOrganizations(orgs); err != nil {
 		return fmt.Errorf("organizationsDir: %w", err)
 	}
+	if d.scim != nil {
+		for _, id := range d.scim.sync(orgs[len(d.cfg.Organizations):]) {
+			refused = append(refused, "the SCIM directory of "+id)
+		}
+	}
 	d.mu.Lock()
 	d.refused = refused
 	d.mu.Unlock()
@@ -68,3 +81,87 @@ func (d *orgsDir) check() proxy.ReadyCheck {
 		return proxy.Degraded, "organizationsDir files refused (see the log): " + strings.Join(d.refused, ", ")
 	}}
 }
+
+// orgDirectories adds and removes the SCIM directories (view, service,
+// tokens watcher) of organizationsDir's organizations as they come and go.
+// organizations[]'s were built with the rest and stay.
+type orgDirectories struct {
+	cfg    *config.Config
+	st     interface{ ForOrg(string) *store.OrgStore }
+	log    *zap.Logger
+	audit  *zap.Logger
+	m      *metrics.Metrics
+	parts  *scimParts
+	router *scimsync.Router
+	owners *tokenOwners
+
+	mu   sync.Mutex
+	live map[string]*orgDirectory
+}
+
+// orgDirectory is one organization's SCIM directory as served.
+type orgDirectory struct {
+	src  config.Organization
+	stop context.CancelFunc // its tokens watcher
+}
+
+// sync serves exactly orgs' SCIM directories: new ones are loaded, removed
+// ones dropped (their users become unknown to the gate at once), changed
+// ones rebuilt. It returns the ids of organizations whose directory could
+// not be built: their sign-ins work but the gate knows none of their users.
+func (d *orgDirectories) sync(orgs []config.Organization) (failed []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	want := map[string]config.Organization{}
+	for _, o := range orgs {
+		want[o.ID] = o
+	}
+	for id, od := range d.live {
+		if o, ok := want[id]; ok && o.SCIM == od.src.SCIM {
+			continue
+		}
+		d.drop(id, od)
+	}
+	for _, o := range orgs {
+		if _, ok := d.live[o.ID]; ok || o.SCIM.TokensFile == "" {
+			continue
+		}
+		if err := d.add(o); err != nil {
+			d.log.Error("organization's SCIM directory not served; the gate knows none of its users",
+				zap.String("organization", o.ID), zap.Error(err))
+			failed = append(failed, o.ID)
+		}
+	}
+	return failed
+}
+
+func (d *orgDirectories) add(o config.Organization) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := len(d.parts.tokens)
+	if err := addOrgSCIM(ctx, d.cfg, d.st.ForOrg(o.ID), &o, d.log, d.audit, d.m, d.parts, d.router, d.owners); err != nil {
+		d.owners.release(tokensField(o.ID))
+		return err
+	}
+	// addOrgSCIM appended its tokens watcher: run it here, for as long as
+	// the organization is served.
+	w := d.parts.tokens[n]
+	d.parts.tokens = d.parts.tokens[:n]
+	wctx, stop := context.WithCancel(context.Background())
+	go w.Run(wctx)
+	d.live[o.ID] = &orgDirectory{src: o, stop: stop}
+	d.log.Info("organization's SCIM directory served", zap.String("organization", o.ID))
+	return nil
+}
+
+func (d *orgDirectories) drop(id string, od *orgDirectory) {
+	od.stop()
+	d.router.Set(id, nil)
+	d.parts.dirs.Remove(id)
+	d.owners.release(tokensField(id))
+	delete(d.live, id)
+	d.log.Info("organization's SCIM directory no longer served", zap.String("organization", id))
+}
+
+// tokensField is how errors name an organization's tokens file.
+func tokensField(id string) string { return "organizations[" + id + "].scim.tokensFile" }

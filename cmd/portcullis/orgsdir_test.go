@@ -87,3 +87,60 @@ func TestOrganizationsDir_AddChangeRemoveWithoutRestart(t *testing.T) {
 		t.Errorf("the default organization after the changes: %d", code)
 	}
 }
+
+// With SCIM, an organization added to organizationsDir gets its SCIM
+// directory within 5 s, and once its file is removed its directory is gone:
+// its token no longer works and the gate no longer knows its users.
+func TestOrganizationsDir_SCIMDirectoriesComeAndGo(t *testing.T) {
+	t.Parallel()
+	paths, tokens := orgTokens(t, "acme")
+	orgsDir := t.TempDir()
+	w := newWireApp(t, "organizationsDir: "+orgsDir+"\n", nil)
+	file := filepath.Join(orgsDir, "acme.yaml")
+	idp := filepath.Join(filepath.Dir(paths["acme"]), "acme-idp.xml")
+	if err := os.WriteFile(idp, mustRead(t, filepath.Join(w.dir, "idp.xml")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(file+".tmp", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(file+".tmp", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5 s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	write("id: acme\ndomains: [acme.com]\nsaml: {idpMetadataFile: " + idp + "}\nscim: {tokensFile: " + paths["acme"] + "}\n")
+	var id string
+	eventually("acme's SCIM directory served", func() bool {
+		status, u := w.scimAs(tokens["acme"], "POST", "/acme/Users", `{"userName":"kim@acme.com"}`)
+		if status == http.StatusCreated {
+			id, _ = u["id"].(string)
+		}
+		return status == http.StatusCreated
+	})
+	cookie := w.orgSession("acme", "kim@acme.com")
+	if status, _ := w.get(cookie); status != http.StatusOK {
+		t.Fatalf("acme's kim after provisioning: %d", status)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	eventually("acme's SCIM directory gone", func() bool {
+		status, _ := w.scimAs(tokens["acme"], "GET", "/acme/Users/"+id, "")
+		return status == http.StatusUnauthorized
+	})
+	if status, _ := w.get(cookie); status == http.StatusOK {
+		t.Error("acme's kim still gets in after acme was removed")
+	}
+}

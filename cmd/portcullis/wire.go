@@ -66,7 +66,10 @@ func build(ctx context.Context, path string, log *zap.Logger) (*app, error) {
 type scimParts struct {
 	// dirs is every organization's directory view (the gate); dir is the
 	// default organization's, nil when the config has no top-level IdP.
-	dirs     *scimsync.Directories
+	dirs *scimsync.Directories
+	// orgs adds and removes the SCIM directories of organizationsDir's
+	// organizations; nil without SCIM.
+	orgs     *orgDirectories
 	dir      *scimsync.Directory
 	drift    *scimsync.DriftDetector
 	svc      http.Handler
@@ -93,14 +96,6 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	}
 	if err := cfg.CheckSecretFiles(); err != nil {
 		return nil, err
-	}
-	if cfg.SCIM.Enabled && cfg.OrganizationsDir != "" {
-		// The SCIM directories of organizations that come and go with
-		// organizationsDir are not built yet (organizations[] has them):
-		// refuse rather than serve such an organization without its
-		// directory.
-		return nil, errors.New("organizationsDir: scim.enabled together with organizationsDir is not supported yet; " +
-			"list organizations with SCIM directories under organizations")
 	}
 	keyText, err := os.ReadFile(cfg.Resolve(cfg.Session.KeysFile))
 	if err != nil {
@@ -211,7 +206,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
 	if cfg.OrganizationsDir != "" {
-		od := &orgsDir{cfg: cfg, sp: a.sp, log: log.Named("organizations")}
+		od := &orgsDir{cfg: cfg, sp: a.sp, scim: sc.orgs, log: log.Named("organizations")}
 		if err := od.load(); err != nil {
 			_ = a.Close()
 			return nil, err
@@ -253,6 +248,11 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			}
 			return out
 		},
+	}
+	if sc.deliveries != nil {
+		if eps, err := webhookEndpoints(a.cfg); err == nil { // build read them already
+			so.Webhooks = webhookStatus(sc.deliveries, eps)
+		}
 	}
 	if sc.dir != nil {
 		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
@@ -361,6 +361,8 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 			return fail(err)
 		}
 	}
+	parts.orgs = &orgDirectories{cfg: cfg, st: st, log: log, audit: audit, m: m, parts: &parts, router: router,
+		owners: tokens, live: map[string]*orgDirectory{}}
 	// The snapshots held every document; the views keep only what the gate
 	// needs. Give the difference back to the OS now rather than keeping a
 	// large directory's load peak for the life of the process.
@@ -394,7 +396,11 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	}
 	m.WatchDirectory(dir)
 	sessions := scimsync.NewSessionEvents(parts.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
+	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
+		return err
+	}
 	svc, err := scimsync.NewService(scimsync.Options{
+		Ender:     parts.ender,
 		Config:    cfg,
 		Store:     st,
 		Reader:    st,
@@ -412,9 +418,6 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	router.Set(identity.DefaultOrg, svc)
 	parts.dir, parts.service, parts.sessions = dir, svc, sessions
 	parts.drift = scimsync.NewDriftDetector(dir, cfg, audit, m)
-	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
-		return err
-	}
 	parts.tokens = append(parts.tokens, tokensWatcher(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile", svc, log))
 	return nil
 }
@@ -519,6 +522,15 @@ func tokensWatcher(path, field string, svc *scimsync.Service, log *zap.Logger) *
 // of one organization must get 401 on another's base path, which a shared
 // token would defeat.
 type tokenOwners struct{ by map[[32]byte]string }
+
+// release forgets the tokens of field (an organization removed).
+func (t *tokenOwners) release(field string) {
+	for d, f := range t.by {
+		if f == field {
+			delete(t.by, d)
+		}
+	}
+}
 
 func (t *tokenOwners) claim(field string, tokens []scimsync.Token) error {
 	if t.by == nil {

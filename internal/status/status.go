@@ -62,6 +62,8 @@ type Options struct {
 	// key on every replica and reports how many ended: the page's "Sign out
 	// everywhere" (signout.go), offered only with an admin token.
 	SignOut func(ctx context.Context, matchKey string) (int, error)
+	// Webhooks, if set, fills the Events section (events.go).
+	Webhooks Webhooks
 	// Audit is this replica's audit ring.
 	Audit *AuditRing
 	// Replica names this process on the page (the host name).

@@ -37,8 +37,9 @@ type page struct {
 	More     bool // more matches than shown
 	Unknown  *loginOnly
 
-	Audit []auditView
-	Orgs  orgsView
+	Events eventsView
+	Audit  []auditView
+	Orgs   orgsView
 
 	Health []checkView
 	Proxy  []kv
@@ -122,6 +123,7 @@ func (h *Handler) build(ctx context.Context, query, org string) *page {
 		p.Drift = append(p.Drift, kv{ID: "drift-" + k, Key: k, Value: count(s.value(metrics.NameIdentityDrift, "kind", k))})
 	}
 	h.organizations(p, org, now)
+	h.events(ctx, p, now)
 	if h.o.Audit != nil {
 		for _, e := range h.o.Audit.Recent() {
 			if len(p.Audit) == maxAudit {

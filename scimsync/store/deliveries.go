@@ -73,6 +73,8 @@ type Deliveries interface {
 	// AppendSessionsEnded appends session.revoked for the live sessions of
 	// a deactivated or deleted user (see SQLStore's).
 	AppendSessionsEnded(ctx context.Context, org, matchKey, reason, actor string) ([]Event, error)
+	// EventTimes returns when the events since since were written.
+	EventTimes(ctx context.Context, since time.Time) ([]EventTime, error)
 	// Prune deletes up to PruneBatch events older than before with Seq <=
 	// upto, and the login ledger's rows of the users deleted by them, and
 	// returns how many events went.
@@ -168,4 +170,30 @@ func (d *SQLDeliveries) Backlog(ctx context.Context, after int64, kinds []string
 		return 0, time.Time{}, d.s.err(ctx, "read backlog", err)
 	}
 	return n, ts.At(0), nil
+}
+
+// EventTime is when one event was written.
+type EventTime struct {
+	Seq  int64
+	Time time.Time
+}
+
+// MaxEventTimes bounds EventTimes.
+const MaxEventTimes = 200_000
+
+// EventTimes returns the seq and time of up to MaxEventTimes events
+// written at or after since, in order (the status page's chart).
+func (d *SQLDeliveries) EventTimes(ctx context.Context, since time.Time) ([]EventTime, error) {
+	var out []EventTime
+	ts := d.s.d.Times()
+	err := d.s.each(ctx, d.s.b.Pool(), "read event times", func(rows Rows) error {
+		var e EventTime
+		if err := rows.Scan(&e.Seq, ts.Dest(0)); err != nil {
+			return d.s.err(ctx, "read event times", err)
+		}
+		e.Time = ts.At(0)
+		out = append(out, e)
+		return nil
+	}, `SELECT seq, time FROM events WHERE time >= $1 ORDER BY seq LIMIT $2`, d.s.d.Time(since), MaxEventTimes)
+	return out, err
 }

@@ -77,7 +77,10 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 		return nil, errors.New("revoke sessions: a reason is required")
 	}
 	org := OrgOrDefault(q.Org)
-	return s.b.Write(ctx, "revoke sessions", func(tx WriteTx) error {
+	// The event log keeps no personal data of an ended session (as
+	// AppendSessionsEnded); the caller gets the user back for its audit.
+	who := map[string]RevokedSession{}
+	evs, err := s.b.Write(ctx, "revoke sessions", func(tx WriteTx) error {
 		now := tx.Now()
 		found, err := s.liveSessions(ctx, tx, q, org, now)
 		if err != nil {
@@ -103,7 +106,10 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 				continue
 			}
 			rs.Reason = reason
-			ev := Event{Kind: EventSessionRevoked, ResourceType: "Session", ResourceID: rs.ID, Actor: actor, Session: &rs}
+			who[rs.ID] = rs
+			stored := rs
+			stored.MatchKey, stored.User, stored.Email = "", "", ""
+			ev := Event{Kind: EventSessionRevoked, ResourceType: "Session", ResourceID: rs.ID, Actor: actor, Session: &stored}
 			scoped := s
 			scoped.org = org
 			if err := scoped.appendEvents(ctx, tx, ev); err != nil {
@@ -112,6 +118,12 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 		}
 		return nil
 	})
+	for i := range evs {
+		if rs, ok := who[evs[i].ResourceID]; ok && evs[i].Session != nil {
+			evs[i].Session = &rs
+		}
+	}
+	return evs, err
 }
 
 // liveSessions reads the ledger's live, unrevoked sessions that q's IdP
