@@ -146,6 +146,9 @@ func (ds *Directories) catchUpFrom(ctx context.Context, st store.Store, followed
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	dirs := *ds.dirs.Load()
+	if len(dirs) == 0 {
+		return nil // nobody to hand events to, and no position to read from
+	}
 	for {
 		evs, err := st.EventsAfter(ctx, ds.Seq(), 1000)
 		if err != nil {
