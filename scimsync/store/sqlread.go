@@ -149,7 +149,7 @@ func (s SQLStore) readEvents(ctx context.Context, db DB, clauses string, args ..
 
 // GetUser implements Reader.
 func (s SQLStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1 AND org = $2`, id, s.org), s.d.Times())
+	u, _, err := scanUser(queryRow(ctx, s.b.Pool(), `SELECT `+userColumns+` FROM users WHERE id = $1 AND `+s.d.orgRef()+` = $2`, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return nil, ErrNotFound
 	}
@@ -165,7 +165,7 @@ func (s SQLStore) GetGroup(ctx context.Context, id string) (*Group, error) {
 	err := s.b.Read(ctx, "get group", func(tx DB) error {
 		var pk int64
 		var err error
-		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND org = $2`, id, s.org), s.d.Times())
+		g, pk, err = scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND `+s.d.orgRef()+` = $2`, id, s.org), s.d.Times())
 		if errors.Is(err, errNoRows) {
 			return ErrNotFound
 		}
@@ -291,7 +291,7 @@ func (s SQLStore) EachUser(ctx context.Context, q Query, fn func(*User) error) e
 
 // userWhere is the WHERE clause of q on users, with its arguments.
 func (s SQLStore) userWhere(q Query) (string, []any, error) {
-	return where(q, "list users", s.org, s.userCond)
+	return where(q, "list users", s.org, s.d.orgRef(), s.userCond)
 }
 
 // userCond is the SQL of one equality on users, its argument numbered n.
@@ -318,7 +318,7 @@ func (s SQLStore) userCond(c Cond, n string) (string, any, bool) {
 
 // groupWhere is userWhere for groups.
 func (s SQLStore) groupWhere(q Query) (string, []any, error) {
-	return where(q, "list groups", s.org, s.groupCond)
+	return where(q, "list groups", s.org, s.d.orgRef(), s.groupCond)
 }
 
 func (s SQLStore) groupCond(c Cond, n string) (string, any, bool) {
@@ -338,7 +338,7 @@ func (s SQLStore) groupCond(c Cond, n string) (string, any, bool) {
 // where builds the WHERE clause of q in organization org (its rows only)
 // from cond, which gives the SQL of one equality with its argument
 // numbered n ("$2"), or false for an attribute it does not know.
-func where(q Query, op, org string, cond func(c Cond, n string) (string, any, bool)) (string, []any, error) {
+func where(q Query, op, org, orgRef string, cond func(c Cond, n string) (string, any, bool)) (string, []any, error) {
 	alts := q.Any
 	if len(alts) == 0 {
 		if q.Attr == "" {
@@ -363,7 +363,8 @@ func where(q Query, op, org string, cond func(c Cond, n string) (string, any, bo
 		}
 		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 	}
-	return " WHERE org = $1 AND (" + strings.Join(ors, " OR ") + ")", args, nil
+	// With conditions, orgRef keeps the planner on their indexes.
+	return " WHERE " + orgRef + " = $1 AND (" + strings.Join(ors, " OR ") + ")", args, nil
 }
 
 // limit is q's LIMIT and OFFSET clause, "" for all rows.

@@ -152,6 +152,11 @@ type Dialect struct {
 	// Err wraps a database error with op, marking the ones worth a retry
 	// ErrUnavailable; it keeps nil nil.
 	Err func(ctx context.Context, op string, err error) error
+	// OrgRef is how a lookup names the org column beside a condition with
+	// an index of its own: "+org" on SQLite, whose planner (without ANALYZE
+	// statistics) would otherwise walk the org index, every row of the
+	// organization, instead of the lookup's index; "" means "org".
+	OrgRef string
 	// In is the SQL of "col is one of the rows of subquery" that the
 	// database can still answer from indexes inside an OR; nil: col IN
 	// (subquery), which SQLite does. (PostgreSQL cannot, and scans, but
@@ -239,4 +244,12 @@ func (s SQLStore) each(ctx context.Context, db DB, op string, fn func(Rows) erro
 		}
 	}
 	return s.err(ctx, op, rows.Err())
+}
+
+// orgRef is d.OrgRef or "org".
+func (d Dialect) orgRef() string {
+	if d.OrgRef == "" {
+		return "org"
+	}
+	return d.OrgRef
 }

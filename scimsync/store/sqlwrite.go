@@ -146,7 +146,7 @@ func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) 
 
 // lockUser reads a user, locking its row for the rest of the transaction.
 func (s SQLStore) lockUser(ctx context.Context, tx WriteTx, id string) (int64, *User, error) {
-	u, pk, err := scanUser(queryRow(ctx, tx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND org = $2`+s.d.ForUpdate, id, s.org), s.d.Times())
+	u, pk, err := scanUser(queryRow(ctx, tx, `SELECT `+userColumns+` FROM users WHERE id = $1 AND `+s.d.orgRef()+` = $2`+s.d.ForUpdate, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return 0, nil, fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
@@ -162,7 +162,7 @@ func (s SQLStore) keys(ctx context.Context, tx WriteTx, id string, kc KeyChange)
 			return err
 		}
 		var other string
-		err := queryRow(ctx, tx, `SELECT id FROM users WHERE `+s.d.keyExpr(s.match.Attribute)+` = $1 AND id <> $2 AND org = $3 LIMIT 1`,
+		err := queryRow(ctx, tx, `SELECT id FROM users WHERE `+s.d.keyExpr(s.match.Attribute)+` = $1 AND id <> $2 AND `+s.d.orgRef()+` = $3 LIMIT 1`,
 			kc.Claim, id, s.org).Scan(&other)
 		if err == nil {
 			return s.match.TakenError(id, kc.Claim, other)
@@ -278,7 +278,7 @@ func (s SQLStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group
 // lockGroup reads a group, locking its row for the rest of the
 // transaction, with its members and their user keys.
 func (s SQLStore) lockGroup(ctx context.Context, tx WriteTx, id string) (int64, *Group, map[string]int64, error) {
-	g, gpk, err := scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND org = $2`+s.d.ForUpdate, id, s.org), s.d.Times())
+	g, gpk, err := scanGroup(queryRow(ctx, tx, `SELECT `+groupColumns+` FROM groups WHERE id = $1 AND `+s.d.orgRef()+` = $2`+s.d.ForUpdate, id, s.org), s.d.Times())
 	if errors.Is(err, errNoRows) {
 		return 0, nil, nil, fmt.Errorf("group %s: %w", id, ErrNotFound)
 	}

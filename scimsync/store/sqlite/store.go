@@ -48,7 +48,7 @@ type Store struct {
 // lower() folds ASCII letters only.
 var dialect = store.Dialect{Key: func(col string) string { return "lower(" + col + ")" },
 	NoLimit: "-1", Time: unixMS, Times: func() store.Times { return new(times) }, Unique: isUnique,
-	Err: func(_ context.Context, op string, err error) error { return dbErr(op, err) }}
+	Err: func(_ context.Context, op string, err error) error { return dbErr(op, err) }, OrgRef: "+org"}
 
 // busyTimeout bounds how long a statement waits for a lock held by
 // another process (within this one, writes queue on the write connection).

@@ -173,9 +173,13 @@ func build(dir string) (p previous, skip string, err error) {
 }
 
 // previousCommit is PORTCULLIS_UPGRADE_FROM, else HEAD when the working
-// tree adds a migration, else the first parent of the newest commit on
-// HEAD's first-parent line that added one (a merge counts as adding what
-// its branch added).
+// tree adds a migration, else the newest commit on HEAD's first-parent line
+// whose migration files are a strict subset of HEAD's: the last state with
+// fewer migrations, every one of them under the same name as now. (The
+// parent of the commit that added the newest file is not enough: a branch
+// merged by fast-forward may have numbered its migration differently
+// before it was renumbered at landing, and a replica of that state never
+// ran.)
 func previousCommit(root string) (string, error) {
 	if from := os.Getenv(envFrom); from != "" {
 		return gitOut(root, "rev-parse", "--verify", from+"^{commit}")
@@ -184,13 +188,42 @@ func previousCommit(root string) (string, error) {
 	if changed, err := gitOut(root, args...); err != nil || changed != "" {
 		return "HEAD", err
 	}
-	args = append([]string{"log", "--first-parent", "--no-renames", "--diff-filter=A", "-1", "--format=%H", "HEAD", "--"},
-		migrationDirs...)
-	latest, err := gitOut(root, args...)
-	if err != nil || latest == "" {
+	files := func(commit string) (map[string]bool, error) {
+		out, err := gitOut(root, append([]string{"ls-tree", "-r", "--name-only", commit, "--"}, migrationDirs...)...)
+		if err != nil {
+			return nil, err
+		}
+		set := map[string]bool{}
+		for _, f := range strings.Fields(out) {
+			set[f] = true
+		}
+		return set, nil
+	}
+	head, err := files("HEAD")
+	if err != nil {
 		return "", fmt.Errorf("find the latest migration: %v", err)
 	}
-	return gitOut(root, "rev-parse", "--verify", latest+"^1")
+	commits, err := gitOut(root, "rev-list", "--first-parent", "--max-count=2000", "HEAD")
+	if err != nil {
+		return "", fmt.Errorf("find the latest migration: %v", err)
+	}
+	for _, c := range strings.Fields(commits) {
+		set, err := files(c)
+		if err != nil {
+			return "", err
+		}
+		if len(set) == 0 || len(set) >= len(head) {
+			continue
+		}
+		subset := true
+		for f := range set {
+			subset = subset && head[f]
+		}
+		if subset {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("find the latest migration: no earlier commit has a subset of HEAD's migrations")
 }
 
 // extract writes the tree of commit into dir.
