@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"net/http"
 	"testing"
 	"time"
@@ -28,7 +29,9 @@ func TestProxy_SessionsAreScopedToTheirOrganization(t *testing.T) {
 	echo := newEcho(t)
 	h := newHarnessWith(t, echo.URL, func(c *config.Config) {
 		c.Routes = append([]config.Route{{Path: "/acme-only/", AllowOrganizations: []string{"acme"}}}, c.Routes...)
-		c.Headers["X-Forwarded-Org"] = identity.FieldOrganization
+		headers := maps.Clone(c.Headers) // the harness's map is shared by parallel tests
+		headers["X-Forwarded-Org"] = identity.FieldOrganization
+		c.Headers = headers
 	}, func(o *Options) {
 		o.Organizations = hostOrgs{"globex.app.example.com": "globex"}
 	})
