@@ -42,7 +42,7 @@ func TestGCPercentFor(t *testing.T) {
 		{1 << 20, maxGCPercent},      // 24 MiB of headroom would be 2400 %
 		{8 << 20, 300},               // a sidecar's small heap
 		{24 << 20, 100},              // the Go default
-		{60 << 20, DefaultGCPercent}, // the 100,000-user directory: as before
+		{50 << 20, DefaultGCPercent}, // the 100,000-user directory: as before
 		{1 << 30, DefaultGCPercent},
 	} {
 		if got := gcPercentFor(tc.live); got != tc.want {
