@@ -39,9 +39,9 @@ func TestGCPercentFor(t *testing.T) {
 		want int
 	}{
 		{0, maxGCPercent},
-		{1 << 20, maxGCPercent},      // 24 MiB of headroom would be 2400 %
-		{8 << 20, 300},               // a sidecar's small heap
-		{24 << 20, 100},              // the Go default
+		{1 << 20, maxGCPercent},      // 20 MiB of headroom would be 2000 %
+		{8 << 20, 250},               // a sidecar's small heap
+		{20 << 20, 100},              // the Go default
 		{50 << 20, DefaultGCPercent}, // the 100,000-user directory: as before
 		{1 << 30, DefaultGCPercent},
 	} {
