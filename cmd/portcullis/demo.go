@@ -7,6 +7,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -48,6 +50,7 @@ type demoInfo struct {
 	UpstreamURL string
 	SCIMURL     string
 	AdminURL    string // health, /metrics and the status page
+	EventsURL   string // the demo app's page of the webhooks it received
 	Token       string
 	Dir         string // the temporary directory, removed on exit
 	Users       []demoUser
@@ -111,6 +114,14 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 	if err := os.WriteFile(filepath.Join(dir, "scim.tokens"), []byte("demo "+token+"\n"), 0o600); err != nil {
 		return err
 	}
+	secret, err := writeWebhookSecret(dir)
+	if err != nil {
+		return err
+	}
+	hooks, err := demoidp.NewHooks(secret)
+	if err != nil {
+		return err
+	}
 
 	lns, err := demoListeners(opts.Listen, 4) // proxy, admin, IdP, app
 	if err != nil {
@@ -127,9 +138,11 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 		Dir:         dir,
 	}
 	info.SCIMURL = info.URL + "/scim/v2"
+	info.EventsURL = info.UpstreamURL + demoidp.PathEvents
 
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
-	cfgText := fmt.Sprintf(demoConfig, pub.Addr(), adm.Addr(), info.URL, info.UpstreamURL, info.IdPURL+demoidp.PathMetadata)
+	cfgText := fmt.Sprintf(demoConfig, pub.Addr(), adm.Addr(), info.URL, info.UpstreamURL, info.IdPURL+demoidp.PathMetadata,
+		info.UpstreamURL+demoidp.PathHooks)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
 	}
@@ -153,12 +166,12 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 		return err
 	}
 	var hints atomic.Pointer[map[string]string] // email → curl, set once provisioned
-	upstream := demoidp.Upstream(func(email string) string {
+	upstream := demoidp.App(func(email string) string {
 		if m := hints.Load(); m != nil {
 			return (*m)[strings.ToLower(email)]
 		}
 		return ""
-	})
+	}, hooks)
 
 	stopPeers := servePeers(a, lns[2:], []http.Handler{idp, upstream}, log)
 	defer stopPeers()
@@ -216,9 +229,28 @@ scim:
 store:
   driver: sqlite
   dsn: portcullis.db
+events:
+  webhooks:
+    - url: "%s"
+      secretFile: webhook.secret
 server:
   drainTimeout: 5s
 `
+
+// writeWebhookSecret writes a fresh Standard Webhooks secret (whsec_ and
+// 32 random bytes in base64) to dir/webhook.secret and returns it: the
+// proxy signs with the file, the demo app verifies with the value.
+func writeWebhookSecret(dir string) (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	if err := os.WriteFile(filepath.Join(dir, "webhook.secret"), []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
 
 // checkLoopback refuses a --listen that is not a loopback address: the
 // demo IdP signs anyone in with a click.
@@ -317,6 +349,9 @@ func printDemo(out io.Writer, info demoInfo, cfgPath string) {
 	fmt.Fprintf(&b, "  Open:     %s/\n", info.URL)
 	fmt.Fprintf(&b, "  IdP:      %s/  (demo only: pick a user, no password)\n", info.IdPURL)
 	fmt.Fprintf(&b, "  App:      %s/  (the upstream behind the proxy)\n", info.UpstreamURL)
+	if info.EventsURL != "" {
+		fmt.Fprintf(&b, "  Events:   %s  (the webhooks the app received from Portcullis, each verified)\n", info.EventsURL)
+	}
 	fmt.Fprintf(&b, "  Status:   %s/  (sync health, users, audit events; /metrics, /readyz)\n", info.AdminURL)
 	fmt.Fprintf(&b, "  SCIM:     %s  (bearer token %s)\n", info.SCIMURL, info.Token)
 	fmt.Fprintf(&b, "  Config:   %s\n\n", cfgPath)
@@ -328,6 +363,7 @@ func printDemo(out io.Writer, info demoInfo, cfgPath string) {
 		u := info.Users[0]
 		fmt.Fprintf(&b, "\nSign in as %s, then remove %s's access through SCIM and reload the page:\n\n%s\n\n",
 			u.Name, u.Name, deactivateCurl(info.SCIMURL, info.Token, u.ID))
+		fmt.Fprintf(&b, "The app is told too: %s shows the user.deactivated webhook it received, verified.\n\n", info.EventsURL)
 	}
 	_, _ = io.WriteString(out, b.String())
 }

@@ -384,3 +384,101 @@ func TestDemo_Users(t *testing.T) {
 		t.Errorf("demo users %v, want %v", groups, want)
 	}
 }
+
+// eventRow is one row of the demo app's events page.
+type eventRow struct{ id, typ, verified string }
+
+// demoEvents reads the demo app's events page.
+func demoEvents(t *testing.T, pageURL string) []eventRow {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(pageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", pageURL, resp.StatusCode)
+	}
+	cell := func(row, class string) string {
+		_, rest, _ := strings.Cut(row, `class="`+class+`">`)
+		v, _, _ := strings.Cut(rest, "</td>")
+		return strings.TrimSuffix(strings.TrimPrefix(v, "<code>"), "</code>")
+	}
+	var rows []eventRow
+	for _, row := range strings.Split(string(body), `<tr class="event">`)[1:] {
+		rows = append(rows, eventRow{id: cell(row, "id"), typ: cell(row, "type"), verified: cell(row, "verified")})
+	}
+	return rows
+}
+
+// A SCIM deactivation in the demo reaches the demo app as a webhook, which
+// it verifies (Standard Webhooks library) and shows; a forged one is shown
+// as refused.
+func TestDemo_DeactivationWebhookShownVerifiedOnTheAppsEventsPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo: skipped with -short")
+	}
+	d := startDemo(t)
+	if d.info.EventsURL == "" || !strings.Contains(d.out.String(), d.info.EventsURL) {
+		t.Fatalf("the banner does not give the events page (%q):\n%s", d.info.EventsURL, d.out)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	resp, err := client.Get(d.info.UpstreamURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `href="/hooks/"`) {
+		t.Errorf("the demo app's page does not link the events page:\n%s", page)
+	}
+
+	c := parseCurl(t, d.out.String())
+	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+	req.Header = c.header
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the printed curl: status %d", resp.StatusCode)
+	}
+	var rows []eventRow
+	deadline := time.Now().Add(30 * time.Second)
+	for found := false; !found; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no user.deactivated on the events page after 30s; rows %+v", rows)
+		}
+		time.Sleep(100 * time.Millisecond)
+		rows = demoEvents(t, d.info.EventsURL)
+		for _, r := range rows {
+			found = found || r.typ == "user.deactivated"
+		}
+	}
+	for _, r := range rows {
+		if r.verified != "yes" || !strings.HasPrefix(r.id, "evt_") {
+			t.Errorf("event %+v: want an evt_ id, verified yes", r)
+		}
+	}
+
+	// A delivery without a valid signature is refused and shown so.
+	forged, _ := http.NewRequest(http.MethodPost, d.info.UpstreamURL+demoidp.PathHooks,
+		strings.NewReader(`{"type":"user.deleted","timestamp":"2026-12-05T00:00:00.000Z","data":{"id":"x"}}`))
+	forged.Header.Set("webhook-id", "evt_forged")
+	forged.Header.Set("webhook-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	forged.Header.Set("webhook-signature", "v1,bm90IGEgc2lnbmF0dXJl")
+	resp, err = client.Do(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("forged webhook: status %d, want 400", resp.StatusCode)
+	}
+	rows = demoEvents(t, d.info.EventsURL)
+	if len(rows) == 0 || rows[0].id != "evt_forged" || !strings.HasPrefix(rows[0].verified, "no") {
+		t.Errorf("newest row %+v, want evt_forged not verified", rows[:min(1, len(rows))])
+	}
+}

@@ -1,6 +1,8 @@
 // Package demoidp owns the two peers `portcullis demo` runs beside the proxy:
 // a SAML identity provider with a page of demo users (a click signs in, no
-// password) and a demo app that shows the identity headers it received.
+// password) and a demo app that shows the identity headers it received and
+// the webhooks Portcullis sent it, each verified with the Standard Webhooks
+// Go library as the README tells an app to (hooks.go).
 //
 // It exists only for the demo subcommand: cmd/portcullis/demo.go is the one
 // file that imports it, and no configuration key reaches it, so `serve`

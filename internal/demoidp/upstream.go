@@ -30,6 +30,7 @@ headers the proxy added to <code>{{.Method}} {{.Path}}</code>.</p>
 {{end}}</table>
 <p><a href="/admin/">/admin/</a> is open to the group <code>admins</code> only.
 <a href="/saml/logout?rd=/">Sign out</a> to sign in as someone else.</p>
+{{if .Events}}<p><a id="events-link" href="/hooks/">Events this app received</a> from Portcullis's webhooks, each verified.</p>{{end}}
 {{if .Hint}}<h2>Remove your access through SCIM</h2>
 <p>Run this in a terminal, as your IdP's provisioning would, then reload this page:</p>
 <pre id="hint">{{.Hint}}</pre>{{end}}
@@ -43,7 +44,10 @@ type shownHeader struct {
 
 // Upstream is the demo app: a page showing the identity headers of each
 // request it receives, and how to deactivate the signed-in user.
-func Upstream(hint DeactivateHint) http.Handler {
+func Upstream(hint DeactivateHint) http.Handler { return upstream(hint, false) }
+
+// upstream is Upstream, linking the events page if events.
+func upstream(hint DeactivateHint, events bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/favicon.ico" {
 			http.NotFound(w, r)
@@ -52,7 +56,8 @@ func Upstream(hint DeactivateHint) http.Handler {
 		data := struct {
 			Method, Path, Hint string
 			Headers            []shownHeader
-		}{Method: r.Method, Path: r.URL.Path}
+			Events             bool
+		}{Method: r.Method, Path: r.URL.Path, Events: events}
 		for _, name := range IdentityHeaders {
 			v, sent := r.Header[name]
 			if !sent && name == "X-Forwarded-Org" {
