@@ -209,3 +209,31 @@ func TestOrganizations_SharedSCIMTokenIsAConfigError(t *testing.T) {
 		t.Fatalf("build: %v, want an error naming both tokens files", err)
 	}
 }
+
+// `portcullis sessions revoke --organization acme` ends the user's
+// sessions in acme only; the same address in globex keeps its session, and
+// an organization the config does not serve is an error.
+func TestCLI_SessionsRevokeInOneOrganization(t *testing.T) {
+	t.Parallel()
+	paths, _ := orgTokens(t, "acme", "globex")
+	w := newWireApp(t, orgsYAML(paths, "acme", "globex"), nil)
+	st := w.recordLogins(map[string]string{"s-acme": "acme", "s-globex": "globex"}, "pat@shared.com")
+	cfg := filepath.Join(w.dir, "portcullis.yaml")
+	if code, _, stderr := runCLI(t, "sessions", "revoke", "--user", "pat@shared.com", "--organization", "initech", "--config", cfg); code != 1 ||
+		!strings.Contains(stderr, "--organization initech") {
+		t.Errorf("an unknown organization: exit %d %s, want 1 naming it", code, stderr)
+	}
+	code, out, stderr := runCLI(t, "sessions", "revoke", "--user", "Pat@Shared.com", "--organization", "acme", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "ended 1 session(s) of Pat@Shared.com in organization acme") {
+		t.Fatalf("sessions revoke --organization acme: exit %d\n%s\n%s", code, out, stderr)
+	}
+	for org, want := range map[string]int{"acme": 1, "globex": 0} {
+		snap, err := st.ForOrg(org).Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.RevokedSessions) != want {
+			t.Errorf("%s's ended sessions: %+v, want %d", org, snap.RevokedSessions, want)
+		}
+	}
+}
