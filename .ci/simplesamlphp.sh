@@ -4,8 +4,11 @@
 #
 #   .ci/simplesamlphp.sh start --port 8480 --workdir DIR --sp-entity-id ID \
 #       --sp-acs URL --sp-cert FILE [--sp-slo URL] [--sp-slo-binding redirect|post]
+#       [--sp-entity-id ID2 --sp-acs URL2 --sp-cert FILE2 ...]
 #       [--mail-domain DOMAIN] [--extra-user NAME:PASSWORD:MAIL ...]
 #   .ci/simplesamlphp.sh stop --workdir DIR
+# Each --sp-entity-id after the first registers one more SP; the --sp-*
+# flags after it describe that SP.
 #
 # Design: a *private* Apache instance per workdir (APACHE_CONFDIR=DIR/apache2,
 # driven by apache2ctl), listening only on 127.0.0.1:PORT, with mod_php and
@@ -25,7 +28,7 @@ log() { printf '[simplesamlphp.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -65,7 +68,11 @@ ensure_packages() {
 CMD=${1:-}
 case $CMD in start | stop) ;; *) usage ;; esac
 shift
-PORT="" WORKDIR="" SP_ENTITY_ID="" SP_ACS="" SP_CERT="" SP_SLO="" SP_SLO_BINDING=redirect
+PORT="" WORKDIR=""
+# The registered SPs, one index each: SP_ENTITY_IDS[i], SP_ACSS[i], ...
+# A --sp-entity-id when the current SP already has one starts the next SP;
+# the other --sp-* flags set the current SP's field.
+SP_ENTITY_IDS=() SP_ACSS=() SP_CERTS=() SP_SLOS=() SP_SLO_BINDINGS=() SPI=0
 # alice, bob and carol sign in as NAME@MAIL_DOMAIN; each --extra-user adds
 # one more user (uid NAME, group staff) with any mail, e.g. one outside
 # MAIL_DOMAIN for tests of a hostile IdP.
@@ -74,11 +81,13 @@ while [[ $# -gt 0 ]]; do
 	case $1 in
 	--port) PORT=${2:?}; shift 2 ;;
 	--workdir) WORKDIR=${2:?}; shift 2 ;;
-	--sp-entity-id) SP_ENTITY_ID=${2:?}; shift 2 ;;
-	--sp-acs) SP_ACS=${2:?}; shift 2 ;;
-	--sp-cert) SP_CERT=${2:?}; shift 2 ;;
-	--sp-slo) SP_SLO=${2:?}; shift 2 ;;
-	--sp-slo-binding) SP_SLO_BINDING=${2:?}; shift 2 ;;
+	--sp-entity-id)
+		[[ -n ${SP_ENTITY_IDS[SPI]:-} ]] && SPI=$((SPI + 1))
+		SP_ENTITY_IDS[SPI]=${2:?}; shift 2 ;;
+	--sp-acs) SP_ACSS[SPI]=${2:?}; shift 2 ;;
+	--sp-cert) SP_CERTS[SPI]=${2:?}; shift 2 ;;
+	--sp-slo) SP_SLOS[SPI]=${2:?}; shift 2 ;;
+	--sp-slo-binding) SP_SLO_BINDINGS[SPI]=${2:?}; shift 2 ;;
 	--mail-domain) MAIL_DOMAIN=${2:?}; shift 2 ;;
 	--extra-user) EXTRA_USERS+=("${2:?}"); shift 2 ;;
 	-h | --help) usage ;;
@@ -123,23 +132,52 @@ cmd_stop() {
 	die "apache (pid $pid) did not stop"
 }
 
+# sp_remote_php I prints SP I's entry for saml20-sp-remote.php.
+sp_remote_php() {
+	local i=$1 cert_data slo_php="" urn
+	cert_data=$(openssl x509 -in "${SP_CERTS[i]}" -outform DER 2>/dev/null | base64 -w0) ||
+		die "--sp-cert ${SP_CERTS[i]} is not a PEM X.509 certificate"
+	[[ -n $cert_data ]] || die "--sp-cert ${SP_CERTS[i]} is not a PEM X.509 certificate"
+	urn=urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect
+	[[ ${SP_SLO_BINDINGS[i]} == post ]] && urn=urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST
+	if [[ -n ${SP_SLOS[i]:-} ]]; then
+		slo_php="'SingleLogoutService' => [['Binding' => '$urn', 'Location' => $(php_str "${SP_SLOS[i]}")]],"
+	fi
+	cat <<EOF
+\$metadata[$(php_str "${SP_ENTITY_IDS[i]}")] = [
+    'AssertionConsumerService' => [
+        ['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', 'Location' => $(php_str "${SP_ACSS[i]}"), 'index' => 0],
+    ],
+    $slo_php
+    'certData' => $(php_str "$cert_data"),
+    'validate.authnrequest' => true,
+    'sign.logout' => true,
+    'validate.logout' => true,
+    'NameIDFormat' => 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+    'simplesaml.nameidattribute' => 'mail',
+    'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
+    'saml20.sign.assertion' => true,
+    'saml20.sign.response' => true,
+    'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+];
+EOF
+}
+
 cmd_start() {
 	[[ $PORT =~ ^[0-9]+$ ]] || die "--port is required (number)"
-	[[ -n $SP_ENTITY_ID ]] || die "--sp-entity-id is required"
-	[[ -n $SP_ACS ]] || die "--sp-acs is required"
-	[[ -n $SP_CERT && -r $SP_CERT ]] || die "--sp-cert FILE is required and must be readable"
-	case $SP_SLO_BINDING in
-	redirect) SLO_BINDING_URN=urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect ;;
-	post) SLO_BINDING_URN=urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST ;;
-	*) die "--sp-slo-binding must be redirect or post" ;;
-	esac
+	local i
+	for ((i = 0; i <= SPI; i++)); do
+		[[ -n ${SP_ENTITY_IDS[i]:-} ]] || die "--sp-entity-id is required (SP $((i + 1)))"
+		[[ -n ${SP_ACSS[i]:-} ]] || die "--sp-acs is required (SP ${SP_ENTITY_IDS[i]})"
+		[[ -n ${SP_CERTS[i]:-} && -r ${SP_CERTS[i]} ]] ||
+			die "--sp-cert FILE is required and must be readable (SP ${SP_ENTITY_IDS[i]})"
+		case ${SP_SLO_BINDINGS[i]:=redirect} in
+		redirect | post) ;;
+		*) die "--sp-slo-binding must be redirect or post" ;;
+		esac
+	done
 
 	ensure_packages
-
-	local sp_cert_data
-	sp_cert_data=$(openssl x509 -in "$SP_CERT" -outform DER 2>/dev/null | base64 -w0) ||
-		die "--sp-cert $SP_CERT is not a PEM X.509 certificate"
-	[[ -n $sp_cert_data ]] || die "--sp-cert $SP_CERT is not a PEM X.509 certificate"
 
 	mkdir -p "$WORKDIR"
 	WORKDIR=$(cd "$WORKDIR" && pwd -P)
@@ -167,7 +205,7 @@ cmd_start() {
 			-subj "/CN=portcullis-test-idp" \
 			-keyout "$CERT/idp.key" -out "$CERT/idp.crt" 2>/dev/null
 	fi
-	install -m 0644 "$SP_CERT" "$CERT/sp.crt"
+	install -m 0644 "${SP_CERTS[0]}" "$CERT/sp.crt"
 
 	# ---- secrets (kept across restarts)
 	if [[ ! -s $W/secrets.env ]]; then
@@ -184,8 +222,12 @@ cmd_start() {
 
 	local BASEURL="http://$HOST:$PORT/simplesaml/"
 	local IDP_ENTITY_ID="${BASEURL}saml2/idp/metadata.php"
-	local sp_hostport
-	sp_hostport=$(sed -E 's#^[a-zA-Z]+://([^/?#]+).*#\1#' <<<"$SP_ACS")
+	# Every SP's host:port, as PHP string literals, for trusted.url.domains.
+	local sp_hostports="" hp
+	for ((i = 0; i <= SPI; i++)); do
+		hp=$(sed -E 's#^[a-zA-Z]+://([^/?#]+).*#\1#' <<<"${SP_ACSS[i]}")
+		sp_hostports+=" $(php_str "$hp"),"
+	done
 
 	# ---- config.php (complete; nothing inherited from /etc/simplesamlphp)
 	cat >"$CONF/config.php.new" <<EOF
@@ -213,7 +255,7 @@ cmd_start() {
 
     'trusted.url.domains' => [
         $(php_str "$HOST:$PORT"), $(php_str "localhost:$PORT"),
-        $(php_str "$HOST"), 'localhost', $(php_str "$sp_hostport"),
+        $(php_str "$HOST"), 'localhost',$sp_hostports
     ],
     'trusted.url.regex' => false,
     'enable.http_post' => false,
@@ -318,31 +360,12 @@ EOF
 ];
 EOF
 
-	# ---- the SP
-	local slo_php=""
-	if [[ -n $SP_SLO ]]; then
-		slo_php="'SingleLogoutService' => [['Binding' => '$SLO_BINDING_URN', 'Location' => $(php_str "$SP_SLO")]],"
-	fi
-	cat >"$CONF/metadata/saml20-sp-remote.php.new" <<EOF
-<?php
-// Generated by .ci/simplesamlphp.sh -- do not edit, rewritten on every start.
-\$metadata[$(php_str "$SP_ENTITY_ID")] = [
-    'AssertionConsumerService' => [
-        ['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', 'Location' => $(php_str "$SP_ACS"), 'index' => 0],
-    ],
-    $slo_php
-    'certData' => $(php_str "$sp_cert_data"),
-    'validate.authnrequest' => true,
-    'sign.logout' => true,
-    'validate.logout' => true,
-    'NameIDFormat' => 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
-    'simplesaml.nameidattribute' => 'mail',
-    'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
-    'saml20.sign.assertion' => true,
-    'saml20.sign.response' => true,
-    'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
-];
-EOF
+	# ---- the SPs
+	printf '%s\n' '<?php' '// Generated by .ci/simplesamlphp.sh -- do not edit, rewritten on every start.' \
+		>"$CONF/metadata/saml20-sp-remote.php.new"
+	for ((i = 0; i <= SPI; i++)); do
+		sp_remote_php "$i" >>"$CONF/metadata/saml20-sp-remote.php.new"
+	done
 
 	# ---- private Apache instance
 	local php_load php_conf
@@ -484,7 +507,10 @@ EOF
 		tail -n 20 "$W/log/simplesamlphp.log" >&2 2>/dev/null || true
 		die "IdP metadata $url not ready (last HTTP status: ${code:-none})"
 	fi
-	log "IdP ready; SP $SP_ENTITY_ID registered (ACS $SP_ACS)"
+	for ((i = 0; i <= SPI; i++)); do
+		log "SP ${SP_ENTITY_IDS[i]} registered (ACS ${SP_ACSS[i]})"
+	done
+	log "IdP ready"
 	echo "$url"
 }
 

@@ -29,6 +29,7 @@ type e2e struct {
 	idp            *simpleSAMLphp
 	logs           *lockedBuffer // everything the proxy logged
 	browser        context.Context
+	slo            *sloPeers // the other SPs at the same IdP
 
 	secretsMu sync.Mutex
 	secrets   map[string]string // value → what it is; never in the logs
@@ -239,6 +240,9 @@ func TestE2E_SimpleSAMLphpChromium(t *testing.T) {
 		tb.do("wait for the IdP form", chromedp.WaitVisible(chromedp.CSS("#username")))
 	})
 
+	t.Run("SignOutAtPortcullisEndsTheSecondSPsSession", e.testSecondSPLogout)
+	t.Run("IdPLogoutEndsTheSessionOnBothReplicas", e.testReplicasLogout)
+
 	e.checkLogsClean(t)
 }
 
@@ -254,7 +258,9 @@ func setupE2E(t *testing.T) *e2e {
 	t.Cleanup(func() { pub.Close(); adm.Close() }) // in case serveOn never owns them
 	publicURL := "http://" + pub.Addr().String()
 
-	idp := startSimpleSAMLphp(t, freePort(t), publicURL+"/saml/metadata", publicURL+"/saml/acs", filepath.Join(dir, "sp.crt"))
+	peers := newSLOPeers(t)
+	idp := startSimpleSAMLphp(t, freePort(t), publicURL+"/saml/metadata", publicURL+"/saml/acs", filepath.Join(dir, "sp.crt"),
+		peers.idpArgs()...)
 	t.Logf("IdP up in %s: %s", time.Since(began).Round(time.Millisecond), idp.metadataURL)
 
 	up := newEchoUpstream(t)
@@ -286,6 +292,7 @@ routes:
 		publicURL:   publicURL,
 		upstreamURL: up.URL,
 		idp:         idp,
+		slo:         peers,
 		logs:        logs,
 		secrets:     map[string]string{},
 	}

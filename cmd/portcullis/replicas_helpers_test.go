@@ -60,6 +60,23 @@ type replicaURLs struct{ public, admin string }
 
 // start builds and serves one replica on dsn until the test ends.
 func (rs *replicaSet) start(name, dsn string) replicaURLs {
+	rs.t.Helper()
+	return rs.startOn(name, dsn, nil)
+}
+
+// editConfig rewrites the shared config (every replica started after sees
+// the change).
+func (rs *replicaSet) editConfig(edit func(string) string) {
+	rs.t.Helper()
+	path := filepath.Join(rs.dir, "portcullis.yaml")
+	if err := os.WriteFile(path, []byte(edit(string(mustRead(rs.t, path)))), 0o600); err != nil {
+		rs.t.Fatal(err)
+	}
+}
+
+// startOn is start with the public listener given (nil: a new one), for a
+// replica whose address a peer (the IdP) must know before it starts.
+func (rs *replicaSet) startOn(name, dsn string, pub net.Listener) replicaURLs {
 	t := rs.t
 	t.Helper()
 	raw := mustRead(t, filepath.Join(rs.dir, "portcullis.yaml"))
@@ -72,7 +89,9 @@ func (rs *replicaSet) start(name, dsn string) replicaURLs {
 	if err != nil {
 		t.Fatalf("replica %s: %v", name, err)
 	}
-	pub, _ := net.Listen("tcp", "127.0.0.1:0")
+	if pub == nil {
+		pub, _ = net.Listen("tcp", "127.0.0.1:0")
+	}
 	adm, _ := net.Listen("tcp", "127.0.0.1:0")
 	done := make(chan struct{})
 	go func() { _ = serveOn(ctx, a, pub, adm, zap.NewNop()); close(done) }()
