@@ -88,7 +88,7 @@ func testRevokeByNameID(t *testing.T, st store.Store) {
 		t.Fatalf("event from the log: %+v", last.Session)
 	}
 	// The ledger's live sessions leave the revoked ones out.
-	logins, err := ledger(t, st).LoginsOf(ctx, "alice@example.com", time.Time{}, future(1))
+	logins, err := ledger(t, st).LoginsOf(ctx, "", "alice@example.com", time.Time{}, future(1))
 	if err != nil || logins.LiveTotal != 1 || logins.Live[0].SessionID != "s3" {
 		t.Fatalf("LoginsOf after revocation: %+v, %v; want only s3", logins, err)
 	}
