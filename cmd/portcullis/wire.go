@@ -142,15 +142,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		a.store, a.follower, a.drift = sc.store, sc.follower, sc.drift
 		a.watches = append(a.watches, sc.tokens...)
 		onLogin = func(ctx context.Context, l samlsp.Login) {
-			if sc.drift != nil && l.Principal.Org == identity.DefaultOrg {
-				sc.drift.Check(ctx, l.Principal)
-			}
+			sc.drift.Check(ctx, l.Principal)
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
 				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
 				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
-			if l.Principal.Org == identity.DefaultOrg { // other organizations' session events: not yet (issue #16 with #15)
-				sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
-			}
+			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
 		}
 		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
 			_ = a.Close()
@@ -209,7 +205,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
 	if cfg.OrganizationsDir != "" {
-		od := &orgsDir{cfg: cfg, sp: a.sp, scim: sc.orgs, log: log.Named("organizations")}
+		od := &orgsDir{cfg: cfg, sp: a.sp, scim: sc.orgs, ender: sc.ender, log: log.Named("organizations")}
 		if err := od.load(); err != nil {
 			_ = a.Close()
 			return nil, err
