@@ -223,6 +223,16 @@ func TestDeliver_EveryDeliveryVerifiesWithTheStandardWebhooksLibrary(t *testing.
 	if d["active"] != false || d["userName"] != "u1@example.com" || d["password"] != nil || d["emails"] == nil || d["name"] == nil {
 		t.Errorf("user.deactivated data = %v: want active false, userName, emails, name and no password", d)
 	}
+	if g, ok := d["groups"].([]any); !ok || len(g) != 0 {
+		t.Errorf("user.deactivated groups = %#v, want [] (in none yet)", d["groups"])
+	}
+	// user.deleted tells the app who went, and from which groups.
+	d = got[5].Data
+	groups, _ := json.Marshal(d["groups"])
+	if d["id"] != "u1" || d["userName"] != "u1@example.com" || d["emails"] == nil ||
+		string(groups) != `[{"displayName":"staff","id":"g1"}]` {
+		t.Errorf("user.deleted data = %v: want the user as it was, with its group staff", d)
+	}
 }
 
 func TestDeliver_ReceiverFailingThenRecoveringGetsEveryEventOnceInOrder(t *testing.T) {

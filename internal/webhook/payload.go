@@ -141,6 +141,15 @@ type userData struct {
 	Emails      json.RawMessage `json:"emails,omitempty"`
 	Email       string          `json:"email,omitempty"` // sessions: the principal's
 	Active      *bool           `json:"active,omitempty"`
+	// Groups are the user's groups at the time of the event (user events;
+	// absent from events stored before they were recorded).
+	Groups []groupRef `json:"groups,omitzero"` // omitzero: none is []
+}
+
+// groupRef is a group a user is in.
+type groupRef struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
 }
 
 type groupData struct {
@@ -169,9 +178,10 @@ type sessionData struct {
 // password or a token (the store drops write-only attributes on arrival).
 func data(e *store.Event) any {
 	switch e.Kind {
-	case store.EventUserCreated, store.EventUserUpdated, store.EventUserDeactivated, store.EventUserReactivated:
+	case store.EventUserCreated, store.EventUserUpdated, store.EventUserDeactivated, store.EventUserReactivated,
+		store.EventUserDeleted: // user.deleted: the user as it was (absent from older events: the id alone)
 		if e.User != nil {
-			return user(e.User)
+			return user(e.User, e.Groups)
 		}
 	case store.EventGroupCreated, store.EventGroupUpdated:
 		if g := e.Group; g != nil {
@@ -196,10 +206,16 @@ func data(e *store.Event) any {
 }
 
 // user picks the attributes an app keeps from the stored document: name,
-// emails and displayName, beside the indexed fields.
-func user(u *store.User) userData {
+// emails and displayName, beside the indexed fields and the groups.
+func user(u *store.User, groups []store.GroupRef) userData {
 	active := u.Active
 	d := userData{ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName, Active: &active}
+	if groups != nil {
+		d.Groups = make([]groupRef, len(groups))
+		for i, g := range groups {
+			d.Groups[i] = groupRef(g)
+		}
+	}
 	var doc struct {
 		DisplayName string          `json:"displayName"`
 		Name        json.RawMessage `json:"name"`

@@ -190,8 +190,15 @@ func TestDeliver_OneHolderAtATimeAndTheNextTakesOver(t *testing.T) {
 	if _, err := st.CreateUser(context.Background(), user("u2"), "test"); err != nil {
 		t.Fatal(err)
 	}
-	got := rcv.waitFor(t, 2, 5*time.Second)
-	if got[1].ID != "evt_2" || !b.Holding() {
-		t.Errorf("after a stopped: %+v, b holding %v", got, b.Holding())
+	// At least once: a stopped right after evt_1 arrived, maybe before it
+	// saved that, so b may deliver evt_1 again before evt_2.
+	var got []received
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got = rcv.accepted(); len(got) > 0 && got[len(got)-1].ID == "evt_2" {
+			break
+		}
+	}
+	if len(got) == 0 || got[len(got)-1].ID != "evt_2" || len(got) > 3 || !b.Holding() {
+		t.Errorf("after a stopped: %+v, b holding %v; want evt_2 last (evt_1 at most redelivered once), b holding", got, b.Holding())
 	}
 }

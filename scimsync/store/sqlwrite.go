@@ -43,7 +43,12 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		if err := s.writeEmails(ctx, tx, upk, EmailKeys(nu.Doc), true); err != nil {
 			return err
 		}
-		return s.appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+		groups, err := s.userGroups(ctx, tx, upk)
+		if err != nil {
+			return err
+		}
+		return s.appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor,
+			User: nu, Groups: groups})
 	})
 }
 
@@ -89,8 +94,12 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		if err := s.writeEmails(ctx, tx, pk, EmailKeys(nu.Doc), false); err != nil {
 			return err
 		}
+		groups, err := s.userGroups(ctx, tx, pk)
+		if err != nil {
+			return err
+		}
 		return s.appendEvents(ctx, tx, Event{Kind: userEventKind(cur, nu), ResourceType: "User", ResourceID: id, Actor: actor,
-			User: nu, Cutoffs: kc.Cutoffs})
+			User: nu, Groups: groups, Cutoffs: kc.Cutoffs})
 	})
 }
 
@@ -137,11 +146,31 @@ func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) 
 		if err := s.keys(ctx, tx, id, kc); err != nil {
 			return err
 		}
+		groups, err := s.userGroups(ctx, tx, pk) // before the memberships go with the user
+		if err != nil {
+			return err
+		}
 		if err := tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
 			return s.err(ctx, "delete user", err)
 		}
-		return s.appendEvents(ctx, tx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
+		return s.appendEvents(ctx, tx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor,
+			User: cur, Groups: groups, Cutoffs: kc.Cutoffs})
 	})
+}
+
+// userGroups are the groups of the user with primary key pk, by id: what
+// a user event tells the app. Never nil.
+func (s SQLStore) userGroups(ctx context.Context, tx DB, pk int64) ([]GroupRef, error) {
+	out := []GroupRef{}
+	err := s.each(ctx, tx, "read user's groups", func(rows Rows) error {
+		var g GroupRef
+		if err := rows.Scan(&g.ID, &g.DisplayName); err != nil {
+			return s.err(ctx, "read user's groups", err)
+		}
+		out = append(out, g)
+		return nil
+	}, `SELECT g.id, g.display_name FROM group_members m JOIN groups g ON g.pk = m.group_pk WHERE m.user_pk = $1 ORDER BY g.id`, pk)
+	return out, err
 }
 
 // lockUser reads a user, locking its row for the rest of the transaction.

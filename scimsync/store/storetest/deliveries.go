@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ var deliveryTests = []struct {
 	{"Deliveries_SaveEndpointNeedsTheLeaseAndNeverMovesBack", testSaveEndpointFenced},
 	{"Deliveries_ConfigChangeReenablesEndpoint", testEndpointReenabled},
 	{"Deliveries_PruneForgetsDeletedUsersAndFeedAnswersGone", testPrune},
+	{"Deliveries_UserEventsCarryTheirGroupsAndDeletedTheUserAsItWas", testUserEventGroups},
 }
 
 // deliveries is st's delivery side: a backend's store gives it by its Deliveries method.
@@ -256,5 +258,63 @@ func testSessionsEndedWithUser(t *testing.T, open func(t *testing.T, opts ...sto
 	snap := snapshot(t, st)
 	if len(snap.RevokedSessions) != 0 {
 		t.Errorf("snapshot has revoked sessions %+v: ending with the user must not mark the ledger", snap.RevokedSessions)
+	}
+}
+
+func testUserEventGroups(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store) {
+	ctx := context.Background()
+	st := openClosed(t, open)
+	d := deliveries(t, st)
+	alice := NewUser("u1", "alice")
+	alice.Doc = []byte(`{"userName":"alice","name":{"givenName":"Alice"},"emails":[{"value":"alice@example.com"}]}`)
+	createUsers(t, st, alice, NewUser("u2", "bob"))
+	createGroup(t, st, &store.Group{ID: "g2", DisplayName: "staff", Members: []string{"u1", "u2"}})
+	createGroup(t, st, &store.Group{ID: "g1", DisplayName: "admins", Members: []string{"u1"}})
+	both := []store.GroupRef{{ID: "g1", DisplayName: "admins"}, {ID: "g2", DisplayName: "staff"}}
+	evs, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
+		cur.Active = false
+		return cur, nil
+	}, "test")
+	if err != nil || len(evs) != 1 || evs[0].Kind != store.EventUserDeactivated || !reflect.DeepEqual(evs[0].Groups, both) {
+		t.Fatalf("deactivation's events = %+v, %v; want user.deactivated with groups %v", evs, err, both)
+	}
+	// The deletion carries the groups left at its time.
+	if _, err := st.DeleteGroup(ctx, "g2", func(*store.Group) error { return nil }, "test"); err != nil {
+		t.Fatal(err)
+	}
+	del, err := st.DeleteUser(ctx, "u1", func(*store.User) error { return nil }, "test")
+	if err != nil || len(del) != 1 {
+		t.Fatalf("DeleteUser = %+v, %v", del, err)
+	}
+	feed, err := d.FeedEvents(ctx, 0, 0, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created, deleted []store.Event
+	for _, e := range feed {
+		switch {
+		case e.Kind == store.EventUserCreated:
+			created = append(created, e)
+		case e.Kind == store.EventUserDeleted:
+			deleted = append(deleted, e)
+		case e.Kind == store.EventUserDeactivated && !reflect.DeepEqual(e.Groups, both):
+			t.Errorf("stored user.deactivated has groups %+v, want %+v", e.Groups, both)
+		}
+	}
+	for _, e := range created {
+		if e.Groups == nil || len(e.Groups) != 0 {
+			t.Errorf("user.created of %s has groups %#v, want none recorded as empty, not nil", e.ResourceID, e.Groups)
+		}
+	}
+	wantGroups := []store.GroupRef{{ID: "g1", DisplayName: "admins"}}
+	for _, e := range append(del, deleted...) {
+		u := e.User
+		if u == nil || u.ID != "u1" || u.UserName != "alice" || u.Active || u.ExternalID != "ext-u1" ||
+			string(u.Doc) != string(alice.Doc) || !reflect.DeepEqual(e.Groups, wantGroups) {
+			t.Errorf("user.deleted = %+v (user %+v); want alice as she was, inactive, her doc, groups %v", e, u, wantGroups)
+		}
+	}
+	if len(deleted) != 1 {
+		t.Errorf("feed has %d user.deleted, want 1", len(deleted))
 	}
 }
