@@ -141,10 +141,12 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
 			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
 		}
-		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
+		var secrets []*filewatch.Watcher
+		if a.runs, secrets, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
 			_ = a.Close()
 			return nil, err
 		}
+		a.watches = append(a.watches, secrets...)
 	}
 	var ender samlsp.SessionEnder
 	if sc.ender != nil {
