@@ -50,7 +50,7 @@ func eventRunners(cfg *config.Config, d store.Deliveries, m *metrics.Metrics, lo
 		return nil, nil, err
 	}
 	deliverer := webhook.New(webhook.Options{Store: d, Endpoints: eps, Holder: leaseHolder(),
-		Retention: cfg.Events.Retention, MaxAge: cfg.Events.WebhookMaxAge, Logger: log, Metrics: m})
+		Retention: cfg.Events.Retention, MaxAge: cfg.Events.WebhookMaxAge, Organizations: cfg.HasOrganizations(), Logger: log, Metrics: m})
 	runs := []func(context.Context){deliverer.Run}
 	if len(eps) > 0 {
 		runs = append(runs, func(ctx context.Context) { webhook.Observe(ctx, d, eps, m, time.Now, log) })
@@ -86,12 +86,13 @@ func leaseHolder() string {
 	return fmt.Sprintf("%s/%d/%s", hostname(), os.Getpid(), hex.EncodeToString(b))
 }
 
-// eventFeed is GET /events on the admin listener, or nil without SCIM.
-func eventFeed(sc scimParts, adminToken []byte, log *zap.Logger) http.Handler {
+// eventFeed is GET /events on the admin listener, or nil without SCIM;
+// orgs: organizations are configured (every element names its own).
+func eventFeed(sc scimParts, orgs bool, adminToken []byte, log *zap.Logger) http.Handler {
 	if sc.deliveries == nil {
 		return nil
 	}
-	return &webhook.Feed{Store: sc.deliveries, Token: adminToken, Log: log.Named("webhook")}
+	return &webhook.Feed{Store: sc.deliveries, Token: adminToken, Log: log.Named("webhook"), Organizations: orgs}
 }
 
 // webhookStatus is the status page's Events section: each endpoint's state

@@ -213,7 +213,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics: a.metrics.Handler(),
 		JWKS:    a.proxy.JWKS(),
 		Status:  statusPage(a, sc, checks, ring, adminToken, log),
-		Events:  eventFeed(sc, adminToken, log),
+		Events:  eventFeed(sc, cfg.HasOrganizations(), adminToken, log),
 		// Nothing but the loopback bind guards the listener: refuse Hosts
 		// that a DNS-rebinding page would send.
 		LoopbackHostsOnly: !cfg.AdminTokenRequired(),

@@ -82,7 +82,10 @@ type Options struct {
 	Retention time.Duration
 	// MaxAge: an event older than this that fails is given up on.
 	MaxAge time.Duration
-	Logger *zap.Logger
+	// Organizations: organizations are configured, so every body names
+	// its event's organization, the default one included.
+	Organizations bool
+	Logger        *zap.Logger
 	// Metrics, if set, counts deliveries.
 	Metrics *metrics.Metrics
 	// Client sends the requests; default: 15 s timeout, no redirects.

@@ -203,7 +203,7 @@ func (r *runner) backoff(n int) time.Duration {
 // attempt sends e once. It returns the HTTP status (0 if none), the
 // Retry-After the endpoint asked for, and an error unless it answered 2xx.
 func (r *runner) attempt(ctx context.Context, e *store.Event) (int, time.Duration, error) {
-	body, err := Body(e)
+	body, err := Body(e, r.d.o.Organizations)
 	if err != nil {
 		return 0, 0, fmt.Errorf("encode event: %w", err)
 	}
