@@ -148,10 +148,12 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
 			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
 		}
-		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
+		var secrets []*filewatch.Watcher
+		if a.runs, secrets, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
 			_ = a.Close()
 			return nil, err
 		}
+		a.watches = append(a.watches, secrets...)
 	}
 	var ender samlsp.SessionEnder
 	if sc.ender != nil {
@@ -218,7 +220,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics: a.metrics.Handler(),
 		JWKS:    a.proxy.JWKS(),
 		Status:  statusPage(a, sc, checks, ring, adminToken, log),
-		Events:  eventFeed(sc, adminToken, log),
+		Events:  eventFeed(sc, cfg.HasOrganizations(), adminToken, log),
 		// Nothing but the loopback bind guards the listener: refuse Hosts
 		// that a DNS-rebinding page would send.
 		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
