@@ -220,5 +220,8 @@ func TestHandler_IdPMetadataRowsOfTheFilteredOrganization(t *testing.T) {
 		if age, fails := cell(t, body, "idp-metadata-age"), cell(t, body, "idp-metadata-failures"); age != want[0] || fails != want[1] {
 			t.Errorf("%s: metadata age %q, failures %q; want %q, %q", target, age, fails, want[0], want[1])
 		}
+		if named := strings.Contains(body, "IdP metadata age (organization acme)"); named != (target == "/?organization=acme") {
+			t.Errorf("%s: the rows name organization acme: %v", target, named)
+		}
 	}
 }

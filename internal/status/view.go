@@ -175,9 +175,13 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 	}
 	confirmed, cok := s.value(metrics.NameDirectoryConfirmed)
 	certs := h.idpCerts(s, now)
+	of := "" // the rows are the default organization's unless the page is filtered
+	if p.OrgScoped {
+		of = " (organization " + p.Scope + ")"
+	}
 	p.Proxy = []kv{
-		{ID: "idp-metadata-age", Key: "IdP metadata age", Value: secondsAge(age, ok)},
-		{ID: "idp-metadata-failures", Key: "IdP metadata load failures", Value: count(fails, fok)},
+		{ID: "idp-metadata-age", Key: "IdP metadata age" + of, Value: secondsAge(age, ok)},
+		{ID: "idp-metadata-failures", Key: "IdP metadata load failures" + of, Value: count(fails, fok)},
 		{ID: "idp-metadata-expired", Key: "IdP metadata refused as expired", Value: count(s.value(metrics.NameMetadataExpired))},
 		{ID: "idp-signing-certs", Key: "IdP signing certificates (SHA-256)", Value: certs.current},
 		{ID: "idp-cert-changes", Key: "IdP signing certificate changes", Value: certs.changes},
