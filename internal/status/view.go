@@ -218,7 +218,7 @@ func (h *Handler) idpCerts(s samples, now time.Time) certRows {
 func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	p.Sync.EventsPerHour = absent
 	if h.o.Events != nil {
-		st, err := h.o.Events.EventStats(ctx, now.Add(-time.Hour))
+		st, err := h.o.Events.EventStats(ctx, "", now.Add(-time.Hour))
 		if err != nil {
 			h.problem(p, "event log", err)
 		} else {
