@@ -72,7 +72,7 @@ type scimParts struct {
 	store    io.Closer
 	follower *scimsync.Follower
 	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
-	reader   store.Reader       // the store's read side, for the status page
+	reader   orgReader          // the store's read side, for the status page
 	ledger   store.Ledger       // login ledger
 	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
@@ -83,6 +83,13 @@ type scimParts struct {
 	// sessions writes session.created into it.
 	deliveries store.Deliveries
 	sessions   *scimsync.SessionEvents
+}
+
+// orgReader is the store's read side: the default organization's, and
+// each organization's by ForOrg.
+type orgReader interface {
+	store.Reader
+	ForOrg(org string) *store.OrgStore
 }
 
 // buildFrom wires a loaded config.
@@ -248,12 +255,27 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			so.Webhooks = webhookStatus(sc.deliveries, eps)
 		}
 	}
-	if sc.dir != nil {
-		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
-		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
-			ended, err := sc.ender.End(ctx, store.SessionQuery{MatchKey: matchKey}, "admin", "status-page")
-			return len(ended), err
+	if sc.dirs != nil {
+		// Search and sign-out work in the organization the page is
+		// filtered to: its part of the store, its sessions in the ledger.
+		attr := a.cfg.SCIM.Match.SCIMAttribute
+		so.Ledger = sc.ledger
+		so.MatchKey = func(u *store.User) string { return store.MatchKeyOf(attr, u) }
+		so.DirectoryOf = func(org string) status.Directory {
+			if sc.dirs.Get(org) == nil { // not served, or served without SCIM
+				return nil
+			}
+			return sc.reader.ForOrg(org)
 		}
+		if sc.ender != nil {
+			so.SignOut = func(ctx context.Context, org, matchKey string) (int, error) {
+				ended, err := sc.ender.End(ctx, store.SessionQuery{Org: org, MatchKey: matchKey}, "admin", "status-page")
+				return len(ended), err
+			}
+		}
+	}
+	if sc.dir != nil {
+		so.Directory, so.Events = sc.reader, sc.events
 		so.LastToken = func() (string, time.Time, bool) {
 			u, ok := sc.service.LastToken()
 			return u.Label, u.Time, ok

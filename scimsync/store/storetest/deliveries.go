@@ -222,10 +222,10 @@ func testPrune(t *testing.T, open func(t *testing.T, opts ...store.Option) store
 	if evs, err := d.FeedEvents(ctx, 3, 0, nil, 10); err != nil || len(evs) != 1 || evs[0].Seq != 4 {
 		t.Errorf("feed after the last pruned event = %+v, %v; want seq 4", evs, err)
 	}
-	if l, err := lg.LoginsOf(ctx, "alice", time.Time{}, c.now().Add(-time.Hour)); err != nil || !l.Last.IsZero() || l.LiveTotal != 0 {
+	if l, err := lg.LoginsOf(ctx, "", "alice", time.Time{}, c.now().Add(-time.Hour)); err != nil || !l.Last.IsZero() || l.LiveTotal != 0 {
 		t.Errorf("deleted user's ledger after prune = %+v, %v; want forgotten", l, err)
 	}
-	if l, err := lg.LoginsOf(ctx, "bob", time.Time{}, c.now().Add(-time.Hour)); err != nil || l.Last.IsZero() {
+	if l, err := lg.LoginsOf(ctx, "", "bob", time.Time{}, c.now().Add(-time.Hour)); err != nil || l.Last.IsZero() {
 		t.Errorf("living user's ledger after prune = %+v, %v; want kept", l, err)
 	}
 	if n, err := d.Prune(ctx, c.now(), 3); err != nil || n != 0 {

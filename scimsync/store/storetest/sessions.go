@@ -90,7 +90,7 @@ func testRevokeByNameID(t *testing.T, st store.Store) {
 		t.Fatalf("event from the log: %+v", last.Session)
 	}
 	// The ledger's live sessions leave the revoked ones out.
-	logins, err := ledger(t, st).LoginsOf(ctx, "alice@example.com", time.Time{}, future(1))
+	logins, err := ledger(t, st).LoginsOf(ctx, "", "alice@example.com", time.Time{}, future(1))
 	if err != nil || logins.LiveTotal != 1 || logins.Live[0].SessionID != "s3" {
 		t.Fatalf("LoginsOf after revocation: %+v, %v; want only s3", logins, err)
 	}
@@ -166,9 +166,12 @@ func testRevokeAllOfOrganization(t *testing.T, st store.Store) {
 			t.Errorf("event %+v: want organization acme, reason %s", e, store.ReasonOrganizationRemoved)
 		}
 	}
-	logins, err := ledger(t, st).LoginsOf(ctx, "alice@example.com", time.Time{}, future(1))
+	logins, err := ledger(t, st).LoginsOf(ctx, "", "alice@example.com", time.Time{}, future(1))
 	if err != nil || logins.LiveTotal != 3 {
 		t.Fatalf("default organization's alice after acme's removal: %+v, %v; want her 3 sessions live", logins, err)
+	}
+	if logins, err := ledger(t, st).LoginsOf(ctx, "acme", "alice@example.com", time.Time{}, future(1)); err != nil || logins.LiveTotal != 0 {
+		t.Errorf("acme's alice after acme's removal: %+v, %v; want no live session", logins, err)
 	}
 }
 
