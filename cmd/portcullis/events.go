@@ -51,6 +51,9 @@ func eventRunners(cfg *config.Config, d store.Deliveries, m *metrics.Metrics, lo
 	}
 	deliverer := webhook.New(webhook.Options{Store: d, Endpoints: eps, Holder: leaseHolder(),
 		Retention: cfg.Events.Retention, MaxAge: cfg.Events.WebhookMaxAge, Organizations: cfg.HasOrganizations(), Logger: log, Metrics: m})
+	// A write on this replica (or, on PostgreSQL, one heard from another)
+	// wakes the deliverer at once rather than at its next look.
+	d.OnEvents(deliverer.Wake)
 	runs := []func(context.Context){deliverer.Run}
 	if len(eps) > 0 {
 		runs = append(runs, func(ctx context.Context) { webhook.Observe(ctx, d, eps, m, time.Now, log) })

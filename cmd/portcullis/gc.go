@@ -27,10 +27,10 @@ const DefaultGCPercent = 40
 // The runtime's own floor is 4 MB × GOGC/100: at 40 a small heap (a
 // sidecar with a small directory, forward-auth) was collected every 1.6 MB
 // allocated, dozens of times a second under load, a fifth of the CPU of a
-// forward-auth answer in a profile. 20 MiB is what 40 % of the 100,000-user
-// directory's live heap (about 50 MiB) already allows, so the large case
-// is unchanged.
-const gcHeadroom = 20 << 20
+// forward-auth answer in a profile. 16 MiB is less than 40 % of the
+// 100,000-user directory's live heap (46–48 MiB in bench/scim-memory.sh's
+// gctrace), so that case, and its memory figures, are unchanged.
+const gcHeadroom = 16 << 20
 
 // maxGCPercent bounds the target for a nearly empty heap.
 const maxGCPercent = 1000

@@ -39,10 +39,10 @@ func TestGCPercentFor(t *testing.T) {
 		want int
 	}{
 		{0, maxGCPercent},
-		{1 << 20, maxGCPercent},      // 20 MiB of headroom would be 2000 %
-		{8 << 20, 250},               // a sidecar's small heap
-		{20 << 20, 100},              // the Go default
-		{50 << 20, DefaultGCPercent}, // the 100,000-user directory: as before
+		{1 << 20, maxGCPercent},      // 16 MiB of headroom would be 1600 %
+		{8 << 20, 200},               // a sidecar's small heap
+		{16 << 20, 100},              // the Go default
+		{46 << 20, DefaultGCPercent}, // the 100,000-user directory: as before
 		{1 << 30, DefaultGCPercent},
 	} {
 		if got := gcPercentFor(tc.live); got != tc.want {

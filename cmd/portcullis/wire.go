@@ -130,6 +130,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		return nil, err
 	}
 	ring := status.NewAuditRing(0)
+	ring.ForgetAfter(cfg.Events.Retention) // its entries name users: kept no longer than the events
 	audit := log.Named("audit").WithOptions(ring.Tee())
 	a := &app{cfg: cfg, metrics: metrics.New()}
 	a.metrics.UpstreamTLSInsecure(cfg.UpstreamTLS.InsecureSkipVerify)

@@ -88,7 +88,7 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 	// The event log keeps no personal data of an ended session (as
 	// AppendSessionsEnded); the caller gets the user back for its audit.
 	who := map[string]RevokedSession{}
-	evs, err := s.b.Write(ctx, "revoke sessions", func(tx WriteTx) error {
+	evs, err := s.write(ctx, "revoke sessions", func(tx WriteTx) error {
 		now := tx.Now()
 		found, err := s.liveSessions(ctx, tx, q, org, now)
 		if err != nil {

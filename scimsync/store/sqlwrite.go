@@ -24,7 +24,7 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		return nil, errors.New("create user: id and userName are required")
 	}
 	nu := StoredUser(u)
-	return s.b.Write(ctx, "create user", func(tx WriteTx) error {
+	return s.write(ctx, "create user", func(tx WriteTx) error {
 		if err := s.keys(ctx, tx, nu.ID, s.match.Change(nil, nu, tx.Now())); err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 // The event is user.deactivated when Active goes from true to false,
 // user.reactivated from false to true, and user.updated otherwise.
 func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error) {
-	return s.b.Write(ctx, "update user", func(tx WriteTx) error {
+	return s.write(ctx, "update user", func(tx WriteTx) error {
 		pk, cur, err := s.lockUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -134,7 +134,7 @@ func userEventKind(cur, next *User) string {
 // user from every group itself (as the directory view does), which keeps
 // deleting a user in 500 groups one event instead of 501.
 func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error) {
-	return s.b.Write(ctx, "delete user", func(tx WriteTx) error {
+	return s.write(ctx, "delete user", func(tx WriteTx) error {
 		pk, cur, err := s.lockUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -222,7 +222,7 @@ func (s SQLStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Ev
 	ng := StoredGroup(g)
 	members := SortedUnique(ng.Members)
 	ng.Members = nil
-	return s.b.Write(ctx, "create group", func(tx WriteTx) error {
+	return s.write(ctx, "create group", func(tx WriteTx) error {
 		var gpk int64
 		err := queryRow(ctx, tx, `INSERT INTO groups
 			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified, org)
@@ -255,7 +255,7 @@ func (s SQLStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Ev
 // attribute changed; group.member_added with the added IDs; then
 // group.member_removed with the removed IDs.
 func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group) (*Group, error), actor string) ([]Event, error) {
-	return s.b.Write(ctx, "update group", func(tx WriteTx) error {
+	return s.write(ctx, "update group", func(tx WriteTx) error {
 		gpk, cur, memberPK, err := s.lockGroup(ctx, tx, id)
 		if err != nil {
 			return err
@@ -289,7 +289,7 @@ func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group
 
 // DeleteGroup implements Store. fn gets the current group with its Members.
 func (s SQLStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group) error, actor string) ([]Event, error) {
-	return s.b.Write(ctx, "delete group", func(tx WriteTx) error {
+	return s.write(ctx, "delete group", func(tx WriteTx) error {
 		gpk, cur, _, err := s.lockGroup(ctx, tx, id)
 		if err != nil {
 			return err

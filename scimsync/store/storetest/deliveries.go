@@ -25,6 +25,7 @@ var deliveryTests = []struct {
 	{"Deliveries_ConfigChangeReenablesEndpoint", testEndpointReenabled},
 	{"Deliveries_PruneForgetsDeletedUsersAndFeedAnswersGone", testPrune},
 	{"Deliveries_UserEventsCarryTheirGroupsAndDeletedTheUserAsItWas", testUserEventGroups},
+	{"Deliveries_OnEventsToldOfEachCommittedWriteWithEvents", testOnEvents},
 }
 
 // deliveries is st's delivery side: a backend's store gives it by its Deliveries method.
@@ -316,5 +317,37 @@ func testUserEventGroups(t *testing.T, open func(t *testing.T, opts ...store.Opt
 	}
 	if len(deleted) != 1 {
 		t.Errorf("feed has %d user.deleted, want 1", len(deleted))
+	}
+}
+
+func testOnEvents(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store) {
+	ctx := context.Background()
+	st := openClosed(t, open)
+	d := deliveries(t, st)
+	var told atomic.Int32
+	d.OnEvents(func() { told.Add(1) })
+	want := func(n int32, after string) {
+		t.Helper()
+		if got := told.Load(); got != n {
+			t.Errorf("after %s: told %d times, want %d", after, got, n)
+		}
+	}
+	createUsers(t, st, NewUser("u1", "alice"))
+	want(1, "a user created")
+	if _, err := st.CreateUser(ctx, NewUser("u2", "ALICE"), "test"); err == nil {
+		t.Fatal("a taken userName was created")
+	}
+	want(1, "a refused write")
+	if _, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) { return cur, nil }, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want(1, "a write that changed nothing")
+	if _, err := d.AppendSessionCreated(ctx, store.RevokedSession{ID: "s1", UserID: "u1", Issued: at(1), Expires: at(60_000)}); err != nil {
+		t.Fatal(err)
+	}
+	want(2, "a session event")
+	if o, ok := st.(interface{ ForOrg(string) *store.OrgStore }); ok {
+		createUsers(t, o.ForOrg("acme"), NewUser("u3", "carol"))
+		want(3, "another organization's write")
 	}
 }
