@@ -86,7 +86,7 @@ func (h *Hooks) receive(w http.ResponseWriter, r *http.Request) {
 		Type         string `json:"type"`
 		Timestamp    string `json:"timestamp"`
 		Organization string `json:"organization"`
-		Data      struct {
+		Data         struct {
 			ID       string `json:"id"`
 			UserName string `json:"userName"`
 			Group    struct {
