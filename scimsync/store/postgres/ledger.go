@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/portcullis-sso/portcullis/scimsync/store"
@@ -15,16 +16,32 @@ func (s *Store) Ledger() store.Ledger { return s.ledger }
 // shared by every replica.
 func (s *Store) Deliveries() store.Deliveries { return s.deliveries }
 
-// EventStats implements store.EventSummary, in one round trip: a lateral
-// join walks the events_kind_time index once per kind (passing over other
-// organizations' events when org is set).
+// eventStatsSQL is EventStats' query: a lateral join walks an index once
+// per kind. %[1]s is "" for every organization's events (the
+// events_kind_time index) or orgClause for one organization's (the
+// events_org_kind_time index, migration 0010).
+const eventStatsSQL = `SELECT k.kind, e.seq, e.time, e.actor,
+		(SELECT count(*) FROM events c WHERE c.kind = k.kind AND c.time >= $2%[1]s)
+	FROM unnest($1::text[]) WITH ORDINALITY AS k(kind, ord)
+	JOIN LATERAL (SELECT seq, time, actor FROM events WHERE kind = k.kind%[1]s
+		ORDER BY time DESC, seq DESC LIMIT 1) e ON true
+	ORDER BY k.ord`
+
+// orgClause narrows eventStatsSQL to organization $3.
+const orgClause = ` AND org = $3`
+
+var (
+	eventStatsAll = fmt.Sprintf(eventStatsSQL, "")
+	eventStatsOrg = fmt.Sprintf(eventStatsSQL, orgClause)
+)
+
+// EventStats implements store.EventSummary, in one round trip.
 func (s *Store) EventStats(ctx context.Context, org string, since time.Time) (store.EventStats, error) {
-	rows, err := s.pool.Query(ctx, `SELECT k.kind, e.seq, e.time, e.actor,
-			(SELECT count(*) FROM events c WHERE c.kind = k.kind AND c.time >= $2 AND ($3 = '' OR c.org = $3))
-		FROM unnest($1::text[]) WITH ORDINALITY AS k(kind, ord)
-		JOIN LATERAL (SELECT seq, time, actor FROM events WHERE kind = k.kind AND ($3 = '' OR org = $3)
-			ORDER BY time DESC, seq DESC LIMIT 1) e ON true
-		ORDER BY k.ord`, store.EventKinds, since, org)
+	q, args := eventStatsAll, []any{store.EventKinds, since}
+	if org != "" {
+		q, args = eventStatsOrg, append(args, org)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return store.EventStats{}, dbErr(ctx, "event stats", err)
 	}

@@ -24,12 +24,16 @@ func BenchmarkEventStats_Postgres1M(b *testing.B) {
 	step := 30 * 24 * time.Hour / n
 	rows := make([][]any, 0, n)
 	for i := range n {
+		org := store.DefaultOrg
+		if i%storetest.BenchOrgEvery == 0 {
+			org = storetest.BenchOrg
+		}
 		rows = append(rows, []any{start.Add(time.Duration(i) * step), store.EventKinds[i%len(store.EventKinds)],
-			"User", fmt.Sprintf("u%d", i), "okta"})
+			"User", fmt.Sprintf("u%d", i), "okta", org})
 	}
 	conn := storetest.PostgresConn(b, schema)
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "events"},
-		[]string{"time", "kind", "resource_type", "resource_id", "actor"}, pgx.CopyFromRows(rows)); err != nil {
+		[]string{"time", "kind", "resource_type", "resource_id", "actor", "org"}, pgx.CopyFromRows(rows)); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, `ANALYZE `+pgx.Identifier{schema, "events"}.Sanitize()); err != nil {

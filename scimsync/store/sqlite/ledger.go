@@ -16,16 +16,28 @@ func (s *Store) Ledger() store.Ledger { return s.ledger }
 // Deliveries is the webhook delivery and event feed side of the store.
 func (s *Store) Deliveries() store.Deliveries { return s.deliveries }
 
-// EventStats implements store.EventSummary. Each kind is one walk of the
-// events_kind_time index (passing over other organizations' events when
-// org is set).
+// EventStats' queries, per kind: the newest event and the count since.
+// Every organization's walk the events_kind_time index, one
+// organization's the events_org_kind_time index (0010).
+const (
+	lastOfKind     = `SELECT seq, time, actor FROM events WHERE kind = $1 ORDER BY time DESC, seq DESC LIMIT 1`
+	lastOfKindOrg  = `SELECT seq, time, actor FROM events WHERE kind = $1 AND org = $2 ORDER BY time DESC, seq DESC LIMIT 1`
+	countOfKind    = `SELECT count(*) FROM events WHERE kind = $1 AND time >= $2`
+	countOfKindOrg = `SELECT count(*) FROM events WHERE kind = $1 AND time >= $2 AND org = $3`
+)
+
+// EventStats implements store.EventSummary: per kind, one walk of an
+// index to the newest event and one over the events since.
 func (s *Store) EventStats(ctx context.Context, org string, since time.Time) (store.EventStats, error) {
+	lastQ, countQ, byOrg := lastOfKind, countOfKind, []any{}
+	if org != "" {
+		lastQ, countQ, byOrg = lastOfKindOrg, countOfKindOrg, []any{org}
+	}
 	var st store.EventStats
 	for _, kind := range store.EventKinds {
 		e := store.LastEvent{Kind: kind}
 		var t int64
-		err := s.r.QueryRowContext(ctx, `SELECT seq, time, actor FROM events WHERE kind = $1 AND ($2 = '' OR org = $2)
-			ORDER BY time DESC, seq DESC LIMIT 1`, kind, org).Scan(&e.Seq, &t, &e.Actor)
+		err := s.r.QueryRowContext(ctx, lastQ, append([]any{kind}, byOrg...)...).Scan(&e.Seq, &t, &e.Actor)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -35,8 +47,7 @@ func (s *Store) EventStats(ctx context.Context, org string, since time.Time) (st
 		e.Time = time.UnixMilli(t).UTC()
 		st.Last = append(st.Last, e)
 		var n int
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE kind = $1 AND time >= $2 AND ($3 = '' OR org = $3)`,
-			kind, since.UnixMilli(), org).Scan(&n); err != nil {
+		if err := s.r.QueryRowContext(ctx, countQ, append([]any{kind, since.UnixMilli()}, byOrg...)...).Scan(&n); err != nil {
 			return store.EventStats{}, dbErr("event stats", err)
 		}
 		st.Since += n

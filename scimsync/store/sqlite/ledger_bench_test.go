@@ -16,7 +16,8 @@ import (
 const benchLedgerEvents = 1_000_000
 
 // benchLedgerStore is a SQLite store whose event log holds n events spread
-// over the last 30 days, kinds in rotation, written raw in one transaction
+// over the last 30 days, kinds in rotation, every storetest.BenchOrgEvery-th
+// of organization storetest.BenchOrg, written raw in one transaction
 // (events only: EventStats reads nothing else).
 func benchLedgerStore(b *testing.B, n int) *Store {
 	b.Helper()
@@ -32,14 +33,18 @@ func benchLedgerStore(b *testing.B, n int) *Store {
 		b.Fatal(err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (time, kind, resource_type, resource_id, actor, data) VALUES (?, ?, 'User', ?, 'okta', NULL)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (time, kind, resource_type, resource_id, actor, data, org) VALUES (?, ?, 'User', ?, 'okta', NULL, ?)`)
 	if err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now().Add(-30 * 24 * time.Hour).UnixMilli()
 	step := (30 * 24 * time.Hour).Milliseconds() / int64(n)
 	for i := range n {
-		if _, err := ins.ExecContext(ctx, start+int64(i)*step, store.EventKinds[i%len(store.EventKinds)], fmt.Sprintf("u%d", i)); err != nil {
+		org := store.DefaultOrg
+		if i%storetest.BenchOrgEvery == 0 {
+			org = storetest.BenchOrg
+		}
+		if _, err := ins.ExecContext(ctx, start+int64(i)*step, store.EventKinds[i%len(store.EventKinds)], fmt.Sprintf("u%d", i), org); err != nil {
 			b.Fatal(err)
 		}
 	}
