@@ -95,14 +95,8 @@ func (sp *SP) sendLogoutRequest(w http.ResponseWriter, r *http.Request, c *conn,
 		return false
 	}
 	if binding == saml.HTTPPostBinding {
-		// MakeLogoutRequest signed it (enveloped); the page's one script
-		// runs by nonce, and its form may post only to the IdP.
-		nonce := newTrackingID()
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+originOf(loc))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(req.PostWithNonce(id, nonce))
+		// MakeLogoutRequest signed it (enveloped).
+		writePostPage(w, func(nonce string) []byte { return req.PostWithNonce(id, nonce) })
 		return true
 	}
 	u, err := idp.RedirectLogoutRequestURL(req, id)

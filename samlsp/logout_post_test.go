@@ -41,9 +41,11 @@ func TestLogout_SPInitiatedByPOSTWhenTheIdPHasOnlyThat(t *testing.T) {
 	body := rec.Body.String()
 	csp := rec.Header().Get("Content-Security-Policy")
 	nonce := regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9_-]+)'`).FindStringSubmatch(csp)
-	if !strings.HasPrefix(csp, "default-src 'none'; ") || !strings.HasSuffix(csp, "; form-action https://idp.example.com") ||
-		nonce == nil || !strings.Contains(body, `<script nonce="`+nonce[1]+`">`) || strings.Count(body, "<script") != 1 {
-		t.Fatalf("CSP %q and page:\n%s\nwant default-src 'none', the one script by nonce, form-action the IdP", csp, body)
+	// No form-action: Chromium would apply it to the IdP's redirects after
+	// the post, on to its other SPs and back here.
+	if nonce == nil || csp != "default-src 'none'; script-src 'nonce-"+nonce[1]+"'" ||
+		!strings.Contains(body, `<script nonce="`+nonce[1]+`">`) || strings.Count(body, "<script") != 1 {
+		t.Fatalf("CSP %q and page:\n%s\nwant default-src 'none' and the one script by nonce", csp, body)
 	}
 	if !strings.Contains(body, `action="`+testSLO+`"`) || !strings.Contains(body, `type="submit"`) {
 		t.Fatalf("no form with a button posting to the IdP:\n%s", body)
