@@ -263,9 +263,10 @@ for t in "${targets[@]}"; do
 done
 if [ -n "$cpuprofile" ]; then
   # Compare: go tool pprof -top -diff_base FILE.bare bin/portcullis FILE
-  log "cpu profiles for $duration: portcullis -> $cpuprofile, bare proxy -> $cpuprofile.bare"
+  log "cpu profiles for $duration: portcullis -> $cpuprofile, bare proxy -> $cpuprofile.bare, forward-auth -> $cpuprofile.forward-auth"
   for prof in "http://127.0.0.1:$pc_port/"$'\t'"Cookie: $cookie"$'\t'"18084"$'\t'"$cpuprofile" \
-    "http://127.0.0.1:$base_port/"$'\t'"Cookie: $cookie"$'\t'"18085"$'\t'"$cpuprofile.bare"; do
+    "http://127.0.0.1:$base_port/"$'\t'"Cookie: $cookie"$'\t'"18085"$'\t'"$cpuprofile.bare" \
+    "http://127.0.0.1:$pc_port/.portcullis/auth"$'\t'"$fa_hdr"$'\t'"18084"$'\t'"$cpuprofile.forward-auth"; do
     IFS=$'\t' read -r url hdr port file <<<"$prof"
     run_wrk "$url" "$hdr" "$duration" >/dev/null &
     wrk_pid=$!

@@ -66,9 +66,9 @@ func (c *Config) HasDefaultOrg() bool {
 	return c.SAML.IDPMetadataURL != "" || c.SAML.IDPMetadataFile != ""
 }
 
-// hasOrganizations reports whether organizations may exist besides the
+// HasOrganizations reports whether organizations may exist besides the
 // default one.
-func (c *Config) hasOrganizations() bool {
+func (c *Config) HasOrganizations() bool {
 	return len(c.Organizations) > 0 || c.OrganizationsDir != ""
 }
 

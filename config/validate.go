@@ -210,7 +210,7 @@ func (v *validator) saml() {
 	switch {
 	case s.IDPMetadataURL != "" && s.IDPMetadataFile != "":
 		v.add("saml.idpMetadataFile", "set only one of idpMetadataURL and idpMetadataFile")
-	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "" && !v.c.hasOrganizations():
+	case s.IDPMetadataURL == "" && s.IDPMetadataFile == "" && !v.c.HasOrganizations():
 		v.add("saml.idpMetadataURL", "required: set idpMetadataURL or idpMetadataFile (or give each customer an entry of organizations)")
 	}
 	if s.IDPMetadataURL != "" {

@@ -128,6 +128,9 @@ type tokenSigner struct {
 	etag     string
 	cache    *tokenCache
 	rand     io.Reader
+	// orgs: organizations exist, so every token carries the `org` claim
+	// (also "default"); without them it has none.
+	orgs bool
 }
 
 func newTokenSigner(keys []*ecdsa.PrivateKey, issuer string, lifetime time.Duration) (*tokenSigner, error) {
@@ -160,7 +163,7 @@ func newTokenSigner(keys []*ecdsa.PrivateKey, issuer string, lifetime time.Durat
 }
 
 // tokenClaims is the payload. groups is never null; scim_id is there only
-// when the directory knows the user.
+// when the directory knows the user, org only when organizations exist.
 type tokenClaims struct {
 	Iss    string   `json:"iss"`
 	Aud    string   `json:"aud"`
@@ -170,6 +173,7 @@ type tokenClaims struct {
 	Name   string   `json:"name"`
 	Groups []string `json:"groups"`
 	SID    string   `json:"sid"`
+	Org    string   `json:"org,omitempty"`
 	Iat    int64    `json:"iat"`
 	Nbf    int64    `json:"nbf"`
 	Exp    int64    `json:"exp"`
@@ -202,9 +206,15 @@ func (ts *tokenSigner) mint(sid string, who *identity.Principal, scimID, aud str
 		groups = []string{}
 	}
 	exp := now.Add(ts.lifetime)
+	var org string
+	if ts.orgs {
+		if org = who.Org; org == "" {
+			org = identity.DefaultOrg
+		}
+	}
 	payload, err := json.Marshal(tokenClaims{
 		Iss: ts.issuer, Aud: aud, Sub: who.User, SCIMID: scimID,
-		Email: who.Email, Name: who.Name, Groups: groups, SID: sid,
+		Email: who.Email, Name: who.Name, Groups: groups, SID: sid, Org: org,
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: exp.Unix(), Jti: b64.EncodeToString(jti[:]),
 	})
 	if err != nil {

@@ -32,6 +32,7 @@ func (p *Proxy) setupIdentityToken(keys []*ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
+	s.orgs = p.cfg.HasOrganizations()
 	p.signer, p.tokenHeader, p.defaultAud = s, tokenHeaderOf(p.cfg), p.cfg.TokenAudience("")
 	return nil
 }

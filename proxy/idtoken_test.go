@@ -225,6 +225,35 @@ func TestIdentityToken_GroupsNeverNull(t *testing.T) {
 	if _, ok := claims["scim_id"]; ok {
 		t.Error("scim_id present for a user the directory gives no id")
 	}
+	if _, ok := claims["org"]; ok {
+		t.Error("org present in a config without organizations")
+	}
+}
+
+// With organizations, every token names the session's organization in
+// `org` (also "default"), and a token is never reused across them.
+func TestIdentityToken_OrgClaimWhenOrganizationsExist(t *testing.T) {
+	t.Parallel()
+	gate := &mapGate{m: map[string]identity.Standing{"alice@example.com": aliceStanding("staff")}}
+	key := newIdentityKey(t)
+	h := newHarnessWith(t, newEcho(t).URL, func(c *config.Config) {
+		c.IdentityToken = config.IdentityToken{Enabled: true, Header: config.DefaultIdentityTokenHeader, Lifetime: 5 * time.Minute}
+		c.SCIM = config.SCIM{Enabled: true, Match: config.Match{IdentityField: "email"}, GroupsSource: "scim", RequireProvisioned: true}
+		c.Organizations = []config.Organization{{ID: "acme", Domains: []string{"example.com"}}}
+	}, func(o *Options) {
+		o.Gate, o.IdentityKeys = gate, []*ecdsa.PrivateKey{key}
+		o.Organizations = hostOrgs{}
+	})
+	for _, org := range []string{"acme", identity.DefaultOrg} {
+		cookies := h.sessionCookies(identity.Principal{User: "alice", Email: "alice@example.com", Org: org}, time.Now().Add(time.Hour))
+		raw := decodeEcho(t, h.do("GET", "/app/", nil, cookies)).Header.Get("X-Portcullis-Identity")
+		if got := rawClaims(t, raw)["org"]; got != org {
+			t.Errorf("%s's token: org = %#v, want %q", org, got, org)
+		}
+		if _, err := verifyIdentity(raw, fetchJWKS(t, h), testIssuer, testIssuer); err != nil {
+			t.Errorf("%s's token refused by the documented snippet: %v", org, err)
+		}
+	}
 }
 
 func TestIdentityToken_PublicRouteAnonymousGetsNoToken(t *testing.T) {

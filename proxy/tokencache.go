@@ -58,6 +58,6 @@ func (c *tokenCache) put(k tokenKey, e *tokenEntry) {
 // sameAs reports whether the entry was minted for exactly who and scimID.
 func (e *tokenEntry) sameAs(who *identity.Principal, scimID string) bool {
 	p := &e.principal
-	return p.User == who.User && p.Email == who.Email && p.Name == who.Name &&
+	return p.User == who.User && p.Email == who.Email && p.Name == who.Name && p.Org == who.Org &&
 		e.scimID == scimID && slices.Equal(p.Groups, who.Groups)
 }

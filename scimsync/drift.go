@@ -12,6 +12,7 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/web"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // Drift is one way a login's SAML assertion disagrees with the directory.
@@ -30,7 +31,7 @@ const driftListMax = 10
 // login the directory disagrees with may use the application is the gate's
 // decision on every request (scim.requireProvisioned, scim.groupsSource).
 type DriftDetector struct {
-	dir            *Directory
+	dirs           *Directories
 	identityField  string // user | email: which assertion field is matched
 	matchAttribute string // userName | email | externalId: against which SCIM attribute
 	samlGroups     bool   // the assertion carries groups (saml.attributes.groups is set)
@@ -38,14 +39,15 @@ type DriftDetector struct {
 	metrics        *metrics.Metrics
 }
 
-// NewDriftDetector builds a detector for dir under cfg's match rule. audit
-// and m may be nil.
-func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *metrics.Metrics) *DriftDetector {
+// NewDriftDetector builds a detector for the views in dirs (a login is
+// compared with its own organization's directory) under cfg's match rule.
+// audit and m may be nil.
+func NewDriftDetector(dirs *Directories, cfg *config.Config, audit *zap.Logger, m *metrics.Metrics) *DriftDetector {
 	if audit == nil {
 		audit = zap.NewNop()
 	}
 	return &DriftDetector{
-		dir:            dir,
+		dirs:           dirs,
 		identityField:  cfg.SCIM.Match.IdentityField,
 		matchAttribute: cfg.SCIM.Match.SCIMAttribute,
 		samlGroups:     cfg.SAML.Attributes.Groups != "",
@@ -54,17 +56,23 @@ func NewDriftDetector(dir *Directory, cfg *config.Config, audit *zap.Logger, m *
 	}
 }
 
-// Compare reports how p disagrees with the directory, in the order
-// unprovisioned or inactive (then nothing else is compared), email, groups.
+// Compare reports how p disagrees with its organization's directory, in
+// the order unprovisioned or inactive (then nothing else is compared),
+// email, groups. An organization without a directory has nothing to
+// disagree with.
 // Keys and emails compare by identity.MatchKey, as the gate matches them; groups compare
 // case-sensitively, as routes' allowGroups do.
 func (d *DriftDetector) Compare(p identity.Principal) []Drift {
+	dir := d.dirs.Get(p.Org)
+	if dir == nil {
+		return nil
+	}
 	key := PrincipalMatchKey(p, d.identityField)
 	if key == "" {
 		return []Drift{{Kind: metrics.DriftUnprovisioned,
 			Detail: fmt.Sprintf("the assertion has no %s to match against SCIM %s", d.identityField, d.matchAttribute)}}
 	}
-	u, state := d.dir.profile(key)
+	u, state := dir.profile(key)
 	switch state {
 	case identity.StateUnknown:
 		return []Drift{{Kind: metrics.DriftUnprovisioned,
@@ -107,6 +115,7 @@ func (d *DriftDetector) Check(ctx context.Context, p identity.Principal) []Drift
 			zap.String("event", "identity_drift"),
 			zap.String("kind", dr.Kind),
 			zap.String("user", p.User),
+			zap.String("organization", store.OrgOrDefault(p.Org)),
 			zap.String("detail", dr.Detail),
 			zap.String("request_id", rid))
 	}

@@ -16,6 +16,40 @@ import (
 	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
+// viewsOf is the default organization's view d alone.
+func viewsOf(d *Directory) *Directories {
+	ds := NewDirectories()
+	ds.Set(identity.DefaultOrg, d)
+	return ds
+}
+
+// A login is compared with its own organization's directory: alice of
+// the default organization is known there, an alice of acme is not known
+// in acme's (empty) directory, and an organization without a directory
+// has nothing to disagree with.
+func TestDrift_ComparesWithTheLoginsOwnOrganization(t *testing.T) {
+	t.Parallel()
+	ds := viewsOf(driftDir(t, "userName"))
+	acme, err := NewDirectory("userName")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.Set("acme", acme)
+	d := NewDriftDetector(ds, driftConfig("user", "userName", ""), nil, nil)
+	alice := identity.Principal{User: "alice", Email: "alice@example.com"}
+	if got := d.Compare(alice); got != nil {
+		t.Errorf("default alice: %+v, want no drift", got)
+	}
+	alice.Org = "acme"
+	if got := kinds(d.Compare(alice)); !cmp.Equal(got, []string{metrics.DriftUnprovisioned}) {
+		t.Errorf("acme alice: %v, want unprovisioned (acme's directory does not know her)", got)
+	}
+	alice.Org = "globex"
+	if got := d.Compare(alice); got != nil {
+		t.Errorf("globex (no directory) alice: %+v, want nothing", got)
+	}
+}
+
 // driftDir is a directory with alice (active, in staff and Admins), bob
 // (deactivated) and carol (deleted), matched on userName.
 func driftDir(t *testing.T, matchAttr string) *Directory {
@@ -93,7 +127,7 @@ func TestDrift_Compare(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := NewDriftDetector(driftDir(t, tc.matchAttr), tc.cfg, nil, nil)
+			d := NewDriftDetector(viewsOf(driftDir(t, tc.matchAttr)), tc.cfg, nil, nil)
 			got := d.Compare(tc.p)
 			if diff := cmp.Diff(tc.want, kinds(got)); diff != "" {
 				t.Errorf("drift kinds (-want +got):\n%s\n%+v", diff, got)
@@ -108,7 +142,7 @@ func TestDrift_CheckAuditsAndCounts(t *testing.T) {
 	t.Parallel()
 	core, logs := observer.New(zap.InfoLevel)
 	m := metrics.New()
-	d := NewDriftDetector(driftDir(t, "userName"), driftConfig("user", "userName", "groups"), zap.New(core).Named("audit"), m)
+	d := NewDriftDetector(viewsOf(driftDir(t, "userName")), driftConfig("user", "userName", "groups"), zap.New(core).Named("audit"), m)
 	ctx := web.WithRequestID(context.Background(), "req-1")
 
 	if got := d.Check(ctx, identity.Principal{User: "alice", Email: "alice@example.com", Groups: []string{"Admins", "staff"}}); got != nil {
@@ -131,7 +165,7 @@ func TestDrift_CheckAuditsAndCounts(t *testing.T) {
 		t.Fatalf("%d identity_drift events, want 3", len(events))
 	}
 	e := events[2].ContextMap()
-	want := map[string]any{"event": "identity_drift", "kind": metrics.DriftGroupsMismatch, "user": "alice",
+	want := map[string]any{"event": "identity_drift", "kind": metrics.DriftGroupsMismatch, "user": "alice", "organization": "default",
 		"detail": "only in the assertion: none; only in SCIM: Admins", "request_id": "req-1"}
 	if diff := cmp.Diff(want, e); diff != "" {
 		t.Errorf("audit event (-want +got):\n%s", diff)

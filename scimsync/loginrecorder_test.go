@@ -28,7 +28,7 @@ func TestLoginRecorder_RecordsUnderTheMatchKey(t *testing.T) {
 	cancel() // the browser went away after the ACS answered: the login still counts
 	for field, subject := range map[string]string{"email": "alice@example.com", "user": "alice"} {
 		NewLoginRecorder(st.Ledger(), field, nil).Record(gone, p, store.Login{SessionID: "s-" + field, Issued: now, Expires: now.Add(time.Hour)})
-		got, err := st.Ledger().LoginsOf(context.Background(), subject, time.Time{}, now)
+		got, err := st.Ledger().LoginsOf(context.Background(), "", subject, time.Time{}, now)
 		if err != nil {
 			t.Fatal(err)
 		}

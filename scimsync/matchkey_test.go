@@ -44,11 +44,11 @@ func TestDirectory_StandingFoldsASCIIOnly(t *testing.T) {
 func TestDrift_LookalikeEmailIsUnprovisionedAndMismatched(t *testing.T) {
 	t.Parallel()
 	d := driftDir(t, "email")
-	dd := NewDriftDetector(d, driftConfig("email", "email", ""), nil, nil)
+	dd := NewDriftDetector(viewsOf(d), driftConfig("email", "email", ""), nil, nil)
 	if got := dd.Compare(identity.Principal{User: "alice", Email: "alİce@example.com"}); len(got) != 1 || got[0].Kind != "unprovisioned" {
 		t.Errorf("assertion alİce@ against SCIM alice@ (email match): %+v, want unprovisioned", got)
 	}
-	dd = NewDriftDetector(driftDir(t, "userName"), driftConfig("user", "userName", ""), nil, nil)
+	dd = NewDriftDetector(viewsOf(driftDir(t, "userName")), driftConfig("user", "userName", ""), nil, nil)
 	got := dd.Compare(identity.Principal{User: "alice", Email: "alİce@example.com"})
 	if len(got) != 1 || got[0].Kind != "email_mismatch" {
 		t.Errorf("assertion email alİce@ against SCIM email alice@: %+v, want email_mismatch", got)

@@ -140,6 +140,12 @@ func (ds *Directories) Seq() int64 {
 	return max(seq, 0)
 }
 
+// CatchUp applies the events in st the views have not seen, now rather
+// than at the follower's next poll.
+func (ds *Directories) CatchUp(ctx context.Context, st store.Store) error {
+	return ds.catchUpFrom(ctx, st, false)
+}
+
 // catchUpFrom reads the events after the oldest view's position once, in
 // pages, and hands each page to every view.
 func (ds *Directories) catchUpFrom(ctx context.Context, st store.Store, followed bool) error {

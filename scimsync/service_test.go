@@ -94,7 +94,7 @@ func newSCIMWith(t *testing.T, attr string, wrap func(store.Reader) store.Reader
 	if wrap != nil {
 		rd = wrap(st)
 	}
-	ender, err := NewSessionEnder(st, dir, zap.New(core).Named("audit"), nil)
+	ender, err := NewSessionEnder(st, viewsOf(dir), zap.New(core).Named("audit"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

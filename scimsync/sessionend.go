@@ -24,7 +24,7 @@ const sessionEndTimeout = 5 * time.Second
 type SessionEnder struct {
 	st    store.Store
 	rev   store.SessionRevoker
-	dir   *Directory
+	dirs  *Directories // nil: no view on this process (the CLI)
 	audit *zap.Logger
 	m     *metrics.Metrics
 	// onEnded, if set, is called with each session ended, after the audit
@@ -32,10 +32,11 @@ type SessionEnder struct {
 	onEnded func(ctx context.Context, rs store.RevokedSession)
 }
 
-// NewSessionEnder ends sessions in st (which must implement
-// store.SessionRevoker) and applies the revocations to dir at once, so this
-// replica refuses them before its follower would have caught up.
-func NewSessionEnder(st store.Store, dir *Directory, audit *zap.Logger, m *metrics.Metrics) (*SessionEnder, error) {
+// NewSessionEnder ends sessions, of every organization, in st (which must
+// implement store.SessionRevoker) and applies the revocations to dirs at
+// once, so this replica refuses them before its follower would have caught
+// up. dirs may be nil.
+func NewSessionEnder(st store.Store, dirs *Directories, audit *zap.Logger, m *metrics.Metrics) (*SessionEnder, error) {
 	rev, ok := st.(store.SessionRevoker)
 	if !ok {
 		return nil, fmt.Errorf("store %T cannot revoke sessions", st)
@@ -43,7 +44,7 @@ func NewSessionEnder(st store.Store, dir *Directory, audit *zap.Logger, m *metri
 	if audit == nil {
 		audit = zap.NewNop()
 	}
-	return &SessionEnder{st: st, rev: rev, dir: dir, audit: audit, m: m}, nil
+	return &SessionEnder{st: st, rev: rev, dirs: dirs, audit: audit, m: m}, nil
 }
 
 // OnEnded registers fn, called with each session End ends (one function:
@@ -62,10 +63,10 @@ func (e *SessionEnder) End(ctx context.Context, q store.SessionQuery, reason, ac
 	if err != nil {
 		return nil, fmt.Errorf("end sessions: %w", err)
 	}
-	if len(evs) > 0 && e.dir != nil {
+	if len(evs) > 0 && e.dirs != nil {
 		// The follower would apply them within its poll; this replica
 		// refuses them now. A failure here leaves that to the follower.
-		if err := e.dir.CatchUp(wctx, e.st); err != nil {
+		if err := e.dirs.CatchUp(wctx, e.st); err != nil {
 			e.audit.Warn("apply ended sessions", zap.Error(err))
 		}
 	}

@@ -46,7 +46,7 @@ func TestSessionEnder_EndsOnThisReplicaAndInTheSnapshot(t *testing.T) {
 	}
 	core, logs := observer.New(zap.InfoLevel)
 	m := metrics.New()
-	e, err := NewSessionEnder(st, dir, zap.New(core), m)
+	e, err := NewSessionEnder(st, viewsOf(dir), zap.New(core), m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,19 +32,20 @@ type SessionAppender interface {
 // *SessionEvents writes nothing.
 type SessionEvents struct {
 	st            SessionAppender
-	dir           *Directory
+	dirs          *Directories
 	identityField string
 	log           *zap.Logger
 	m             *metrics.Metrics
 }
 
-// NewSessionEvents writes into st; dir (may be nil) supplies the directory
-// user's SCIM id of a signed-in principal, found under identityField.
-func NewSessionEvents(st SessionAppender, dir *Directory, identityField string, log *zap.Logger, m *metrics.Metrics) *SessionEvents {
+// NewSessionEvents writes into st; dirs (may be nil) supplies the directory
+// user's SCIM id of a signed-in principal, found under identityField in
+// the principal's organization's view.
+func NewSessionEvents(st SessionAppender, dirs *Directories, identityField string, log *zap.Logger, m *metrics.Metrics) *SessionEvents {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &SessionEvents{st: st, dir: dir, identityField: identityField, log: log, m: m}
+	return &SessionEvents{st: st, dirs: dirs, identityField: identityField, log: log, m: m}
 }
 
 // Created records the sign-in of p with session sessionID.
@@ -53,9 +54,9 @@ func (s *SessionEvents) Created(ctx context.Context, p identity.Principal, sessi
 		return
 	}
 	var userID string
-	if s.dir != nil {
+	if s.dirs != nil {
 		if key := PrincipalMatchKey(p, s.identityField); key != "" {
-			userID = s.dir.Standing(key).ID
+			userID = s.dirs.OrgStanding(store.OrgOrDefault(p.Org), key).ID
 		}
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionEventTimeout)
@@ -64,7 +65,7 @@ func (s *SessionEvents) Created(ctx context.Context, p identity.Principal, sessi
 		Email: p.Email, Issued: issued, Expires: expires})
 	if err != nil {
 		s.m.SessionEventFailed()
-		s.log.Warn("write session.created event failed", zap.String("user", p.User),
+		s.log.Warn("write session.created event failed", zap.String("user", p.User), zap.String("organization", store.OrgOrDefault(p.Org)),
 			zap.String("request_id", web.RequestID(ctx)), zap.Error(err))
 	}
 }

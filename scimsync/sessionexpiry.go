@@ -57,10 +57,10 @@ func (e *SessionEnder) EndExpired(ctx context.Context) (int, error) {
 // expired: its user was deactivated or deleted, or its ValidAfter is
 // later than the sign-in. Without a view (the CLI) nothing did.
 func (e *SessionEnder) endedWithUser(rs store.RevokedSession) bool {
-	if e.dir == nil || rs.MatchKey == "" {
+	if e.dirs == nil || rs.MatchKey == "" {
 		return false
 	}
-	st := e.dir.OrgStanding(store.OrgOrDefault(rs.Org), rs.MatchKey)
+	st := e.dirs.OrgStanding(store.OrgOrDefault(rs.Org), rs.MatchKey)
 	return st.State == identity.StateInactive || st.State == identity.StateDeleted || rs.Issued.Before(st.ValidAfter)
 }
 

@@ -59,7 +59,7 @@ func TestSessionEnder_EndExpiredReportsEachExpiryOnce(t *testing.T) {
 	dir.Load(snap)
 	core, logs := observer.New(zap.InfoLevel)
 	m := metrics.New()
-	e, err := NewSessionEnder(st, dir, zap.New(core), m)
+	e, err := NewSessionEnder(st, viewsOf(dir), zap.New(core), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestSessionEnder_EndExpiredReportsEachExpiryOnce(t *testing.T) {
 	if v, _, err := metrics.Value(m.Gatherer(), metrics.NameSessionsEnded, "reason", "expired"); err != nil || v != 1 {
 		t.Errorf("%s{reason=expired} = %v, %v; want 1", metrics.NameSessionsEnded, v, err)
 	}
-	logins, err := st.Ledger().LoginsOf(ctx, "alice@example.com", time.Time{}, now())
+	logins, err := st.Ledger().LoginsOf(ctx, "", "alice@example.com", time.Time{}, now())
 	if err != nil || logins.LiveTotal != 1 || logins.Live[0].SessionID != "alice-live" {
 		t.Errorf("alice's live sessions after the sweep: %+v, %v; want alice-live", logins, err)
 	}

@@ -208,7 +208,8 @@ type wireApp struct {
 	pub   string
 	token string
 	codec *session.Codec
-	dir   string // the config's directory
+	dir   string       // the config's directory
+	admin http.Handler // the admin listener's handler
 }
 
 // newWireApp builds the app with scimExtra added to the scim: section;
@@ -246,7 +247,7 @@ func newWireApp(t *testing.T, scimExtra string, seed func(st *sqlite.Store)) *wi
 	t.Cleanup(pub.Close)
 	keys, _ := session.ParseKeys(mustRead(t, filepath.Join(dir, "session.keys")))
 	codec, _ := session.NewCodec(httpsCookieName, keys, true, time.Hour)
-	return &wireApp{t: t, pub: pub.URL, token: sc.token, codec: codec, dir: dir}
+	return &wireApp{t: t, pub: pub.URL, token: sc.token, codec: codec, dir: dir, admin: a.admin}
 }
 
 func (w *wireApp) session(user, email string, issued time.Time) string {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/filewatch"
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/internal/status"
 	"github.com/portcullis-sso/portcullis/internal/webhook"
@@ -36,20 +37,48 @@ func webhookEndpoints(cfg *config.Config) ([]webhook.Endpoint, error) {
 	return eps, nil
 }
 
+// secretsRecheck is how often a webhook secret file is checked for a
+// change, as the SCIM tokens files are.
+const secretsRecheck = tokensRecheck
+
 // eventRunners are the background loops of the event log: the deliverer
-// (which also prunes past events.retention) and the backlog gauges.
-func eventRunners(cfg *config.Config, d store.Deliveries, m *metrics.Metrics, log *zap.Logger) ([]func(context.Context), error) {
+// (which also prunes past events.retention) and the backlog gauges; and
+// the watchers that re-read the webhook secret files when they change.
+func eventRunners(cfg *config.Config, d store.Deliveries, m *metrics.Metrics, log *zap.Logger) ([]func(context.Context), []*filewatch.Watcher, error) {
 	eps, err := webhookEndpoints(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	deliverer := webhook.New(webhook.Options{Store: d, Endpoints: eps, Holder: leaseHolder(),
-		Retention: cfg.Events.Retention, MaxAge: cfg.Events.WebhookMaxAge, Logger: log, Metrics: m})
+		Retention: cfg.Events.Retention, MaxAge: cfg.Events.WebhookMaxAge, Organizations: cfg.HasOrganizations(), Logger: log, Metrics: m})
+	// A write on this replica (or, on PostgreSQL, one heard from another)
+	// wakes the deliverer at once rather than at its next look.
+	d.OnEvents(deliverer.Wake)
 	runs := []func(context.Context){deliverer.Run}
 	if len(eps) > 0 {
 		runs = append(runs, func(ctx context.Context) { webhook.Observe(ctx, d, eps, m, time.Now, log) })
 	}
-	return runs, nil
+	var watches []*filewatch.Watcher
+	for i, w := range cfg.Events.Webhooks {
+		watches = append(watches, secretsWatcher(cfg.Resolve(w.SecretFile), fmt.Sprintf("events.webhooks[%d].secretFile", i),
+			eps[i], deliverer, log))
+	}
+	return runs, watches, nil
+}
+
+// secretsWatcher re-reads ep's secret file when it changes: rotation
+// (a second line) without a restart. A file that does not parse is
+// refused, logged with its path, and the secrets in use stay.
+func secretsWatcher(path, field string, ep webhook.Endpoint, d *webhook.Deliverer, log *zap.Logger) *filewatch.Watcher {
+	return filewatch.New(path, secretsRecheck, func(b []byte) error {
+		secrets, err := webhook.ParseSecrets(b)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", field, path, err)
+		}
+		d.SetSecrets(ep.URL, secrets)
+		log.Info("webhook secrets reloaded", zap.String("endpoint", ep.Name()), zap.Int("secrets", len(secrets)))
+		return nil
+	}, log)
 }
 
 // leaseHolder names this process in the delivery lease: host, pid and a
@@ -60,12 +89,13 @@ func leaseHolder() string {
 	return fmt.Sprintf("%s/%d/%s", hostname(), os.Getpid(), hex.EncodeToString(b))
 }
 
-// eventFeed is GET /events on the admin listener, or nil without SCIM.
-func eventFeed(sc scimParts, adminToken []byte, log *zap.Logger) http.Handler {
+// eventFeed is GET /events on the admin listener, or nil without SCIM;
+// orgs: organizations are configured (every element names its own).
+func eventFeed(sc scimParts, orgs bool, adminToken []byte, log *zap.Logger) http.Handler {
 	if sc.deliveries == nil {
 		return nil
 	}
-	return &webhook.Feed{Store: sc.deliveries, Token: adminToken, Log: log.Named("webhook")}
+	return &webhook.Feed{Store: sc.deliveries, Token: adminToken, Log: log.Named("webhook"), Organizations: orgs}
 }
 
 // webhookStatus is the status page's Events section: each endpoint's state

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/internal/session"
 	"github.com/portcullis-sso/portcullis/scimsync"
+	"github.com/portcullis-sso/portcullis/scimsync/store"
+	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // orgTokens writes a tokens file for each organization and returns their
@@ -45,12 +48,19 @@ func orgsYAML(paths map[string]string, ids ...string) string {
 
 // orgSession mints a session of org's user with email.
 func (w *wireApp) orgSession(org, email string) string {
-	v, err := w.codec.Encode(&session.Session{ID: session.NewID(), IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour),
-		Principal: identity.Principal{User: email, Email: email, Org: org}})
+	v, _ := w.orgSessionWithID(org, email)
+	return v
+}
+
+// orgSessionWithID is orgSession, and the session's id.
+func (w *wireApp) orgSessionWithID(org, email string) (cookie string, id string) {
+	s := &session.Session{ID: session.NewID(), IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour),
+		Principal: identity.Principal{User: email, Email: email, Org: org}}
+	v, err := w.codec.Encode(s)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return v
+	return v, s.ID
 }
 
 func (w *wireApp) scimAs(token, method, path, body string) (int, map[string]any) {
@@ -109,7 +119,9 @@ func TestOrganizations_SCIMDirectoryPerOrganization(t *testing.T) {
 		t.Errorf("the default organization's list: %d %v", status, list["totalResults"])
 	}
 
-	acmeCookie, globexCookie := w.orgSession("acme", "pat@shared.com"), w.orgSession("globex", "pat@shared.com")
+	acmeCookie, acmeSID := w.orgSessionWithID("acme", "pat@shared.com")
+	globexCookie, globexSID := w.orgSessionWithID("globex", "pat@shared.com")
+	st := w.recordLogins(map[string]string{acmeSID: "acme", globexSID: "globex"}, "pat@shared.com")
 	for name, c := range map[string]string{"acme": acmeCookie, "globex": globexCookie} {
 		if status, body := w.get(c); status != 200 || !strings.Contains(body, "pat@shared.com") {
 			t.Fatalf("%s's pat before: %d %s", name, status, body)
@@ -132,6 +144,54 @@ func TestOrganizations_SCIMDirectoryPerOrganization(t *testing.T) {
 	if status, _ := w.get(w.orgSession("initech", "pat@shared.com")); status == 200 {
 		t.Error("a session of an organization that does not exist got in")
 	}
+	// The deactivation ended acme's pat's recorded session, with its
+	// session.revoked event in acme, and nothing of globex's.
+	for org, want := range map[string][]string{"acme": {acmeSID}, "globex": nil} {
+		snap, err := st.ForOrg(org).Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, rs := range snap.RevokedSessions {
+			got = append(got, rs.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s's ended sessions: %v, want %v", org, got, want)
+		}
+	}
+	evs, err := st.EventsAfter(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revoked []string
+	for _, e := range evs {
+		if e.Kind == store.EventSessionRevoked {
+			revoked = append(revoked, e.Org+":"+e.ResourceID+":"+e.Session.Reason)
+		}
+	}
+	if want := []string{"acme:" + acmeSID + ":deactivated"}; !slices.Equal(revoked, want) {
+		t.Errorf("session.revoked events: %v, want %v", revoked, want)
+	}
+}
+
+// recordLogins writes a login-ledger row for each session id (of its
+// organization) of the user with email, as a sign-in does, and returns a
+// handle on the app's store.
+func (w *wireApp) recordLogins(orgOf map[string]string, email string) *sqlite.Store {
+	w.t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(w.dir, "store", "portcullis.db"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { st.Close() })
+	now := time.Now()
+	for id, org := range orgOf {
+		if err := st.Ledger().RecordLogin(context.Background(), store.Login{Org: org, MatchKey: identity.MatchKey(email), User: email,
+			SessionID: id, Issued: now, Expires: now.Add(time.Hour)}); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	return st
 }
 
 // A SCIM token listed for two organizations is a config error naming both.
@@ -147,5 +207,33 @@ func TestOrganizations_SharedSCIMTokenIsAConfigError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "organizations[globex].scim.tokensFile") ||
 		!strings.Contains(err.Error(), "organizations[acme].scim.tokensFile") {
 		t.Fatalf("build: %v, want an error naming both tokens files", err)
+	}
+}
+
+// `portcullis sessions revoke --organization acme` ends the user's
+// sessions in acme only; the same address in globex keeps its session, and
+// an organization the config does not serve is an error.
+func TestCLI_SessionsRevokeInOneOrganization(t *testing.T) {
+	t.Parallel()
+	paths, _ := orgTokens(t, "acme", "globex")
+	w := newWireApp(t, orgsYAML(paths, "acme", "globex"), nil)
+	st := w.recordLogins(map[string]string{"s-acme": "acme", "s-globex": "globex"}, "pat@shared.com")
+	cfg := filepath.Join(w.dir, "portcullis.yaml")
+	if code, _, stderr := runCLI(t, "sessions", "revoke", "--user", "pat@shared.com", "--organization", "initech", "--config", cfg); code != 1 ||
+		!strings.Contains(stderr, "--organization initech") {
+		t.Errorf("an unknown organization: exit %d %s, want 1 naming it", code, stderr)
+	}
+	code, out, stderr := runCLI(t, "sessions", "revoke", "--user", "Pat@Shared.com", "--organization", "acme", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "ended 1 session(s) of Pat@Shared.com in organization acme") {
+		t.Fatalf("sessions revoke --organization acme: exit %d\n%s\n%s", code, out, stderr)
+	}
+	for org, want := range map[string]int{"acme": 1, "globex": 0} {
+		snap, err := st.ForOrg(org).Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.RevokedSessions) != want {
+			t.Errorf("%s's ended sessions: %+v, want %d", org, snap.RevokedSessions, want)
+		}
 	}
 }

@@ -23,17 +23,23 @@ import (
 // again whenever the directory changes (filewatch.NewDir). A file that
 // fails its checks is refused with its path, field and line and the others
 // are served; an organization whose file goes away stops being served, and
-// its sessions stop being sessions (proxy.Organizations).
+// its sessions end: at once as far as the proxy is concerned
+// (proxy.Organizations), and for good in the store (ender), so that
+// adding the organization back does not bring them back.
 type orgsDir struct {
 	cfg *config.Config
 	sp  *samlsp.SP
 	// scim adds and removes the organizations' SCIM directories; nil
 	// without SCIM.
 	scim *orgDirectories
-	log  *zap.Logger
+	// ender ends a removed organization's sessions in the store; nil
+	// without SCIM (sessions then live in cookies only).
+	ender *scimsync.SessionEnder
+	log   *zap.Logger
 
 	mu      sync.Mutex
-	refused []string // files refused by the last read, for /readyz
+	refused []string        // files refused by the last read, for /readyz
+	served  map[string]bool // the organizations the last read served
 }
 
 // load reads the directory and swaps the organizations served. Only an
@@ -57,6 +63,7 @@ func (d *orgsDir) load() error {
 	if err := d.sp.SetOrganizations(orgs); err != nil {
 		return fmt.Errorf("organizationsDir: %w", err)
 	}
+	d.endRemoved(orgs, len(refused) > 0)
 	if d.scim != nil {
 		for _, id := range d.scim.sync(orgs[len(d.cfg.Organizations):]) {
 			refused = append(refused, "the SCIM directory of "+id)
@@ -67,6 +74,46 @@ func (d *orgsDir) load() error {
 	d.mu.Unlock()
 	d.log.Info("organizations loaded", zap.Int("organizations", len(orgs)), zap.Int("refused_files", len(refused)))
 	return nil
+}
+
+// endRemoved ends, in the store, every live session of each organization
+// an earlier read served and orgs does not. While a file is refused
+// nothing is ended: the missing organization may be the refused file's (an
+// operator's typo must not sign a customer out for good); it is ended at
+// the first read that refuses nothing and still lacks it. Every replica
+// that sees the change does this; the second finds nothing left to end.
+func (d *orgsDir) endRemoved(orgs []config.Organization, refused bool) {
+	now := make(map[string]bool, len(orgs))
+	for _, o := range orgs {
+		now[o.ID] = true
+	}
+	d.mu.Lock()
+	before := d.served
+	if refused {
+		for id := range before {
+			now[id] = true
+		}
+	}
+	d.served = now
+	d.mu.Unlock()
+	if d.ender == nil || refused {
+		return
+	}
+	for id := range before {
+		if now[id] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ended, err := d.ender.End(ctx, store.SessionQuery{Org: id, All: true}, store.ReasonOrganizationRemoved, "config")
+		cancel()
+		if err != nil {
+			// The proxy refuses them anyway while the organization is
+			// not served; only adding it back could bring them back.
+			d.log.Error("end the sessions of a removed organization", zap.String("organization", id), zap.Error(err))
+			continue
+		}
+		d.log.Info("organization removed; its sessions ended", zap.String("organization", id), zap.Int("sessions", len(ended)))
+	}
 }
 
 // check is the "organizations" /readyz check: degraded while a file is

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/scimsync/store"
 )
 
 // organizationsDir: adding, changing and removing an organization's file
@@ -90,7 +93,10 @@ func TestOrganizationsDir_AddChangeRemoveWithoutRestart(t *testing.T) {
 
 // With SCIM, an organization added to organizationsDir gets its SCIM
 // directory within 5 s, and once its file is removed its directory is gone:
-// its token no longer works and the gate no longer knows its users.
+// its token no longer works and the gate no longer knows its users. Its
+// sessions end for good (organization_removed in the login ledger): adding
+// the organization back serves its directory again, and new sign-ins, but
+// not the sessions it had.
 func TestOrganizationsDir_SCIMDirectoriesComeAndGo(t *testing.T) {
 	t.Parallel()
 	paths, tokens := orgTokens(t, "acme")
@@ -129,10 +135,11 @@ func TestOrganizationsDir_SCIMDirectoriesComeAndGo(t *testing.T) {
 		}
 		return status == http.StatusCreated
 	})
-	cookie := w.orgSession("acme", "kim@acme.com")
+	cookie, sid := w.orgSessionWithID("acme", "kim@acme.com")
 	if status, _ := w.get(cookie); status != http.StatusOK {
 		t.Fatalf("acme's kim after provisioning: %d", status)
 	}
+	st := w.recordLogins(map[string]string{sid: "acme"}, "kim@acme.com")
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
@@ -142,5 +149,24 @@ func TestOrganizationsDir_SCIMDirectoriesComeAndGo(t *testing.T) {
 	})
 	if status, _ := w.get(cookie); status == http.StatusOK {
 		t.Error("acme's kim still gets in after acme was removed")
+	}
+	snap, err := st.ForOrg("acme").Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.RevokedSessions) != 1 || snap.RevokedSessions[0].ID != sid || snap.RevokedSessions[0].Reason != store.ReasonOrganizationRemoved {
+		t.Errorf("acme's revoked sessions after its removal: %+v, want kim's with reason %s", snap.RevokedSessions, store.ReasonOrganizationRemoved)
+	}
+
+	write("id: acme\ndomains: [acme.com]\nsaml: {idpMetadataFile: " + idp + "}\nscim: {tokensFile: " + paths["acme"] + "}\n")
+	eventually("acme's SCIM directory served again", func() bool {
+		status, _ := w.scimAs(tokens["acme"], "GET", "/acme/Users/"+id, "")
+		return status == http.StatusOK
+	})
+	if status, _ := w.get(w.orgSession("acme", "kim@acme.com")); status != http.StatusOK {
+		t.Errorf("a new session of acme's kim after acme came back: %d, want 200", status)
+	}
+	if status, _ := w.get(cookie); status == http.StatusOK {
+		t.Error("kim's session from before acme's removal is alive again after acme came back")
 	}
 }

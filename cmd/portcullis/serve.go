@@ -18,10 +18,13 @@ import (
 )
 
 func serve(ctx context.Context, path string, log *zap.Logger) error {
-	tuneGC(log) // before the directory load, whose peak it lowers too
+	ownGC := tuneGC(log) // before the directory load, whose peak it lowers too
 	a, err := build(ctx, path, log)
 	if err != nil {
 		return err
+	}
+	if ownGC {
+		go adaptGC(ctx)
 	}
 	defer a.Close()
 	return listenAndServe(ctx, a, log)

@@ -80,7 +80,7 @@ func TestCLI_SessionsRevokeSignsTheUserOutEverywhere(t *testing.T) {
 	alice2 := recordedSession(t, ctx, lg, rs.codec, idp, "alice@example.com", "2")
 	bob := recordedSession(t, ctx, lg, rs.codec, idp, "bob@example.com", "3")
 	code, out, stderr := runCLI(t, "sessions", "revoke", "--user", "Alice@Example.com", "--config", rs.dir+"/a.yaml")
-	if code != 0 || !strings.Contains(out, "ended 2 session(s)") || !strings.Contains(stderr, `"event":"session_revoked"`) {
+	if code != 0 || !strings.Contains(out, "ended 2 session(s) of Alice@Example.com in organization default") || !strings.Contains(stderr, `"event":"session_revoked"`) {
 		t.Fatalf("sessions revoke: exit %d\nstdout %s\nstderr %s", code, out, stderr)
 	}
 	for _, s := range []string{alice1, alice2} {

@@ -31,6 +31,7 @@ type hookReceiver struct {
 	types  map[string]string
 	at     map[string]time.Time
 	bad    int
+	sigs   int // signatures on the last request
 	srv    *httptest.Server
 }
 
@@ -57,6 +58,7 @@ func (r *hookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.sigs = len(strings.Fields(req.Header.Get("webhook-signature")))
 	if err := r.wh.Verify(body, req.Header); err != nil {
 		r.bad++
 		w.WriteHeader(http.StatusUnauthorized)

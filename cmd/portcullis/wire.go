@@ -73,7 +73,7 @@ type scimParts struct {
 	store    io.Closer
 	follower *scimsync.Follower
 	replay   samlsp.ReplayCache // shared across replicas; nil = in-memory
-	reader   store.Reader       // the store's read side, for the status page
+	reader   orgReader          // the store's read side, for the status page
 	ledger   store.Ledger       // login ledger
 	events   store.EventSummary // event stats
 	service  *scimsync.Service  // its LastToken, for the status page
@@ -84,6 +84,13 @@ type scimParts struct {
 	// sessions writes session.created into it.
 	deliveries store.Deliveries
 	sessions   *scimsync.SessionEvents
+}
+
+// orgReader is the store's read side: the default organization's, and
+// each organization's by ForOrg.
+type orgReader interface {
+	store.Reader
+	ForOrg(org string) *store.OrgStore
 }
 
 // buildFrom wires a loaded config.
@@ -136,17 +143,14 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		a.store, a.follower, a.drift = sc.store, sc.follower, sc.drift
 		a.watches = append(a.watches, sc.tokens...)
 		onLogin = func(ctx context.Context, l samlsp.Login) {
-			if sc.drift != nil && l.Principal.Org == identity.DefaultOrg {
-				sc.drift.Check(ctx, l.Principal)
-			}
+			sc.drift.Check(ctx, l.Principal)
 			sc.logins.Record(ctx, l.Principal, store.Login{SessionID: l.SessionID, Issued: l.Issued, Expires: l.Expires,
 				IdPInitiated: l.IdPInitiated, Org: l.Principal.Org,
 				IdP: l.SAML.IdP, NameID: l.SAML.NameID, SessionIndex: l.SAML.SessionIndex})
-			if l.Principal.Org == identity.DefaultOrg { // other organizations' session events: not yet (issue #16 with #15)
-				sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
-			}
+			sc.sessions.Created(ctx, l.Principal, l.SessionID, l.Issued, l.Expires)
 		}
-		if a.runs, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
+		var secrets []*filewatch.Watcher
+		if a.runs, secrets, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
 			_ = a.Close()
 			return nil, err
 		}
@@ -155,6 +159,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 				sc.ender.RunExpiry(ctx, scimsync.ExpirySweepInterval, log.Named("scimsync"))
 			})
 		}
+		a.watches = append(a.watches, secrets...)
 	}
 	var ender samlsp.SessionEnder
 	if sc.ender != nil {
@@ -208,7 +213,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 	a.metrics.WatchMetadata(a.sp.EachMetadataLoadedAt)
 	checks := []proxy.ReadyCheck{proxy.AuthCheck(a.sp), a.proxy.DirectoryCheck()}
 	if cfg.OrganizationsDir != "" {
-		od := &orgsDir{cfg: cfg, sp: a.sp, scim: sc.orgs, log: log.Named("organizations")}
+		od := &orgsDir{cfg: cfg, sp: a.sp, scim: sc.orgs, ender: sc.ender, log: log.Named("organizations")}
 		if err := od.load(); err != nil {
 			_ = a.Close()
 			return nil, err
@@ -221,7 +226,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		Metrics: a.metrics.Handler(),
 		JWKS:    a.proxy.JWKS(),
 		Status:  statusPage(a, sc, checks, ring, adminToken, log),
-		Events:  eventFeed(sc, adminToken, log),
+		Events:  eventFeed(sc, cfg.HasOrganizations(), adminToken, log),
 		// Nothing but the loopback bind guards the listener: refuse Hosts
 		// that a DNS-rebinding page would send.
 		LoopbackHostsOnly: !cfg.AdminTokenRequired(),
@@ -256,12 +261,27 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			so.Webhooks = webhookStatus(sc.deliveries, eps)
 		}
 	}
-	if sc.dir != nil {
-		so.Directory, so.Ledger, so.Events, so.MatchKey = sc.reader, sc.ledger, sc.events, sc.dir.MatchKey
-		so.SignOut = func(ctx context.Context, matchKey string) (int, error) {
-			ended, err := sc.ender.End(ctx, store.SessionQuery{MatchKey: matchKey}, "admin", "status-page")
-			return len(ended), err
+	if sc.dirs != nil {
+		// Search and sign-out work in the organization the page is
+		// filtered to: its part of the store, its sessions in the ledger.
+		attr := a.cfg.SCIM.Match.SCIMAttribute
+		so.Ledger = sc.ledger
+		so.MatchKey = func(u *store.User) string { return store.MatchKeyOf(attr, u) }
+		so.DirectoryOf = func(org string) status.Directory {
+			if sc.dirs.Get(org) == nil { // not served, or served without SCIM
+				return nil
+			}
+			return sc.reader.ForOrg(org)
 		}
+		if sc.ender != nil {
+			so.SignOut = func(ctx context.Context, org, matchKey string) (int, error) {
+				ended, err := sc.ender.End(ctx, store.SessionQuery{Org: org, MatchKey: matchKey}, "admin", "status-page")
+				return len(ended), err
+			}
+		}
+	}
+	if sc.dir != nil {
+		so.Directory, so.Events = sc.reader, sc.events
 		so.LastToken = func() (string, time.Time, bool) {
 			u, ok := sc.service.LastToken()
 			return u.Label, u.Time, ok

@@ -90,6 +90,13 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	}
 	parts := scimParts{store: st, reader: st, ledger: opened.ledger, events: st, replay: opened.replay,
 		deliveries: opened.deliveries, dirs: scimsync.NewDirectories(), logins: scimsync.NewLoginRecorder(opened.ledger, cfg.SCIM.Match.IdentityField, log.Named("scimsync"))}
+	// One session ender, one session-event writer and one drift detector
+	// serve every organization: each finds the organization's view in dirs.
+	parts.sessions = scimsync.NewSessionEvents(parts.deliveries, parts.dirs, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
+	if parts.ender, err = scimsync.NewSessionEnder(st, parts.dirs, audit, m); err != nil {
+		return fail(err)
+	}
+	parts.drift = scimsync.NewDriftDetector(parts.dirs, cfg, audit, m)
 	router := scimsync.NewRouter(cfg.SCIM.BasePath)
 	parts.svc = router
 	loaded := time.Now()
@@ -140,10 +147,6 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 		log.Warn("read last directory event", zap.Error(err))
 	}
 	m.WatchDirectory(dir)
-	sessions := scimsync.NewSessionEvents(parts.deliveries, dir, cfg.SCIM.Match.IdentityField, log.Named("scimsync"), m)
-	if parts.ender, err = scimsync.NewSessionEnder(st, dir, audit, m); err != nil {
-		return err
-	}
 	svc, err := scimsync.NewService(scimsync.Options{
 		Ender:     parts.ender,
 		Config:    cfg,
@@ -154,15 +157,14 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 		Logger:    log.Named("scimsync"),
 		Audit:     audit,
 		Metrics:   m,
-		Sessions:  sessions,
+		Sessions:  parts.sessions,
 	})
 	if err != nil {
 		return err
 	}
 	parts.dirs.Set(identity.DefaultOrg, dir)
 	router.Set(identity.DefaultOrg, svc)
-	parts.dir, parts.service, parts.sessions = dir, svc, sessions
-	parts.drift = scimsync.NewDriftDetector(dir, cfg, audit, m)
+	parts.dir, parts.service = dir, svc
 	parts.tokens = append(parts.tokens, tokensWatcher(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile", svc, log))
 	return nil
 }
@@ -195,6 +197,8 @@ func addOrgSCIM(ctx context.Context, cfg *config.Config, st *store.OrgStore, o *
 		Audit:     audit.With(zap.String("organization", o.ID)),
 		Metrics:   m,
 		BasePath:  cfg.SCIM.BasePath + "/" + o.ID,
+		Ender:     parts.ender,
+		Sessions:  parts.sessions,
 	})
 	if err != nil {
 		return err

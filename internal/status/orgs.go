@@ -3,6 +3,8 @@ package status
 import (
 	"strings"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // Organization is one organization served, as the page lists it (cmd maps
@@ -82,4 +84,31 @@ func auditOrg(filter, org string) bool {
 		org = "default"
 	}
 	return org == filter
+}
+
+// maxOrgID bounds an organization id the page takes from a request
+// (config's ids are at most 63 characters).
+const maxOrgID = 64
+
+// scopeOf is the organization that the user search, "Sign out everywhere"
+// and the IdP metadata rows are about on a page filtered to filter: that
+// organization, or the default one when the page is not filtered.
+func scopeOf(filter string) string {
+	if filter == "" {
+		return identity.DefaultOrg
+	}
+	return filter
+}
+
+// directoryOf is organization org's directory, nil when it has none here:
+// an organization not served, one without SCIM, or a default organization
+// that the config does not have.
+func (h *Handler) directoryOf(org string) Directory {
+	switch {
+	case org == identity.DefaultOrg:
+		return h.o.Directory
+	case h.o.DirectoryOf == nil || org == "" || len(org) > maxOrgID:
+		return nil
+	}
+	return h.o.DirectoryOf(org)
 }

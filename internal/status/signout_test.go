@@ -30,7 +30,10 @@ func TestSignOut_EverywhereNeedsTokenAndCSRF(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ended []string
-	signOut := func(_ context.Context, key string) (int, error) { ended = append(ended, key); return 1, nil }
+	signOut := func(_ context.Context, org, key string) (int, error) {
+		ended = append(ended, org+"/"+key)
+		return 1, nil
+	}
 	o := Options{Directory: st, Ledger: st.Ledger(), Events: st, MatchKey: userNameKey, SignOut: signOut,
 		Now: func() time.Time { return testNow }} // loopback: TokenRequired false
 
@@ -69,7 +72,7 @@ func TestSignOut_EverywhereNeedsTokenAndCSRF(t *testing.T) {
 		t.Fatalf("refused forms ended sessions of %v", ended)
 	}
 	rec := post(true, good)
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/?user=alice&ended=1" || len(ended) != 1 || ended[0] != "alice" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/?user=alice&ended=1" || len(ended) != 1 || ended[0] != "default/alice" {
 		t.Errorf("sign out: %d %q, ended %v", rec.Code, rec.Header().Get("Location"), ended)
 	}
 	if _, _, body := get(t, h, "/?user=alice&ended=1"); !strings.Contains(body, `id="ended"`) {

@@ -43,10 +43,16 @@ type Options struct {
 	Checks []Check
 	// Directory, Ledger and Events are the store; MatchKey gives a SCIM
 	// user's match key, the ledger's key (the directory view's MatchKey).
+	// Directory and Events are the default organization's; Directory is
+	// nil when it has none.
 	Directory Directory
 	Ledger    store.Ledger
 	Events    store.EventSummary
 	MatchKey  func(*store.User) string
+	// DirectoryOf, if set, gives the directory of organization org (never
+	// the default one), nil when org has no SCIM directory here: the
+	// page filtered to org searches it (orgs.go).
+	DirectoryOf func(org string) Directory
 	// LastToken gives the label of the SCIM token that last authenticated
 	// to this replica and when, ok false if none has (the SCIM service's
 	// LastToken).
@@ -59,9 +65,10 @@ type Options struct {
 	// default organization: the page has no Organizations section.
 	Organizations func() []Organization
 	// SignOut, if set, ends every live session of the user with this match
-	// key on every replica and reports how many ended: the page's "Sign out
+	// key in organization org (never ""), and no other organization's, on
+	// every replica and reports how many ended: the page's "Sign out
 	// everywhere" (signout.go), offered only with an admin token.
-	SignOut func(ctx context.Context, matchKey string) (int, error)
+	SignOut func(ctx context.Context, org, matchKey string) (int, error)
 	// Webhooks, if set, fills the Events section (events.go).
 	Webhooks Webhooks
 	// Audit is this replica's audit ring.

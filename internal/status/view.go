@@ -36,6 +36,12 @@ type page struct {
 	Results  []userView
 	More     bool // more matches than shown
 	Unknown  *loginOnly
+	// Filter is the organization the page is filtered to ("" for none),
+	// which the search and sign-out forms carry; Scope is the organization
+	// they act on: Filter, or the default one.
+	Filter, Scope string
+	OrgScoped     bool // say which organization the search covers
+	NoDirectory   bool // Scope has no SCIM directory to search here
 
 	Events eventsView
 	Audit  []auditView
@@ -101,7 +107,8 @@ type checkView struct {
 // build reads every source once and fills the page.
 func (h *Handler) build(ctx context.Context, query, org string) *page {
 	now := h.o.Now()
-	p := &page{Title: "Portcullis status", Replica: h.o.Replica, Now: stamp(now), SCIM: h.o.Directory != nil}
+	p := &page{Title: "Portcullis status", Replica: h.o.Replica, Now: stamp(now),
+		SCIM: h.o.Directory != nil || h.o.DirectoryOf != nil, Filter: org, Scope: scopeOf(org), OrgScoped: org != ""}
 	s, err := gather(h.o.Gatherer)
 	if err != nil {
 		h.problem(p, "metrics", err)
@@ -156,8 +163,8 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 		p.Health = append(p.Health, checkView{Name: c.Name, State: state,
 			StateClass: strings.ReplaceAll(state, " ", "-"), Reason: reason})
 	}
-	age, ok := s.value(metrics.NameMetadataAge, "organization", identity.DefaultOrg)
-	fails, fok := s.value(metrics.NameMetadataFailures, "organization", identity.DefaultOrg)
+	age, ok := s.value(metrics.NameMetadataAge, "organization", p.Scope)
+	fails, fok := s.value(metrics.NameMetadataFailures, "organization", p.Scope)
 	lag, n, lok := s.mean(metrics.NamePropagationLag)
 	lagText := absent
 	if lok {
@@ -168,9 +175,13 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 	}
 	confirmed, cok := s.value(metrics.NameDirectoryConfirmed)
 	certs := h.idpCerts(s, now)
+	of := "" // the rows are the default organization's unless the page is filtered
+	if p.OrgScoped {
+		of = " (organization " + p.Scope + ")"
+	}
 	p.Proxy = []kv{
-		{ID: "idp-metadata-age", Key: "IdP metadata age", Value: secondsAge(age, ok)},
-		{ID: "idp-metadata-failures", Key: "IdP metadata load failures", Value: count(fails, fok)},
+		{ID: "idp-metadata-age", Key: "IdP metadata age" + of, Value: secondsAge(age, ok)},
+		{ID: "idp-metadata-failures", Key: "IdP metadata load failures" + of, Value: count(fails, fok)},
 		{ID: "idp-metadata-expired", Key: "IdP metadata refused as expired", Value: count(s.value(metrics.NameMetadataExpired))},
 		{ID: "idp-signing-certs", Key: "IdP signing certificates (SHA-256)", Value: certs.current},
 		{ID: "idp-cert-changes", Key: "IdP signing certificate changes", Value: certs.changes},
@@ -239,21 +250,27 @@ func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	}
 }
 
-// search looks query up as the start of a userName or email (ignoring
-// case), an externalId or a SCIM id (exact), and in the login ledger.
+// search looks query up, in the directory and login ledger of the page's
+// organization (p.Scope) only, as the start of a userName or email
+// (ignoring case), an externalId or a SCIM id (exact), and in the ledger.
 func (h *Handler) search(ctx context.Context, p *page, query string, now time.Time) {
 	query = strings.TrimSpace(query)
 	if len(query) > maxQuery {
 		query = query[:maxQuery]
 	}
 	p.Query = query
+	dir := h.directoryOf(p.Scope)
+	if dir == nil {
+		p.NoDirectory = true
+		return
+	}
 	if query == "" {
 		return
 	}
 	p.Searched = true
 	var found []*store.User
 	for _, attr := range []string{"nameprefix", "externalid", "id"} {
-		us, total, err := h.o.Directory.ListUsers(ctx, store.Query{Attr: attr, Value: query, Limit: maxResults + 1})
+		us, total, err := dir.ListUsers(ctx, store.Query{Attr: attr, Value: query, Limit: maxResults + 1})
 		if err != nil {
 			h.problem(p, "directory search", err)
 			return
@@ -271,11 +288,11 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 		found, p.More = found[:maxResults], true
 	}
 	for _, u := range found {
-		p.Results = append(p.Results, h.user(ctx, p, u, now))
+		p.Results = append(p.Results, h.user(ctx, p, dir, u, now))
 	}
 	if len(found) == 0 && h.o.Ledger != nil {
 		key := identity.MatchKey(query)
-		lg, err := h.o.Ledger.LoginsOf(ctx, key, time.Time{}, now)
+		lg, err := h.o.Ledger.LoginsOf(ctx, p.Scope, key, time.Time{}, now)
 		if err != nil {
 			h.problem(p, "login ledger", err)
 		} else if !lg.Last.IsZero() {
@@ -284,14 +301,14 @@ func (h *Handler) search(ctx context.Context, p *page, query string, now time.Ti
 	}
 }
 
-// user fills one search result.
-func (h *Handler) user(ctx context.Context, p *page, u *store.User, now time.Time) userView {
+// user fills one search result, u of dir, the directory of p.Scope.
+func (h *Handler) user(ctx context.Context, p *page, dir Directory, u *store.User, now time.Time) userView {
 	v := userView{ID: u.ID, UserName: u.UserName, Email: u.Email, State: "active", StateClass: "ok",
 		LastModified: age(now, u.LastModified) + " (" + stamp(u.LastModified) + ")", LastLogin: absent}
 	if !u.Active {
 		v.State, v.StateClass = "deactivated", "bad"
 	}
-	gs, total, err := h.o.Directory.ListGroups(ctx, store.Query{Attr: "member", Value: u.ID, Limit: maxGroups}, false)
+	gs, total, err := dir.ListGroups(ctx, store.Query{Attr: "member", Value: u.ID, Limit: maxGroups}, false)
 	if err != nil {
 		h.problem(p, "groups of "+u.ID, err)
 	}
@@ -303,7 +320,7 @@ func (h *Handler) user(ctx context.Context, p *page, u *store.User, now time.Tim
 	if h.o.Ledger == nil || h.o.MatchKey == nil {
 		return v
 	}
-	lg, err := h.o.Ledger.LoginsOf(ctx, h.o.MatchKey(u), u.ValidAfter, now)
+	lg, err := h.o.Ledger.LoginsOf(ctx, p.Scope, h.o.MatchKey(u), u.ValidAfter, now)
 	if err != nil {
 		h.problem(p, "login ledger", err)
 		return v
@@ -314,7 +331,7 @@ func (h *Handler) user(ctx context.Context, p *page, u *store.User, now time.Tim
 	v.LiveTotal = lg.LiveTotal
 	if h.canSignOut() && lg.LiveTotal > 0 {
 		v.MatchKey = h.o.MatchKey(u)
-		v.CSRF = h.csrfToken(v.MatchKey)
+		v.CSRF = h.csrfToken(p.Scope, v.MatchKey)
 	}
 	if !u.Active {
 		v.LiveTotal = 0 // the gate refuses every session of a deactivated user

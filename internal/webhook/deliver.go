@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,7 +82,10 @@ type Options struct {
 	Retention time.Duration
 	// MaxAge: an event older than this that fails is given up on.
 	MaxAge time.Duration
-	Logger *zap.Logger
+	// Organizations: organizations are configured, so every body names
+	// its event's organization, the default one included.
+	Organizations bool
+	Logger        *zap.Logger
 	// Metrics, if set, counts deliveries.
 	Metrics *metrics.Metrics
 	// Client sends the requests; default: 15 s timeout, no redirects.
@@ -97,6 +101,8 @@ type Deliverer struct {
 	log  *zap.Logger
 	wake chan struct{}
 	held atomic.Bool
+	// secrets are each endpoint's current secrets (SetSecrets), by index.
+	secrets []atomic.Pointer[[][]byte]
 }
 
 // New builds a Deliverer; Run starts it.
@@ -114,7 +120,37 @@ func New(o Options) *Deliverer {
 	o.Poll = orDefault(o.Poll, defaultPoll)
 	o.MinBackoff = orDefault(o.MinBackoff, defaultMinWait)
 	o.MaxBackoff = orDefault(o.MaxBackoff, defaultMaxWait)
-	return &Deliverer{o: o, log: o.Logger, wake: make(chan struct{}, 1)}
+	d := &Deliverer{o: o, log: o.Logger, wake: make(chan struct{}, 1), secrets: make([]atomic.Pointer[[][]byte], len(o.Endpoints))}
+	for i, ep := range o.Endpoints {
+		d.secrets[i].Store(&ep.Secrets)
+	}
+	return d
+}
+
+// SetSecrets makes secrets sign the requests to the endpoint url from its
+// next delivery on (a re-read secret file: rotation without a restart).
+// Like a changed config entry, it enables again an endpoint a 410
+// disabled. It reports whether url is a configured endpoint.
+func (d *Deliverer) SetSecrets(url string, secrets [][]byte) bool {
+	found := false
+	for i, ep := range d.o.Endpoints {
+		if ep.URL == url {
+			s := slices.Clone(secrets)
+			d.secrets[i].Store(&s)
+			found = true
+		}
+	}
+	if found {
+		d.Wake()
+	}
+	return found
+}
+
+// endpoint is endpoint i with its current secrets, and those secrets.
+func (d *Deliverer) endpoint(i int) (Endpoint, *[][]byte) {
+	ep, s := d.o.Endpoints[i], d.secrets[i].Load()
+	ep.Secrets = *s
+	return ep, s
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -173,12 +209,12 @@ func (d *Deliverer) deliverWhileHeld(ctx context.Context) {
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wakes := make([]chan struct{}, len(d.o.Endpoints))
-	for i, ep := range d.o.Endpoints {
+	for i := range d.o.Endpoints {
 		wakes[i] = make(chan struct{}, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.runEndpoint(lctx, ep, wakes[i])
+			d.runEndpoint(lctx, i, wakes[i])
 		}()
 	}
 	wg.Add(1)

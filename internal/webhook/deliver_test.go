@@ -48,6 +48,7 @@ func openStore(t testing.TB) *sqlite.Store {
 // received is one delivery a receiver accepted.
 type received struct {
 	ID, Type, Subject string
+	Organization      string
 	Data              map[string]any
 }
 
@@ -97,9 +98,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	var m struct {
-		Type      string         `json:"type"`
-		Timestamp string         `json:"timestamp"`
-		Data      map[string]any `json:"data"`
+		Type         string         `json:"type"`
+		Timestamp    string         `json:"timestamp"`
+		Organization string         `json:"organization"`
+		Data         map[string]any `json:"data"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil || m.Type == "" || m.Timestamp == "" {
 		r.t.Errorf("body %s: %v", body, err)
@@ -108,7 +110,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if u, ok := m.Data["user"].(map[string]any); ok {
 		subject, _ = u["id"].(string)
 	}
-	r.got = append(r.got, received{ID: req.Header.Get("webhook-id"), Type: m.Type, Subject: subject, Data: m.Data})
+	r.got = append(r.got, received{ID: req.Header.Get("webhook-id"), Type: m.Type, Subject: subject, Organization: m.Organization, Data: m.Data})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -223,6 +225,16 @@ func TestDeliver_EveryDeliveryVerifiesWithTheStandardWebhooksLibrary(t *testing.
 	if d["active"] != false || d["userName"] != "u1@example.com" || d["password"] != nil || d["emails"] == nil || d["name"] == nil {
 		t.Errorf("user.deactivated data = %v: want active false, userName, emails, name and no password", d)
 	}
+	if g, ok := d["groups"].([]any); !ok || len(g) != 0 {
+		t.Errorf("user.deactivated groups = %#v, want [] (in none yet)", d["groups"])
+	}
+	// user.deleted tells the app who went, and from which groups.
+	d = got[5].Data
+	groups, _ := json.Marshal(d["groups"])
+	if d["id"] != "u1" || d["userName"] != "u1@example.com" || d["emails"] == nil ||
+		string(groups) != `[{"displayName":"staff","id":"g1"}]` {
+		t.Errorf("user.deleted data = %v: want the user as it was, with its group staff", d)
+	}
 }
 
 func TestDeliver_ReceiverFailingThenRecoveringGetsEveryEventOnceInOrder(t *testing.T) {
@@ -329,4 +341,39 @@ func startStoppable(t *testing.T, o webhook.Options) (stop func()) {
 	t.Cleanup(stop)
 	waitHolding(t, d)
 	return stop
+}
+
+// With organizations configured every body names its event's
+// organization, the default one included, so an app serving several
+// customers never applies one customer's event to another's user of the
+// same address; without them only a non-default organization would be
+// named (there is none).
+func TestDeliver_EveryBodyNamesItsOrganizationWhenOrganizationsExist(t *testing.T) {
+	for _, orgs := range []bool{true, false} {
+		st := openStore(t)
+		secret, key := newSecret(t)
+		rcv := newReceiver(t, secret)
+		start(t, webhook.Options{Store: st.Deliveries(), Endpoints: []webhook.Endpoint{{URL: rcv.srv.URL, Secrets: [][]byte{key}}},
+			Organizations: orgs})
+		ctx := context.Background()
+		if _, err := st.CreateUser(ctx, user("pat"), "test"); err != nil {
+			t.Fatal(err)
+		}
+		acmePat := user("acme-pat") // ids are unique across organizations, userNames are not
+		acmePat.UserName, acmePat.Email = "pat@example.com", "pat@example.com"
+		if _, err := st.ForOrg("acme").CreateUser(ctx, acmePat, "test"); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, g := range rcv.waitFor(t, 2, 10*time.Second) {
+			names = append(names, g.Organization)
+		}
+		want := []string{"default", "acme"}
+		if !orgs {
+			want = []string{"", "acme"}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("organizations configured %v: bodies name %q, want %q", orgs, names, want)
+		}
+	}
 }

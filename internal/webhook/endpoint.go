@@ -19,19 +19,23 @@ import (
 // the cursor is retried until it is delivered or given up on, and no later
 // event overtakes it.
 type runner struct {
-	d     *Deliverer
-	ep    Endpoint
-	name  string
-	kinds []string
-	st    store.Endpoint
-	wake  <-chan struct{}
+	d       *Deliverer
+	i       int // the endpoint's index in the Deliverer's
+	ep      Endpoint
+	secrets *[][]byte // ep.Secrets as the Deliverer held them at open
+	name    string
+	kinds   []string
+	st      store.Endpoint
+	wake    <-chan struct{}
 }
 
-// runEndpoint delivers to ep until ctx ends.
-func (d *Deliverer) runEndpoint(ctx context.Context, ep Endpoint, wake <-chan struct{}) {
-	r := &runner{d: d, ep: ep, name: ep.Name(), wake: wake}
+// runEndpoint delivers to endpoint i until ctx ends.
+func (d *Deliverer) runEndpoint(ctx context.Context, i int, wake <-chan struct{}) {
+	r := &runner{d: d, i: i, wake: wake}
+	r.ep, r.secrets = d.endpoint(i)
+	r.name = r.ep.Name()
 	var err error
-	if r.kinds, err = KindsOf(ep.Types); err != nil { // config validated the types
+	if r.kinds, err = KindsOf(r.ep.Types); err != nil { // config validated the types
 		d.log.Error("webhook endpoint has an unknown type", zap.String("endpoint", r.name), zap.Error(err))
 		return
 	}
@@ -91,6 +95,15 @@ func (r *runner) idle(ctx context.Context, wait time.Duration) {
 // step delivers what is pending and says how long to wait before the next
 // step: 0 for the poll interval, negative for none.
 func (r *runner) step(ctx context.Context) (time.Duration, error) {
+	if ep, secrets := r.d.endpoint(r.i); secrets != r.secrets {
+		// New secrets: a new config hash, which re-enables the endpoint
+		// if a 410 disabled it, as a restart with them would.
+		r.ep, r.secrets = ep, secrets
+		if err := r.open(ctx); err != nil {
+			r.secrets = nil // open again at the next step
+			return 0, err
+		}
+	}
 	now := r.d.o.Now()
 	if !r.st.Disabled.IsZero() {
 		return time.Minute, nil
@@ -190,7 +203,7 @@ func (r *runner) backoff(n int) time.Duration {
 // attempt sends e once. It returns the HTTP status (0 if none), the
 // Retry-After the endpoint asked for, and an error unless it answered 2xx.
 func (r *runner) attempt(ctx context.Context, e *store.Event) (int, time.Duration, error) {
-	body, err := Body(e)
+	body, err := Body(e, r.d.o.Organizations)
 	if err != nil {
 		return 0, 0, fmt.Errorf("encode event: %w", err)
 	}

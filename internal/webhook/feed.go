@@ -29,6 +29,8 @@ type Feed struct {
 	// Token is the admin token; without one the feed answers 403.
 	Token []byte
 	Log   *zap.Logger
+	// Organizations: as Options.Organizations.
+	Organizations bool
 }
 
 // feedPage is the answer: data, and next unless this is the last page.
@@ -87,7 +89,7 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			page.Next = EventID(evs[i-1].Seq)
 			break
 		}
-		page.Data = append(page.Data, feedItem(&evs[i]))
+		page.Data = append(page.Data, feedItem(&evs[i], f.Organizations))
 	}
 	body, err := encode(page)
 	if err != nil {

@@ -94,31 +94,36 @@ type message struct {
 	ID        string `json:"id,omitempty"`
 	Type      string `json:"type"`
 	Timestamp string `json:"timestamp"`
-	// Organization is the event's organization, absent for the default one.
+	// Organization is the event's organization: named on every event
+	// (default included) when organizations are configured, absent
+	// without them.
 	Organization string `json:"organization,omitempty"`
 	Data         any    `json:"data"`
 }
 
-// orgOf is e's organization as the body names it: "" for the default one.
-func orgOf(e *store.Event) string {
-	if e.Org == store.DefaultOrg {
+// orgOf is e's organization as the body names it: every organization
+// when orgs (organizations are configured), else "" for the default one.
+func orgOf(e *store.Event, orgs bool) string {
+	org := store.OrgOrDefault(e.Org)
+	if org == store.DefaultOrg && !orgs {
 		return ""
 	}
-	return e.Org
+	return org
 }
 
 // Timestamp is an event's time as the body and the feed give it: RFC 3339
 // in UTC with milliseconds.
 func Timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
-// Body is the webhook body of e: {"type", "timestamp", "data"}.
-func Body(e *store.Event) ([]byte, error) {
-	return encode(message{Type: TypeOf(e.Kind), Timestamp: Timestamp(e.Time), Data: data(e)})
+// Body is the webhook body of e: {"type", "timestamp", "organization",
+// "data"}; orgs says organizations are configured (orgOf).
+func Body(e *store.Event, orgs bool) ([]byte, error) {
+	return encode(message{Type: TypeOf(e.Kind), Timestamp: Timestamp(e.Time), Organization: orgOf(e, orgs), Data: data(e)})
 }
 
 // feedItem is e as an element of the feed: the body plus its id.
-func feedItem(e *store.Event) message {
-	return message{ID: EventID(e.Seq), Type: TypeOf(e.Kind), Timestamp: Timestamp(e.Time), Organization: orgOf(e), Data: data(e)}
+func feedItem(e *store.Event, orgs bool) message {
+	return message{ID: EventID(e.Seq), Type: TypeOf(e.Kind), Timestamp: Timestamp(e.Time), Organization: orgOf(e, orgs), Data: data(e)}
 }
 
 func encode(v any) ([]byte, error) {
@@ -141,6 +146,15 @@ type userData struct {
 	Emails      json.RawMessage `json:"emails,omitempty"`
 	Email       string          `json:"email,omitempty"` // sessions: the principal's
 	Active      *bool           `json:"active,omitempty"`
+	// Groups are the user's groups at the time of the event (user events;
+	// absent from events stored before they were recorded).
+	Groups []groupRef `json:"groups,omitzero"` // omitzero: none is []
+}
+
+// groupRef is a group a user is in.
+type groupRef struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
 }
 
 type groupData struct {
@@ -169,9 +183,10 @@ type sessionData struct {
 // password or a token (the store drops write-only attributes on arrival).
 func data(e *store.Event) any {
 	switch e.Kind {
-	case store.EventUserCreated, store.EventUserUpdated, store.EventUserDeactivated, store.EventUserReactivated:
+	case store.EventUserCreated, store.EventUserUpdated, store.EventUserDeactivated, store.EventUserReactivated,
+		store.EventUserDeleted: // user.deleted: the user as it was (absent from older events: the id alone)
 		if e.User != nil {
-			return user(e.User)
+			return user(e.User, e.Groups)
 		}
 	case store.EventGroupCreated, store.EventGroupUpdated:
 		if g := e.Group; g != nil {
@@ -196,10 +211,16 @@ func data(e *store.Event) any {
 }
 
 // user picks the attributes an app keeps from the stored document: name,
-// emails and displayName, beside the indexed fields.
-func user(u *store.User) userData {
+// emails and displayName, beside the indexed fields and the groups.
+func user(u *store.User, groups []store.GroupRef) userData {
 	active := u.Active
 	d := userData{ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName, Active: &active}
+	if groups != nil {
+		d.Groups = make([]groupRef, len(groups))
+		for i, g := range groups {
+			d.Groups[i] = groupRef(g)
+		}
+	}
 	var doc struct {
 		DisplayName string          `json:"displayName"`
 		Name        json.RawMessage `json:"name"`

@@ -190,8 +190,54 @@ func TestDeliver_OneHolderAtATimeAndTheNextTakesOver(t *testing.T) {
 	if _, err := st.CreateUser(context.Background(), user("u2"), "test"); err != nil {
 		t.Fatal(err)
 	}
-	got := rcv.waitFor(t, 2, 5*time.Second)
-	if got[1].ID != "evt_2" || !b.Holding() {
-		t.Errorf("after a stopped: %+v, b holding %v", got, b.Holding())
+	// At least once: a stopped right after evt_1 arrived, maybe before it
+	// saved that, so b may deliver evt_1 again before evt_2.
+	var got []received
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got = rcv.accepted(); len(got) > 0 && got[len(got)-1].ID == "evt_2" {
+			break
+		}
+	}
+	if len(got) == 0 || got[len(got)-1].ID != "evt_2" || len(got) > 3 || !b.Holding() {
+		t.Errorf("after a stopped: %+v, b holding %v; want evt_2 last (evt_1 at most redelivered once), b holding", got, b.Holding())
+	}
+}
+
+// TestDeliver_SetSecretsRotatesWithoutARestart: new secrets sign from the
+// next delivery on; during a rotation both sign, so an app that already
+// switched to the new secret verifies.
+func TestDeliver_SetSecretsRotatesWithoutARestart(t *testing.T) {
+	st := openStore(t)
+	oldSecret, oldKey := newSecret(t)
+	newSecretText, newKey := newSecret(t)
+	rcv := newReceiver(t, oldSecret)
+	d := start(t, webhook.Options{Store: st.Deliveries(), Endpoints: []webhook.Endpoint{{URL: rcv.srv.URL, Secrets: [][]byte{oldKey}}}})
+	ctx := context.Background()
+	if _, err := st.CreateUser(ctx, user("u1"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	rcv.waitFor(t, 1, 10*time.Second)
+	if !d.SetSecrets(rcv.srv.URL, [][]byte{oldKey, newKey}) || d.SetSecrets("http://elsewhere/", [][]byte{newKey}) {
+		t.Fatal("SetSecrets: want true for the endpoint, false for an unknown URL")
+	}
+	whNew, err := standardwebhooks.NewWebhook(newSecretText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.mu.Lock()
+	rcv.wh = whNew // the app has switched; the receiver fails the test on a delivery that does not verify
+	rcv.mu.Unlock()
+	if _, err := st.CreateUser(ctx, user("u2"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.waitFor(t, 2, 10*time.Second); got[1].ID != "evt_2" {
+		t.Errorf("after the rotation: %+v, want evt_2 verified with the new secret", got)
+	}
+	d.SetSecrets(rcv.srv.URL, [][]byte{newKey})
+	if _, err := st.CreateUser(ctx, user("u3"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.waitFor(t, 3, 10*time.Second); got[2].ID != "evt_3" {
+		t.Errorf("with the new secret alone: %+v, want evt_3", got)
 	}
 }

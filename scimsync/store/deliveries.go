@@ -75,6 +75,10 @@ type Deliveries interface {
 	AppendSessionsEnded(ctx context.Context, org, matchKey, reason, actor string) ([]Event, error)
 	// EventTimes returns when the events since since were written.
 	EventTimes(ctx context.Context, since time.Time) ([]EventTime, error)
+	// OnEvents registers fn, called (and must return at once) after every
+	// committed write that appended events, and on PostgreSQL when another
+	// replica's write is heard.
+	OnEvents(fn func())
 	// Prune deletes up to PruneBatch events older than before with Seq <=
 	// upto, and the login ledger's rows of the users deleted by them, and
 	// returns how many events went.
@@ -110,6 +114,9 @@ func (d *SQLDeliveries) LastSeq(ctx context.Context) (int64, error) {
 func (d *SQLDeliveries) AppendSessionsEnded(ctx context.Context, org, matchKey, reason, actor string) ([]Event, error) {
 	return d.s.AppendSessionsEnded(ctx, org, matchKey, reason, actor)
 }
+
+// OnEvents implements Deliveries.
+func (d *SQLDeliveries) OnEvents(fn func()) { d.s.OnEvents(fn) }
 
 // AppendSessionCreated implements Deliveries.
 func (d *SQLDeliveries) AppendSessionCreated(ctx context.Context, s RevokedSession) (Event, error) {

@@ -17,11 +17,20 @@ import (
 // go base64 in docB64 (PostgreSQL's json column holds UTF-8 only), so every
 // document comes back byte for byte.
 type storedEventData struct {
-	User    *storedEventResource `json:"user,omitempty"`
+	User *storedEventResource `json:"user,omitempty"`
+	// Groups are a user event's user's groups; a pointer so that none
+	// ([]) differs from not recorded (absent).
+	Groups  *[]storedGroupRef    `json:"groups,omitempty"`
 	Group   *storedEventResource `json:"group,omitempty"`
 	Members []string             `json:"members,omitempty"`
 	Cutoffs []storedCutoff       `json:"cutoffs,omitempty"`
 	Session *storedSession       `json:"session,omitempty"`
+}
+
+// storedGroupRef is a GroupRef in a user event.
+type storedGroupRef struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
 }
 
 // storedSession is the session of a session event: for session.revoked
@@ -110,6 +119,13 @@ func EncodeEventData(e *Event) (any, error) {
 			Created: eventMS(u.Created), LastModified: eventMS(u.LastModified), ValidAfter: eventMS(u.ValidAfter)}
 		setEventDoc(d.User, u.Doc)
 	}
+	if e.Groups != nil {
+		gs := make([]storedGroupRef, len(e.Groups))
+		for i, g := range e.Groups {
+			gs[i] = storedGroupRef(g)
+		}
+		d.Groups = &gs
+	}
 	if g := e.Group; g != nil {
 		d.Group = &storedEventResource{ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID, Version: g.Version,
 			Created: eventMS(g.Created), LastModified: eventMS(g.LastModified)}
@@ -124,7 +140,7 @@ func EncodeEventData(e *Event) (any, error) {
 		d.Session = &storedSession{ID: rs.ID, Org: rs.Org, Reason: rs.Reason, Expires: rs.Expires.UnixMilli(),
 			UserID: rs.UserID, UserName: rs.User, Email: rs.Email, Issued: eventMS(rs.Issued)}
 	}
-	if d.User == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 && d.Session == nil {
+	if d.User == nil && d.Groups == nil && d.Group == nil && len(d.Members) == 0 && len(d.Cutoffs) == 0 && d.Session == nil {
 		return nil, nil
 	}
 	var b bytes.Buffer
@@ -147,6 +163,12 @@ func DecodeEventData(b []byte, e *Event) error {
 		e.User = &User{ID: r.ID, UserName: r.UserName, ExternalID: r.ExternalID, Email: r.Email, Active: r.Active,
 			Doc: eventDoc(r), Version: r.Version,
 			Created: eventTime(r.Created), LastModified: eventTime(r.LastModified), ValidAfter: eventTime(r.ValidAfter)}
+	}
+	if d.Groups != nil {
+		e.Groups = make([]GroupRef, len(*d.Groups))
+		for i, g := range *d.Groups {
+			e.Groups[i] = GroupRef(g)
+		}
 	}
 	if r := d.Group; r != nil {
 		e.Group = &Group{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Doc: eventDoc(r),

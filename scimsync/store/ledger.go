@@ -60,9 +60,11 @@ type Ledger interface {
 	// RecordLogin records l; recording the same session again is not an
 	// error. Expired sessions are pruned from time to time.
 	RecordLogin(ctx context.Context, l Login) error
-	// LoginsOf returns matchKey's last login and the sessions live at now
-	// that validAfter (the user's ValidAfter) has not voided.
-	LoginsOf(ctx context.Context, matchKey string, validAfter, now time.Time) (Logins, error)
+	// LoginsOf returns matchKey's last login in organization org ("" is
+	// the default one) and its sessions there live at now that validAfter
+	// (the user's ValidAfter) has not voided. Another organization's
+	// logins of the same key are never part of it.
+	LoginsOf(ctx context.Context, org, matchKey string, validAfter, now time.Time) (Logins, error)
 }
 
 // Statement is one SQL statement and its arguments.
@@ -111,12 +113,14 @@ func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 	})
 }
 
-// LoginsOf implements Ledger, for the default organization. (The tables
-// name the match key subject.)
-func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, now time.Time) (Logins, error) {
+// LoginsOf implements Ledger. (The tables name the match key subject;
+// last_logins qualifies another organization's, as RecordLogin writes it.)
+func (l *SQLLedger) LoginsOf(ctx context.Context, org, matchKey string, validAfter, now time.Time) (Logins, error) {
 	var out Logins
 	ts := l.d.Times()
-	err := queryRow(ctx, l.pool, `SELECT time FROM last_logins WHERE subject = $1`, matchKey).Scan(ts.Dest(0))
+	org = OrgOrDefault(org)
+	err := queryRow(ctx, l.pool, `SELECT time FROM last_logins WHERE subject = $1 AND org = $2`,
+		QualifyKey(org, matchKey), org).Scan(ts.Dest(0))
 	if err != nil && !errors.Is(err, errNoRows) {
 		return Logins{}, l.d.Err(ctx, "read logins", err)
 	}
@@ -124,9 +128,9 @@ func (l *SQLLedger) LoginsOf(ctx context.Context, matchKey string, validAfter, n
 		out.Last = ts.At(0)
 	}
 	query, args := `SELECT session_id, user_name, issued, expires, idp_initiated FROM login_sessions
-		WHERE subject = $1 AND expires > $2 AND revoked IS NULL AND org = 'default'`, []any{matchKey, l.d.Time(now)}
+		WHERE subject = $1 AND expires > $2 AND revoked IS NULL AND org = $3`, []any{matchKey, l.d.Time(now), org}
 	if !validAfter.IsZero() {
-		query, args = query+` AND issued >= $3`, append(args, l.d.Time(validAfter))
+		query, args = query+` AND issued >= $4`, append(args, l.d.Time(validAfter))
 	}
 	rows, err := l.pool.Query(ctx, query+` ORDER BY issued DESC, session_id`, args...)
 	if err != nil {

@@ -27,7 +27,7 @@ func (s SQLStore) AppendSessionCreated(ctx context.Context, sess RevokedSession)
 	e := Event{Kind: EventSessionCreated, ResourceType: "Session", ResourceID: sess.ID, Session: &sess}
 	scoped := s
 	scoped.org = sess.Org
-	evs, err := s.b.Write(ctx, "append session.created event", func(tx WriteTx) error {
+	evs, err := s.write(ctx, "append session.created event", func(tx WriteTx) error {
 		return scoped.appendEvents(ctx, tx, e)
 	})
 	if err != nil {
@@ -60,7 +60,7 @@ func (s SQLStore) AppendSessionsEnded(ctx context.Context, org, matchKey, reason
 	org = OrgOrDefault(org)
 	scoped := s
 	scoped.org = org
-	return s.b.Write(ctx, "append ended sessions", func(tx WriteTx) error {
+	return s.write(ctx, "append ended sessions", func(tx WriteTx) error {
 		live, err := s.liveSessions(ctx, tx, SessionQuery{MatchKey: matchKey}, org, tx.Now())
 		if err != nil {
 			return err

@@ -47,7 +47,8 @@ type RevokedSession struct {
 type SessionQuery struct {
 	Org string
 	// Known are sessions the caller holds (a session cookie): they end
-	// even if the ledger never recorded them. ID and Expires are required.
+	// even if the ledger never recorded them. ID and Expires are required;
+	// a zero Issued is taken as the time of the revocation.
 	Known []RevokedSession
 	// IdP and NameID select the ledger's live sessions of that principal at
 	// that IdP, narrowed to SessionIndexes when there are any.
@@ -55,7 +56,14 @@ type SessionQuery struct {
 	SessionIndexes []string
 	// MatchKey selects every live session of the user with that match key.
 	MatchKey string
+	// All selects every live session of the organization (it is no
+	// longer served: ReasonOrganizationRemoved).
+	All bool
 }
+
+// ReasonOrganizationRemoved ends the sessions of an organization that is
+// no longer served.
+const ReasonOrganizationRemoved = "organization_removed"
 
 // MaxSessionIndexes bounds SessionQuery.SessionIndexes.
 const MaxSessionIndexes = 32
@@ -80,7 +88,7 @@ func (s SQLStore) RevokeSessions(ctx context.Context, q SessionQuery, reason, ac
 	// The event log keeps no personal data of an ended session (as
 	// AppendSessionsEnded); the caller gets the user back for its audit.
 	who := map[string]RevokedSession{}
-	evs, err := s.b.Write(ctx, "revoke sessions", func(tx WriteTx) error {
+	evs, err := s.write(ctx, "revoke sessions", func(tx WriteTx) error {
 		now := tx.Now()
 		found, err := s.liveSessions(ctx, tx, q, org, now)
 		if err != nil {
@@ -163,6 +171,11 @@ func (s SQLStore) liveSessions(ctx context.Context, tx DB, q SessionQuery, org s
 			return nil, err
 		}
 	}
+	if q.All {
+		if err := scan(`1 = 1`); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -170,13 +183,17 @@ func (s SQLStore) liveSessions(ctx context.Context, tx DB, q SessionQuery, org s
 // it reports false if the session was already revoked.
 func (s SQLStore) markRevoked(ctx context.Context, tx DB, rs RevokedSession, reason string, now time.Time) (bool, error) {
 	var id string
+	issued := rs.Issued
+	if issued.IsZero() {
+		issued = now // the column is NOT NULL; a revoked row's issue time decides nothing
+	}
 	err := queryRow(ctx, tx, `INSERT INTO login_sessions AS ls
 			(session_id, subject, user_name, issued, expires, idp_initiated, org, revoked, revoke_reason)
 		VALUES ($1, $2, $3, $4, $5, false, $6, $7, $8)
 		ON CONFLICT (session_id) DO UPDATE SET revoked = excluded.revoked, revoke_reason = excluded.revoke_reason
 			WHERE ls.revoked IS NULL
 		RETURNING session_id`,
-		rs.ID, rs.MatchKey, rs.User, s.d.Time(rs.Issued), s.d.Time(rs.Expires), OrgOrDefault(rs.Org),
+		rs.ID, rs.MatchKey, rs.User, s.d.Time(issued), s.d.Time(rs.Expires), OrgOrDefault(rs.Org),
 		s.d.Time(now), reason).Scan(&id)
 	if errors.Is(err, errNoRows) {
 		return false, nil

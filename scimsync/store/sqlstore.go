@@ -27,12 +27,15 @@ type SQLStore struct {
 	// (DefaultOrg unless ForOrg chose another): a row of another
 	// organization is never read, changed or counted.
 	org string
+	// hooks are told of every committed write with events (OnEvents);
+	// shared by every organization's copy of s.
+	hooks *eventHooks
 }
 
 // NewSQLStore is the shared part of a backend opened with c, scoped to the
 // default organization.
 func NewSQLStore(b Backend, d Dialect, c Config) SQLStore {
-	return SQLStore{b: b, d: d, match: c.Match, now: c.Now, org: DefaultOrg}
+	return SQLStore{b: b, d: d, match: c.Match, now: c.Now, org: DefaultOrg, hooks: &eventHooks{}}
 }
 
 // OrgStore is a store scoped to one organization (SQLStore.ForOrg): the

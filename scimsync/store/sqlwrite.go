@@ -24,7 +24,7 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		return nil, errors.New("create user: id and userName are required")
 	}
 	nu := StoredUser(u)
-	return s.b.Write(ctx, "create user", func(tx WriteTx) error {
+	return s.write(ctx, "create user", func(tx WriteTx) error {
 		if err := s.keys(ctx, tx, nu.ID, s.match.Change(nil, nu, tx.Now())); err != nil {
 			return err
 		}
@@ -43,7 +43,12 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		if err := s.writeEmails(ctx, tx, upk, EmailKeys(nu.Doc), true); err != nil {
 			return err
 		}
-		return s.appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor, User: nu})
+		groups, err := s.userGroups(ctx, tx, upk)
+		if err != nil {
+			return err
+		}
+		return s.appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor,
+			User: nu, Groups: groups})
 	})
 }
 
@@ -56,7 +61,7 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 // The event is user.deactivated when Active goes from true to false,
 // user.reactivated from false to true, and user.updated otherwise.
 func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) (*User, error), actor string) ([]Event, error) {
-	return s.b.Write(ctx, "update user", func(tx WriteTx) error {
+	return s.write(ctx, "update user", func(tx WriteTx) error {
 		pk, cur, err := s.lockUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -89,8 +94,12 @@ func (s SQLStore) UpdateUser(ctx context.Context, id string, fn func(cur *User) 
 		if err := s.writeEmails(ctx, tx, pk, EmailKeys(nu.Doc), false); err != nil {
 			return err
 		}
+		groups, err := s.userGroups(ctx, tx, pk)
+		if err != nil {
+			return err
+		}
 		return s.appendEvents(ctx, tx, Event{Kind: userEventKind(cur, nu), ResourceType: "User", ResourceID: id, Actor: actor,
-			User: nu, Cutoffs: kc.Cutoffs})
+			User: nu, Groups: groups, Cutoffs: kc.Cutoffs})
 	})
 }
 
@@ -125,7 +134,7 @@ func userEventKind(cur, next *User) string {
 // user from every group itself (as the directory view does), which keeps
 // deleting a user in 500 groups one event instead of 501.
 func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) error, actor string) ([]Event, error) {
-	return s.b.Write(ctx, "delete user", func(tx WriteTx) error {
+	return s.write(ctx, "delete user", func(tx WriteTx) error {
 		pk, cur, err := s.lockUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -137,11 +146,31 @@ func (s SQLStore) DeleteUser(ctx context.Context, id string, fn func(cur *User) 
 		if err := s.keys(ctx, tx, id, kc); err != nil {
 			return err
 		}
+		groups, err := s.userGroups(ctx, tx, pk) // before the memberships go with the user
+		if err != nil {
+			return err
+		}
 		if err := tx.Exec(ctx, `DELETE FROM users WHERE pk = $1`, pk); err != nil {
 			return s.err(ctx, "delete user", err)
 		}
-		return s.appendEvents(ctx, tx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor, Cutoffs: kc.Cutoffs})
+		return s.appendEvents(ctx, tx, Event{Kind: EventUserDeleted, ResourceType: "User", ResourceID: id, Actor: actor,
+			User: cur, Groups: groups, Cutoffs: kc.Cutoffs})
 	})
+}
+
+// userGroups are the groups of the user with primary key pk, by id: what
+// a user event tells the app. Never nil.
+func (s SQLStore) userGroups(ctx context.Context, tx DB, pk int64) ([]GroupRef, error) {
+	out := []GroupRef{}
+	err := s.each(ctx, tx, "read user's groups", func(rows Rows) error {
+		var g GroupRef
+		if err := rows.Scan(&g.ID, &g.DisplayName); err != nil {
+			return s.err(ctx, "read user's groups", err)
+		}
+		out = append(out, g)
+		return nil
+	}, `SELECT g.id, g.display_name FROM group_members m JOIN groups g ON g.pk = m.group_pk WHERE m.user_pk = $1 ORDER BY g.id`, pk)
+	return out, err
 }
 
 // lockUser reads a user, locking its row for the rest of the transaction.
@@ -193,7 +222,7 @@ func (s SQLStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Ev
 	ng := StoredGroup(g)
 	members := SortedUnique(ng.Members)
 	ng.Members = nil
-	return s.b.Write(ctx, "create group", func(tx WriteTx) error {
+	return s.write(ctx, "create group", func(tx WriteTx) error {
 		var gpk int64
 		err := queryRow(ctx, tx, `INSERT INTO groups
 			(id, display_name, display_name_lower, external_id, doc, version, created, last_modified, org)
@@ -226,7 +255,7 @@ func (s SQLStore) CreateGroup(ctx context.Context, g *Group, actor string) ([]Ev
 // attribute changed; group.member_added with the added IDs; then
 // group.member_removed with the removed IDs.
 func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group) (*Group, error), actor string) ([]Event, error) {
-	return s.b.Write(ctx, "update group", func(tx WriteTx) error {
+	return s.write(ctx, "update group", func(tx WriteTx) error {
 		gpk, cur, memberPK, err := s.lockGroup(ctx, tx, id)
 		if err != nil {
 			return err
@@ -260,7 +289,7 @@ func (s SQLStore) UpdateGroup(ctx context.Context, id string, fn func(cur *Group
 
 // DeleteGroup implements Store. fn gets the current group with its Members.
 func (s SQLStore) DeleteGroup(ctx context.Context, id string, fn func(cur *Group) error, actor string) ([]Event, error) {
-	return s.b.Write(ctx, "delete group", func(tx WriteTx) error {
+	return s.write(ctx, "delete group", func(tx WriteTx) error {
 		gpk, cur, _, err := s.lockGroup(ctx, tx, id)
 		if err != nil {
 			return err

@@ -76,8 +76,14 @@ type Event struct {
 	Actor        string // label of the SCIM token that made the change
 	// Org is the organization whose directory changed (DefaultOrg for
 	// the top-level directory).
-	Org     string
-	User    *User  // user events except user.deleted
+	Org string
+	// User is the user of a user event; for user.deleted, the user as it
+	// was just before the deletion (nil in events written before it was kept).
+	User *User
+	// Groups are the groups of a user event's user at the time of the
+	// event, by id (none: empty, not nil); nil in events written before
+	// they were kept.
+	Groups  []GroupRef
 	Group   *Group // group.created/updated: attributes, Members nil
 	Members []string
 	// Cutoffs are the match key cut-offs a user write left (matchkey.go):
@@ -86,6 +92,12 @@ type Event struct {
 	// Session is the session of a session event: the one a
 	// session.revoked ended, or the one a session.created began.
 	Session *RevokedSession
+}
+
+// GroupRef names a group in a user event.
+type GroupRef struct {
+	ID          string
+	DisplayName string
 }
 
 // Snapshot is the whole directory at one point of the event log, as the

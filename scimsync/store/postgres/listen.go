@@ -20,9 +20,9 @@ const (
 // Wait implements scimsync.Listener on a dedicated connection (outside the pool)
 // that LISTENs on portcullis_events. It returns nil when a notification
 // arrives, having drained any others already received (one catch-up covers
-// them all), and also right after the connection is (re)established:
-// notifications sent while it was down are lost, so the caller must catch
-// up. It returns an error when connecting fails or the connection breaks;
+// them all) and told the OnEvents functions (the webhook deliverer), and
+// also right after the connection is (re)established: notifications sent
+// while it was down are lost, so the caller must catch up. It returns an error when connecting fails or the connection breaks;
 // the next call reconnects, first waiting a backoff that doubles from
 // 100 ms to 5 s (with jitter, so replicas do not reconnect in step) while
 // attempts keep failing. Calls queue: one Wait at a time owns the
@@ -68,9 +68,11 @@ func (s *Store) Wait(ctx context.Context) error {
 	stop() // with a done context pgx returns buffered notifications and reads nothing
 	for {
 		if _, err := s.listenConn.WaitForNotification(drained); err != nil {
-			return nil
+			break
 		}
 	}
+	s.EventsWritten() // another replica's write (or our own): wake the webhook deliverer
+	return nil
 }
 
 func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {

@@ -261,3 +261,37 @@ func BenchmarkPostgresCreateUserParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "creates/s")
 }
+
+// A write on one replica reaches the other's OnEvents functions through
+// LISTEN: the webhook deliverer of the replica holding the lease wakes at
+// once for a write another replica took.
+func TestPostgresStore_OnEventsHearsAnotherReplicasWrite(t *testing.T) {
+	t.Parallel()
+	dsn, _ := storetest.PostgresSchema(t)
+	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	told := make(chan struct{}, 16)
+	b.Deliveries().OnEvents(func() {
+		select {
+		case told <- struct{}{}:
+		default:
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.Wait(ctx); err != nil { // connects the listener
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- b.Wait(ctx) }()
+	if _, err := a.CreateUser(ctx, storetest.NewUser("u1", "alice"), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	select {
+	case <-told:
+	default:
+		t.Fatal("b's OnEvents function was not told of a's write")
+	}
+}

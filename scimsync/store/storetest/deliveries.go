@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ var deliveryTests = []struct {
 	{"Deliveries_SaveEndpointNeedsTheLeaseAndNeverMovesBack", testSaveEndpointFenced},
 	{"Deliveries_ConfigChangeReenablesEndpoint", testEndpointReenabled},
 	{"Deliveries_PruneForgetsDeletedUsersAndFeedAnswersGone", testPrune},
+	{"Deliveries_UserEventsCarryTheirGroupsAndDeletedTheUserAsItWas", testUserEventGroups},
+	{"Deliveries_OnEventsToldOfEachCommittedWriteWithEvents", testOnEvents},
 }
 
 // deliveries is st's delivery side: a backend's store gives it by its Deliveries method.
@@ -219,10 +222,10 @@ func testPrune(t *testing.T, open func(t *testing.T, opts ...store.Option) store
 	if evs, err := d.FeedEvents(ctx, 3, 0, nil, 10); err != nil || len(evs) != 1 || evs[0].Seq != 4 {
 		t.Errorf("feed after the last pruned event = %+v, %v; want seq 4", evs, err)
 	}
-	if l, err := lg.LoginsOf(ctx, "alice", time.Time{}, c.now().Add(-time.Hour)); err != nil || !l.Last.IsZero() || l.LiveTotal != 0 {
+	if l, err := lg.LoginsOf(ctx, "", "alice", time.Time{}, c.now().Add(-time.Hour)); err != nil || !l.Last.IsZero() || l.LiveTotal != 0 {
 		t.Errorf("deleted user's ledger after prune = %+v, %v; want forgotten", l, err)
 	}
-	if l, err := lg.LoginsOf(ctx, "bob", time.Time{}, c.now().Add(-time.Hour)); err != nil || l.Last.IsZero() {
+	if l, err := lg.LoginsOf(ctx, "", "bob", time.Time{}, c.now().Add(-time.Hour)); err != nil || l.Last.IsZero() {
 		t.Errorf("living user's ledger after prune = %+v, %v; want kept", l, err)
 	}
 	if n, err := d.Prune(ctx, c.now(), 3); err != nil || n != 0 {
@@ -256,5 +259,95 @@ func testSessionsEndedWithUser(t *testing.T, open func(t *testing.T, opts ...sto
 	snap := snapshot(t, st)
 	if len(snap.RevokedSessions) != 0 {
 		t.Errorf("snapshot has revoked sessions %+v: ending with the user must not mark the ledger", snap.RevokedSessions)
+	}
+}
+
+func testUserEventGroups(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store) {
+	ctx := context.Background()
+	st := openClosed(t, open)
+	d := deliveries(t, st)
+	alice := NewUser("u1", "alice")
+	alice.Doc = []byte(`{"userName":"alice","name":{"givenName":"Alice"},"emails":[{"value":"alice@example.com"}]}`)
+	createUsers(t, st, alice, NewUser("u2", "bob"))
+	createGroup(t, st, &store.Group{ID: "g2", DisplayName: "staff", Members: []string{"u1", "u2"}})
+	createGroup(t, st, &store.Group{ID: "g1", DisplayName: "admins", Members: []string{"u1"}})
+	both := []store.GroupRef{{ID: "g1", DisplayName: "admins"}, {ID: "g2", DisplayName: "staff"}}
+	evs, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) {
+		cur.Active = false
+		return cur, nil
+	}, "test")
+	if err != nil || len(evs) != 1 || evs[0].Kind != store.EventUserDeactivated || !reflect.DeepEqual(evs[0].Groups, both) {
+		t.Fatalf("deactivation's events = %+v, %v; want user.deactivated with groups %v", evs, err, both)
+	}
+	// The deletion carries the groups left at its time.
+	if _, err := st.DeleteGroup(ctx, "g2", func(*store.Group) error { return nil }, "test"); err != nil {
+		t.Fatal(err)
+	}
+	del, err := st.DeleteUser(ctx, "u1", func(*store.User) error { return nil }, "test")
+	if err != nil || len(del) != 1 {
+		t.Fatalf("DeleteUser = %+v, %v", del, err)
+	}
+	feed, err := d.FeedEvents(ctx, 0, 0, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created, deleted []store.Event
+	for _, e := range feed {
+		switch {
+		case e.Kind == store.EventUserCreated:
+			created = append(created, e)
+		case e.Kind == store.EventUserDeleted:
+			deleted = append(deleted, e)
+		case e.Kind == store.EventUserDeactivated && !reflect.DeepEqual(e.Groups, both):
+			t.Errorf("stored user.deactivated has groups %+v, want %+v", e.Groups, both)
+		}
+	}
+	for _, e := range created {
+		if e.Groups == nil || len(e.Groups) != 0 {
+			t.Errorf("user.created of %s has groups %#v, want none recorded as empty, not nil", e.ResourceID, e.Groups)
+		}
+	}
+	wantGroups := []store.GroupRef{{ID: "g1", DisplayName: "admins"}}
+	for _, e := range append(del, deleted...) {
+		u := e.User
+		if u == nil || u.ID != "u1" || u.UserName != "alice" || u.Active || u.ExternalID != "ext-u1" ||
+			string(u.Doc) != string(alice.Doc) || !reflect.DeepEqual(e.Groups, wantGroups) {
+			t.Errorf("user.deleted = %+v (user %+v); want alice as she was, inactive, her doc, groups %v", e, u, wantGroups)
+		}
+	}
+	if len(deleted) != 1 {
+		t.Errorf("feed has %d user.deleted, want 1", len(deleted))
+	}
+}
+
+func testOnEvents(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store) {
+	ctx := context.Background()
+	st := openClosed(t, open)
+	d := deliveries(t, st)
+	var told atomic.Int32
+	d.OnEvents(func() { told.Add(1) })
+	want := func(n int32, after string) {
+		t.Helper()
+		if got := told.Load(); got != n {
+			t.Errorf("after %s: told %d times, want %d", after, got, n)
+		}
+	}
+	createUsers(t, st, NewUser("u1", "alice"))
+	want(1, "a user created")
+	if _, err := st.CreateUser(ctx, NewUser("u2", "ALICE"), "test"); err == nil {
+		t.Fatal("a taken userName was created")
+	}
+	want(1, "a refused write")
+	if _, err := st.UpdateUser(ctx, "u1", func(cur *store.User) (*store.User, error) { return cur, nil }, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want(1, "a write that changed nothing")
+	if _, err := d.AppendSessionCreated(ctx, store.RevokedSession{ID: "s1", UserID: "u1", Issued: at(1), Expires: at(60_000)}); err != nil {
+		t.Fatal(err)
+	}
+	want(2, "a session event")
+	if o, ok := st.(interface{ ForOrg(string) *store.OrgStore }); ok {
+		createUsers(t, o.ForOrg("acme"), NewUser("u3", "carol"))
+		want(3, "another organization's write")
 	}
 }

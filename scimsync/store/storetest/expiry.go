@@ -80,7 +80,7 @@ func testEndExpired(t *testing.T, open func(t *testing.T, opts ...store.Option) 
 	if again, err := expirer(t, st).EndExpired(ctx, 10, "expiry"); err != nil || len(again) != 0 {
 		t.Fatalf("EndExpired again = %+v, %v; want nothing", again, err)
 	}
-	logins, err := lg.LoginsOf(ctx, "carol@example.com", time.Time{}, at(60_000))
+	logins, err := lg.LoginsOf(ctx, "", "carol@example.com", time.Time{}, at(60_000))
 	if err != nil || logins.LiveTotal != 1 {
 		t.Fatalf("carol's live session after the sweep: %+v, %v", logins, err)
 	}

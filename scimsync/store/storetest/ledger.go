@@ -20,6 +20,7 @@ var ledgerTests = []struct {
 	{"Ledger_LastLoginAndLiveSessions", testLedgerLiveSessions},
 	{"Ledger_ExpiredSessionsArePruned", testLedgerPrunesExpired},
 	{"Ledger_RequiresMatchKeyAndSession", testLedgerRequiresKeys},
+	{"Ledger_LoginsOfOneOrganizationOnly", testLedgerOrgScoped},
 	{"EventStats_LastOfEachKindAndCountSince", testEventStats},
 }
 
@@ -75,7 +76,7 @@ func testLedgerLiveSessions(t *testing.T, st store.Store) {
 	rec(live1) // recorded twice (a retried hook): still one session
 
 	validAfter, now := b0.Add(time.Hour), b0.Add(5*hour)
-	got, err := lg.LoginsOf(ctx, "alice@example.com", validAfter, now)
+	got, err := lg.LoginsOf(ctx, "", "alice@example.com", validAfter, now)
 	if err != nil {
 		t.Fatalf("LoginsOf: %v", err)
 	}
@@ -85,7 +86,7 @@ func testLedgerLiveSessions(t *testing.T, st store.Store) {
 	}
 
 	// Without a ValidAfter the voided session is live again; the ended one never is.
-	got, err = lg.LoginsOf(ctx, "alice@example.com", time.Time{}, now)
+	got, err = lg.LoginsOf(ctx, "", "alice@example.com", time.Time{}, now)
 	if err != nil {
 		t.Fatalf("LoginsOf: %v", err)
 	}
@@ -93,7 +94,7 @@ func testLedgerLiveSessions(t *testing.T, st store.Store) {
 		t.Errorf("LoginsOf(alice, no validAfter) = %+v, want live2, live1, voided", got)
 	}
 
-	none, err := lg.LoginsOf(ctx, "carol@example.com", time.Time{}, now)
+	none, err := lg.LoginsOf(ctx, "", "carol@example.com", time.Time{}, now)
 	if err != nil {
 		t.Fatalf("LoginsOf(carol): %v", err)
 	}
@@ -115,7 +116,7 @@ func testLedgerPrunesExpired(t *testing.T, st store.Store) {
 			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
 		}
 	}
-	got, err := lg.LoginsOf(ctx, "dave@example.com", time.Time{}, at(1000))
+	got, err := lg.LoginsOf(ctx, "", "dave@example.com", time.Time{}, at(1000))
 	if err != nil {
 		t.Fatalf("LoginsOf: %v", err)
 	}
@@ -207,4 +208,64 @@ func wantEventStats(evs []store.Event) (want store.EventStats, cut time.Time) {
 		}
 	}
 	return want, cut
+}
+
+// testLedgerOrgScoped: the same match key signed in to two organizations
+// is two people. LoginsOf of one organization shows neither the other's
+// last login nor its sessions, and a revocation in one leaves the other's
+// session live.
+func testLedgerOrgScoped(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	lg := ledger(t, st)
+	b := future(0)
+	for _, l := range []store.Login{
+		{Org: "", MatchKey: "alice@example.com", User: "alice", SessionID: "s-default", Issued: b, Expires: b.Add(8 * time.Hour)},
+		{Org: "acme", MatchKey: "alice@example.com", User: "Alice A", SessionID: "s-acme-1", Issued: b.Add(time.Hour), Expires: b.Add(9 * time.Hour)},
+		{Org: "acme", MatchKey: "alice@example.com", User: "Alice A", SessionID: "s-acme-2", Issued: b.Add(2 * time.Hour), Expires: b.Add(10 * time.Hour)},
+		{Org: "globex", MatchKey: "gina@globex.test", User: "gina", SessionID: "s-globex", Issued: b.Add(3 * time.Hour), Expires: b.Add(9 * time.Hour)},
+	} {
+		if err := lg.RecordLogin(ctx, l); err != nil {
+			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
+		}
+	}
+	now := b.Add(4 * time.Hour)
+	ids := func(l store.Logins) []string {
+		var out []string
+		for _, s := range l.Live {
+			out = append(out, s.SessionID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		org, key string
+		last     time.Time
+		live     []string
+	}{
+		{"", "alice@example.com", b, []string{"s-default"}},
+		{"default", "alice@example.com", b, []string{"s-default"}},
+		{"acme", "alice@example.com", b.Add(2 * time.Hour), []string{"s-acme-2", "s-acme-1"}},
+		{"globex", "alice@example.com", time.Time{}, nil},
+		{"acme", "gina@globex.test", time.Time{}, nil},
+		{"", "gina@globex.test", time.Time{}, nil},
+		{"globex", "gina@globex.test", b.Add(3 * time.Hour), []string{"s-globex"}},
+	} {
+		got, err := lg.LoginsOf(ctx, tc.org, tc.key, time.Time{}, now)
+		if err != nil {
+			t.Fatalf("LoginsOf(%q, %s): %v", tc.org, tc.key, err)
+		}
+		if !got.Last.Equal(tc.last) || got.LiveTotal != len(tc.live) || !cmp.Equal(ids(got), tc.live) {
+			t.Errorf("LoginsOf(%q, %s) = last %v, %d live %v; want last %v, live %v",
+				tc.org, tc.key, got.Last, got.LiveTotal, ids(got), tc.last, tc.live)
+		}
+	}
+	evs, err := revoker(t, st).RevokeSessions(ctx, store.SessionQuery{Org: "acme", MatchKey: "alice@example.com"}, "admin", "test")
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("RevokeSessions(acme, alice) = %d events, %v; want acme's two sessions", len(evs), err)
+	}
+	if got, err := lg.LoginsOf(ctx, "acme", "alice@example.com", time.Time{}, now); err != nil || got.LiveTotal != 0 {
+		t.Errorf("acme's alice after revocation: %+v, %v; want no live session", got, err)
+	}
+	if got, err := lg.LoginsOf(ctx, "", "alice@example.com", time.Time{}, now); err != nil || !cmp.Equal(ids(got), []string{"s-default"}) {
+		t.Errorf("default's alice after acme's revocation: %+v, %v; want s-default still live", got, err)
+	}
 }

@@ -18,6 +18,8 @@ var sessionTests = []struct {
 	{"RevokeSessions_SessionIndexNarrows", testRevokeBySessionIndex},
 	{"RevokeSessions_ByMatchKeyAndKnownUnrecorded", testRevokeByMatchKeyAndKnown},
 	{"RevokeSessions_SnapshotHoldsRevokedUntilExpiry", testRevokeSnapshot},
+	{"RevokeSessions_AllEndsEveryLiveSessionOfOneOrganization", testRevokeAllOfOrganization},
+	{"RevokeSessions_KnownWithoutIssueTime", testRevokeKnownWithoutIssued},
 }
 
 func revoker(t *testing.T, st store.Store) store.SessionRevoker {
@@ -88,7 +90,7 @@ func testRevokeByNameID(t *testing.T, st store.Store) {
 		t.Fatalf("event from the log: %+v", last.Session)
 	}
 	// The ledger's live sessions leave the revoked ones out.
-	logins, err := ledger(t, st).LoginsOf(ctx, "alice@example.com", time.Time{}, future(1))
+	logins, err := ledger(t, st).LoginsOf(ctx, "", "alice@example.com", time.Time{}, future(1))
 	if err != nil || logins.LiveTotal != 1 || logins.Live[0].SessionID != "s3" {
 		t.Fatalf("LoginsOf after revocation: %+v, %v; want only s3", logins, err)
 	}
@@ -139,5 +141,48 @@ func testRevokeSnapshot(t *testing.T, st store.Store) {
 	}
 	if !slices.Equal(ids, []string{"s4"}) {
 		t.Fatalf("snapshot revoked sessions %v, want s4 (an expired one is not ended again)", ids)
+	}
+}
+
+// testRevokeAllOfOrganization: an organization that is no longer served
+// ends every live session it has, and none of another organization's.
+func testRevokeAllOfOrganization(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	recordSessions(t, st) // the default organization's s1-s4
+	b := future(0)
+	for _, id := range []string{"acme-1", "acme-2"} {
+		if err := ledger(t, st).RecordLogin(ctx, store.Login{Org: "acme", MatchKey: "alice@example.com", User: "alice",
+			SessionID: id, Issued: b, Expires: b.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := revoker(t, st)
+	evs, err := r.RevokeSessions(ctx, store.SessionQuery{Org: "acme", All: true}, store.ReasonOrganizationRemoved, "config")
+	if got := revokedIDs(t, evs, err); !slices.Equal(got, []string{"acme-1", "acme-2"}) {
+		t.Fatalf("revoked %v, want acme's two sessions only", got)
+	}
+	for _, e := range evs {
+		if e.Org != "acme" || e.Session.Reason != store.ReasonOrganizationRemoved {
+			t.Errorf("event %+v: want organization acme, reason %s", e, store.ReasonOrganizationRemoved)
+		}
+	}
+	logins, err := ledger(t, st).LoginsOf(ctx, "", "alice@example.com", time.Time{}, future(1))
+	if err != nil || logins.LiveTotal != 3 {
+		t.Fatalf("default organization's alice after acme's removal: %+v, %v; want her 3 sessions live", logins, err)
+	}
+	if logins, err := ledger(t, st).LoginsOf(ctx, "acme", "alice@example.com", time.Time{}, future(1)); err != nil || logins.LiveTotal != 0 {
+		t.Errorf("acme's alice after acme's removal: %+v, %v; want no live session", logins, err)
+	}
+}
+
+// testRevokeKnownWithoutIssued: a session known only by its cookie's id
+// and expiry ends (SessionQuery.Known says ID and Expires are enough).
+func testRevokeKnownWithoutIssued(t *testing.T, st store.Store) {
+	b := future(0)
+	evs, err := revoker(t, st).RevokeSessions(context.Background(), store.SessionQuery{
+		Known: []store.RevokedSession{{ID: "cookie-only", Expires: b.Add(time.Hour)}},
+	}, "logout", "saml")
+	if got := revokedIDs(t, evs, err); !slices.Equal(got, []string{"cookie-only"}) {
+		t.Fatalf("revoked %v, want the cookie's session", got)
 	}
 }

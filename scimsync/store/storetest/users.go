@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -295,9 +296,9 @@ func testUserLifecycleEvents(t *testing.T, st store.Store) {
 		if e.ResourceType != "User" || e.ResourceID != "u1" || e.Actor != "azure" {
 			t.Errorf("event %d = %s %s by %s, want User u1 by azure", i, e.ResourceType, e.ResourceID, e.Actor)
 		}
-		if e.Kind == store.EventUserDeleted {
-			if e.User != nil {
-				t.Errorf("user.deleted carries a user: %+v", e.User)
+		if e.Kind == store.EventUserDeleted { // the user as it was just before
+			if prev := got[i-1].User; e.User == nil || prev == nil || !reflect.DeepEqual(*e.User, *prev) {
+				t.Errorf("user.deleted carries user %+v, want the user as the event before left it: %+v", e.User, prev)
 			}
 			continue
 		}
