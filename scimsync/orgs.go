@@ -204,6 +204,13 @@ func (rt *Router) Set(org string, h http.Handler) {
 	rt.services.Store(&next)
 }
 
+// Service is the SCIM service serving organization org ("" is the default
+// one), nil when none does.
+func (rt *Router) Service(org string) *Service {
+	svc, _ := (*rt.services.Load())[store.OrgOrDefault(org)].(*Service)
+	return svc
+}
+
 // ServeHTTP implements http.Handler.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	services := *rt.services.Load()

@@ -86,6 +86,10 @@ scim:
 store:
   driver: sqlite
   dsn: portcullis.db
+events:
+  webhooks:
+    - url: "%s"
+      secretFile: webhook.secret
 server:
   drainTimeout: 5s
 `
@@ -132,7 +136,17 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 		}
 	}
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
-	cfgText := fmt.Sprintf(demoOrgsConfig, pub.Addr(), adm.Addr(), info.URL, info.UpstreamURL, orgsConfigText(orgs))
+	secret, err := writeWebhookSecret(dir)
+	if err != nil {
+		return err
+	}
+	hooks, err := demoidp.NewHooks(secret)
+	if err != nil {
+		return err
+	}
+	info.EventsURL = info.UpstreamURL + demoidp.PathEvents
+	cfgText := fmt.Sprintf(demoOrgsConfig, pub.Addr(), adm.Addr(), info.URL, info.UpstreamURL, orgsConfigText(orgs),
+		info.UpstreamURL+demoidp.PathHooks)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
 	}
@@ -142,12 +156,12 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 	}
 	defer a.Close()
 	var hints atomic.Pointer[map[string]string] // email → curl, set once provisioned
-	handlers := []http.Handler{demoidp.Upstream(func(email string) string {
+	handlers := []http.Handler{demoidp.App(func(email string) string {
 		if m := hints.Load(); m != nil {
 			return (*m)[strings.ToLower(email)]
 		}
 		return ""
-	})}
+	}, hooks)}
 	for _, o := range orgs {
 		idp, err := demoOrgIdP(a, o, info.URL, log)
 		if err != nil {
@@ -267,6 +281,7 @@ func printDemoOrgs(out io.Writer, info demoInfo, orgs []demoOrg, cfgPath string)
 	fmt.Fprintf(&b, "\nPortcullis demo with two organizations is running. Everything listens on loopback; Ctrl-C stops it and removes %s.\n\n", info.Dir)
 	fmt.Fprintf(&b, "  Open:     %s/  (the sign-in page asks for your work email and sends you to your organization's IdP)\n", info.URL)
 	fmt.Fprintf(&b, "  App:      %s/  (the upstream behind the proxy)\n", info.UpstreamURL)
+	fmt.Fprintf(&b, "  Events:   %s  (the webhooks the app received from Portcullis, each verified)\n", info.EventsURL)
 	fmt.Fprintf(&b, "  Status:   %s/  (organizations and their IdP metadata, audit events; /metrics, /readyz)\n", info.AdminURL)
 	fmt.Fprintf(&b, "  Config:   %s\n\n", cfgPath)
 	for _, o := range orgs {

@@ -138,3 +138,34 @@ func TestDemoOrgs_BrowserSignsInThroughTheirOrganization(t *testing.T) {
 	tb.wantReload(http.StatusForbidden, titleRemoved)
 	e.checkLogsClean(t)
 }
+
+// In the two-organization demo the app is told too: globex's deactivation
+// arrives verified, naming its organization.
+func TestDemoOrgs_DeactivationWebhookNamesItsOrganization(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo: skipped with -short")
+	}
+	d := startDemoWith(t, runDemoOrgs)
+	if d.info.EventsURL == "" || !strings.Contains(d.out.String(), d.info.EventsURL) {
+		t.Fatalf("the banner does not give the events page (%q):\n%s", d.info.EventsURL, d.out)
+	}
+	c := parseCurl(t, d.out.String())
+	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+	req.Header = c.header
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the printed curl: status %d", resp.StatusCode)
+	}
+	for _, r := range waitDemoEvent(t, d.info.EventsURL, "user.deactivated") {
+		if r.verified != "yes" {
+			t.Errorf("event %+v: want verified", r)
+		}
+		if r.typ == "user.deactivated" && !strings.Contains(r.html, "(globex)") {
+			t.Errorf("globex's deactivation does not name its organization: %s", r.html)
+		}
+	}
+}

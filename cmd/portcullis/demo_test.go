@@ -386,7 +386,7 @@ func TestDemo_Users(t *testing.T) {
 }
 
 // eventRow is one row of the demo app's events page.
-type eventRow struct{ id, typ, verified string }
+type eventRow struct{ id, typ, verified, html string }
 
 // demoEvents reads the demo app's events page.
 func demoEvents(t *testing.T, pageURL string) []eventRow {
@@ -407,9 +407,27 @@ func demoEvents(t *testing.T, pageURL string) []eventRow {
 	}
 	var rows []eventRow
 	for _, row := range strings.Split(string(body), `<tr class="event">`)[1:] {
-		rows = append(rows, eventRow{id: cell(row, "id"), typ: cell(row, "type"), verified: cell(row, "verified")})
+		rows = append(rows, eventRow{id: cell(row, "id"), typ: cell(row, "type"), verified: cell(row, "verified"), html: row})
 	}
 	return rows
+}
+
+// waitDemoEvent waits until the demo app's events page lists an event of
+// type typ, and returns the page's rows.
+func waitDemoEvent(t *testing.T, pageURL, typ string) []eventRow {
+	t.Helper()
+	var rows []eventRow
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		rows = demoEvents(t, pageURL)
+		for _, r := range rows {
+			if r.typ == typ {
+				return rows
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s on the events page after 30s; rows %+v", typ, rows)
+		}
+	}
 }
 
 // A SCIM deactivation in the demo reaches the demo app as a webhook, which
@@ -445,18 +463,7 @@ func TestDemo_DeactivationWebhookShownVerifiedOnTheAppsEventsPage(t *testing.T) 
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the printed curl: status %d", resp.StatusCode)
 	}
-	var rows []eventRow
-	deadline := time.Now().Add(30 * time.Second)
-	for found := false; !found; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no user.deactivated on the events page after 30s; rows %+v", rows)
-		}
-		time.Sleep(100 * time.Millisecond)
-		rows = demoEvents(t, d.info.EventsURL)
-		for _, r := range rows {
-			found = found || r.typ == "user.deactivated"
-		}
-	}
+	rows := waitDemoEvent(t, d.info.EventsURL, "user.deactivated")
 	for _, r := range rows {
 		if r.verified != "yes" || !strings.HasPrefix(r.id, "evt_") {
 			t.Errorf("event %+v: want an evt_ id, verified yes", r)

@@ -119,3 +119,54 @@ func TestStatusWiring_OrganizationSearchAndSignOut(t *testing.T) {
 		t.Errorf("acme's CSRF token for the default organization: %d, want 403", resp.StatusCode)
 	}
 }
+
+// The status page as statusPage wires it, filtered to acme, shows acme's
+// directory view's counts, acme's events and the token acme's IdP last
+// used; unfiltered, the default organization's view and token, and every
+// organization's events.
+func TestStatusWiring_OrganizationDirectoryEventsAndToken(t *testing.T) {
+	t.Parallel()
+	paths, tokens := orgTokens(t, "acme")
+	w := newWireApp(t, orgsYAML(paths, "acme"), nil)
+	for _, c := range []struct{ token, path, user, active string }{
+		{w.token, "/Users", "dora@example.com", "true"},
+		{tokens["acme"], "/acme/Users", "ann@acme.com", "true"},
+		{tokens["acme"], "/acme/Users", "al@acme.com", "false"},
+	} {
+		if status, _ := w.scimAs(c.token, "POST", c.path, `{"userName":"`+c.user+`","active":`+c.active+`}`); status != http.StatusCreated {
+			t.Fatalf("create %s at %s: %d", c.user, c.path, status)
+		}
+	}
+	admin := httptest.NewServer(w.admin)
+	t.Cleanup(admin.Close)
+	for target, want := range map[string]map[string]string{
+		"/":                   {"users-active": "1", "users-inactive": "0", "groups": "0", "events-per-hour": "3", "scim-token": "okta"},
+		"/?organization=acme": {"users-active": "1", "users-inactive": "1", "groups": "0", "events-per-hour": "2", "scim-token": "acme-idp"},
+	} {
+		resp, err := admin.Client().Get(admin.URL + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", target, resp.StatusCode)
+		}
+		for id, v := range want {
+			if got := cellText(string(b), id); got != v {
+				t.Errorf("GET %s: #%s = %q, want %q", target, id, got, v)
+			}
+		}
+	}
+}
+
+// cellText is the text of the element with id on a status page ("" if none).
+func cellText(body, id string) string {
+	_, rest, ok := strings.Cut(body, `id="`+id+`"`)
+	if !ok {
+		return ""
+	}
+	_, rest, _ = strings.Cut(rest, ">")
+	text, _, _ := strings.Cut(rest, "<")
+	return strings.TrimSpace(text)
+}

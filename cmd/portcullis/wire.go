@@ -76,7 +76,8 @@ type scimParts struct {
 	reader   orgReader          // the store's read side, for the status page
 	ledger   store.Ledger       // login ledger
 	events   store.EventSummary // event stats
-	service  *scimsync.Service  // its LastToken, for the status page
+	service  *scimsync.Service  // the default organization's
+	router   *scimsync.Router   // every organization's Service (its LastToken, for the status page)
 	logins   *scimsync.LoginRecorder
 	ender    *scimsync.SessionEnder // ends sessions one by one
 	tokens   []*filewatch.Watcher   // the tokens files, re-read when they change
@@ -130,6 +131,7 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		return nil, err
 	}
 	ring := status.NewAuditRing(0)
+	ring.ForgetAfter(cfg.Events.Retention) // its entries name users: kept no longer than the events
 	audit := log.Named("audit").WithOptions(ring.Tee())
 	a := &app{cfg: cfg, metrics: metrics.New()}
 	a.metrics.UpstreamTLSInsecure(cfg.UpstreamTLS.InsecureSkipVerify)
@@ -273,6 +275,26 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 			}
 			return sc.reader.ForOrg(org)
 		}
+		// The Directory and Sync health sections follow the filter too:
+		// the organization's view, its events, its SCIM service's token.
+		so.Events = sc.events
+		so.DirectoryCountsOf = func(org string) (status.DirectoryCounts, bool) {
+			d := sc.dirs.Get(org)
+			if d == nil {
+				return status.DirectoryCounts{}, false
+			}
+			active, inactive, groups := d.Counts()
+			return status.DirectoryCounts{Active: active, Inactive: inactive, Groups: groups,
+				AppliedSeq: d.Seq(), LastEvent: d.LastEventTime()}, true
+		}
+		so.LastToken = func(org string) (string, time.Time, bool) {
+			svc := sc.router.Service(org)
+			if svc == nil {
+				return "", time.Time{}, false
+			}
+			u, ok := svc.LastToken()
+			return u.Label, u.Time, ok
+		}
 		if sc.ender != nil {
 			so.SignOut = func(ctx context.Context, org, matchKey string) (int, error) {
 				ended, err := sc.ender.End(ctx, store.SessionQuery{Org: org, MatchKey: matchKey}, "admin", "status-page")
@@ -281,11 +303,7 @@ func statusPage(a *app, sc scimParts, checks []proxy.ReadyCheck, ring *status.Au
 		}
 	}
 	if sc.dir != nil {
-		so.Directory, so.Events = sc.reader, sc.events
-		so.LastToken = func() (string, time.Time, bool) {
-			u, ok := sc.service.LastToken()
-			return u.Label, u.Time, ok
-		}
+		so.Directory = sc.reader
 	}
 	return status.New(so)
 }

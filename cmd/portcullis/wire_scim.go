@@ -98,7 +98,7 @@ func buildSCIMWith(ctx context.Context, cfg *config.Config, log, audit *zap.Logg
 	}
 	parts.drift = scimsync.NewDriftDetector(parts.dirs, cfg, audit, m)
 	router := scimsync.NewRouter(cfg.SCIM.BasePath)
-	parts.svc = router
+	parts.svc, parts.router = router, router
 	loaded := time.Now()
 	tokens := &tokenOwners{}
 	if cfg.HasDefaultOrg() {

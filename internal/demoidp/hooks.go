@@ -35,6 +35,7 @@ type Received struct {
 	Type      string // the body's type
 	Timestamp string // the body's timestamp: when the event happened
 	Subject   string // what it is about: data.userName, else data.id
+	Org       string // the body's organization ("" for the default one)
 	At        time.Time
 	Verified  bool
 	Problem   string // why it was refused, when not verified
@@ -82,9 +83,10 @@ func (h *Hooks) receive(w http.ResponseWriter, r *http.Request) {
 		err = h.wh.Verify(body, r.Header)
 	}
 	var msg struct {
-		Type      string `json:"type"`
-		Timestamp string `json:"timestamp"`
-		Data      struct {
+		Type         string `json:"type"`
+		Timestamp    string `json:"timestamp"`
+		Organization string `json:"organization"`
+		Data         struct {
 			ID       string `json:"id"`
 			UserName string `json:"userName"`
 			Group    struct {
@@ -93,7 +95,7 @@ func (h *Hooks) receive(w http.ResponseWriter, r *http.Request) {
 		} `json:"data"`
 	}
 	_ = json.Unmarshal(body, &msg) // shown as received, verified or not
-	got.Type, got.Timestamp = msg.Type, msg.Timestamp
+	got.Type, got.Timestamp, got.Org = msg.Type, msg.Timestamp, msg.Organization
 	switch {
 	case msg.Data.UserName != "":
 		got.Subject = msg.Data.UserName
@@ -123,7 +125,7 @@ secret in the demo's <code>webhook.secret</code>. This app verifies each one wit
 Go library (the signature, and a timestamp within 5 minutes) before it trusts it. Newest first;
 reload to see more.</p>
 <table id="events"><tr><th>id</th><th>type</th><th>about</th><th>event time</th><th>received</th><th>verified</th></tr>
-{{range .}}<tr class="event"><td class="id"><code>{{.ID}}</code></td><td class="type">{{.Type}}</td><td>{{.Subject}}</td>
+{{range .}}<tr class="event"><td class="id"><code>{{.ID}}</code></td><td class="type">{{.Type}}</td><td>{{.Subject}}{{if .Org}} <em class="org">({{.Org}})</em>{{end}}</td>
 <td>{{.Timestamp}}</td><td>{{.At.UTC.Format "15:04:05.000"}}</td>
 <td class="verified">{{if .Verified}}yes{{else}}no: {{.Problem}}{{end}}</td></tr>
 {{else}}<tr><td colspan="6"><em>nothing yet</em></td></tr>

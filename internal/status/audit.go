@@ -53,6 +53,9 @@ type AuditRing struct {
 	buf  []AuditEntry
 	next int // where the next entry goes once buf is full
 	size int
+	// keep is how long an entry is kept (0: until overwritten); now is the clock.
+	keep time.Duration
+	now  func() time.Time
 }
 
 // NewAuditRing keeps the last size entries (DefaultAuditSize if size <= 0).
@@ -60,7 +63,31 @@ func NewAuditRing(size int) *AuditRing {
 	if size <= 0 {
 		size = DefaultAuditSize
 	}
-	return &AuditRing{size: size}
+	return &AuditRing{size: size, now: time.Now}
+}
+
+// ForgetAfter makes the ring forget entries older than d (0: never): they
+// name users, and a deleted user's names and emails must leave the status
+// page once events.retention has passed, as they leave the stored events.
+// An entry is wiped from memory, not only hidden, at the next Recent or
+// add.
+func (r *AuditRing) ForgetAfter(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keep = d
+}
+
+// forget wipes the entries older than keep; r.mu is held.
+func (r *AuditRing) forget() {
+	if r.keep <= 0 {
+		return
+	}
+	cutoff := r.now().Add(-r.keep)
+	for i := range r.buf {
+		if e := &r.buf[i]; !e.Time.IsZero() && e.Time.Before(cutoff) {
+			*e = AuditEntry{}
+		}
+	}
 }
 
 // Tee returns a zap option that copies what the logger writes into the
@@ -77,9 +104,15 @@ func (r *AuditRing) Core() zapcore.Core { return &ringCore{ring: r} }
 func (r *AuditRing) Recent() []AuditEntry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forget()
 	out := make([]AuditEntry, 0, len(r.buf))
-	out = append(out, r.buf[r.next:]...)
-	out = append(out, r.buf[:r.next]...)
+	for _, part := range [][]AuditEntry{r.buf[r.next:], r.buf[:r.next]} {
+		for _, e := range part {
+			if !e.Time.IsZero() {
+				out = append(out, e)
+			}
+		}
+	}
 	slices.Reverse(out)
 	return out
 }
@@ -87,6 +120,7 @@ func (r *AuditRing) Recent() []AuditEntry {
 func (r *AuditRing) add(e AuditEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forget()
 	if len(r.buf) < r.size {
 		r.buf = append(r.buf, e)
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -57,5 +58,41 @@ func TestAuditRing_BoundsFieldLength(t *testing.T) {
 	u := ring.Recent()[0].User
 	if len(u) > auditFieldMax+len("…") || !strings.HasSuffix(u, "…") || !strings.HasPrefix(long, strings.TrimSuffix(u, "…")) {
 		t.Errorf("clipped user is %d bytes: %q", len(u), u[:20])
+	}
+}
+
+// Entries older than ForgetAfter's age leave the ring: the status page
+// names a deleted user no longer than the stored events do.
+func TestAuditRing_ForgetsEntriesOlderThanTheRetention(t *testing.T) {
+	t.Parallel()
+	ring := NewAuditRing(10)
+	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	ring.now = func() time.Time { return now }
+	ring.ForgetAfter(time.Hour)
+	write := func(at time.Time, user string) {
+		_ = ring.Core().Write(zapcore.Entry{Level: zapcore.InfoLevel, Time: at},
+			[]zapcore.Field{zap.String("event", "user_deleted"), zap.String("user", user)})
+	}
+	write(now.Add(-90*time.Minute), "old@example.com")
+	write(now.Add(-30*time.Minute), "young@example.com")
+	users := func() (out []string) {
+		for _, e := range ring.Recent() {
+			out = append(out, e.User)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"young@example.com"}, users()); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+	now = now.Add(time.Hour)
+	if got := users(); len(got) != 0 {
+		t.Errorf("after another hour: %v, want none", got)
+	}
+	ring.mu.Lock()
+	defer ring.mu.Unlock()
+	for _, e := range ring.buf {
+		if e.User != "" {
+			t.Errorf("a forgotten entry is still in memory: %+v", e)
+		}
 	}
 }

@@ -43,8 +43,9 @@ type Options struct {
 	Checks []Check
 	// Directory, Ledger and Events are the store; MatchKey gives a SCIM
 	// user's match key, the ledger's key (the directory view's MatchKey).
-	// Directory and Events are the default organization's; Directory is
-	// nil when it has none.
+	// Directory is the default organization's, nil when it has none;
+	// Events counts every organization's events on the unfiltered page and
+	// the filtered organization's otherwise.
 	Directory Directory
 	Ledger    store.Ledger
 	Events    store.EventSummary
@@ -53,10 +54,16 @@ type Options struct {
 	// the default one), nil when org has no SCIM directory here: the
 	// page filtered to org searches it (orgs.go).
 	DirectoryOf func(org string) Directory
+	// DirectoryCountsOf, if set, gives the figures of organization org's
+	// in-memory directory view, ok false when org has none here: the page
+	// filtered to org shows them. Unfiltered, the Directory section shows
+	// the metrics, which are the default organization's view.
+	DirectoryCountsOf func(org string) (DirectoryCounts, bool)
 	// LastToken gives the label of the SCIM token that last authenticated
-	// to this replica and when, ok false if none has (the SCIM service's
-	// LastToken).
-	LastToken func() (label string, at time.Time, ok bool)
+	// to organization org's SCIM service on this replica and when, ok false
+	// if none has or org has no SCIM service (the Service's LastToken). The
+	// page asks for the default organization's unless it is filtered.
+	LastToken func(org string) (label string, at time.Time, ok bool)
 	// IdPCerts gives the IdP signing certificates in use and their last
 	// change (samlsp.SP.SigningCerts); nil shows them as absent.
 	IdPCerts func() IdPCerts
@@ -83,6 +90,14 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// DirectoryCounts are the figures of one organization's directory view
+// (scimsync.Directory's Counts, Seq and LastEventTime).
+type DirectoryCounts struct {
+	Active, Inactive, Groups int
+	AppliedSeq               int64
+	LastEvent                time.Time // zero: none yet
 }
 
 // IdPCerts are the IdP signing certificates trusted, by SHA-256

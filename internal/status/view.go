@@ -41,7 +41,10 @@ type page struct {
 	// they act on: Filter, or the default one.
 	Filter, Scope string
 	OrgScoped     bool // say which organization the search covers
-	NoDirectory   bool // Scope has no SCIM directory to search here
+	// Of names the organization after the labels of the rows that follow
+	// the filter (" (organization acme)"); "" on an unfiltered page.
+	Of          string
+	NoDirectory bool // Scope has no SCIM directory to search here
 
 	Events eventsView
 	Audit  []auditView
@@ -109,6 +112,9 @@ func (h *Handler) build(ctx context.Context, query, org string) *page {
 	now := h.o.Now()
 	p := &page{Title: "Portcullis status", Replica: h.o.Replica, Now: stamp(now),
 		SCIM: h.o.Directory != nil || h.o.DirectoryOf != nil, Filter: org, Scope: scopeOf(org), OrgScoped: org != ""}
+	if p.OrgScoped {
+		p.Of = " (organization " + p.Scope + ")"
+	}
 	s, err := gather(h.o.Gatherer)
 	if err != nil {
 		h.problem(p, "metrics", err)
@@ -118,14 +124,7 @@ func (h *Handler) build(ctx context.Context, query, org string) *page {
 		h.sync(ctx, p, s, now)
 		h.search(ctx, p, query, now)
 	}
-	p.Dir = dirView{
-		Active:     count(s.value(metrics.NameDirectoryUsers, "state", "active")),
-		Inactive:   count(s.value(metrics.NameDirectoryUsers, "state", "inactive")),
-		Groups:     count(s.value(metrics.NameDirectoryGroups)),
-		AppliedSeq: count(s.value(metrics.NameAppliedSeq)),
-	}
-	lastEv, ok := s.value(metrics.NameLastEvent)
-	p.Dir.LastEvent = unixAge(now, lastEv, ok)
+	p.Dir = h.directory(p, s, now)
 	for _, k := range metrics.DriftKinds {
 		p.Drift = append(p.Drift, kv{ID: "drift-" + k, Key: k, Value: count(s.value(metrics.NameIdentityDrift, "kind", k))})
 	}
@@ -175,10 +174,7 @@ func (h *Handler) health(p *page, s samples, now time.Time) {
 	}
 	confirmed, cok := s.value(metrics.NameDirectoryConfirmed)
 	certs := h.idpCerts(s, now)
-	of := "" // the rows are the default organization's unless the page is filtered
-	if p.OrgScoped {
-		of = " (organization " + p.Scope + ")"
-	}
+	of := p.Of // the rows are the default organization's unless the page is filtered
 	p.Proxy = []kv{
 		{ID: "idp-metadata-age", Key: "IdP metadata age" + of, Value: secondsAge(age, ok)},
 		{ID: "idp-metadata-failures", Key: "IdP metadata load failures" + of, Value: count(fails, fok)},
@@ -218,7 +214,9 @@ func (h *Handler) idpCerts(s samples, now time.Time) certRows {
 func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 	p.Sync.EventsPerHour = absent
 	if h.o.Events != nil {
-		st, err := h.o.Events.EventStats(ctx, now.Add(-time.Hour))
+		// Unfiltered (p.Filter ""), every organization's events, as before
+		// organizations; filtered, that organization's only.
+		st, err := h.o.Events.EventStats(ctx, p.Filter, now.Add(-time.Hour))
 		if err != nil {
 			h.problem(p, "event log", err)
 		} else {
@@ -243,8 +241,8 @@ func (h *Handler) sync(ctx context.Context, p *page, s samples, now time.Time) {
 		p.Sync.SCIMErrorRate = strconv.FormatFloat(100*bad/total, 'f', 1, 64) + "% (" + count(bad, true) + " answered 5xx, 401 or 403)"
 	}
 	p.Sync.Token, p.Sync.TokenWhen = "none since this replica started", absent
-	if h.o.LastToken != nil {
-		if label, at, ok := h.o.LastToken(); ok {
+	if h.o.LastToken != nil && len(p.Scope) <= maxOrgID {
+		if label, at, ok := h.o.LastToken(p.Scope); ok {
 			p.Sync.Token, p.Sync.TokenWhen = label, age(now, at)
 		}
 	}

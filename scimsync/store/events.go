@@ -26,6 +26,8 @@ type EventStats struct {
 // it, each with its own SQL.
 type EventSummary interface {
 	// EventStats returns the newest event of each kind and how many events
-	// happened at or after since.
-	EventStats(ctx context.Context, since time.Time) (EventStats, error)
+	// happened at or after since, of organization org only (the events'
+	// org column: DefaultOrg for the default organization's), or of every
+	// organization when org is "".
+	EventStats(ctx context.Context, org string, since time.Time) (EventStats, error)
 }

@@ -17,14 +17,15 @@ func (s *Store) Ledger() store.Ledger { return s.ledger }
 func (s *Store) Deliveries() store.Deliveries { return s.deliveries }
 
 // EventStats implements store.EventSummary. Each kind is one walk of the
-// events_kind_time index.
-func (s *Store) EventStats(ctx context.Context, since time.Time) (store.EventStats, error) {
+// events_kind_time index (passing over other organizations' events when
+// org is set).
+func (s *Store) EventStats(ctx context.Context, org string, since time.Time) (store.EventStats, error) {
 	var st store.EventStats
 	for _, kind := range store.EventKinds {
 		e := store.LastEvent{Kind: kind}
 		var t int64
-		err := s.r.QueryRowContext(ctx, `SELECT seq, time, actor FROM events WHERE kind = $1
-			ORDER BY time DESC, seq DESC LIMIT 1`, kind).Scan(&e.Seq, &t, &e.Actor)
+		err := s.r.QueryRowContext(ctx, `SELECT seq, time, actor FROM events WHERE kind = $1 AND ($2 = '' OR org = $2)
+			ORDER BY time DESC, seq DESC LIMIT 1`, kind, org).Scan(&e.Seq, &t, &e.Actor)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -34,8 +35,8 @@ func (s *Store) EventStats(ctx context.Context, since time.Time) (store.EventSta
 		e.Time = time.UnixMilli(t).UTC()
 		st.Last = append(st.Last, e)
 		var n int
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE kind = $1 AND time >= $2`,
-			kind, since.UnixMilli()).Scan(&n); err != nil {
+		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE kind = $1 AND time >= $2 AND ($3 = '' OR org = $3)`,
+			kind, since.UnixMilli(), org).Scan(&n); err != nil {
 			return store.EventStats{}, dbErr("event stats", err)
 		}
 		st.Since += n

@@ -38,7 +38,7 @@ func BenchEventStats(b *testing.B, es store.EventSummary) {
 	since := time.Now().Add(-time.Hour)
 	b.ResetTimer()
 	for b.Loop() {
-		s, err := es.EventStats(ctx, since)
+		s, err := es.EventStats(ctx, "", since)
 		if err != nil {
 			b.Fatal(err)
 		}

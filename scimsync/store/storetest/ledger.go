@@ -22,6 +22,7 @@ var ledgerTests = []struct {
 	{"Ledger_RequiresMatchKeyAndSession", testLedgerRequiresKeys},
 	{"Ledger_LoginsOfOneOrganizationOnly", testLedgerOrgScoped},
 	{"EventStats_LastOfEachKindAndCountSince", testEventStats},
+	{"EventStats_OfOneOrganizationOnly", testEventStatsOrgScoped},
 }
 
 // ledger is st's login ledger: a backend's store gives it by its Ledger method.
@@ -143,7 +144,7 @@ func testLedgerRequiresKeys(t *testing.T, st store.Store) {
 func testEventStats(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	lg := eventSummary(t, st)
-	empty, err := lg.EventStats(ctx, time.Time{})
+	empty, err := lg.EventStats(ctx, "", time.Time{})
 	if err != nil {
 		t.Fatalf("EventStats(empty): %v", err)
 	}
@@ -173,19 +174,84 @@ func testEventStats(t *testing.T, st store.Store) {
 	if want.Since == len(evs) {
 		t.Fatalf("test setup: every event at or after %v", cut)
 	}
-	got, err := lg.EventStats(ctx, cut)
+	got, err := lg.EventStats(ctx, "", cut)
 	if err != nil {
 		t.Fatalf("EventStats: %v", err)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EventStats(since deactivation) (-want +got):\n%s", diff)
 	}
-	all, err := lg.EventStats(ctx, time.Time{})
+	all, err := lg.EventStats(ctx, "", time.Time{})
 	if err != nil {
 		t.Fatalf("EventStats: %v", err)
 	}
 	if all.Since != len(evs) {
 		t.Errorf("EventStats(zero).Since = %d, want %d", all.Since, len(evs))
+	}
+}
+
+// testEventStatsOrgScoped: EventStats of one organization counts and
+// shows that organization's events only, though another's are newer; ""
+// is every organization's; an organization with no events has none.
+func testEventStatsOrgScoped(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	sc, ok := st.(scoped)
+	if !ok {
+		t.Fatalf("%T has no ForOrg", st)
+	}
+	es := eventSummary(t, st)
+	orgs := map[string]*store.OrgStore{store.DefaultOrg: sc.ForOrg(""), "acme": sc.ForOrg("acme")}
+	evs := map[string][]store.Event{}
+	into := func(org string) func([]store.Event, error) {
+		return func(e []store.Event, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", org, err)
+			}
+			evs[org] = append(evs[org], e...)
+		}
+	}
+	deactivate := func(cur *store.User) (*store.User, error) {
+		nu := next(cur)
+		nu.Active = false
+		return nu, nil
+	}
+	// Interleaved, so that each kind's newest event overall is the other
+	// organization's at least once.
+	into("acme")(orgs["acme"].CreateUser(ctx, NewUser("a1", "alice"), "okta-acme"))
+	into("default")(orgs["default"].CreateUser(ctx, NewUser("d1", "alice"), "azure-default"))
+	into("default")(orgs["default"].CreateUser(ctx, NewUser("d2", "bob"), "azure-default"))
+	time.Sleep(5 * time.Millisecond) // a distinct event time for each since cut
+	into("default")(orgs["default"].UpdateUser(ctx, "d1", deactivate, "azure-default"))
+	into("acme")(orgs["acme"].CreateUser(ctx, NewUser("a2", "bob"), "okta-acme"))
+	time.Sleep(5 * time.Millisecond)
+	into("acme")(orgs["acme"].UpdateUser(ctx, "a1", deactivate, "okta-acme"))
+	into("acme")(orgs["acme"].CreateGroup(ctx, NewGroup("ag", "eng", "a2"), "okta-acme"))
+	into("default")(orgs["default"].CreateGroup(ctx, NewGroup("dg", "eng", "d2"), "azure-default"))
+
+	for _, org := range []string{store.DefaultOrg, "acme"} {
+		want, cut := wantEventStats(evs[org])
+		got, err := es.EventStats(ctx, org, cut)
+		if err != nil {
+			t.Fatalf("EventStats(%s): %v", org, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("EventStats(%s, since its deactivation) (-want +got):\n%s", org, diff)
+		}
+	}
+	all, err := es.EventStats(ctx, "", time.Time{})
+	if err != nil {
+		t.Fatalf("EventStats(every organization): %v", err)
+	}
+	if n := len(evs[store.DefaultOrg]) + len(evs["acme"]); all.Since != n {
+		t.Errorf("EventStats(every organization).Since = %d, want %d", all.Since, n)
+	}
+	none, err := es.EventStats(ctx, "globex", time.Time{})
+	if err != nil {
+		t.Fatalf("EventStats(globex): %v", err)
+	}
+	if len(none.Last) != 0 || none.Since != 0 {
+		t.Errorf("EventStats of an organization without events = %+v", none)
 	}
 }
 
