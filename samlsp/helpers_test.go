@@ -79,6 +79,7 @@ type harnessOpts struct {
 	ssoURL  string
 	noLoad  bool
 	noSLO   bool // the IdP's metadata has no SingleLogoutService
+	postSLO bool // the IdP's metadata has only an HTTP-POST SingleLogoutService
 }
 
 func newHarness(t testing.TB, mutate func(*config.Config)) *harness {
@@ -92,7 +93,7 @@ func newHarnessWith(t testing.TB, ho harnessOpts) *harness {
 	if ho.ssoURL != "" {
 		idp.ssoURL = ho.ssoURL
 	}
-	idp.noSLO = ho.noSLO
+	idp.noSLO, idp.postSLO = ho.noSLO, ho.postSLO
 	mdFile := filepath.Join(t.TempDir(), "idp-metadata.xml")
 	if err := os.WriteFile(mdFile, idp.metadata(), 0o600); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ type testIdP struct {
 	entityID string
 	ssoURL   string
 	noSLO    bool // metadata without SingleLogoutService
+	postSLO  bool // metadata with an HTTP-POST SingleLogoutService only
 }
 
 var (
@@ -99,7 +100,10 @@ func (idp testIdP) metadata(certs ...*x509.Certificate) []byte {
 			},
 		}},
 	}
-	if !idp.noSLO {
+	switch {
+	case idp.postSLO:
+		ed.IDPSSODescriptors[0].SingleLogoutServices = []saml.Endpoint{{Binding: saml.HTTPPostBinding, Location: testSLO}}
+	case !idp.noSLO:
 		ed.IDPSSODescriptors[0].SingleLogoutServices = []saml.Endpoint{
 			{Binding: saml.HTTPRedirectBinding, Location: testSLO},
 			{Binding: saml.HTTPPostBinding, Location: testSLO},

@@ -15,10 +15,11 @@ import (
 
 // serveLogout is /saml/logout?rd=: end the session here (on every replica,
 // when there is a store), clear the session and tracking cookies, and,
-// when the IdP has a Single Logout service, send the browser there with a
-// signed LogoutRequest for the session's NameID and SessionIndex, to come
-// back at /saml/slo and then go to rd. Without one the IdP session may
-// remain, and the browser goes to rd at once.
+// when the IdP has a Single Logout service (HTTP-Redirect, else
+// HTTP-POST), send the browser there with a signed LogoutRequest for the
+// session's NameID and SessionIndex, to come back at /saml/slo and then go
+// to rd. Without one the IdP session may remain, and the browser goes to
+// rd at once.
 func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 		return
@@ -50,49 +51,62 @@ func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s != nil {
-		if c := sp.conns.Load().byID[s.Principal.Org]; c != nil {
-			if u := sp.logoutRequestURL(w, r, c, s, target); u != "" {
-				target = u
-			}
+		if c := sp.conns.Load().byID[s.Principal.Org]; c != nil && sp.sendLogoutRequest(w, r, c, s, target) {
+			return
 		}
 	}
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// logoutRequestURL is the IdP's HTTP-Redirect Single Logout URL with a
-// signed LogoutRequest for s, tied to a tracking cookie that returns to
-// target; "" when the IdP has no such service or s came from elsewhere.
-func (sp *SP) logoutRequestURL(w http.ResponseWriter, r *http.Request, c *conn, s *session.Session, target string) string {
+// sendLogoutRequest sends the browser to the IdP's Single Logout service
+// with a signed LogoutRequest for s, tied to a tracking cookie that
+// returns to target: a redirect (HTTP-Redirect), or, when the IdP has only
+// HTTP-POST, a page whose form posts it (by script, or by its button
+// without JavaScript). It reports false, having written nothing, when the
+// IdP has neither or s came from elsewhere.
+func (sp *SP) sendLogoutRequest(w http.ResponseWriter, r *http.Request, c *conn, s *session.Session, target string) bool {
 	st := c.state.Load()
 	if st == nil || s.SAML.NameID == "" || st.sp.IDPMetadata == nil || s.SAML.IdP != st.sp.IDPMetadata.EntityID {
-		return ""
+		return false
 	}
 	idp := *st.sp
-	loc := idp.GetSLOBindingLocation(saml.HTTPRedirectBinding)
+	binding := saml.HTTPRedirectBinding
+	loc := idp.GetSLOBindingLocation(binding)
 	if loc == "" {
-		return ""
+		binding = saml.HTTPPostBinding
+		loc = idp.GetSLOBindingLocation(binding)
+	}
+	if loc == "" {
+		return false
 	}
 	rid := web.RequestID(r.Context())
 	req, err := idp.MakeLogoutRequest(loc, s.SAML.NameID, saml.WithSessionIndex(s.SAML.SessionIndex),
 		func(lr *saml.LogoutRequest) { lr.NameID.Format = s.SAML.NameIDFormat })
 	if err != nil {
 		sp.log.Error("make logout request", zap.String("request_id", rid), zap.Error(err))
-		return ""
+		return false
 	}
 	now := sp.now()
 	id, err := sp.setTracking(w, r, tracked{RequestID: req.ID, ReturnTo: target, Created: now.UnixMilli(),
 		Expires: now.Add(sp.loginWindow).UnixMilli(), Logout: true})
 	if err != nil {
 		sp.log.Error("set logout tracking cookie", zap.String("request_id", rid), zap.Error(err))
-		return ""
+		return false
+	}
+	if binding == saml.HTTPPostBinding {
+		// MakeLogoutRequest signed it (enveloped).
+		writePostPage(w, func(nonce string) []byte { return req.PostWithNonce(id, nonce) })
+		return true
 	}
 	u, err := idp.RedirectLogoutRequestURL(req, id)
 	if err != nil {
 		sp.log.Error("sign logout request", zap.String("request_id", rid), zap.Error(err))
-		return ""
+		return false
 	}
-	return u.String()
+	w.Header().Set("Location", u.String())
+	w.WriteHeader(http.StatusSeeOther)
+	return true
 }
 
 // logoutReturned takes the IdP's LogoutResponse to a LogoutRequest this

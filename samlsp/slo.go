@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -228,11 +227,17 @@ func logoutStatus(partial bool) saml.Status {
 	return s
 }
 
-// originOf is the scheme and host of u, for a form-action directive.
-func originOf(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.Scheme == "" || p.Host == "" {
-		return "'none'"
-	}
-	return p.Scheme + "://" + p.Host
+// writePostPage answers with the page of a SAML message sent by HTTP-POST:
+// form(nonce) is crewjam's form, which its one script (allowed by the
+// nonce) submits, or its button without JavaScript. No form-action:
+// Chromium applies it to the redirects that follow the post, and an IdP
+// answers a logout message by sending the browser on to its other SPs and
+// back here (choose.go meets the same with the IdP's sign-in).
+func writePostPage(w http.ResponseWriter, form func(nonce string) []byte) {
+	nonce := newTrackingID()
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(form(nonce))
 }

@@ -110,12 +110,7 @@ func (sp *SP) writeLogoutResponse(w http.ResponseWriter, r *http.Request, idp *s
 	if err != nil {
 		return fmt.Errorf("make logout response: %w", err)
 	}
-	nonce := newTrackingID()
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+originOf(loc))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(resp.PostWithNonce(relay, nonce))
+	writePostPage(w, func(nonce string) []byte { return resp.PostWithNonce(relay, nonce) })
 	return nil
 }
 

@@ -77,18 +77,24 @@ func (e *SessionEnder) End(ctx context.Context, q store.SessionQuery, reason, ac
 		}
 		rs := *ev.Session
 		ended = append(ended, rs)
-		e.m.SessionEnded(reason)
-		e.audit.Info("session revoked",
-			zap.String("event", "session_revoked"),
-			zap.String("reason", reason),
-			zap.String("session_id", rs.ID),
-			zap.String("user", rs.User),
-			zap.String("org", store.OrgOrDefault(rs.Org)),
-			zap.String("actor", actor),
-			zap.String("request_id", web.RequestID(ctx)))
-		if e.onEnded != nil {
-			e.onEnded(ctx, rs)
-		}
+		e.report(ctx, rs, reason, actor)
 	}
 	return ended, nil
+}
+
+// report counts, audits and announces one ended session: the one place
+// every end of a session (End, EndExpired) goes through.
+func (e *SessionEnder) report(ctx context.Context, rs store.RevokedSession, reason, actor string) {
+	e.m.SessionEnded(reason)
+	e.audit.Info("session revoked",
+		zap.String("event", "session_revoked"),
+		zap.String("reason", reason),
+		zap.String("session_id", rs.ID),
+		zap.String("user", rs.User),
+		zap.String("org", store.OrgOrDefault(rs.Org)),
+		zap.String("actor", actor),
+		zap.String("request_id", web.RequestID(ctx)))
+	if e.onEnded != nil {
+		e.onEnded(ctx, rs)
+	}
 }

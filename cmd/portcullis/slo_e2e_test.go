@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -66,11 +67,31 @@ func (p *sloPeers) idpArgs() []string {
 }
 
 // startSecond serves the second SP until the test ends: no store, so its
-// sessions live in their cookies.
+// sessions live in their cookies. It reads the IdP's metadata from a file
+// in which the IdP's SingleLogoutService is HTTP-POST only (SimpleSAMLphp
+// takes a LogoutRequest in either binding at the same URL), so that its
+// sign-outs go by POST.
 func (e *e2e) startSecond(t *testing.T) *lockedBuffer {
 	t.Helper()
 	p := e.slo
 	up := newEchoUpstream(t)
+	resp, err := http.Get(e.idp.metadataURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slo := regexp.MustCompile(`(<md:SingleLogoutService Binding=")urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"`)
+	if !slo.Match(md) {
+		t.Fatalf("the IdP's metadata has no HTTP-Redirect SingleLogoutService to turn into HTTP-POST:\n%s", md)
+	}
+	md = slo.ReplaceAll(md, []byte(`${1}urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"`))
+	if err := os.WriteFile(filepath.Join(p.secondDir, "idp.xml"), md, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(p.secondDir, "portcullis.yaml")
 	cfg := fmt.Sprintf(`version: 1
 listen: %q
@@ -78,14 +99,14 @@ adminListen: %q
 publicURL: %q
 upstream: %q
 saml:
-  idpMetadataURL: %q
+  idpMetadataFile: idp.xml
   certFile: sp.crt
   keyFile: sp.key
   attributes: {user: uid, email: mail, name: displayName, groups: groups}
 session:
   keysFile: session.keys
   cookieName: %s
-`, p.secondPub.Addr().String(), p.secondAd.Addr().String(), p.secondURL, up.URL, e.idp.metadataURL, secondCookie)
+`, p.secondPub.Addr().String(), p.secondAd.Addr().String(), p.secondURL, up.URL, secondCookie)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +209,46 @@ func (e *e2e) testSecondSPLogout(t *testing.T) {
 	tb.signIn("alice", "alicepass")
 	if loc := tb.location(); loc.String() != second+"/app" {
 		t.Errorf("after signing in again the browser is at %s, want %s/app", loc, second)
+	}
+
+	// The second SP's own sign-out goes by HTTP-POST (its IdP metadata has
+	// only that): its page posts the LogoutRequest, with JavaScript by its
+	// script and without by its button; either way the IdP session ends.
+	idpSLO := e.idp.origin + "/simplesaml/saml2/idp/SingleLogoutService.php"
+	for _, script := range []bool{true, false} {
+		if !script {
+			tb.startNavigation(second + "/app")
+			tb.signIn("alice", "alicepass")
+			tb.scripts(false)
+		}
+		_, mark = tb.requestsSince(0)
+		tb.startNavigation(second + "/saml/logout?rd=/app")
+		if !script {
+			tb.do("press the form's button", chromedp.WaitVisible(chromedp.ID("SAMLSubmitButton")),
+				chromedp.Click(chromedp.ID("SAMLSubmitButton")))
+		}
+		tb.do("wait for the IdP form", chromedp.WaitVisible(chromedp.ID("username")))
+		posted := false
+		reqs, _ := tb.requestsSince(mark)
+		for _, r := range reqs {
+			posted = posted || r.Method == http.MethodPost && strings.HasPrefix(r.URL, idpSLO) && r.Form.Get("SAMLRequest") != ""
+		}
+		if !posted {
+			tb.fatal("script %v: the second SP's sign-out did not POST a LogoutRequest to the IdP", script)
+		}
+		if tb.sawRequest(mark, second+"/saml/slo?SAMLResponse=") == "" {
+			tb.fatal("script %v: the IdP's LogoutResponse never came back to the second SP", script)
+		}
+	}
+	tb.scripts(true)
+}
+
+// scripts turns JavaScript on or off in the tab.
+func (tb *tab) scripts(on bool) {
+	tb.t.Helper()
+	if _, err := chromedp.Call(tb.ctx, emulation.SetScriptExecutionDisabled,
+		emulation.SetScriptExecutionDisabledParams{Value: !on}); err != nil {
+		tb.fatal("scripts %v: %v", on, err)
 	}
 }
 

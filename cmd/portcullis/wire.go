@@ -36,7 +36,8 @@ type app struct {
 	drift    *scimsync.DriftDetector // nil without SCIM
 	// watches re-read files that may change while serving (scim.tokensFile).
 	watches []*filewatch.Watcher
-	// runs are background loops serveOn starts (webhook delivery).
+	// runs are background loops serveOn starts (webhook delivery, the
+	// sweep of expired sessions).
 	runs []func(context.Context)
 }
 
@@ -154,6 +155,11 @@ func buildFrom(ctx context.Context, cfg *config.Config, log *zap.Logger) (*app, 
 		if a.runs, secrets, err = eventRunners(cfg, sc.deliveries, a.metrics, log.Named("webhook")); err != nil {
 			_ = a.Close()
 			return nil, err
+		}
+		if sc.ender != nil { // each replica sweeps; the store gives each expired session to one
+			a.runs = append(a.runs, func(ctx context.Context) {
+				sc.ender.RunExpiry(ctx, scimsync.ExpirySweepInterval, log.Named("scimsync"))
+			})
 		}
 		a.watches = append(a.watches, secrets...)
 	}

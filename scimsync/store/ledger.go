@@ -45,8 +45,15 @@ const LedgerMaxLive = 50
 
 // LedgerPruneBatch is how many expired sessions one RecordLogin deletes at
 // most: each login adds one row and takes away up to this many dead ones,
-// so the table stays near the number of live sessions without a janitor.
+// so the table stays near the number of live sessions even when no
+// replica sweeps (SessionExpirer).
 const LedgerPruneBatch = 100
+
+// LedgerPruneGrace is how long after its expiry RecordLogin may delete a
+// session: the sweep (SessionExpirer, every minute on every replica) is
+// what deletes and reports expired sessions; RecordLogin's prune is the
+// backstop for sessions no sweep reached, which end unreported.
+const LedgerPruneGrace = time.Hour
 
 // Ledger records accepted logins and answers what it knows of one match key.
 type Ledger interface {
@@ -87,7 +94,7 @@ func NewSQLLedger(d Dialect, pool DB, run func(ctx context.Context, op string, s
 
 // RecordLogin implements Ledger: in one transaction, the match key's last
 // login (unless a later one is recorded), the session, and a prune of up
-// to LedgerPruneBatch expired sessions.
+// to LedgerPruneBatch sessions expired more than LedgerPruneGrace ago.
 func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 	if in.MatchKey == "" || in.SessionID == "" {
 		return errors.New("record login: match key and session ID are required")
@@ -102,7 +109,7 @@ func (l *SQLLedger) RecordLogin(ctx context.Context, in Login) error {
 			[]any{in.SessionID, in.MatchKey, in.User, l.d.Time(in.Issued), l.d.Time(in.Expires), in.IdPInitiated,
 				OrgOrDefault(in.Org), in.IdP, in.NameID, in.SessionIndex}},
 		{`DELETE FROM login_sessions WHERE session_id IN
-			(SELECT session_id FROM login_sessions WHERE expires <= $1 LIMIT $2)`, []any{l.d.Time(l.now()), LedgerPruneBatch}},
+			(SELECT session_id FROM login_sessions WHERE expires <= $1 LIMIT $2)`, []any{l.d.Time(l.now().Add(-LedgerPruneGrace)), LedgerPruneBatch}},
 	})
 }
 

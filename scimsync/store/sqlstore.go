@@ -118,6 +118,9 @@ type WriteTx interface {
 	DB
 	// Now is the transaction's time: UTC, whole milliseconds.
 	Now() time.Time
+	// Keep makes Write commit the transaction even if it appends no event
+	// (a backend may roll such a write back as having written nothing).
+	Keep()
 	// Append appends e (its Time set) to the event log; Seq is filled in
 	// by the time Write returns.
 	Append(ctx context.Context, e Event) error

@@ -43,12 +43,9 @@ func (s SQLStore) CreateUser(ctx context.Context, u *User, actor string) ([]Even
 		if err := s.writeEmails(ctx, tx, upk, EmailKeys(nu.Doc), true); err != nil {
 			return err
 		}
-		groups, err := s.userGroups(ctx, tx, upk)
-		if err != nil {
-			return err
-		}
+		// A user just inserted is in no group yet: no query needed.
 		return s.appendEvents(ctx, tx, Event{Kind: EventUserCreated, ResourceType: "User", ResourceID: nu.ID, Actor: actor,
-			User: nu, Groups: groups})
+			User: nu, Groups: []GroupRef{}})
 	})
 }
 

@@ -26,7 +26,8 @@ const keyLockClass int32 = 0x706d6b79
 
 // Write implements store.Backend: one READ COMMITTED transaction; the
 // events fn added are appended, under the event lock, just before it
-// commits. A write that added no events wrote nothing and is rolled back.
+// commits. A write that added no events wrote nothing and is rolled back,
+// unless fn called Keep.
 func (s *Store) Write(ctx context.Context, op string, fn func(store.WriteTx) error) ([]store.Event, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -38,7 +39,10 @@ func (s *Store) Write(ctx context.Context, op string, fn func(store.WriteTx) err
 		return nil, err
 	}
 	if len(w.events) == 0 {
-		return nil, nil
+		if !w.keep {
+			return nil, nil
+		}
+		return nil, dbErr(ctx, op, tx.Commit(ctx))
 	}
 	if err := s.appendEvents(ctx, w); err != nil {
 		return nil, err
@@ -137,9 +141,13 @@ type writeTx struct {
 	tx     pgx.Tx
 	now    time.Time
 	events []store.Event
+	keep   bool // commit even without events
 }
 
 func (w *writeTx) Now() time.Time { return w.now }
+
+// Keep implements store.WriteTx.
+func (w *writeTx) Keep() { w.keep = true }
 
 // Append implements store.WriteTx: the event is queued; Write appends it
 // just before it commits, which fills its Seq.

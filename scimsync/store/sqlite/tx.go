@@ -96,6 +96,9 @@ type writeTx struct {
 
 func (t *writeTx) Now() time.Time { return t.now }
 
+// Keep implements store.WriteTx: Write always commits here.
+func (t *writeTx) Keep() {}
+
 // Append implements store.WriteTx: the event is inserted at once.
 func (t *writeTx) Append(ctx context.Context, e store.Event) error {
 	data, err := store.EncodeEventData(&e)

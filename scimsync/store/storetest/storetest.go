@@ -76,6 +76,12 @@ func Run(t *testing.T, open func(t *testing.T, opts ...store.Option) store.Store
 			tc.fn(t, open)
 		})
 	}
+	for _, tc := range expiryTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open)
+		})
+	}
 	for _, tc := range matchTests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
