@@ -76,7 +76,6 @@ type scimParts struct {
 	reader   orgReader          // the store's read side, for the status page
 	ledger   store.Ledger       // login ledger
 	events   store.EventSummary // event stats
-	service  *scimsync.Service  // the default organization's
 	router   *scimsync.Router   // every organization's Service (its LastToken, for the status page)
 	logins   *scimsync.LoginRecorder
 	ender    *scimsync.SessionEnder // ends sessions one by one

@@ -164,7 +164,7 @@ func buildDefaultSCIM(ctx context.Context, cfg *config.Config, st openedStoreAPI
 	}
 	parts.dirs.Set(identity.DefaultOrg, dir)
 	router.Set(identity.DefaultOrg, svc)
-	parts.dir, parts.service = dir, svc
+	parts.dir = dir
 	parts.tokens = append(parts.tokens, tokensWatcher(cfg.Resolve(cfg.SCIM.TokensFile), "scim.tokensFile", svc, log))
 	return nil
 }
