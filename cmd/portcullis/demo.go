@@ -114,11 +114,7 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 	if err := os.WriteFile(filepath.Join(dir, "scim.tokens"), []byte("demo "+token+"\n"), 0o600); err != nil {
 		return err
 	}
-	secret, err := writeWebhookSecret(dir)
-	if err != nil {
-		return err
-	}
-	hooks, err := demoidp.NewHooks(secret)
+	hooks, err := demoHooks(dir)
 	if err != nil {
 		return err
 	}
@@ -237,19 +233,20 @@ server:
   drainTimeout: 5s
 `
 
-// writeWebhookSecret writes a fresh Standard Webhooks secret (whsec_ and
-// 32 random bytes in base64) to dir/webhook.secret and returns it: the
-// proxy signs with the file, the demo app verifies with the value.
-func writeWebhookSecret(dir string) (string, error) {
+// demoHooks writes a fresh Standard Webhooks secret (whsec_ and 32 random
+// bytes in base64) to dir/webhook.secret and returns the demo app's
+// receiver for it: the proxy signs with the file, the app verifies with
+// the value.
+func demoHooks(dir string) (*demoidp.Hooks, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return "", err
+		return nil, err
 	}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
 	if err := os.WriteFile(filepath.Join(dir, "webhook.secret"), []byte(secret+"\n"), 0o600); err != nil {
-		return "", err
+		return nil, err
 	}
-	return secret, nil
+	return demoidp.NewHooks(secret)
 }
 
 // checkLoopback refuses a --listen that is not a loopback address: the

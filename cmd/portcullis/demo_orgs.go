@@ -136,11 +136,7 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 		}
 	}
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
-	secret, err := writeWebhookSecret(dir)
-	if err != nil {
-		return err
-	}
-	hooks, err := demoidp.NewHooks(secret)
+	hooks, err := demoHooks(dir)
 	if err != nil {
 		return err
 	}
