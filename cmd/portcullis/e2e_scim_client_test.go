@@ -347,11 +347,14 @@ func (tb *tab) waitTitle(u, title string) string {
 	last := ""
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		// readyState: the title is set as soon as the head is parsed, the
+		// body may still be empty then (CI once read "" for a page that was
+		// right a moment later).
 		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
-			`[document.location.href, document.title, document.body ? document.body.innerText : ""]`))
+			`[document.location.href, document.title, document.body ? document.body.innerText : "", document.readyState]`))
 		cancel()
-		if err == nil && len(got) == 3 {
-			if got[0] == u && got[1] == title {
+		if err == nil && len(got) == 4 {
+			if got[0] == u && got[1] == title && got[3] == "complete" {
 				return got[2]
 			}
 			last = fmt.Sprintf("at %s titled %q", got[0], got[1])
