@@ -221,9 +221,4 @@ func (p *Proxy) DirectoryCheck() ReadyCheck {
 }
 
 // orgOf is p's organization; "" (a principal built in code) is the default.
-func orgOf(p *identity.Principal) string {
-	if p.Org == "" {
-		return identity.DefaultOrg
-	}
-	return p.Org
-}
+func orgOf(p *identity.Principal) string { return identity.OrgOrDefault(p.Org) }

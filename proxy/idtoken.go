@@ -208,9 +208,7 @@ func (ts *tokenSigner) mint(sid string, who *identity.Principal, scimID, aud str
 	exp := now.Add(ts.lifetime)
 	var org string
 	if ts.orgs {
-		if org = who.Org; org == "" {
-			org = identity.DefaultOrg
-		}
+		org = orgOf(who)
 	}
 	payload, err := json.Marshal(tokenClaims{
 		Iss: ts.issuer, Aud: aud, Sub: who.User, SCIMID: scimID,

@@ -354,10 +354,7 @@ func printMetadata(ctx context.Context, path, org string, log *zap.Logger, out i
 		return err
 	}
 	defer a.Close()
-	if org == "" {
-		org = identity.DefaultOrg
-	}
-	xml, err := a.sp.MetadataXML(org)
+	xml, err := a.sp.MetadataXML(identity.OrgOrDefault(org))
 	if err != nil {
 		return err
 	}

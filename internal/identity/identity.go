@@ -32,6 +32,15 @@ func OrgKey(org, key string) string {
 // the single-IdP configuration, and every organization-less session.
 const DefaultOrg = "default"
 
+// OrgOrDefault is org, or DefaultOrg for "" (a principal or row from before
+// organizations existed, or built in code).
+func OrgOrDefault(org string) string {
+	if org == "" {
+		return DefaultOrg
+	}
+	return org
+}
+
 // Field names as used in config (headers, scim.match.identityField).
 const (
 	FieldUser   = "user"

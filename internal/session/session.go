@@ -448,9 +448,7 @@ func (binarySerializer) Deserialize(src []byte, dst interface{}) error {
 	if src[0] >= serialVersion {
 		s.SAML = SAMLSession{IdP: d.str(), NameID: d.str(), NameIDFormat: d.str(), SessionIndex: d.str()}
 	}
-	if s.Principal.Org == "" {
-		s.Principal.Org = identity.DefaultOrg
-	}
+	s.Principal.Org = identity.OrgOrDefault(s.Principal.Org)
 	if d.err != nil {
 		return d.err
 	}

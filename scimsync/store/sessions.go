@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/internal/identity"
 )
 
 // Session revocation: a session in the login ledger is ended by marking
@@ -19,13 +21,8 @@ import (
 // exist, and of a row whose Org is "".
 const DefaultOrg = "default"
 
-// OrgOrDefault is org, or DefaultOrg for "".
-func OrgOrDefault(org string) string {
-	if org == "" {
-		return DefaultOrg
-	}
-	return org
-}
+// OrgOrDefault is org, or DefaultOrg for "" (identity.OrgOrDefault).
+func OrgOrDefault(org string) string { return identity.OrgOrDefault(org) }
 
 // RevokedSession is one session a revocation ended.
 type RevokedSession struct {
