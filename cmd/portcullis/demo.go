@@ -161,13 +161,8 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	var hints atomic.Pointer[map[string]string] // email → curl, set once provisioned
-	upstream := demoidp.App(func(email string) string {
-		if m := hints.Load(); m != nil {
-			return (*m)[strings.ToLower(email)]
-		}
-		return ""
-	}, hooks)
+	var hints demoHints
+	upstream := demoidp.App(hints.lookup, hooks)
 
 	stopPeers := servePeers(a, lns[2:], []http.Handler{idp, upstream}, log)
 	defer stopPeers()
@@ -190,7 +185,7 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
 	for _, u := range info.Users {
 		m[strings.ToLower(u.Email)] = deactivateCurl(info.SCIMURL, token, u.ID)
 	}
-	hints.Store(&m)
+	hints.m.Store(&m)
 	printDemo(out, info, cfgPath)
 	if opts.Ready != nil {
 		opts.Ready(info)
@@ -232,6 +227,19 @@ events:
 server:
   drainTimeout: 5s
 `
+
+// demoHints is the demo app's "deactivate me" curl per email (lower
+// case), set once the users are provisioned.
+type demoHints struct {
+	m atomic.Pointer[map[string]string]
+}
+
+func (h *demoHints) lookup(email string) string {
+	if m := h.m.Load(); m != nil {
+		return (*m)[strings.ToLower(email)]
+	}
+	return ""
+}
 
 // demoHooks writes a fresh Standard Webhooks secret (whsec_ and 32 random
 // bytes in base64) to dir/webhook.secret and returns the demo app's

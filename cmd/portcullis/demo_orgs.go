@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -151,13 +150,8 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 		return err
 	}
 	defer a.Close()
-	var hints atomic.Pointer[map[string]string] // email → curl, set once provisioned
-	handlers := []http.Handler{demoidp.App(func(email string) string {
-		if m := hints.Load(); m != nil {
-			return (*m)[strings.ToLower(email)]
-		}
-		return ""
-	}, hooks)}
+	var hints demoHints
+	handlers := []http.Handler{demoidp.App(hints.lookup, hooks)}
 	for _, o := range orgs {
 		idp, err := demoOrgIdP(a, o, info.URL, log)
 		if err != nil {
@@ -185,7 +179,7 @@ func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err erro
 			m[strings.ToLower(u.Email)] = deactivateCurl(o.SCIMURL, o.Token, u.ID)
 		}
 	}
-	hints.Store(&m)
+	hints.m.Store(&m)
 	printDemoOrgs(out, info, orgs, cfgPath)
 	if opts.Ready != nil {
 		opts.Ready(info)
