@@ -98,14 +98,7 @@ func runDemoCommand(args []string, stdout, stderr io.Writer) int {
 // runDemo runs the demo until ctx ends, then shuts everything down and
 // removes its temporary directory.
 func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
-	log := opts.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if err := checkLoopback(opts.Listen); err != nil {
-		return err
-	}
-	dir, cleanup, err := demoDir()
+	log, dir, cleanup, err := demoStart(opts)
 	if err != nil {
 		return err
 	}
@@ -227,6 +220,20 @@ events:
 server:
   drainTimeout: 5s
 `
+
+// demoStart is what every demo does first: its logger (opts.Logger or
+// none), the loopback check of opts.Listen and its temporary directory
+// (demoDir; the caller defers cleanup).
+func demoStart(opts demoOptions) (log *zap.Logger, dir string, cleanup func(error) error, err error) {
+	if log = opts.Logger; log == nil {
+		log = zap.NewNop()
+	}
+	if err := checkLoopback(opts.Listen); err != nil {
+		return nil, "", nil, err
+	}
+	dir, cleanup, err = demoDir()
+	return log, dir, cleanup, err
+}
 
 // demoHints is the demo app's "deactivate me" curl per email (lower
 // case), set once the users are provisioned.

@@ -105,14 +105,7 @@ func orgsConfigText(orgs []demoOrg) string {
 
 // runDemoOrgs runs the two-organization demo until ctx ends.
 func runDemoOrgs(ctx context.Context, opts demoOptions, out io.Writer) (err error) {
-	log := opts.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if err := checkLoopback(opts.Listen); err != nil {
-		return err
-	}
-	dir, cleanup, err := demoDir()
+	log, dir, cleanup, err := demoStart(opts)
 	if err != nil {
 		return err
 	}
