@@ -14,6 +14,10 @@ import (
 // and judged by the same steps as in proxy mode (route policy, session,
 // gate, sign-in, groups, identity token); only the answers differ: 200 with
 // the identity headers, 401 (or 302 to sign in), 403, and nothing else.
+// ForwardAuthPath is the forward-auth endpoint's path; requests for it
+// and below it are all forward-auth's.
+const ForwardAuthPath = faPath
+
 const (
 	faPath     = "/.portcullis/auth"
 	faEnvoy    = "/.portcullis/auth/envoy" // ext_authz path_prefix: the original path follows

@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/fastpath"
+	"github.com/portcullis-sso/portcullis/proxy"
 )
 
 func serve(ctx context.Context, path string, log *zap.Logger) error {
@@ -53,6 +55,21 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 	servers := []*http.Server{
 		newServer(cfg, a.proxy, errLog),
 		newServer(cfg, a.admin, errLog),
+	}
+	var fast *fastpath.Listener
+	if cfg.ForwardAuth.Enabled {
+		// Forward-auth questions are answered on a loop of their own;
+		// everything else on the listener still goes to net/http.
+		fast = fastpath.Listen(pub, fastpath.Options{
+			Handler:           a.proxy,
+			Prefix:            proxy.ForwardAuthPath,
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			OnPanic: func(v any) {
+				log.Error("panic serving request", zap.Any("panic", v), zap.Stack("stack"))
+			},
+		})
+		pub = fast
 	}
 	listeners := []net.Listener{pub, adm}
 
@@ -122,6 +139,15 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 			if err := s.Shutdown(sctx); err != nil {
 				log.Warn("drain timeout reached, closing connections", zap.Error(err))
 				_ = s.Close()
+			}
+		}()
+	}
+	if fast != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fast.Shutdown(sctx); err != nil {
+				log.Warn("drain timeout reached, closing forward-auth connections", zap.Error(err))
 			}
 		}()
 	}

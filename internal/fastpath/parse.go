@@ -1,0 +1,218 @@
+package fastpath
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+)
+
+const (
+	maxMethod  = 32  // longer methods go to net/http
+	maxHeaders = 100 // more header lines go to net/http
+)
+
+// parseRequest reads a request header block (CRLF CRLF included) that
+// the fast loop may serve, or returns nil when anything about it is not in
+// the plainest form, so that net/http reads it instead. What it accepts,
+// net/http reads to the same request: the same method, URL (through
+// url.ParseRequestURI), Host (taken out of the header), canonical header
+// keys with their values trimmed of spaces and tabs, in order, Close, and
+// Cache-Control from Pragma.
+func parseRequest(head []byte, prefix, remote string) *http.Request {
+	if !strictLines(head) {
+		return nil
+	}
+	s := string(head[:len(head)-2]) // one allocation: every string below is a part of it
+	line, rest, _ := strings.Cut(s, "\r\n")
+	method, line, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(line, " ")
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || method == "" || len(method) > maxMethod ||
+		!isToken(method) || !ourTarget(target, prefix) {
+		return nil
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil
+	}
+	n := strings.Count(rest, "\r\n")
+	if n > maxHeaders {
+		return nil
+	}
+	h := make(http.Header, min(n, 8)) // a map of one group up to 8
+	vals := make([]string, n) // one backing array for the usual one value per key
+	r := &http.Request{
+		Method: method, URL: u, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: http.NoBody, RemoteAddr: remote, RequestURI: target,
+	}
+	hosts := 0
+	for i := 0; rest != ""; i++ {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\r\n")
+		name, v, ok := strings.Cut(l, ":")
+		if !ok || name == "" || !isToken(name) || !plainValue(v) {
+			return nil
+		}
+		key, v := canonicalKey(name), strings.Trim(v, " \t")
+		switch key {
+		case "Host":
+			hosts++
+			if !plainHost(v) {
+				return nil
+			}
+			r.Host = v
+			continue // net/http takes Host out of the header too
+		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
+			return nil
+		case "Content-Length":
+			if v != "0" || h[key] != nil {
+				return nil
+			}
+		case "Connection":
+			if !connectionTokens(v, r) {
+				return nil
+			}
+		}
+		if old := h[key]; old != nil {
+			h[key] = append(old, v)
+			continue
+		}
+		vals[i] = v
+		h[key] = vals[i : i+1 : i+1]
+	}
+	if hosts != 1 {
+		return nil
+	}
+	if p, ok := h["Pragma"]; ok && len(p) > 0 && p[0] == "no-cache" && h["Cache-Control"] == nil {
+		h["Cache-Control"] = []string{"no-cache"} // as net/http does (RFC 9111's HTTP/1.0 rule)
+	}
+	return r
+}
+
+// strictLines: every line ends in CRLF, no CR or LF stands alone, and no
+// line is folded (begins with a space or tab). Each LF is found with
+// IndexByte and checked for the CR before it; as many CRs as LFs then
+// means no CR stands alone.
+func strictLines(b []byte) bool {
+	lf := 0
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i == 0 || b[i-1] != '\r' || i+1 < len(b) && (b[i+1] == ' ' || b[i+1] == '\t') {
+			return false
+		}
+		lf++
+		i++
+	}
+	return bytes.Count(b, cr) == lf
+}
+
+var cr = []byte{'\r'}
+
+// ourTarget: the prefix exactly, or followed by '/' or '?', and only
+// printable ASCII without '#'.
+func ourTarget(t, prefix string) bool {
+	if !strings.HasPrefix(t, prefix) {
+		return false
+	}
+	if len(t) > len(prefix) && t[len(prefix)] != '/' && t[len(prefix)] != '?' {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] >= 0x7f || t[i] == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainValue: no control character but tab, no DEL. Eight bytes at a
+// time: a word with no byte below 0x20 and none equal to 0x7f is plain
+// (the classic has-less and has-zero tests); one that might not be is
+// checked byte by byte.
+func plainValue(v string) bool {
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64([]byte(v[i : i+8]))
+		y := x ^ 0x7f7f7f7f7f7f7f7f
+		if (x-0x2020202020202020)&^x&0x8080808080808080 != 0 ||
+			(y-0x0101010101010101)&^y&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// plainHost: a host name or address and port in the plainest characters.
+func plainHost(v string) bool {
+	if v == "" || len(v) > 255 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// connectionTokens reads a Connection header: "close" and "keep-alive"
+// only (any other token names a hop-by-hop header or an upgrade: net/http's).
+func connectionTokens(v string, r *http.Request) bool {
+	for tok := range strings.SplitSeq(v, ",") {
+		switch strings.ToLower(strings.Trim(tok, " \t")) {
+		case "close":
+			r.Close = true
+		case "keep-alive":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalKey is textproto's canonical key, without an allocation for a
+// name already in canonical form.
+func canonicalKey(name string) string {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return textproto.CanonicalMIMEHeaderKey(name)
+		}
+		upper = c == '-'
+	}
+	return name
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenByte: RFC 9110's tchar.
+func isTokenByte(c byte) bool { return tchar[c] }
+
+var tchar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return
+}()
