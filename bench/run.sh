@@ -4,8 +4,9 @@
 # httputil.ReverseProxy, and with --peers against Apache + mod_auth_mellon and
 # oauth2-proxy, all in front of the same nginx upstream answering 2 bytes.
 # Also measured: Portcullis with the identity token on (a second process),
-# Portcullis's forward-auth answer (/.portcullis/auth, as Traefik asks it)
-# and, with --peers, oauth2-proxy's /oauth2/auth beside it.
+# Portcullis's forward-auth answer (/.portcullis/auth, as Traefik asks it;
+# once on its fast loop, once handed to net/http) and, with --peers,
+# oauth2-proxy's /oauth2/auth beside it.
 #
 # Each server under test is pinned to one core (--server-cpu), wrk and nginx
 # to the other (--client-cpu). Rounds are interleaved (A B A B ...) and the
@@ -215,6 +216,9 @@ targets=("bare-go-reverseproxy"$'\t'"http://127.0.0.1:$base_port/"$'\t'"Cookie: 
 targets+=("portcullis"$'\t'"http://127.0.0.1:$pc_port/"$'\t'"Cookie: $cookie"$'\t'"$pc_pid")
 targets+=("portcullis-identity-token"$'\t'"http://127.0.0.1:$pc2_port/"$'\t'"Cookie: $cookie"$'\t'"$pc2_pid")
 targets+=("portcullis-forward-auth"$'\t'"http://127.0.0.1:$pc_port/.portcullis/auth"$'\t'"$fa_hdr"$'\t'"$pc_pid")
+# The same question with a Connection token the fast loop leaves to
+# net/http (internal/fastpath): what the loop saves, in the same process.
+targets+=("portcullis-forward-auth-via-net-http"$'\t'"http://127.0.0.1:$pc_port/.portcullis/auth"$'\t'"$fa_hdr${rs}Connection: keep-alive, x-bench"$'\t'"$pc_pid")
 if [ "$peers" = 1 ]; then
   # shellcheck source=bench/peers.sh
   . bench/peers.sh
