@@ -230,6 +230,9 @@ func TestFastPath_ReadsWhatNetHTTPReads(t *testing.T) {
 		{"lower-case method", "get /.portcullis/auth HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0},
 		{"cut off", get + "X-A: 1\r\n", 0, 0},
 		{"cut off after one", get + "\r\n" + get, 1, 0},
+		{"CONNECT with a path", "CONNECT /.portcullis/auth HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0},
+		{"OPTIONS", "OPTIONS /.portcullis/auth/envoy/x HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, 1},
 		{"double space", "GET  /.portcullis/auth HTTP/1.1\r\nHost: a\r\n\r\n", 0, 0},
 	}
 	for _, tc := range cases {
