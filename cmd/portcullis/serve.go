@@ -68,6 +68,8 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 			OnPanic: func(v any) {
 				log.Error("panic serving request", zap.Any("panic", v), zap.Stack("stack"))
 			},
+			OnAnswer:  a.metrics.FastPathAnswer,
+			OnHandoff: a.metrics.FastPathHandoff,
 		})
 		pub = fast
 	}

@@ -68,6 +68,9 @@ func (c *conn) serve() {
 		w.reset(req)
 		c.l.o.Handler.ServeHTTP(w, req)
 		c.served++
+		if c.l.o.OnAnswer != nil {
+			c.l.o.OnAnswer()
+		}
 		closing := req.Close || w.closeAfter() || c.l.closed.Load()
 		if !w.writeTo(bw, closing) {
 			_ = c.nc.Close()

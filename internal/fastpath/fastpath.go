@@ -48,6 +48,9 @@ type Options struct {
 	ReadHeaderTimeout, IdleTimeout time.Duration
 	// OnPanic is told of a panic in Handler (the connection is closed).
 	OnPanic func(v any)
+	// OnAnswer and OnHandoff, when set, are told of each request the fast
+	// loop answered and each connection it handed to net/http.
+	OnAnswer, OnHandoff func()
 }
 
 // bufSize is the fast loop's read and write buffer: a request whose
@@ -194,6 +197,9 @@ func (l *Listener) untrack(c *conn) {
 
 // give hands nc to net/http; when the server is gone, it is closed.
 func (l *Listener) give(nc net.Conn) {
+	if l.o.OnHandoff != nil {
+		l.o.OnHandoff()
+	}
 	select {
 	case l.handoff <- nc:
 	case <-l.done:

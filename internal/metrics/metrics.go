@@ -142,7 +142,8 @@ type Metrics struct {
 	streams  prometheus.Counter
 	drift    *prometheus.CounterVec
 	insecure prometheus.Gauge
-	wh       webhookMetrics // webhooks.go
+	wh       webhookMetrics  // webhooks.go
+	fp       fastPathMetrics // fastpath.go
 	watchMu  sync.Mutex
 	watching map[string]bool
 }
@@ -229,6 +230,7 @@ func New() *Metrics {
 		Help: "1 when upstreamTLS.insecureSkipVerify is on: the upstream's certificate is not verified.",
 	})
 	m.wh = newWebhookMetrics(reg)
+	m.fp = newFastPathMetrics(reg)
 	reg.MustRegister(reqs, m.overhead, m.logins, m.metadataFailures, m.metadataExpired, m.certChanges, m.scim, m.events, m.lag, m.revoked, m.ended, m.streams, m.drift, m.insecure)
 	return m
 }
