@@ -24,6 +24,9 @@ func (w *response) reset(r *http.Request) {
 	w.header = make(http.Header, 8)
 	w.status = 0
 	w.body = w.body[:0]
+	if cap(w.body) > 16<<10 {
+		w.body = nil // an idle connection does not keep a large answer's buffer
+	}
 	w.head = r.Method == http.MethodHead
 	w.tooBig = false
 }
