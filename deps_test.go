@@ -36,7 +36,7 @@ var allowedImports = map[string][]string{
 	"internal/demoidp":         {},
 	"internal/metrics":         {},
 	"internal/faultnet":        {},
-	"internal/fastpath":        {},
+	"internal/fastpath":        {"internal/web"},
 	"internal/filewatch":       {},
 	"internal/status":          {"scimsync/store", "internal/identity", "internal/metrics"},
 	"internal/webhook":         {"config", "scimsync/store", "internal/metrics"},

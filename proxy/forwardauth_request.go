@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
 // describedRequest rebuilds the request an ingress asks about. The
@@ -39,7 +41,7 @@ func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) 
 		return out, call, false // two conventions at once: a doubt
 	}
 	method, scheme, host, uri, ok := p.conventionOf(r, envoy, hasURI, hasOrig, &call)
-	if !ok || !isToken(method) || (scheme != "http" && scheme != "https") || !plainHost(host) {
+	if !ok || !isToken(method) || (scheme != "http" && scheme != "https") || !web.PlainHost(host) {
 		return out, call, false
 	}
 	u, err := url.ParseRequestURI(uri)
@@ -122,28 +124,13 @@ func splitAbsolute(s string) (scheme, host, uri string, ok bool) {
 	return strings.ToLower(s[:i]), host, uri, true
 }
 
-// plainHost accepts a host or host:port as a Host header carries it:
-// letters, digits, "-", ".", ":" and the brackets of an IPv6 literal.
-func plainHost(h string) bool {
-	if h == "" || len(h) > 255 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-.:[]", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // isToken reports whether s is an RFC 9110 token (a method).
 func isToken(s string) bool {
 	if s == "" || len(s) > 32 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
+		if !web.IsTokenByte(s[i]) {
 			return false
 		}
 	}

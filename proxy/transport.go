@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portcullis-sso/portcullis/config"
+	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
 // Upstream connection pool sizes. Every request to the one upstream host
@@ -177,7 +177,7 @@ func validHeaders(h http.Header) bool {
 			return false
 		}
 		for i := 0; i < len(name); i++ {
-			if !isTokenByte(name[i]) {
+			if !web.IsTokenByte(name[i]) {
 				return false
 			}
 		}
@@ -190,15 +190,6 @@ func validHeaders(h http.Header) bool {
 		}
 	}
 	return true
-}
-
-// isTokenByte reports whether c may appear in an RFC 9110 token.
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // CloseIdleConnections closes the pooled connections of both paths.

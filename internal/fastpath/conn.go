@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
 // conn is one connection on the fast loop.
@@ -166,7 +168,7 @@ func bareLF(b []byte) bool {
 // that cannot goes to net/http as soon as that is known.
 func mayBeOurs(b []byte, prefix string) bool {
 	i := 0
-	for i < len(b) && isTokenByte(b[i]) {
+	for i < len(b) && web.IsTokenByte(b[i]) {
 		i++
 	}
 	if i == len(b) {

@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
 const (
@@ -42,7 +44,7 @@ func parseRequest(head []byte, prefix, remote string) *http.Request {
 		return nil
 	}
 	h := make(http.Header, min(n, 8)) // a map of one group up to 8
-	vals := make([]string, n) // one backing array for the usual one value per key
+	vals := make([]string, n)         // one backing array for the usual one value per key
 	r := &http.Request{
 		Method: method, URL: u, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: http.NoBody, RemoteAddr: remote, RequestURI: target,
@@ -59,7 +61,7 @@ func parseRequest(head []byte, prefix, remote string) *http.Request {
 		switch key {
 		case "Host":
 			hosts++
-			if !plainHost(v) {
+			if !web.PlainHost(v) {
 				return nil
 			}
 			r.Host = v
@@ -153,21 +155,6 @@ func plainValue(v string) bool {
 	return true
 }
 
-// plainHost: a host name or address and port in the plainest characters.
-func plainHost(v string) bool {
-	if v == "" || len(v) > 255 {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // connectionTokens reads a Connection header: "close" and "keep-alive"
 // only (any other token names a hop-by-hop header or an upgrade: net/http's).
 func connectionTokens(v string, r *http.Request) bool {
@@ -199,20 +186,9 @@ func canonicalKey(name string) string {
 
 func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
+		if !web.IsTokenByte(s[i]) {
 			return false
 		}
 	}
 	return true
 }
-
-// isTokenByte: RFC 9110's tchar.
-func isTokenByte(c byte) bool { return tchar[c] }
-
-var tchar = func() (t [256]bool) {
-	for c := 0; c < 256; c++ {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
-	}
-	return
-}()
