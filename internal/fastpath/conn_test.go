@@ -175,3 +175,29 @@ func TestFastPath_PanicClosesTheConnection(t *testing.T) {
 		t.Errorf("panic: the client got %q, reported %v", out, reported.Load())
 	}
 }
+
+// A connection handed to net/http can still be hijacked (a WebSocket
+// upgrade in proxy mode with forwardAuth on), and the bytes the client sent
+// right behind the request, which the fast loop had read, reach the
+// hijacker in order.
+func TestFastPath_HandedConnectionCanBeHijacked(t *testing.T) {
+	_, addr := serveFast(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ws" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer nc.Close()
+		line, _ := brw.ReadString('\n')
+		_, _ = io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\necho "+line)
+	}), Options{})
+	raw := plainGet + "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello over the upgrade\n"
+	out := string(exchange(t, addr, raw))
+	if !strings.Contains(out, "HTTP/1.1 200 OK") || !strings.HasSuffix(out, "\r\n\r\necho hello over the upgrade\n") {
+		t.Errorf("got %q", out)
+	}
+}
