@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -49,6 +50,7 @@ type faEnv struct {
 	jwks                          string            // URL of the key set
 	logs                          *lockedBuffer
 	upstream                      string
+	adminURL                      string
 }
 
 func TestForwardAuth_NginxAndCaddyChromium(t *testing.T) {
@@ -109,6 +111,24 @@ func TestForwardAuth_NginxAndCaddyChromium(t *testing.T) {
 				t.Fatalf("%s: status %d", base, status)
 			}
 			checkIdentity(t, env, view, "alice")
+		}
+	})
+	t.Run("BothIngressesAreAnsweredOnTheFastLoop", func(t *testing.T) {
+		// nginx with the README's upstream keepalive, and Caddy, ask over
+		// kept-alive HTTP/1.1 connections: each question is answered on
+		// the fast loop, none is handed to net/http.
+		for _, base := range []string{env.nginxURL, env.caddyURL} {
+			before := fastPathCounts(t, env)
+			for range 3 {
+				if status, _ := getUpstream(t, base+"/fast", nil, session); status != 200 {
+					t.Fatalf("%s: status %d", base, status)
+				}
+			}
+			after := fastPathCounts(t, env)
+			if after[0]-before[0] < 3 || after[1] != before[1] {
+				t.Errorf("%s: 3 questions moved the fast loop's answers %v → %v and hand-overs %v → %v; want +3 and +0",
+					base, before[0], after[0], before[1], after[1])
+			}
 		}
 	})
 	t.Run("TamperedCookieIs401", func(t *testing.T) {
@@ -293,6 +313,7 @@ func startForwardAuthEnv(t *testing.T) *faEnv {
 		upstream:  newEchoUpstream(t).URL,
 	}
 	env.scimURL = env.publicURL + "/scim/v2"
+	env.adminURL = "http://" + adm.Addr().String()
 	env.jwks = fmt.Sprintf("http://127.0.0.1:%d/.well-known/portcullis/jwks.json", port(pub))
 	// The IdP shares the site (pc.test) with Portcullis, so that the SAML
 	// tracking cookie (SameSite=Lax on http) comes back with the ACS post.
@@ -393,6 +414,14 @@ http {
   fastcgi_temp_path {{.Dir}}/nginx-tmp;
   uwsgi_temp_path {{.Dir}}/nginx-tmp;
   scgi_temp_path {{.Dir}}/nginx-tmp;
+  # --- README nginx-upstream begins
+  # Connections to Portcullis stay open, so its fast loop answers the
+  # questions (without keepalive nginx opens one HTTP/1.0 connection each).
+  upstream portcullis {
+    server {{.Portcullis}};
+    keepalive 16;
+  }
+  # --- README nginx-upstream ends
   server {
     listen 127.0.0.1:{{.NginxPort}};
     server_name app.{{.Domain}};
@@ -418,7 +447,9 @@ http {
     }
     location = /.portcullis/auth {
       internal;
-      proxy_pass http://{{.Portcullis}};
+      proxy_pass http://portcullis;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
@@ -580,4 +611,25 @@ func verifyWithJWKS(r io.Reader, tok, issuer, audience string) (map[string]any, 
 		return nil, err
 	}
 	return all, nil
+}
+
+// fastPathCounts reads portcullis_fastpath_answers_total and
+// portcullis_fastpath_handoffs_total from the admin listener.
+func fastPathCounts(t *testing.T, env *faEnv) [2]float64 {
+	t.Helper()
+	resp, err := http.Get(env.adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out [2]float64
+	for i, name := range []string{"portcullis_fastpath_answers_total ", "portcullis_fastpath_handoffs_total "} {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, name); ok {
+				out[i], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out
 }

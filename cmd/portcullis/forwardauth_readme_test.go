@@ -34,7 +34,7 @@ func TestREADME_NginxAndCaddySnippetsAreTheTestedOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"nginx", "caddy"} {
+	for _, name := range []string{"nginx", "nginx-upstream", "caddy"} {
 		m := regexp.MustCompile(`(?s)# --- README ` + name + ` begins\n(.*?)\n\s*# --- README ` + name + ` ends`).FindSubmatch(src)
 		if m == nil {
 			t.Fatalf("no %s markers in the e2e test", name)
