@@ -62,6 +62,9 @@ func TestREADME_IngressSnippets(t *testing.T) {
 		if s := ann["nginx.ingress.kubernetes.io/auth-signin"].(string); !strings.HasSuffix(s, "/saml/login") {
 			t.Errorf("auth-signin %q", s)
 		}
+		if k, _ := ann["nginx.ingress.kubernetes.io/auth-keepalive"].(string); k == "" || strings.Trim(k, "0123456789") != "" || k == "0" {
+			t.Errorf("auth-keepalive %q: want a number of connections, so the fast loop answers", k)
+		}
 		if docs[0]["apiVersion"] != "networking.k8s.io/v1" || docs[0]["kind"] != "Ingress" {
 			t.Errorf("not an Ingress: %v", docs[0])
 		}
