@@ -70,6 +70,7 @@ func serveOn(ctx context.Context, a *app, pub, adm net.Listener, log *zap.Logger
 			},
 			OnAnswer:  a.metrics.FastPathAnswer,
 			OnHandoff: a.metrics.FastPathHandoff,
+			NewServer: func() *http.Server { return newServer(cfg, a.proxy, errLog) },
 		})
 		pub = fast
 	}

@@ -18,9 +18,16 @@ type conn struct {
 	l      *Listener
 	nc     net.Conn
 	remote string
-	idle   atomic.Bool // waiting for the next request (Close may end it)
-	served int         // requests answered
+	idle   atomic.Int32 // busy, or waiting for a first or a next request (Close may end it)
+	served int          // requests answered
 }
+
+// What a connection is doing, for Close.
+const (
+	busy          = iota
+	idleNew       // accepted, its first request not begun
+	idleKeptAlive // waiting for the next request
+)
 
 var crlfcrlf = []byte("\r\n\r\n")
 
@@ -96,12 +103,21 @@ func (c *conn) awaitRequest(br *bufio.Reader) bool {
 		deadline = time.Now().Add(c.l.o.IdleTimeout)
 	}
 	_ = c.nc.SetReadDeadline(deadline)
-	c.idle.Store(true)
+	if c.served == 0 {
+		c.idle.Store(idleNew)
+	} else {
+		c.idle.Store(idleKeptAlive)
+	}
 	if c.l.closed.Load() {
-		return false
+		if c.served > 0 {
+			return false
+		}
+		// Accepted before shutdown began, its Close may have missed it:
+		// its first request still has newConnGrace to arrive.
+		_ = c.nc.SetReadDeadline(time.Now().Add(newConnGrace))
 	}
 	_, err := br.Peek(1)
-	c.idle.Store(false)
+	c.idle.Store(busy)
 	return err == nil
 }
 

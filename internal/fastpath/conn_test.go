@@ -201,3 +201,74 @@ func TestFastPath_HandedConnectionCanBeHijacked(t *testing.T) {
 		t.Errorf("got %q", out)
 	}
 }
+
+// A connection accepted before shutdown whose first request had not
+// arrived yet is still answered when it arrives (within the drain), as
+// net/http answers one: a forward-auth question on the loop, anything
+// else on a server of its own; both with Connection: close. A kept-alive
+// idle connection is closed at once.
+func TestFastPath_ShutdownStillAnswersAnAcceptedConnection(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "answered "+r.URL.Path) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := Listen(ln, Options{Handler: h, Prefix: prefix, IdleTimeout: time.Minute, ReadHeaderTimeout: time.Minute,
+		NewServer: func() *http.Server { return &http.Server{Handler: h} }})
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(fl) }()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		return c
+	}
+	kept, other, question := dial(), dial(), dial()
+	_, _ = io.WriteString(kept, plainGet)
+	keptR := bufio.NewReader(kept)
+	resp, err := http.ReadResponse(keptR, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first answer: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	for { // all three accepted and on the loop
+		fl.mu.Lock()
+		n := len(fl.conns)
+		fl.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	done := make(chan error, 2)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		done <- fl.Shutdown(ctx)
+	}()
+	if _, err := keptR.ReadByte(); err != io.EOF {
+		t.Fatalf("the kept-alive idle connection was not closed at shutdown: %v", err)
+	}
+	for _, tc := range []struct {
+		c    net.Conn
+		path string
+	}{{other, "/other"}, {question, prefix}} {
+		_, _ = io.WriteString(tc.c, "GET "+tc.path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(tc.c), nil)
+		if err != nil {
+			t.Fatalf("%s sent after shutdown began: %v", tc.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "answered "+tc.path || !resp.Close {
+			t.Errorf("%s: %d %q close=%v, want 200, its answer and Connection: close", tc.path, resp.StatusCode, b, resp.Close)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}

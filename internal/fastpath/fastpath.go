@@ -3,7 +3,7 @@
 // questions — on a loop of its own beside net/http, and hands everything
 // else to net/http.
 //
-// It exists for speed alone. Half of what net/http spends on a keep-alive
+// It exists for speed alone. Much of what net/http spends on a keep-alive
 // request that needs no body is machinery that request does not use: a
 // background read per request (one more read system call and a goroutine
 // woken to cancel it), a cancellable context per request and per
@@ -51,7 +51,17 @@ type Options struct {
 	// OnAnswer and OnHandoff, when set, are told of each request the fast
 	// loop answered and each connection it handed to net/http.
 	OnAnswer, OnHandoff func()
+	// NewServer makes a server like the one behind Accept, for a
+	// connection handed over after that one stopped accepting (its request
+	// arrived as shutdown began): it gets its one answer there, then is
+	// closed. Without NewServer such a connection is closed unanswered.
+	NewServer func() *http.Server
 }
+
+// newConnGrace is how long a connection that has not sent its first
+// request yet may still send it once shutdown began (net/http's Shutdown
+// gives a new connection 5 s too): its client may have sent it already.
+const newConnGrace = 5 * time.Second
 
 // bufSize is the fast loop's read and write buffer: a request whose
 // header does not fit goes to net/http (whose MaxHeaderBytes then
@@ -119,8 +129,11 @@ func (l *Listener) Close() error {
 		err = l.inner.Close()
 		l.mu.Lock()
 		for c := range l.conns {
-			if c.idle.Load() {
+			switch c.idle.Load() {
+			case idleKeptAlive:
 				_ = c.nc.SetReadDeadline(aLongTimeAgo)
+			case idleNew:
+				_ = c.nc.SetReadDeadline(time.Now().Add(newConnGrace))
 			}
 		}
 		l.mu.Unlock()
@@ -203,9 +216,58 @@ func (l *Listener) give(nc net.Conn) {
 	select {
 	case l.handoff <- nc:
 	case <-l.done:
-		_ = nc.Close()
+		l.late(nc)
 	}
 }
+
+// late serves a connection handed over after net/http stopped accepting:
+// one request on a server of its own (Options.NewServer), without
+// keep-alive, waiting until that connection has closed. Shutdown waits for
+// it like for any connection on the fast loop, and closes it when the
+// drain deadline passes.
+func (l *Listener) late(nc net.Conn) {
+	if l.o.NewServer == nil {
+		_ = nc.Close()
+		return
+	}
+	srv := l.o.NewServer()
+	srv.SetKeepAlivesEnabled(false)
+	ended := make(chan struct{})
+	var once sync.Once
+	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed || s == http.StateHijacked {
+			once.Do(func() { close(ended) })
+		}
+	}
+	_ = srv.Serve(&oneConn{c: nc}) // returns at once; the connection is served on
+	<-ended
+}
+
+// oneConn is a listener that accepts one connection, then reports itself
+// closed.
+type oneConn struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (o *oneConn) Accept() (net.Conn, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.c
+	o.c = nil
+	if c == nil {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+func (o *oneConn) Close() error   { return nil }
+func (o *oneConn) Addr() net.Addr { return dummyAddr{} }
+
+type dummyAddr struct{}
+
+func (dummyAddr) Network() string { return "tcp" }
+func (dummyAddr) String() string  { return "fastpath-late" }
 
 // handedConn is a connection handed to net/http: it reads first what the
 // fast loop had buffered and not served.
