@@ -9,7 +9,6 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
-	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // admits is the gate's rule for one session of key issued at issued: the
@@ -105,11 +104,7 @@ func TestSCIM_EmailMatchKeyIsUnique(t *testing.T) {
 func TestDirectory_AmbiguousKeyFromOldData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/dir.db") // userName rule: emails may repeat
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t) // userName rule: emails may repeat
 	for _, id := range []string{"u1", "u2"} {
 		u := &store.User{ID: id, UserName: id, Email: "Shared@example.com", Active: true, Version: 1, ValidAfter: dt0}
 		if _, err := st.CreateUser(ctx, u, "old"); err != nil {

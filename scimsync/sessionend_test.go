@@ -12,7 +12,6 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
-	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // TestSessionEnder_EndsOnThisReplicaAndInTheSnapshot: an IdP's logout
@@ -23,11 +22,7 @@ import (
 func TestSessionEnder_EndsOnThisReplicaAndInTheSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/dir.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t)
 	dir, _ := NewDirectory("email")
 	snap, err := st.Snapshot(ctx)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/identity"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
-	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 )
 
 // TestSessionEvents_CreatedInTheSignInsOrganization: a sign-in writes
@@ -17,11 +16,7 @@ import (
 func TestSessionEvents_CreatedInTheSignInsOrganization(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/dir.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t)
 	dirs := NewDirectories()
 	for org, id := range map[string]string{identity.DefaultOrg: "u-default", "acme": "u-acme"} {
 		ost := st.ForOrg(org)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/portcullis-sso/portcullis/internal/metrics"
 	"github.com/portcullis-sso/portcullis/scimsync/store"
-	"github.com/portcullis-sso/portcullis/scimsync/store/sqlite"
 	"github.com/portcullis-sso/portcullis/scimsync/store/storetest"
 )
 
@@ -27,11 +26,7 @@ func TestSessionEnder_EndExpiredReportsEachExpiryOnce(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	var offset atomic.Int64
 	now := func() time.Time { return t0.Add(time.Duration(offset.Load())) }
-	st, err := sqlite.Open(ctx, t.TempDir()+"/dir.db", store.WithClock(now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openSQLite(t, store.WithClock(now))
 	alice, bob := storetest.NewUser("u1", "alice"), storetest.NewUser("u2", "bob")
 	bob.Active = false
 	for _, u := range []*store.User{alice, bob} {
