@@ -50,29 +50,13 @@ func TestLogout_SPInitiatedByPOSTWhenTheIdPHasOnlyThat(t *testing.T) {
 	if !strings.Contains(body, `action="`+testSLO+`"`) || !strings.Contains(body, `type="submit"`) {
 		t.Fatalf("no form with a button posting to the IdP:\n%s", body)
 	}
-	field := func(name string) string {
-		m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(body)
-		if m == nil {
-			t.Fatalf("no %s in the form", name)
-		}
-		return html.UnescapeString(m[1])
-	}
-	doc, err := base64.StdEncoding.DecodeString(field("SAMLRequest"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !hasDSigSignature(doc) {
-		t.Error("the posted LogoutRequest is not signed")
-	}
 	var sent saml.LogoutRequest
-	if err := xml.Unmarshal(doc, &sent); err != nil {
-		t.Fatal(err)
-	}
+	postedSignedXML(t, body, "SAMLRequest", &sent)
 	if sent.Destination != testSLO || sent.NameID == nil || sent.NameID.Value != "alice@example.com" ||
 		sent.SessionIndex == nil || sent.SessionIndex.Value != "_session1" {
 		t.Errorf("LogoutRequest Destination %q NameID %+v SessionIndex %+v", sent.Destination, sent.NameID, sent.SessionIndex)
 	}
-	relay := field("RelayState")
+	relay := formField(t, body, "RelayState")
 	var track *http.Cookie
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == h.sp.trackingName(relay) {
@@ -93,4 +77,31 @@ func TestLogout_SPInitiatedByPOSTWhenTheIdPHasOnlyThat(t *testing.T) {
 		t.Fatalf("LogoutResponse: status %d Location %q, want 303 /bye (reason %q)", rec.Code, rec.Header().Get("Location"), h.lastReason())
 	}
 	h.expectLogoutRefused(t, answer(track), http.StatusForbidden, reasonReplay)
+}
+
+// formField is the value of the hidden input name in an HTTP-POST page,
+// unescaped.
+func formField(t *testing.T, body, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + name + `" value="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %s in the form:\n%s", name, body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// postedSignedXML decodes the SAML message in the page's form field name,
+// checks that it is signed and unmarshals it into v.
+func postedSignedXML(t *testing.T, body, name string, v any) {
+	t.Helper()
+	doc, err := base64.StdEncoding.DecodeString(formField(t, body, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasDSigSignature(doc) {
+		t.Errorf("the posted %s is not signed", name)
+	}
+	if err := xml.Unmarshal(doc, v); err != nil {
+		t.Fatal(err)
+	}
 }
