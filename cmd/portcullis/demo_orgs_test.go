@@ -121,18 +121,8 @@ func TestDemoOrgs_BrowserSignsInThroughTheirOrganization(t *testing.T) {
 		t.Fatalf("the printed curl goes to %s, want globex's SCIM", c.url)
 	}
 	e.secret("globex's SCIM token", strings.TrimPrefix(c.header.Get("Authorization"), "Bearer "))
-	req, err := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = c.header
-	presp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	presp.Body.Close()
-	if presp.StatusCode != http.StatusOK {
-		t.Fatalf("the printed curl: status %d, want 200", presp.StatusCode)
+	if status, _ := c.run(t); status != http.StatusOK {
+		t.Fatalf("the printed curl: status %d, want 200", status)
 	}
 	tb.do("back to the app", chromedp.Navigate(d.info.URL+"/"))
 	tb.wantReload(http.StatusForbidden, titleRemoved)
@@ -149,16 +139,8 @@ func TestDemoOrgs_DeactivationWebhookNamesItsOrganization(t *testing.T) {
 	if d.info.EventsURL == "" || !strings.Contains(d.out.String(), d.info.EventsURL) {
 		t.Fatalf("the banner does not give the events page (%q):\n%s", d.info.EventsURL, d.out)
 	}
-	c := parseCurl(t, d.out.String())
-	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
-	req.Header = c.header
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("the printed curl: status %d", resp.StatusCode)
+	if status, _ := parseCurl(t, d.out.String()).run(t); status != http.StatusOK {
+		t.Fatalf("the printed curl: status %d", status)
 	}
 	for _, r := range waitDemoEvent(t, d.info.EventsURL, "user.deactivated") {
 		if r.verified != "yes" {

@@ -91,6 +91,24 @@ type printedCurl struct {
 	header            http.Header
 }
 
+// run sends the printed command as curl would and returns the status and
+// body of the answer.
+func (c printedCurl) run(t *testing.T) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = c.header
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
 // parseCurl finds the curl command in the output and reads it as a shell
 // would: single-quoted words, backslash-newline continuations.
 func parseCurl(t *testing.T, out string) printedCurl {
@@ -258,20 +276,9 @@ func TestDemo_BrowserSignInThenSCIMDeactivation(t *testing.T) {
 	}
 
 	// Deactivate alice exactly as the printed curl would.
-	c := parseCurl(t, d.out.String())
-	req, err := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = c.header
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"active":false`) {
-		t.Fatalf("the printed curl: status %d body %s; want 200 with active false", resp.StatusCode, body)
+	status, body := parseCurl(t, d.out.String()).run(t)
+	if status != http.StatusOK || !strings.Contains(string(body), `"active":false`) {
+		t.Fatalf("the printed curl: status %d body %s; want 200 with active false", status, body)
 	}
 
 	tb.wantReload(http.StatusForbidden, titleRemoved)
@@ -452,16 +459,8 @@ func TestDemo_DeactivationWebhookShownVerifiedOnTheAppsEventsPage(t *testing.T) 
 		t.Errorf("the demo app's page does not link the events page:\n%s", page)
 	}
 
-	c := parseCurl(t, d.out.String())
-	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
-	req.Header = c.header
-	resp, err = client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("the printed curl: status %d", resp.StatusCode)
+	if status, _ := parseCurl(t, d.out.String()).run(t); status != http.StatusOK {
+		t.Fatalf("the printed curl: status %d", status)
 	}
 	rows := waitDemoEvent(t, d.info.EventsURL, "user.deactivated")
 	for _, r := range rows {

@@ -155,16 +155,8 @@ func TestMetrics_DriftOnRealSignIn(t *testing.T) {
 		t.Errorf("a sign-in that agrees with SCIM wrote %d identity_drift events:\n%s", n, d.logs)
 	}
 
-	c := parseCurl(t, d.out.String()) // deactivates alice
-	req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
-	req.Header = c.header
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("deactivating alice: status %d", resp.StatusCode)
+	if status, _ := parseCurl(t, d.out.String()).run(t); status != http.StatusOK { // deactivates alice
+		t.Fatalf("deactivating alice: status %d", status)
 	}
 	if got := signInOverHTTP(t, d, "alice"); got != http.StatusForbidden {
 		t.Errorf("deactivated alice's sign-in ended with %d, want the gate's 403", got)
