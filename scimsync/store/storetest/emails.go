@@ -64,10 +64,7 @@ func CheckEmails(t *testing.T, st store.Store) {
 // userIDs lists the IDs of the users q selects, checking the total.
 func userIDs(t *testing.T, st store.Store, q store.Query) []string {
 	t.Helper()
-	rd, ok := st.(store.Reader)
-	if !ok {
-		t.Fatalf("%T does not implement store.Reader", st)
-	}
+	rd := as[store.Reader](t, st)
 	us, total, err := rd.ListUsers(context.Background(), q)
 	if err != nil {
 		t.Fatalf("ListUsers %+v: %v", q, err)

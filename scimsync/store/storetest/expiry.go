@@ -21,15 +21,6 @@ var expiryTests = []struct {
 	{"EndExpired_ConcurrentSweepsSeeEachSessionOnce", testEndExpiredConcurrent},
 }
 
-func expirer(t *testing.T, st store.Store) store.SessionExpirer {
-	t.Helper()
-	e, ok := st.(store.SessionExpirer)
-	if !ok {
-		t.Fatalf("%T does not implement store.SessionExpirer", st)
-	}
-	return e
-}
-
 // clockAt is a store clock the test moves.
 type clockAt struct{ ms atomic.Int64 }
 
@@ -50,15 +41,15 @@ func testEndExpired(t *testing.T, open func(t *testing.T, opts ...store.Option) 
 			t.Fatalf("RecordLogin(%s): %v", l.SessionID, err)
 		}
 	}
-	if _, err := revoker(t, st).RevokeSessions(ctx, store.SessionQuery{Org: "acme", MatchKey: "bob@example.com"}, "admin", "test"); err != nil {
+	if _, err := as[store.SessionRevoker](t, st).RevokeSessions(ctx, store.SessionQuery{Org: "acme", MatchKey: "bob@example.com"}, "admin", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := expirer(t, st).EndExpired(ctx, 10, "expiry"); err != nil || len(got) != 0 {
+	if got, err := as[store.SessionExpirer](t, st).EndExpired(ctx, 10, "expiry"); err != nil || len(got) != 0 {
 		t.Fatalf("EndExpired before any expiry = %+v, %v; want nothing", got, err)
 	}
 
 	clock.ms.Store(60_000) // a-short and b-revoked expire now
-	got, err := expirer(t, st).EndExpired(ctx, 10, "expiry")
+	got, err := as[store.SessionExpirer](t, st).EndExpired(ctx, 10, "expiry")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +68,14 @@ func testEndExpired(t *testing.T, open func(t *testing.T, opts ...store.Option) 
 	if all[len(all)-2].ResourceID == "b-revoked" && all[len(all)-2].Session.Reason == store.ReasonExpired {
 		t.Errorf("the revoked session's expiry was logged too")
 	}
-	if again, err := expirer(t, st).EndExpired(ctx, 10, "expiry"); err != nil || len(again) != 0 {
+	if again, err := as[store.SessionExpirer](t, st).EndExpired(ctx, 10, "expiry"); err != nil || len(again) != 0 {
 		t.Fatalf("EndExpired again = %+v, %v; want nothing", again, err)
 	}
 	logins, err := lg.LoginsOf(ctx, "", "carol@example.com", time.Time{}, at(60_000))
 	if err != nil || logins.LiveTotal != 1 {
 		t.Fatalf("carol's live session after the sweep: %+v, %v", logins, err)
 	}
-	if _, err := expirer(t, st).EndExpired(ctx, 0, "expiry"); err == nil {
+	if _, err := as[store.SessionExpirer](t, st).EndExpired(ctx, 0, "expiry"); err == nil {
 		t.Error("EndExpired(limit 0) = nil error")
 	}
 }
@@ -116,7 +107,7 @@ func testEndExpiredConcurrent(t *testing.T, open func(t *testing.T, opts ...stor
 	for range 4 {
 		wg.Go(func() {
 			for {
-				got, err := expirer(t, st).EndExpired(ctx, 7, "expiry")
+				got, err := as[store.SessionExpirer](t, st).EndExpired(ctx, 7, "expiry")
 				if err != nil {
 					t.Error(err)
 					return

@@ -35,15 +35,6 @@ func ledger(t *testing.T, st store.Store) store.Ledger {
 	return lg.Ledger()
 }
 
-func eventSummary(t *testing.T, st store.Store) store.EventSummary {
-	t.Helper()
-	es, ok := st.(store.EventSummary)
-	if !ok {
-		t.Fatalf("%T does not implement store.EventSummary", st)
-	}
-	return es
-}
-
 // future is a base for ledger times after the store's real clock, so that
 // the store's pruning (which uses its own clock) leaves them alone.
 func future(ms int) time.Time {
@@ -143,7 +134,7 @@ func testLedgerRequiresKeys(t *testing.T, st store.Store) {
 
 func testEventStats(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	lg := eventSummary(t, st)
+	lg := as[store.EventSummary](t, st)
 	empty, err := lg.EventStats(ctx, "", time.Time{})
 	if err != nil {
 		t.Fatalf("EventStats(empty): %v", err)
@@ -199,7 +190,7 @@ func testEventStatsOrgScoped(t *testing.T, st store.Store) {
 	if !ok {
 		t.Fatalf("%T has no ForOrg", st)
 	}
-	es := eventSummary(t, st)
+	es := as[store.EventSummary](t, st)
 	orgs := map[string]*store.OrgStore{store.DefaultOrg: sc.ForOrg(""), "acme": sc.ForOrg("acme")}
 	evs := map[string][]store.Event{}
 	into := func(org string) func([]store.Event, error) {
@@ -324,7 +315,7 @@ func testLedgerOrgScoped(t *testing.T, st store.Store) {
 				tc.org, tc.key, got.Last, got.LiveTotal, ids(got), tc.last, tc.live)
 		}
 	}
-	evs, err := revoker(t, st).RevokeSessions(ctx, store.SessionQuery{Org: "acme", MatchKey: "alice@example.com"}, "admin", "test")
+	evs, err := as[store.SessionRevoker](t, st).RevokeSessions(ctx, store.SessionQuery{Org: "acme", MatchKey: "alice@example.com"}, "admin", "test")
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("RevokeSessions(acme, alice) = %d events, %v; want acme's two sessions", len(evs), err)
 	}

@@ -288,10 +288,7 @@ func testCutoffsExpire(t *testing.T, st store.Store, _ store.MatchRule) {
 }
 
 func testUserNameQueryFoldsASCIIOnly(t *testing.T, st store.Store, _ store.MatchRule) {
-	rd, ok := st.(store.Reader)
-	if !ok {
-		t.Fatalf("%T does not implement store.Reader", st)
-	}
+	rd := as[store.Reader](t, st)
 	createUsers(t, st, keyUser("u1", "Alice@example.com", "Kim@example.com", "e1"))
 	for _, tc := range []struct {
 		attr, value string

@@ -20,10 +20,7 @@ var readerTests = []struct {
 // testNamePrefix: the people-facing search matches the start of userName
 // or email, ignoring case, and treats % and _ as themselves.
 func testNamePrefix(t *testing.T, st store.Store) {
-	rd, ok := st.(store.Reader)
-	if !ok {
-		t.Fatalf("%T does not implement store.Reader", st)
-	}
+	rd := as[store.Reader](t, st)
 	createUsers(t, st, NewUser("u1", "alice"), NewUser("u2", "Alicia"), NewUser("u3", "bob"), NewUser("u4", "100%_x"), NewUser("u5", "1000x"))
 	for _, tc := range []struct {
 		prefix string
@@ -57,10 +54,7 @@ func testNamePrefix(t *testing.T, st store.Store) {
 // testEachUser: a scan sees every matching user once, in the store's
 // order, and stops with fn's error.
 func testEachUser(t *testing.T, st store.Store) {
-	rd, ok := st.(store.Reader)
-	if !ok {
-		t.Fatalf("%T does not implement store.Reader", st)
-	}
+	rd := as[store.Reader](t, st)
 	createUsers(t, st, NewUser("u1", "carol"), NewUser("u2", "alice"), NewUser("u3", "bob"))
 	var got []string
 	if err := rd.EachUser(context.Background(), store.Query{}, func(u *store.User) error {

@@ -22,15 +22,6 @@ var sessionTests = []struct {
 	{"RevokeSessions_KnownWithoutIssueTime", testRevokeKnownWithoutIssued},
 }
 
-func revoker(t *testing.T, st store.Store) store.SessionRevoker {
-	t.Helper()
-	r, ok := st.(store.SessionRevoker)
-	if !ok {
-		t.Fatalf("%T does not implement store.SessionRevoker", st)
-	}
-	return r
-}
-
 // recordSessions records logins for the session revocation tests: alice
 // has s1 (idp A, index i1), s2 (idp A, index i2) and s3 (idp B, same
 // NameID); bob has s4 (idp A).
@@ -70,7 +61,7 @@ func revokedIDs(t *testing.T, evs []store.Event, err error) []string {
 func testRevokeByNameID(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	recordSessions(t, st)
-	r := revoker(t, st)
+	r := as[store.SessionRevoker](t, st)
 	evs, err := r.RevokeSessions(ctx, store.SessionQuery{IdP: "https://idp-a", NameID: "alice@example.com"}, "idp_logout", "slo")
 	if got := revokedIDs(t, evs, err); !slices.Equal(got, []string{"s1", "s2"}) {
 		t.Fatalf("revoked %v, want s1 s2 (not idp-b's s3, not bob's s4)", got)
@@ -98,7 +89,7 @@ func testRevokeByNameID(t *testing.T, st store.Store) {
 
 func testRevokeBySessionIndex(t *testing.T, st store.Store) {
 	recordSessions(t, st)
-	evs, err := revoker(t, st).RevokeSessions(context.Background(),
+	evs, err := as[store.SessionRevoker](t, st).RevokeSessions(context.Background(),
 		store.SessionQuery{IdP: "https://idp-a", NameID: "alice@example.com", SessionIndexes: []string{"i2"}}, "idp_logout", "slo")
 	if got := revokedIDs(t, evs, err); !slices.Equal(got, []string{"s2"}) {
 		t.Fatalf("revoked %v, want s2", got)
@@ -108,7 +99,7 @@ func testRevokeBySessionIndex(t *testing.T, st store.Store) {
 func testRevokeByMatchKeyAndKnown(t *testing.T, st store.Store) {
 	recordSessions(t, st)
 	b := future(0)
-	evs, err := revoker(t, st).RevokeSessions(context.Background(), store.SessionQuery{
+	evs, err := as[store.SessionRevoker](t, st).RevokeSessions(context.Background(), store.SessionQuery{
 		MatchKey: "alice@example.com",
 		Known:    []store.RevokedSession{{ID: "cookie-only", User: "carol", Issued: b, Expires: b.Add(time.Hour)}},
 	}, "admin", "admin")
@@ -121,7 +112,7 @@ func testRevokeSnapshot(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	recordSessions(t, st)
 	now := time.Now()
-	_, err := revoker(t, st).RevokeSessions(ctx, store.SessionQuery{
+	_, err := as[store.SessionRevoker](t, st).RevokeSessions(ctx, store.SessionQuery{
 		MatchKey: "bob@example.com",
 		Known:    []store.RevokedSession{{ID: "gone", Issued: now.Add(-time.Hour), Expires: now.Add(-time.Minute)}},
 	}, "admin", "admin")
@@ -156,7 +147,7 @@ func testRevokeAllOfOrganization(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	r := revoker(t, st)
+	r := as[store.SessionRevoker](t, st)
 	evs, err := r.RevokeSessions(ctx, store.SessionQuery{Org: "acme", All: true}, store.ReasonOrganizationRemoved, "config")
 	if got := revokedIDs(t, evs, err); !slices.Equal(got, []string{"acme-1", "acme-2"}) {
 		t.Fatalf("revoked %v, want acme's two sessions only", got)
@@ -179,7 +170,7 @@ func testRevokeAllOfOrganization(t *testing.T, st store.Store) {
 // and expiry ends (SessionQuery.Known says ID and Expires are enough).
 func testRevokeKnownWithoutIssued(t *testing.T, st store.Store) {
 	b := future(0)
-	evs, err := revoker(t, st).RevokeSessions(context.Background(), store.SessionQuery{
+	evs, err := as[store.SessionRevoker](t, st).RevokeSessions(context.Background(), store.SessionQuery{
 		Known: []store.RevokedSession{{ID: "cookie-only", Expires: b.Add(time.Hour)}},
 	}, "logout", "saml")
 	if got := revokedIDs(t, evs, err); !slices.Equal(got, []string{"cookie-only"}) {

@@ -9,6 +9,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -176,10 +177,7 @@ func allEvents(t *testing.T, st store.Store) []store.Event {
 // snapshot does not carry).
 func storedUser(t *testing.T, st store.Store, id string) (*store.User, error) {
 	t.Helper()
-	rd, ok := st.(store.Reader)
-	if !ok {
-		t.Fatalf("%T does not implement store.Reader", st)
-	}
+	rd := as[store.Reader](t, st)
 	return rd.GetUser(context.Background(), id)
 }
 
@@ -263,4 +261,15 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// as returns st as the optional interface T, and fails the test when st
+// does not implement it.
+func as[T any](t *testing.T, st store.Store) T {
+	t.Helper()
+	v, ok := st.(T)
+	if !ok {
+		t.Fatalf("%T does not implement %s", st, reflect.TypeFor[T]())
+	}
+	return v
 }
