@@ -30,7 +30,7 @@ func readmeSnippet(t *testing.T, name string) string {
 // TestREADME_NginxAndCaddySnippetsAreTheTestedOnes: the README shows
 // exactly what the end-to-end test runs, with its addresses filled in.
 func TestREADME_NginxAndCaddySnippetsAreTheTestedOnes(t *testing.T) {
-	src, err := os.ReadFile("forwardauth_e2e_test.go")
+	src, err := os.ReadFile("forwardauth_ingress_test.go")
 	if err != nil {
 		t.Fatal(err)
 	}
