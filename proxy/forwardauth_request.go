@@ -41,7 +41,7 @@ func (p *Proxy) describedRequest(r *http.Request) (*http.Request, faCall, bool) 
 		return out, call, false // two conventions at once: a doubt
 	}
 	method, scheme, host, uri, ok := p.conventionOf(r, envoy, hasURI, hasOrig, &call)
-	if !ok || !isToken(method) || (scheme != "http" && scheme != "https") || !web.PlainHost(host) {
+	if !ok || len(method) > 32 || !web.IsToken(method) || (scheme != "http" && scheme != "https") || !web.PlainHost(host) {
 		return out, call, false
 	}
 	u, err := url.ParseRequestURI(uri)
@@ -122,19 +122,6 @@ func splitAbsolute(s string) (scheme, host, uri string, ok bool) {
 		uri = "/" + uri
 	}
 	return strings.ToLower(s[:i]), host, uri, true
-}
-
-// isToken reports whether s is an RFC 9110 token (a method).
-func isToken(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !web.IsTokenByte(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func btoi(b bool) int {

@@ -173,19 +173,12 @@ func (t *directTransport) direct(req *http.Request) bool {
 // values hold no control characters but tab.
 func validHeaders(h http.Header) bool {
 	for name, vs := range h {
-		if name == "" {
+		if !web.IsToken(name) {
 			return false
 		}
-		for i := 0; i < len(name); i++ {
-			if !web.IsTokenByte(name[i]) {
-				return false
-			}
-		}
 		for _, v := range vs {
-			for i := 0; i < len(v); i++ {
-				if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-					return false
-				}
+			if !web.PlainValue(v) {
+				return false
 			}
 		}
 	}

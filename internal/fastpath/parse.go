@@ -2,7 +2,6 @@ package fastpath
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -31,8 +30,8 @@ func parseRequest(head []byte, prefix, remote string) *http.Request {
 	line, rest, _ := strings.Cut(s, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || method == "" || len(method) > maxMethod ||
-		!isToken(method) || !ourTarget(target, prefix) {
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || len(method) > maxMethod ||
+		!web.IsToken(method) || !ourTarget(target, prefix) {
 		return nil
 	}
 	u, err := url.ParseRequestURI(target)
@@ -54,7 +53,7 @@ func parseRequest(head []byte, prefix, remote string) *http.Request {
 		var l string
 		l, rest, _ = strings.Cut(rest, "\r\n")
 		name, v, ok := strings.Cut(l, ":")
-		if !ok || name == "" || !isToken(name) || !plainValue(v) {
+		if !ok || !web.IsToken(name) || !web.PlainValue(v) {
 			return nil
 		}
 		key, v := canonicalKey(name), strings.Trim(v, " \t")
@@ -133,28 +132,6 @@ func ourTarget(t, prefix string) bool {
 	return true
 }
 
-// plainValue: no control character but tab, no DEL. Eight bytes at a
-// time: a word with no byte below 0x20 and none equal to 0x7f is plain
-// (the classic has-less and has-zero tests); one that might not be is
-// checked byte by byte.
-func plainValue(v string) bool {
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		x := binary.LittleEndian.Uint64([]byte(v[i : i+8]))
-		y := x ^ 0x7f7f7f7f7f7f7f7f
-		if (x-0x2020202020202020)&^x&0x8080808080808080 != 0 ||
-			(y-0x0101010101010101)&^y&0x8080808080808080 != 0 {
-			break
-		}
-	}
-	for ; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // connectionTokens reads a Connection header: "close" and "keep-alive"
 // only (any other token names a hop-by-hop header or an upgrade: net/http's).
 func connectionTokens(v string, r *http.Request) bool {
@@ -182,13 +159,4 @@ func canonicalKey(name string) string {
 		upper = c == '-'
 	}
 	return name
-}
-
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !web.IsTokenByte(s[i]) {
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis-sso/portcullis/internal/web"
 )
 
 // response is the fast loop's http.ResponseWriter: the answer is held
@@ -100,7 +102,7 @@ func (w *response) writeTo(bw *bufio.Writer, closing bool) bool {
 		case "Content-Length", "Transfer-Encoding", "Connection", "Trailer":
 			continue // ours to write
 		}
-		if !isToken(k) {
+		if !web.IsToken(k) {
 			continue
 		}
 		for _, v := range vs {
@@ -136,7 +138,7 @@ func writeHeaderLine(bw *bufio.Writer, k, v string) {
 	v = strings.Trim(v, " \t\r\n")
 	bw.WriteString(k)
 	bw.WriteString(": ")
-	if plainValue(v) {
+	if web.PlainValue(v) {
 		bw.WriteString(v)
 	} else {
 		for i := 0; i < len(v); i++ {
